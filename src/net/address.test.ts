@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { addressBytes, cidrContains, parseCidr, parseHostPort } from './address.js';
+
+describe('parseHostPort', () => {
+  it('reads IPv4 and IPv6 with and without ports', () => {
+    expect(parseHostPort('9.9.9.9', 53)).toEqual({ host: '9.9.9.9', port: 53, family: 4 });
+    expect(parseHostPort('127.0.0.1:5399', 53)).toEqual({ host: '127.0.0.1', port: 5399, family: 4 });
+    expect(parseHostPort('::1', 53)).toEqual({ host: '::1', port: 53, family: 6 });
+    expect(parseHostPort('[2001:db8::1]:853', 53)).toEqual({ host: '2001:db8::1', port: 853, family: 6 });
+  });
+  it('rejects names and bad ports', () => {
+    expect(parseHostPort('dns.google', 53)).toBeNull();
+    expect(parseHostPort('1.2.3.4:99999', 53)).toBeNull();
+    expect(parseHostPort('1.2.3.4:x', 53)).toBeNull();
+  });
+});
+
+describe('CIDR', () => {
+  const inside = (cidr: string, addr: string) => cidrContains(parseCidr(cidr)!, addressBytes(addr)!);
+  it('matches IPv4 prefixes, including IPv4-mapped IPv6 clients of a dual-stack socket', () => {
+    expect(inside('10.0.0.0/8', '10.200.1.1')).toBe(true);
+    expect(inside('10.0.0.0/8', '11.0.0.1')).toBe(false);
+    expect(inside('10.30.1.0/24', '::ffff:10.30.1.77')).toBe(true);
+    expect(inside('172.16.0.0/12', '172.31.255.255')).toBe(true);
+    expect(inside('172.16.0.0/12', '172.32.0.0')).toBe(false);
+    expect(inside('10.30.0.5', '10.30.0.5')).toBe(true);
+    expect(inside('10.30.0.5', '10.30.0.6')).toBe(false);
+  });
+  it('matches IPv6 prefixes and keeps the families apart', () => {
+    expect(inside('fc00::/7', 'fd12::1')).toBe(true);
+    expect(inside('fc00::/7', 'fe80::1')).toBe(false);
+    expect(inside('::1/128', '::1')).toBe(true);
+    expect(inside('0.0.0.0/0', '2001:db8::1')).toBe(false);
+  });
+  it('rejects malformed prefixes', () => {
+    expect(parseCidr('10.0.0.0/33')).toBeNull();
+    expect(parseCidr('10.0.0/8')).toBeNull();
+    expect(parseCidr('fc00::/129')).toBeNull();
+  });
+});

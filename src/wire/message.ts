@@ -1,0 +1,155 @@
+// Reading DNS messages straight from their bytes (RFC 1035 §4, RFC 6891).
+// The hot path never decodes a whole message: it reads the header and the
+// question, finds the OPT record when there is one, and leaves the rest as
+// bytes to forward, cache or patch.
+
+export const HEADER_SIZE = 12;
+export const MAX_NAME = 255;
+
+export const Rcode = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+export const Type = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28, OPT: 41, SVCB: 64, HTTPS: 65, ANY: 255 } as const;
+
+const FLAG_QR = 0x80; // in byte 2
+const OPCODE_MASK = 0x78; // in byte 2
+
+export function readU16(buf: Uint8Array, at: number): number {
+  return (buf[at] << 8) | buf[at + 1];
+}
+
+export function writeU16(buf: Uint8Array, at: number, value: number): void {
+  buf[at] = value >>> 8;
+  buf[at + 1] = value & 0xff;
+}
+
+export function readU32(buf: Uint8Array, at: number): number {
+  return ((buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]) >>> 0;
+}
+
+export function writeU32(buf: Uint8Array, at: number, value: number): void {
+  buf[at] = value >>> 24;
+  buf[at + 1] = (value >>> 16) & 0xff;
+  buf[at + 2] = (value >>> 8) & 0xff;
+  buf[at + 3] = value & 0xff;
+}
+
+export const rcodeOf = (msg: Uint8Array): number => msg[3] & 0x0f;
+export const isResponse = (msg: Uint8Array): boolean => (msg[2] & FLAG_QR) !== 0;
+export const isTruncated = (msg: Uint8Array): boolean => (msg[2] & 0x02) !== 0;
+export const opcodeOf = (msg: Uint8Array): number => (msg[2] & OPCODE_MASK) >> 3;
+
+/**
+ * End offset of the uncompressed name starting at `at`, or -1 when it is
+ * malformed (label over 63, name over 255, runs past the end) or uses a
+ * compression pointer (questions in queries never need one).
+ */
+export function nameEnd(buf: Uint8Array, at: number): number {
+  const start = at;
+  for (;;) {
+    if (at >= buf.length) return -1;
+    const len = buf[at];
+    if (len === 0) return at + 1 - start > MAX_NAME ? -1 : at + 1;
+    if (len > 63) return -1;
+    at += len + 1;
+    if (at - start >= MAX_NAME) return -1;
+  }
+}
+
+/** Offset just past a possibly compressed name in a record; -1 when malformed. */
+export function skipName(buf: Uint8Array, at: number): number {
+  for (;;) {
+    if (at >= buf.length) return -1;
+    const len = buf[at];
+    if (len === 0) return at + 1;
+    if ((len & 0xc0) === 0xc0) return at + 2 <= buf.length ? at + 2 : -1;
+    if (len > 63) return -1;
+    at += len + 1;
+  }
+}
+
+/**
+ * What the hot path needs to know about a query. One instance is reused for
+ * every packet (parsing is synchronous); copy fields out before awaiting.
+ */
+export class Query {
+  id = 0;
+  /** Offset just past the question (qname, qtype, qclass). */
+  questionEnd = 0;
+  qtype = 0;
+  qclass = 0;
+  /** The client sent an OPT record. */
+  edns = false;
+  /** DNSSEC OK bit from the client's OPT record. */
+  dnssecOk = false;
+  /** Largest UDP reply the client accepts (512 without EDNS). */
+  udpSize = 512;
+  /** Recursion desired, copied into every answer. */
+  rd = false;
+}
+
+export const enum ParseResult {
+  Ok,
+  /** Not answerable at all (too short to hold a header, or a response): drop. */
+  Drop,
+  /** Header readable, rest is not: answer FORMERR. */
+  FormErr,
+  /** A well-formed message we do not serve (opcode other than QUERY): answer NOTIMP. */
+  NotImp,
+}
+
+/** Parses header, question and OPT of a client query into `q`. */
+export function parseQuery(msg: Uint8Array, q: Query): ParseResult {
+  if (msg.length < HEADER_SIZE || isResponse(msg)) return ParseResult.Drop;
+  q.id = readU16(msg, 0);
+  q.rd = (msg[2] & 0x01) !== 0;
+  if (opcodeOf(msg) !== 0) return ParseResult.NotImp;
+  if (readU16(msg, 4) !== 1) return ParseResult.FormErr;
+  const end = nameEnd(msg, HEADER_SIZE);
+  if (end < 0 || end + 4 > msg.length) return ParseResult.FormErr;
+  q.qtype = readU16(msg, end);
+  q.qclass = readU16(msg, end + 2);
+  q.questionEnd = end + 4;
+  q.edns = false;
+  q.dnssecOk = false;
+  q.udpSize = 512;
+  const records = readU16(msg, 6) + readU16(msg, 8) + readU16(msg, 10);
+  if (records === 0) return q.questionEnd === msg.length ? ParseResult.Ok : ParseResult.FormErr;
+  let at = q.questionEnd;
+  for (let i = 0; i < records; i++) {
+    at = skipName(msg, at);
+    if (at < 0 || at + 10 > msg.length) return ParseResult.FormErr;
+    const type = readU16(msg, at);
+    const rdlength = readU16(msg, at + 8);
+    if (type === Type.OPT) {
+      q.edns = true;
+      q.udpSize = Math.max(512, readU16(msg, at + 2));
+      q.dnssecOk = (msg[at + 6] & 0x80) !== 0;
+    }
+    at += 10 + rdlength;
+    if (at > msg.length) return ParseResult.FormErr;
+  }
+  return ParseResult.Ok;
+}
+
+/** ASCII case-insensitive comparison of two byte ranges of equal length. */
+export function equalsIgnoreCase(a: Uint8Array, aStart: number, b: Uint8Array, bStart: number, length: number): boolean {
+  for (let i = 0; i < length; i++) {
+    let x = a[aStart + i];
+    let y = b[bStart + i];
+    if (x >= 0x41 && x <= 0x5a) x |= 0x20;
+    if (y >= 0x41 && y <= 0x5a) y |= 0x20;
+    if (x !== y) return false;
+  }
+  return true;
+}
+
+/** Presentation form of a wire name (for logs and errors, off the hot path). */
+export function nameToString(buf: Uint8Array, at: number): string {
+  const labels: string[] = [];
+  for (;;) {
+    const len = buf[at];
+    if (len === 0 || len === undefined) break;
+    labels.push(Buffer.from(buf.buffer, buf.byteOffset + at + 1, len).toString('latin1'));
+    at += len + 1;
+  }
+  return labels.length === 0 ? '.' : labels.join('.');
+}

@@ -1,0 +1,78 @@
+// Walking the resource records of an upstream reply: once when it arrives,
+// to validate it, learn how long it may be cached and where its TTLs sit so
+// that cache hits can count them down without parsing again.
+
+import { Rcode, Type, rcodeOf, readU16, readU32, skipName, writeU32 } from './message.js';
+
+export interface ReplyShape {
+  /** Offsets of every TTL field (OPT excluded: its TTL field holds flags). */
+  ttlOffsets: Uint16Array;
+  /** The smallest TTL of the answer records; for a negative answer, RFC 2308's min(SOA TTL, SOA minimum). -1 when the reply gives none. */
+  ttl: number;
+  rcode: number;
+  answers: number;
+}
+
+/**
+ * Checks the structure of a reply (every record fits in the message) and
+ * collects its TTLs. Returns null for a malformed reply, which is dropped.
+ */
+export function readReplyShape(msg: Uint8Array, questionEnd: number): ReplyShape | null {
+  const answers = readU16(msg, 6);
+  const authority = readU16(msg, 8);
+  const total = answers + authority + readU16(msg, 10);
+  const offsets = new Uint16Array(total);
+  let count = 0;
+  let minAnswerTtl = -1;
+  let negativeTtl = -1;
+  let at = questionEnd;
+  for (let i = 0; i < total; i++) {
+    at = skipName(msg, at);
+    if (at < 0 || at + 10 > msg.length) return null;
+    const type = readU16(msg, at);
+    const ttl = readU32(msg, at + 4) & 0x7fffffff; // RFC 2181 §8: the top bit is treated as zero
+    const rdlength = readU16(msg, at + 8);
+    if (at + 10 + rdlength > msg.length) return null;
+    if (type !== Type.OPT) {
+      offsets[count++] = at + 4;
+      if (i < answers) {
+        if (minAnswerTtl < 0 || ttl < minAnswerTtl) minAnswerTtl = ttl;
+      } else if (i < answers + authority && type === Type.SOA && negativeTtl < 0) {
+        const minimum = soaMinimum(msg, at + 10, rdlength);
+        if (minimum >= 0) negativeTtl = Math.min(ttl, minimum);
+      }
+    }
+    at += 10 + rdlength;
+  }
+  if (at !== msg.length) return null;
+  const rcode = rcodeOf(msg);
+  const ttl = answers > 0 && rcode === Rcode.NOERROR ? minAnswerTtl : negativeTtl;
+  return { ttlOffsets: offsets.subarray(0, count), ttl, rcode, answers };
+}
+
+/** The SOA MINIMUM field: the last 4 bytes of its rdata, after two names and four counters. */
+function soaMinimum(msg: Uint8Array, rdata: number, rdlength: number): number {
+  let at = skipName(msg, rdata);
+  if (at < 0) return -1;
+  at = skipName(msg, at);
+  if (at < 0 || at + 20 !== rdata + rdlength) return -1;
+  return readU32(msg, at + 16);
+}
+
+/** Sets every TTL at `offsets` to its clamped original minus the seconds elapsed (never below 0). */
+export function patchTtls(msg: Uint8Array, offsets: Uint16Array, original: Uint32Array, elapsed: number): void {
+  for (let i = 0; i < offsets.length; i++) {
+    const left = original[i] - elapsed;
+    writeU32(msg, offsets[i], left > 0 ? left : 0);
+  }
+}
+
+/** The TTL values at `offsets`, clamped to [min, max], as the cache will count them down. */
+export function clampedTtls(msg: Uint8Array, offsets: Uint16Array, min: number, max: number): Uint32Array {
+  const out = new Uint32Array(offsets.length);
+  for (let i = 0; i < offsets.length; i++) {
+    const ttl = readU32(msg, offsets[i]) & 0x7fffffff;
+    out[i] = ttl < min ? min : ttl > max ? max : ttl;
+  }
+  return out;
+}
