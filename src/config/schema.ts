@@ -1,0 +1,147 @@
+// The configuration an admin writes, validated into the shape the daemon
+// uses. Defaults live here, next to the checks, so one file says what every
+// key means. config/aifence.yaml documents the same keys for admins.
+
+import { isIPv4, isIPv6 } from 'node:net';
+import { resolve } from 'node:path';
+import type { ListFormat, ListSpec } from '../match/types.js';
+import type { BlockMode } from '../wire/answers.js';
+import { type Cidr, type HostPort, parseCidr, parseHostPort } from '../net/address.js';
+import { ConfigError, boolean, duration, integer, isPlainObject, join, list, object, oneOf, string } from './check.js';
+
+export interface GroupConfig {
+  /** Selectors (`service:ID`, `tag:TAG`, `list:NAME`) whose names this group blocks. */
+  block: string[];
+  /** Selectors whose names this group allows even when a block selector covers them. */
+  allow: string[];
+}
+
+export interface Config {
+  /** Directory that relative paths (list sources) are resolved against. */
+  baseDir: string;
+  listen: HostPort[];
+  upstream: { servers: HostPort[]; timeout: number };
+  cache: { maxEntries: number; minTtl: number; maxTtl: number };
+  blocking: { answer: BlockMode; ttl: number };
+  access: { clients: Cidr[] };
+  lists: ListSpec[];
+  groups: { default: GroupConfig };
+}
+
+export const DEFAULT_LISTEN = '127.0.0.1:5300';
+export const DEFAULT_ACCESS = ['127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10', '::1/128', 'fc00::/7', 'fe80::/10'];
+const FORMATS: readonly (ListFormat | 'auto')[] = ['auto', 'hosts', 'domains', 'wildcard', 'adblock', 'dnsmasq', 'rpz'];
+const LIST_NAME = /^[a-z0-9][a-z0-9_.-]*$/i;
+
+/**
+ * Validates a parsed YAML document. `systemUpstreams` supplies the default
+ * upstream servers (the machine's resolv.conf) when the config names none.
+ */
+export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups']);
+  const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
+  return {
+    baseDir,
+    listen,
+    upstream: upstreamSection(top.upstream, listen, systemUpstreams),
+    cache: cacheSection(top.cache),
+    blocking: blockingSection(top.blocking),
+    access: { clients: accessSection(top.access) },
+    lists: listsSection(top.lists, baseDir),
+    groups: groupsSection(top.groups),
+  };
+}
+
+function hostPorts(path: string, value: unknown, defaultPort: number): HostPort[] {
+  return list(path, value).map((item, i) => {
+    const hp = typeof item === 'string' ? parseHostPort(item, defaultPort) : null;
+    if (!hp) throw new ConfigError(join(path, i), item, `is not an IP address with an optional port, e.g. "127.0.0.1:${defaultPort}" or "[::1]:${defaultPort}"`);
+    return hp;
+  });
+}
+
+function upstreamSection(value: unknown, listen: HostPort[], systemUpstreams: () => string[]): Config['upstream'] {
+  const section = object('upstream', value, ['servers', 'timeout']);
+  const timeout = section.timeout === undefined ? 2 : duration('upstream.timeout', section.timeout, 0.05, 60);
+  let servers: HostPort[];
+  if (section.servers !== undefined) {
+    servers = hostPorts('upstream.servers', section.servers, 53);
+    if (servers.length === 0) throw new ConfigError('upstream.servers', [], 'is empty; name at least one upstream DNS server, e.g. ["9.9.9.9"]');
+  } else {
+    // resolv.conf may point at ourselves (a gateway running aifence on :53): never forward to our own ears.
+    const own = new Set(listen.map((l) => `${l.host}:${l.port}`));
+    servers = systemUpstreams()
+      .map((s) => parseHostPort(s, 53))
+      .filter((s): s is HostPort => s !== null && !own.has(`${s.host}:${s.port}`));
+    if (servers.length === 0) {
+      throw new ConfigError('upstream.servers', undefined, 'is not set and /etc/resolv.conf names no usable nameserver; set upstream.servers, e.g. ["9.9.9.9", "149.112.112.112"]');
+    }
+  }
+  return { servers, timeout };
+}
+
+function cacheSection(value: unknown): Config['cache'] {
+  const section = object('cache', value, ['maxEntries', 'minTtl', 'maxTtl']);
+  const maxEntries = section.maxEntries === undefined ? 100_000 : integer('cache.maxEntries', section.maxEntries, 0, 50_000_000);
+  const minTtl = section.minTtl === undefined ? 0 : Math.floor(duration('cache.minTtl', section.minTtl, 0, 86400));
+  const maxTtl = section.maxTtl === undefined ? 86400 : Math.floor(duration('cache.maxTtl', section.maxTtl, 1, 7 * 86400));
+  if (minTtl > maxTtl) throw new ConfigError('cache.minTtl', section.minTtl, `is above cache.maxTtl (${maxTtl}s); make it smaller`);
+  return { maxEntries, minTtl, maxTtl };
+}
+
+function blockingSection(value: unknown): Config['blocking'] {
+  const section = object('blocking', value, ['answer', 'ttl']);
+  const ttl = section.ttl === undefined ? 60 : Math.floor(duration('blocking.ttl', section.ttl, 0, 86400));
+  return { answer: blockMode(section.answer ?? 'nxdomain'), ttl };
+}
+
+function blockMode(value: unknown): BlockMode {
+  const path = 'blocking.answer';
+  if (isPlainObject(value)) {
+    const sink = object(path, value, ['ipv4', 'ipv6']);
+    const ipv4 = sink.ipv4 === undefined ? undefined : string(join(path, 'ipv4'), sink.ipv4);
+    const ipv6 = sink.ipv6 === undefined ? undefined : string(join(path, 'ipv6'), sink.ipv6);
+    if (ipv4 !== undefined && !isIPv4(ipv4)) throw new ConfigError(join(path, 'ipv4'), ipv4, 'is not an IPv4 address, e.g. 10.0.0.80');
+    if (ipv6 !== undefined && !isIPv6(ipv6)) throw new ConfigError(join(path, 'ipv6'), ipv6, 'is not an IPv6 address, e.g. fd00::80');
+    if (!ipv4 && !ipv6) throw new ConfigError(path, value, 'names no address; give ipv4, ipv6 or both for a sinkhole (block page)');
+    return { kind: 'sinkhole', ipv4, ipv6 };
+  }
+  if (typeof value !== 'string' || !['nxdomain', 'null', 'refused'].includes(value)) {
+    throw new ConfigError(path, value, 'is not one of nxdomain | null | refused | {ipv4, ipv6}');
+  }
+  return { kind: value as 'nxdomain' | 'null' | 'refused' };
+}
+
+function accessSection(value: unknown): Cidr[] {
+  const section = object('access', value, ['clients']);
+  return list('access.clients', section.clients ?? DEFAULT_ACCESS).map((item, i) => {
+    const cidr = typeof item === 'string' ? parseCidr(item) : null;
+    if (!cidr) throw new ConfigError(join('access.clients', i), item, 'is not an IP prefix, e.g. 10.0.0.0/8, 192.168.1.10 or fd00::/8');
+    return cidr;
+  });
+}
+
+function listsSection(value: unknown, baseDir: string): ListSpec[] {
+  if (value === undefined || value === null) return [];
+  if (!isPlainObject(value)) throw new ConfigError('lists', value, 'is not a mapping of list names to { source, format, exact, allow }');
+  return Object.entries(value).map(([name, body]) => {
+    const path = join('lists', name);
+    if (!LIST_NAME.test(name)) throw new ConfigError(path, name, 'is not a usable list name; use letters, digits, "-", "_" and "."');
+    const spec = object(path, body, ['source', 'format', 'exact', 'allow']);
+    return {
+      name,
+      source: resolve(baseDir, string(join(path, 'source'), spec.source)),
+      format: spec.format === undefined ? 'auto' : oneOf(join(path, 'format'), spec.format, FORMATS),
+      exact: spec.exact === undefined ? false : boolean(join(path, 'exact'), spec.exact),
+      allow: spec.allow === undefined ? false : boolean(join(path, 'allow'), spec.allow),
+    };
+  });
+}
+
+function groupsSection(value: unknown): Config['groups'] {
+  const groups = object('groups', value, ['default']);
+  const body = object('groups.default', groups.default, ['block', 'allow']);
+  const selectors = (key: string, v: unknown, fallback: string[]): string[] =>
+    v === undefined ? fallback : list(join('groups.default', key), v).map((s, i) => string(join(join('groups.default', key), i), s));
+  return { default: { block: selectors('block', body.block, []), allow: selectors('allow', body.allow, []) } };
+}

@@ -1,0 +1,110 @@
+// The answer cache: upstream replies kept as raw bytes, shared by every
+// client and group (policy is decided per client before the cache is asked).
+// A hit copies the bytes and counts the TTLs down; nothing is re-encoded.
+
+import { LRUCache } from 'lru-cache';
+import { Query, Rcode, writeU16 } from '../wire/message.js';
+import { type ReplyShape, clampedTtls, patchTtls } from '../wire/records.js';
+
+/** SERVFAIL from upstream is kept only briefly: long enough to absorb a retry storm, short enough to recover. */
+export const SERVFAIL_TTL = 5;
+
+interface Entry {
+  /** The reply as received (ID and question case are patched per hit). */
+  msg: Uint8Array;
+  ttlOffsets: Uint16Array;
+  /** Each TTL as received, clamped to [minTtl, maxTtl]. */
+  ttls: Uint32Array;
+  storedAt: number;
+  expiresAt: number;
+}
+
+export interface CacheOptions {
+  maxEntries: number;
+  minTtl: number;
+  maxTtl: number;
+  /** Monotonic milliseconds; injectable for tests. */
+  now?: () => number;
+}
+
+export class AnswerCache {
+  private readonly lru: LRUCache<string, Entry> | null;
+  private readonly now: () => number;
+  hits = 0;
+  misses = 0;
+
+  constructor(private readonly options: CacheOptions) {
+    this.lru = options.maxEntries > 0 ? new LRUCache<string, Entry>({ max: options.maxEntries }) : null;
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  get size(): number {
+    return this.lru?.size ?? 0;
+  }
+
+  /**
+   * The cached answer for `key`, rewritten for this query (ID, question
+   * bytes as the client wrote them, TTLs counted down); undefined on a miss.
+   */
+  answer(key: string, query: Uint8Array, q: Query): Buffer | undefined {
+    const entry = this.lru?.get(key);
+    if (entry === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    const now = this.now();
+    if (now >= entry.expiresAt) {
+      this.lru!.delete(key);
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    const out = Buffer.allocUnsafe(entry.msg.length);
+    out.set(entry.msg, 0);
+    writeU16(out, 0, q.id);
+    out.set(query.subarray(12, q.questionEnd), 12);
+    patchTtls(out, entry.ttlOffsets, entry.ttls, Math.floor((now - entry.storedAt) / 1000));
+    return out;
+  }
+
+  /** Stores a validated upstream reply for as long as its TTLs allow. */
+  store(key: string, msg: Uint8Array, shape: ReplyShape): void {
+    if (this.lru === null) return;
+    const { minTtl, maxTtl } = this.options;
+    let ttl: number;
+    if (shape.rcode === Rcode.SERVFAIL) ttl = Math.min(SERVFAIL_TTL, maxTtl);
+    else if (shape.rcode !== Rcode.NOERROR && shape.rcode !== Rcode.NXDOMAIN) return;
+    // A negative answer without SOA gives no TTL (RFC 2308 §5: do not cache), unless the admin set a floor.
+    else ttl = Math.min(Math.max(shape.ttl < 0 ? 0 : shape.ttl, minTtl), maxTtl);
+    if (ttl <= 0) return;
+    const storedAt = this.now();
+    this.lru.set(key, {
+      msg,
+      ttlOffsets: shape.ttlOffsets,
+      ttls: clampedTtls(msg, shape.ttlOffsets, minTtl, maxTtl),
+      storedAt,
+      expiresAt: storedAt + ttl * 1000,
+    });
+  }
+
+  clear(): void {
+    this.lru?.clear();
+  }
+}
+
+const keyScratch = Buffer.allocUnsafe(256 + 5);
+
+/**
+ * The cache and in-flight key: the question lower-cased (name, type, class)
+ * plus one byte for EDNS and the DO bit, so that a client without EDNS never
+ * gets an OPT record and a DNSSEC client never gets a reply without RRSIGs.
+ */
+export function cacheKey(query: Uint8Array, q: Query): string {
+  const length = q.questionEnd - 12;
+  for (let i = 0; i < length; i++) {
+    const c = query[12 + i];
+    keyScratch[i] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+  }
+  keyScratch[length] = q.edns ? (q.dnssecOk ? 3 : 1) : 0;
+  return keyScratch.toString('latin1', 0, length + 1);
+}

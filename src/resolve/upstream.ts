@@ -1,0 +1,263 @@
+// Forwarding to upstream resolvers. The client's bytes go out unchanged but
+// for a fresh random ID, from a pool of UDP sockets on kernel-chosen random
+// ports. A reply is accepted only from the server it was sent to, with the
+// ID and question sent (spoofing defence); everything else is dropped and
+// counted. TC replies are retried over TCP; timeouts fail over to the next
+// server; a server that timed out is skipped until its back-off ends.
+
+import { randomFillSync } from 'node:crypto';
+import { type RemoteInfo, type Socket, createSocket } from 'node:dgram';
+import { connect } from 'node:net';
+import { type HostPort, formatHostPort } from '../net/address.js';
+import { equalsIgnoreCase, isResponse, isTruncated, readU16, writeU16 } from '../wire/message.js';
+import { type ReplyShape, readReplyShape } from '../wire/records.js';
+
+export interface UpstreamStats {
+  /** Replies dropped: wrong source, unknown ID or a question that differs from the one sent. */
+  spoofed: number;
+  /** Replies dropped because their records do not parse. */
+  malformed: number;
+  timeouts: number;
+  tcpRetries: number;
+}
+
+/** What a finished exchange hands back: the reply and its shape, or null when every server failed in time. */
+export type ExchangeDone = (reply: Buffer | null, shape: ReplyShape | null, server: string) => void;
+
+interface Server {
+  address: HostPort;
+  label: string;
+  /** performance.now() until which the server is skipped after a timeout; 0 when healthy. */
+  skipUntil: number;
+  backoff: number;
+}
+
+interface Exchange {
+  /** The query with our ID; the question is compared against replies. */
+  msg: Buffer;
+  questionEnd: number;
+  tcp: boolean;
+  deadline: number;
+  tried: number;
+  done: ExchangeDone;
+  finished: boolean;
+  timer: NodeJS.Timeout | null;
+  /** Every (socket, id) this exchange is waiting on, so that a late reply from an earlier server still counts. */
+  keys: number[];
+}
+
+const SOCKETS = 8;
+const MIN_ATTEMPT_MS = 200;
+const BACKOFF_START_MS = 1000;
+const BACKOFF_MAX_MS = 30_000;
+const MAX_TCP_REPLY = 65535;
+
+/** Secure random 16-bit IDs, drawn from a refilled block so that each costs no syscall. */
+class RandomIds {
+  private readonly block = new Uint16Array(4096);
+  private next = this.block.length;
+  take(): number {
+    if (this.next === this.block.length) {
+      randomFillSync(this.block);
+      this.next = 0;
+    }
+    return this.block[this.next++];
+  }
+}
+
+export class UpstreamPool {
+  readonly stats: UpstreamStats = { spoofed: 0, malformed: 0, timeouts: 0, tcpRetries: 0 };
+  private readonly servers: Server[];
+  private readonly sockets: Socket[] = [];
+  /** Indices into `sockets` by address family: a v6 server needs a v6 socket. */
+  private readonly socketsByFamily: Record<4 | 6, number[]> = { 4: [], 6: [] };
+  /** (socket index << 16 | id) -> the exchange and the server it was sent to. */
+  private readonly waiting = new Map<number, { exchange: Exchange; server: Server }>();
+  private readonly ids = new RandomIds();
+  private readonly timeoutMs: number;
+
+  constructor(servers: HostPort[], timeoutSeconds: number) {
+    this.servers = servers.map((address) => ({ address, label: formatHostPort(address), skipUntil: 0, backoff: BACKOFF_START_MS }));
+    this.timeoutMs = timeoutSeconds * 1000;
+  }
+
+  async start(): Promise<void> {
+    const families = new Set(this.servers.map((s) => s.address.family));
+    for (let i = 0; i < SOCKETS; i++) {
+      for (const family of families) {
+        const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
+        const index = this.sockets.length;
+        socket.on('message', (msg, rinfo) => this.onReply(index, msg, rinfo));
+        socket.on('error', () => undefined); // ICMP errors surface here; the timeout handles them
+        await new Promise<void>((resolve) => socket.bind(0, resolve));
+        socket.unref();
+        this.socketsByFamily[family].push(index);
+        this.sockets.push(socket);
+      }
+    }
+  }
+
+  close(): void {
+    for (const socket of this.sockets) socket.close();
+    this.sockets.length = 0;
+    this.socketsByFamily[4].length = 0;
+    this.socketsByFamily[6].length = 0;
+    for (const { exchange } of this.waiting.values()) this.finish(exchange, null, null, '');
+  }
+
+  /** Is any server currently considered healthy? */
+  get healthy(): boolean {
+    const now = performance.now();
+    return this.servers.some((s) => s.skipUntil <= now);
+  }
+
+  /**
+   * Sends `query` (the client's bytes, not modified) upstream and calls
+   * `done` once: with a validated reply, or with null after the timeout.
+   */
+  exchange(query: Uint8Array, questionEnd: number, viaTcp: boolean, done: ExchangeDone): void {
+    const msg = Buffer.from(query);
+    const exchange: Exchange = {
+      msg,
+      questionEnd,
+      tcp: viaTcp,
+      deadline: performance.now() + this.timeoutMs,
+      tried: 0,
+      done,
+      finished: false,
+      timer: null,
+      keys: [],
+    };
+    this.attempt(exchange);
+  }
+
+  private pickServer(exchange: Exchange): Server {
+    // Healthy servers in config order first, then skipped ones (they get a chance when nothing else is left).
+    const now = performance.now();
+    const healthy = this.servers.filter((s) => s.skipUntil <= now);
+    const order = healthy.length === this.servers.length ? this.servers : [...healthy, ...this.servers.filter((s) => s.skipUntil > now)];
+    return order[exchange.tried % order.length];
+  }
+
+  private attempt(exchange: Exchange): void {
+    const now = performance.now();
+    const left = exchange.deadline - now;
+    if (left <= 0) return this.finish(exchange, null, null, '');
+    const server = this.pickServer(exchange);
+    exchange.tried++;
+    // Split the budget so that every server gets a turn before the deadline.
+    const turns = Math.max(1, this.servers.length - exchange.tried + 1);
+    const slice = Math.min(left, Math.max(MIN_ATTEMPT_MS, left / turns));
+    exchange.timer = setTimeout(() => this.onTimeout(exchange, server), slice);
+    if (exchange.tcp) {
+      this.viaTcp(exchange, server);
+      return;
+    }
+    const pool = this.socketsByFamily[server.address.family];
+    const index = pool[(Math.random() * pool.length) | 0];
+    let id = this.ids.take();
+    while (this.waiting.has((index << 16) | id)) id = this.ids.take();
+    const key = (index << 16) | id;
+    writeU16(exchange.msg, 0, id);
+    exchange.keys.push(key);
+    this.waiting.set(key, { exchange, server });
+    const socket = this.sockets[index];
+    socket.send(exchange.msg, server.address.port, server.address.host);
+  }
+
+  private onTimeout(exchange: Exchange, server: Server): void {
+    if (exchange.finished) return;
+    this.stats.timeouts++;
+    const now = performance.now();
+    server.skipUntil = now + server.backoff;
+    server.backoff = Math.min(server.backoff * 2, BACKOFF_MAX_MS);
+    this.attempt(exchange);
+  }
+
+  private onReply(index: number, msg: Buffer, rinfo: RemoteInfo): void {
+    if (msg.length < 12) {
+      this.stats.malformed++;
+      return;
+    }
+    const key = (index << 16) | readU16(msg, 0);
+    const hit = this.waiting.get(key);
+    if (
+      hit === undefined ||
+      rinfo.port !== hit.server.address.port ||
+      rinfo.address !== hit.server.address.host ||
+      !this.sameQuestion(hit.exchange, msg)
+    ) {
+      this.stats.spoofed++;
+      return;
+    }
+    this.accept(hit.exchange, hit.server, msg);
+  }
+
+  private sameQuestion(exchange: Exchange, reply: Uint8Array): boolean {
+    return (
+      isResponse(reply) &&
+      reply.length >= exchange.questionEnd &&
+      readU16(reply, 4) === 1 &&
+      equalsIgnoreCase(reply, 12, exchange.msg, 12, exchange.questionEnd - 12)
+    );
+  }
+
+  private accept(exchange: Exchange, server: Server, reply: Buffer): void {
+    if (exchange.finished) return;
+    const shape = readReplyShape(reply, exchange.questionEnd);
+    if (shape === null) {
+      this.stats.malformed++;
+      return;
+    }
+    server.skipUntil = 0;
+    server.backoff = BACKOFF_START_MS;
+    if (isTruncated(reply) && !exchange.tcp) {
+      // The answer does not fit UDP: ask the same server over TCP within what is left of the budget.
+      this.stats.tcpRetries++;
+      exchange.tcp = true;
+      this.viaTcp(exchange, server);
+      return;
+    }
+    this.finish(exchange, reply, shape, server.label);
+  }
+
+  private viaTcp(exchange: Exchange, server: Server): void {
+    const id = this.ids.take();
+    const msg = Buffer.allocUnsafe(exchange.msg.length + 2);
+    writeU16(msg, 0, exchange.msg.length);
+    msg.set(exchange.msg, 2);
+    writeU16(msg, 2, id);
+    const socket = connect({ host: server.address.host, port: server.address.port });
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const stop = setTimeout(() => socket.destroy(), Math.max(0, exchange.deadline - performance.now()));
+    socket.on('connect', () => socket.write(msg));
+    socket.on('data', (chunk) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received > MAX_TCP_REPLY + 2) return socket.destroy();
+      if (received < 2) return;
+      const all = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+      const length = readU16(all, 0);
+      if (received < length + 2) return;
+      clearTimeout(stop);
+      socket.destroy();
+      const reply = all.subarray(2, 2 + length);
+      if (reply.length < 12 || readU16(reply, 0) !== id || !this.sameQuestion(exchange, reply)) {
+        this.stats.spoofed++;
+        return;
+      }
+      this.accept(exchange, server, reply);
+    });
+    socket.on('error', () => undefined); // refused or reset: the attempt's timeout moves on
+    socket.on('close', () => clearTimeout(stop));
+  }
+
+  private finish(exchange: Exchange, reply: Buffer | null, shape: ReplyShape | null, server: string): void {
+    if (exchange.finished) return;
+    exchange.finished = true;
+    if (exchange.timer) clearTimeout(exchange.timer);
+    for (const key of exchange.keys) this.waiting.delete(key);
+    exchange.done(reply, shape, server);
+  }
+}

@@ -1,0 +1,94 @@
+// Assembling the daemon: filter state, cache, upstream pool and listeners,
+// and taking them down gracefully.
+
+import type { Socket as UdpSocket } from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/schema.js';
+import type { HostPort } from '../net/address.js';
+import type { Logger } from '../observe/logger.js';
+import { buildFilter } from '../policy/state.js';
+import { AccessControl } from '../resolve/access.js';
+import { AnswerCache } from '../resolve/cache.js';
+import { Resolver } from '../resolve/resolver.js';
+import { UpstreamPool } from '../resolve/upstream.js';
+import { type TcpListener, listenTcp } from './tcp.js';
+import { listenUdp } from './udp.js';
+
+export interface DaemonOptions {
+  log: Logger;
+  /** Replaces `config.listen` (the CLI's --listen). */
+  listen?: HostPort[];
+  /** How long shutdown waits for queries in flight. */
+  drainMs?: number;
+}
+
+export class Daemon {
+  private draining = false;
+
+  private constructor(
+    readonly resolver: Resolver,
+    readonly upstream: UpstreamPool,
+    readonly cache: AnswerCache,
+    private readonly udp: UdpSocket[],
+    private readonly tcp: TcpListener[],
+    private readonly log: Logger,
+    private readonly drainMs: number,
+  ) {}
+
+  static async start(config: Config, options: DaemonOptions): Promise<Daemon> {
+    const { log } = options;
+    const drainMs = options.drainMs ?? 3000;
+    const started = performance.now();
+    const filter = await buildFilter(config);
+    for (const report of filter.lists.reports) {
+      if (report.rejected > 0) log.warn({ list: report.name, rejected: report.rejected, samples: report.samples }, 'list lines rejected');
+    }
+    const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
+    await upstream.start();
+    const cache = new AnswerCache(config.cache);
+    const resolver = new Resolver(filter.state, new AccessControl(config.access.clients), cache, upstream, log);
+    const udp: UdpSocket[] = [];
+    const tcp: TcpListener[] = [];
+    const daemon = new Daemon(resolver, upstream, cache, udp, tcp, log, drainMs);
+    try {
+      for (const at of options.listen ?? config.listen) {
+        const socket = await listenUdp(at, resolver, () => daemon.draining);
+        udp.push(socket);
+        // Port 0 (tests): TCP takes the port the kernel gave UDP, so one address serves both.
+        tcp.push(await listenTcp({ ...at, port: socket.address().port }, resolver, drainMs));
+      }
+    } catch (err) {
+      await daemon.stop();
+      throw err;
+    }
+    log.info(
+      {
+        listen: daemon.addresses.map((a) => `${a.address}:${a.port}`),
+        upstream: config.upstream.servers.map((s) => `${s.host}:${s.port}`),
+        lists: filter.lists.reports.length,
+        entries: filter.lists.reports.reduce((n, r) => n + r.entries, 0),
+        matcherBytes: filter.state.matcher.byteSize,
+        startMs: Math.round(performance.now() - started),
+      },
+      'aifence serving',
+    );
+    return daemon;
+  }
+
+  /** The bound UDP addresses (the TCP listeners share them). */
+  get addresses(): AddressInfo[] {
+    return this.udp.map((s) => s.address());
+  }
+
+  /** Stops accepting, lets queries in flight finish (up to drainMs), then closes everything. */
+  async stop(): Promise<void> {
+    this.draining = true;
+    for (const t of this.tcp) t.stopAccepting();
+    const deadline = performance.now() + this.drainMs;
+    while (this.resolver.pending > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (this.resolver.pending > 0) this.log.warn({ pending: this.resolver.pending }, 'stopped with queries unanswered');
+    for (const s of this.udp) s.close();
+    for (const t of this.tcp) t.closeConnections();
+    this.upstream.close();
+  }
+}
