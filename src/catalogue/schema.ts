@@ -1,0 +1,105 @@
+// The vocabulary a catalogue file may use: countries, tags, source labels,
+// and the shape of ids and host names. Kept apart from the loader so the
+// rules read as a list a reviewer can check.
+
+/** ISO 3166-1 alpha-2, lower case (249 codes). */
+export const COUNTRIES: ReadonlySet<string> = new Set(
+  (
+    'ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bl bm bn bo bq br bs bt bv bw by bz ' +
+    'ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec ee eg eh er es et fi fj fk fm fo fr ' +
+    'ga gb gd ge gf gg gh gi gl gm gn gp gq gr gs gt gu gw gy hk hm hn hr ht hu id ie il im in io iq ir is it je jm jo jp ' +
+    'ke kg kh ki km kn kp kr kw ky kz la lb lc li lk lr ls lt lu lv ly ma mc md me mf mg mh mk ml mm mn mo mp mq mr ms mt ' +
+    'mu mv mw mx my mz na nc ne nf ng ni nl no np nr nu nz om pa pe pf pg ph pk pl pm pn pr ps pt pw py qa re ro rs ru rw ' +
+    'sa sb sc sd se sg sh si sj sk sl sm sn so sr ss st sv sx sy sz tc td tf tg th tj tk tl tm tn to tr tt tv tw tz ua ug ' +
+    'um us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw'
+  ).split(' '),
+);
+
+/** Common non-ISO spellings, for a helpful error. */
+export const COUNTRY_HINTS: Readonly<Record<string, string>> = { uk: 'gb', en: 'gb', el: 'gr' };
+
+/**
+ * Every service carries exactly one of these: it says what kind of ban the
+ * service belongs to. `doh-bypass` names are not AI services; they are the
+ * resolvers a client could use to go around this one.
+ */
+export const CLASS_TAGS = ['genai', 'doh-bypass'] as const;
+
+/** What a service does. No two-letter tags: those are countries. */
+export const KIND_TAGS = [
+  'chat', // a chat assistant people talk to
+  'api', // a model API developers call
+  'code', // coding assistant or AI IDE
+  'image',
+  'video',
+  'voice', // speech synthesis / voice cloning / transcription
+  'music',
+  'search', // AI answer engine
+  'agent', // autonomous agent that acts for the user
+  'writing',
+  'companion', // character / role-play chat
+  'models', // model hub or model downloads
+  'inference', // hosted inference for third-party models
+  'meeting', // meeting note-takers
+] as const;
+
+export const KNOWN_TAGS: ReadonlySet<string> = new Set<string>([...CLASS_TAGS, ...KIND_TAGS]);
+
+/**
+ * Where a name was seen. `vendor-docs` is the vendor's own documentation
+ * (allow-list / firewall pages, API references); `review` is the reviewer's
+ * own knowledge, to be confirmed by a second source when one appears.
+ * Labels carry an optional `:detail` naming the list file or section.
+ */
+export const SOURCE_PREFIXES: ReadonlySet<string> = new Set([
+  'v2fly', // v2fly/domain-list-community data/
+  'adguard', // AdGuard Home blocked services (group "ai")
+  'nullgen', // nullgen-inc/ai-blocklist vendors.json
+  'radiusmethod', // radiusmethod/shadowai-domains CSVs
+  'csdznwrk', // csdznwrk/ai-blocklist
+  'mortis2600', // mortis2600/ai-blocklist
+  'blackmatrix7', // blackmatrix7 Clash rule lists (routing lists: read with care)
+  'tinaponting', // tinaponting/ai-robots-scrapers guides
+  'vendor-docs',
+  'review',
+]);
+
+export const SOURCE_RE = /^[a-z0-9-]+(:[A-Za-z0-9._!-]+)?$/;
+export const ID_RE = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+export const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+
+export const SERVICE_KEYS: ReadonlySet<string> = new Set([
+  'id',
+  'name',
+  'vendor',
+  'country',
+  'tags',
+  'reviewed',
+  'shares',
+  'domains',
+]);
+export const DOMAIN_KEYS: ReadonlySet<string> = new Set(['name', 'exact', 'sources']);
+
+const LABEL_RE = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+/**
+ * Why `name` is not a catalogue host name, or undefined if it is one:
+ * lower case, at least two labels (a bare TLD would block a whole
+ * registry), labels of letters, digits, '-' and '_' up to 63 characters,
+ * not starting or ending with '-', 253 characters at most.
+ */
+export function hostnameProblem(name: string): string | undefined {
+  if (name !== name.toLowerCase()) return 'must be lower case';
+  if (name.endsWith('.')) return 'must not end with a dot';
+  if (name.length > 253) return `is ${name.length} characters long; at most 253`;
+  const labels = name.split('.');
+  if (labels.length < 2) return 'needs at least two labels (a bare TLD would block a whole registry)';
+  for (const label of labels) {
+    if (label.length === 0) return 'has an empty label';
+    if (label.length > 63) return `has a label of ${label.length} characters; at most 63`;
+    if (!LABEL_RE.test(label)) {
+      return `has label '${label}'; labels use a-z, 0-9, '-' and '_' and do not start or end with '-' (IDN as punycode)`;
+    }
+  }
+  return undefined;
+}
