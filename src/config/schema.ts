@@ -31,6 +31,8 @@ export interface Config {
 export const DEFAULT_LISTEN = '127.0.0.1:5300';
 export const DEFAULT_ACCESS = ['127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10', '::1/128', 'fc00::/7', 'fe80::/10'];
 const FORMATS: readonly (ListFormat | 'auto')[] = ['auto', 'hosts', 'domains', 'wildcard', 'adblock', 'dnsmasq', 'rpz'];
+/** The upstream pool tracks the servers each query tried in one 16-bit mask. */
+const MAX_UPSTREAMS = 16;
 const LIST_NAME = /^[a-z0-9][a-z0-9_.-]*$/i;
 
 /**
@@ -67,6 +69,7 @@ function upstreamSection(value: unknown, listen: HostPort[], systemUpstreams: ()
   if (section.servers !== undefined) {
     servers = hostPorts('upstream.servers', section.servers, 53);
     if (servers.length === 0) throw new ConfigError('upstream.servers', [], 'is empty; name at least one upstream DNS server, e.g. ["9.9.9.9"]');
+    if (servers.length > MAX_UPSTREAMS) throw new ConfigError('upstream.servers', section.servers, `names more than ${MAX_UPSTREAMS} servers; keep the ones you trust most`);
   } else {
     // resolv.conf may point at ourselves (a gateway running aifence on :53): never forward to our own ears.
     const own = new Set(listen.map((l) => `${l.host}:${l.port}`));
@@ -92,7 +95,9 @@ function cacheSection(value: unknown): Config['cache'] {
 function blockingSection(value: unknown): Config['blocking'] {
   const section = object('blocking', value, ['answer', 'ttl']);
   const ttl = section.ttl === undefined ? 60 : Math.floor(duration('blocking.ttl', section.ttl, 0, 86400));
-  return { answer: blockMode(section.answer ?? 'nxdomain'), ttl };
+  // YAML reads a bare `null` as no value: an admin who wrote `answer: null` means the null mode.
+  const answer = section.answer === undefined ? 'nxdomain' : section.answer === null ? 'null' : section.answer;
+  return { answer: blockMode(answer), ttl };
 }
 
 function blockMode(value: unknown): BlockMode {

@@ -26,6 +26,7 @@ export type ExchangeDone = (reply: Buffer | null, shape: ReplyShape | null, serv
 
 interface Server {
   address: HostPort;
+  bit: number;
   label: string;
   /** performance.now() until which the server is skipped after a timeout; 0 when healthy. */
   skipUntil: number;
@@ -38,6 +39,7 @@ interface Exchange {
   questionEnd: number;
   tcp: boolean;
   deadline: number;
+  /** Bits of the servers tried in this round. */
   tried: number;
   done: ExchangeDone;
   finished: boolean;
@@ -77,7 +79,7 @@ export class UpstreamPool {
   private readonly timeoutMs: number;
 
   constructor(servers: HostPort[], timeoutSeconds: number) {
-    this.servers = servers.map((address) => ({ address, label: formatHostPort(address), skipUntil: 0, backoff: BACKOFF_START_MS }));
+    this.servers = servers.map((address, i) => ({ address, bit: 1 << i, label: formatHostPort(address), skipUntil: 0, backoff: BACKOFF_START_MS }));
     this.timeoutMs = timeoutSeconds * 1000;
   }
 
@@ -131,12 +133,18 @@ export class UpstreamPool {
     this.attempt(exchange);
   }
 
+  /** The first healthy server in config order that this exchange has not tried; skipped ones when nothing else is left. */
   private pickServer(exchange: Exchange): Server {
-    // Healthy servers in config order first, then skipped ones (they get a chance when nothing else is left).
     const now = performance.now();
-    const healthy = this.servers.filter((s) => s.skipUntil <= now);
-    const order = healthy.length === this.servers.length ? this.servers : [...healthy, ...this.servers.filter((s) => s.skipUntil > now)];
-    return order[exchange.tried % order.length];
+    let fallback: Server | undefined;
+    for (const s of this.servers) {
+      if (exchange.tried & s.bit) continue;
+      if (s.skipUntil <= now) return s;
+      fallback ??= s;
+    }
+    if (fallback) return fallback;
+    exchange.tried = 0; // every server had its turn: go round again while time is left
+    return this.pickServer(exchange);
   }
 
   private attempt(exchange: Exchange): void {
@@ -144,9 +152,10 @@ export class UpstreamPool {
     const left = exchange.deadline - now;
     if (left <= 0) return this.finish(exchange, null, null, '');
     const server = this.pickServer(exchange);
-    exchange.tried++;
+    exchange.tried |= server.bit;
     // Split the budget so that every server gets a turn before the deadline.
-    const turns = Math.max(1, this.servers.length - exchange.tried + 1);
+    let turns = 1;
+    for (const s of this.servers) if (!(exchange.tried & s.bit)) turns++;
     const slice = Math.min(left, Math.max(MIN_ATTEMPT_MS, left / turns));
     exchange.timer = setTimeout(() => this.onTimeout(exchange, server), slice);
     if (exchange.tcp) {

@@ -3,6 +3,7 @@
 
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
+import type { Catalogue } from '../catalogue/index.js';
 import type { Config } from '../config/schema.js';
 import type { HostPort } from '../net/address.js';
 import type { Logger } from '../observe/logger.js';
@@ -20,6 +21,8 @@ export interface DaemonOptions {
   listen?: HostPort[];
   /** How long shutdown waits for queries in flight. */
   drainMs?: number;
+  /** The AI-service catalogue (default: the package's blocklists/). */
+  catalogue?: Catalogue;
 }
 
 export class Daemon {
@@ -39,7 +42,7 @@ export class Daemon {
     const { log } = options;
     const drainMs = options.drainMs ?? 3000;
     const started = performance.now();
-    const filter = await buildFilter(config);
+    const filter = await buildFilter(config, options.catalogue);
     for (const report of filter.lists.reports) {
       if (report.rejected > 0) log.warn({ list: report.name, rejected: report.rejected, samples: report.samples }, 'list lines rejected');
     }

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from './schema.js';
+
+const parse = (raw: unknown, nameservers: string[] = ['192.0.2.53']) => parseConfig(raw, '/etc/aifence', () => nameservers);
+
+describe('parseConfig', () => {
+  it('fills every default: loopback listener, resolv.conf upstreams, nxdomain, private-range access', () => {
+    const c = parse({});
+    expect(c.listen).toEqual([{ host: '127.0.0.1', port: 5300, family: 4 }]);
+    expect(c.upstream).toEqual({ servers: [{ host: '192.0.2.53', port: 53, family: 4 }], timeout: 2 });
+    expect(c.cache).toEqual({ maxEntries: 100000, minTtl: 0, maxTtl: 86400 });
+    expect(c.blocking).toEqual({ answer: { kind: 'nxdomain' }, ttl: 60 });
+    expect(c.access.clients.map((x) => x.text)).toContain('192.168.0.0/16');
+  });
+
+  it('reads the documented keys', () => {
+    const c = parse({
+      listen: ['0.0.0.0:53', '[::]:53'],
+      upstream: { servers: ['9.9.9.9', '127.0.0.1:5399'], timeout: '500ms' },
+      cache: { maxEntries: 10, minTtl: '30s', maxTtl: '1h' },
+      blocking: { answer: { ipv4: '10.0.0.80' }, ttl: '5m' },
+      lists: { ads: { source: 'lists/ads.txt', format: 'hosts', exact: true } },
+      groups: { default: { block: ['service:deepseek'], allow: ['list:ads'] } },
+    });
+    expect(c.listen[1]).toEqual({ host: '::', port: 53, family: 6 });
+    expect(c.upstream.servers[1].port).toBe(5399);
+    expect(c.upstream.timeout).toBe(0.5);
+    expect(c.cache).toEqual({ maxEntries: 10, minTtl: 30, maxTtl: 3600 });
+    expect(c.blocking).toEqual({ answer: { kind: 'sinkhole', ipv4: '10.0.0.80', ipv6: undefined }, ttl: 300 });
+    expect(c.lists[0]).toEqual({ name: 'ads', source: '/etc/aifence/lists/ads.txt', format: 'hosts', exact: true, allow: false });
+    expect(c.groups.default).toEqual({ block: ['service:deepseek'], allow: ['list:ads'] });
+  });
+
+  it('takes a bare YAML null as the null block mode', () => {
+    expect(parse({ blocking: { answer: null } }).blocking.answer).toEqual({ kind: 'null' });
+  });
+
+  it.each([
+    [{ cache: { maxEntrys: 5 } }, /cache\.maxEntrys.*unknown key; did you mean 'maxEntries'\?/],
+    [{ listn: [] }, /listn.*did you mean 'listen'/],
+    [{ upstream: { timeout: '2 seconds' } }, /upstream\.timeout: "2 seconds" is not a duration.*e\.g\. 500ms, 2s/],
+    [{ upstream: { servers: ['dns.google'] } }, /upstream\.servers\[0\]: "dns\.google" is not an IP address/],
+    [{ upstream: { servers: [] } }, /upstream\.servers: \[\] is empty/],
+    [{ listen: ['127.0.0.1:99999'] }, /listen\[0\]: "127\.0\.0\.1:99999"/],
+    [{ blocking: { answer: 'drop' } }, /blocking\.answer: "drop" is not one of nxdomain \| null \| refused \| \{ipv4, ipv6\}/],
+    [{ blocking: { answer: { ipv4: '10.0.0.300' } } }, /blocking\.answer\.ipv4: "10\.0\.0\.300" is not an IPv4 address/],
+    [{ access: { clients: ['10.0.0.0/33'] } }, /access\.clients\[0\]: "10\.0\.0\.0\/33" is not an IP prefix/],
+    [{ cache: { minTtl: '2h', maxTtl: '1h' } }, /cache\.minTtl: "2h" is above cache\.maxTtl/],
+    [{ lists: { ads: { source: 'a.txt', format: 'hostz' } } }, /lists\.ads\.format: "hostz" is not one of auto \| hosts/],
+    [{ lists: { ads: {} } }, /lists\.ads\.source: nothing is not a non-empty string/],
+    [{ groups: { default: { block: 'tag:cn' } } }, /groups\.default\.block: "tag:cn" is not a list/],
+  ])('rejects %j naming key, value and what would be right', (raw, message) => {
+    expect(() => parse(raw)).toThrow(message);
+  });
+
+  it('refuses to start without upstreams, and never forwards to its own listen address', () => {
+    expect(() => parse({}, [])).toThrow(/upstream\.servers: nothing is not set and \/etc\/resolv\.conf names no usable nameserver/);
+    expect(() => parse({ listen: ['127.0.0.1:53'] }, ['127.0.0.1'])).toThrow(/no usable nameserver/);
+    expect(parse({ listen: ['127.0.0.1:53'] }, ['127.0.0.1', '10.0.0.1']).upstream.servers).toEqual([{ host: '10.0.0.1', port: 53, family: 4 }]);
+  });
+});

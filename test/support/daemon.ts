@@ -1,0 +1,43 @@
+// Starting the real daemon in-process on a random loopback port, against a
+// test upstream, from a config written as YAML like an admin would.
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Catalogue } from '../../src/catalogue/index.js';
+import { configFromText } from '../../src/config/load.js';
+import { createLogger } from '../../src/observe/logger.js';
+import { Daemon } from '../../src/serve/daemon.js';
+
+export interface TestDaemon {
+  daemon: Daemon;
+  port: number;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `yaml` is the config body; `listen` and `upstream.servers` are filled in
+ * unless given. `files` are written beside the config (list sources).
+ */
+/** No catalogue services: serving tests pin the path, not the catalogue's contents. */
+export const EMPTY_CATALOGUE: Catalogue = { services: [], tags: () => [] };
+
+export async function startDaemon(
+  yaml: string,
+  upstreams: string[],
+  files: Record<string, string> = {},
+  catalogue: Catalogue = EMPTY_CATALOGUE,
+): Promise<TestDaemon> {
+  const dir = mkdtempSync(join(tmpdir(), 'aifence-test-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  let text = yaml;
+  if (!/^listen:/m.test(text)) text = `listen: ["127.0.0.1:0"]\n${text}`;
+  if (!/^upstream:/m.test(text)) text = `upstream: { servers: ${JSON.stringify(upstreams)}, timeout: 1s }\n${text}`;
+  const file = join(dir, 'aifence.yaml');
+  writeFileSync(file, text);
+  const config = configFromText(text, file);
+  const log = createLogger({ level: 'silent', destination: { write: () => undefined } });
+  const daemon = await Daemon.start(config, { log, drainMs: 500, catalogue });
+  return { daemon, port: daemon.addresses[0].port, dir, stop: () => daemon.stop() };
+}

@@ -1,0 +1,174 @@
+// A real DNS server on loopback (UDP and TCP) that tests start as aifence's
+// upstream. It answers from a `behave` function the test sets, counts what
+// it receives, and can misbehave: stay silent, truncate, or race a spoofed
+// reply ahead of the real one.
+
+import { type Socket, createSocket } from 'node:dgram';
+import { type Server, createServer } from 'node:net';
+import dns2 from 'dns2';
+
+const { Packet } = dns2;
+
+// dns2's typings want encoder objects; its encoder takes plain records, which is what tests write.
+type Resource = InstanceType<typeof Packet>['answers'][number];
+const rr = (record: object): Resource => record as Resource;
+
+export type Behaviour =
+  | { kind: 'answer'; ttl?: number; address?: string; records?: object[] }
+  | { kind: 'nxdomain'; soaTtl?: number; minimum?: number }
+  | { kind: 'servfail' }
+  | { kind: 'silent' }
+  /** Over UDP: header and question with TC set; over TCP: a big answer. */
+  | { kind: 'truncate'; count?: number }
+  | { kind: 'delay'; ms: number; ttl?: number };
+
+export interface Received {
+  name: string;
+  type: number;
+  tcp: boolean;
+  id: number;
+}
+
+export class TestUpstream {
+  readonly received: Received[] = [];
+  behave: (name: string, type: number) => Behaviour = () => ({ kind: 'answer' });
+  /** When set, a forged reply (wrong ID or from another port) is sent before each real one. */
+  spoof: 'wrong-id' | 'wrong-port' | null = null;
+
+  private constructor(
+    private readonly udp: Socket,
+    private readonly tcp: Server,
+    private readonly spoofer: Socket,
+  ) {}
+
+  static async start(host = '127.0.0.1'): Promise<TestUpstream> {
+    const udp = createSocket('udp4');
+    await new Promise<void>((r) => udp.bind(0, host, r));
+    const spoofer = createSocket('udp4');
+    await new Promise<void>((r) => spoofer.bind(0, host, r));
+    const tcp = createServer();
+    await new Promise<void>((r) => tcp.listen(udp.address().port, host, r));
+    const up = new TestUpstream(udp, tcp, spoofer);
+    udp.on('message', (msg, rinfo) => {
+      try {
+        up.onUdp(msg, rinfo.address, rinfo.port);
+      } catch {
+        // Garbage forwarded during fuzzing: a real server would ignore it too.
+      }
+    });
+    tcp.on('connection', (sock) => {
+      let buf = Buffer.alloc(0);
+      sock.on('error', () => undefined);
+      sock.on('data', (chunk) => {
+        buf = Buffer.concat([buf, chunk]);
+        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+          buf = buf.subarray(2 + msg.length);
+          const reply = up.reply(msg, true);
+          if (reply) {
+            const frame = Buffer.alloc(2 + reply.length);
+            frame.writeUInt16BE(reply.length, 0);
+            reply.copy(frame, 2);
+            sock.write(frame);
+          }
+        }
+      });
+    });
+    return up;
+  }
+
+  get port(): number {
+    return this.udp.address().port;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  count(name: string): number {
+    return this.received.filter((r) => r.name.toLowerCase() === name.toLowerCase()).length;
+  }
+
+  async close(): Promise<void> {
+    this.udp.close();
+    this.spoofer.close();
+    await new Promise<void>((r) => this.tcp.close(() => r()));
+  }
+
+  private onUdp(msg: Buffer, address: string, port: number): void {
+    const request = Packet.parse(msg);
+    const question = request.questions[0];
+    if (question && this.behave(question.name, question.type).kind === 'delay') {
+      const b = this.behave(question.name, question.type) as { ms: number };
+      const reply = this.reply(msg, false);
+      setTimeout(() => reply && this.udp.send(reply, port, address), b.ms);
+      return;
+    }
+    const reply = this.reply(msg, false);
+    if (!reply) return;
+    if (this.spoof === 'wrong-id') {
+      const forged = Buffer.from(reply);
+      forged.writeUInt16BE((reply.readUInt16BE(0) + 1) & 0xffff, 0);
+      forged.writeUInt32BE(0x0a0a0a0a, forged.length - 4); // a different address, to tell them apart
+      this.udp.send(forged, port, address);
+    } else if (this.spoof === 'wrong-port') {
+      const forged = Buffer.from(reply);
+      forged.writeUInt32BE(0x0a0a0a0a, forged.length - 4);
+      this.spoofer.send(forged, port, address);
+    }
+    // The real reply arrives a little later than the forgery, as an off-path attacker would hope.
+    setTimeout(() => this.udp.send(reply, port, address), this.spoof ? 20 : 0);
+  }
+
+  /** The reply to one request, or null to stay silent. */
+  reply(msg: Buffer, tcp: boolean): Buffer | null {
+    const request = Packet.parse(msg);
+    const question = request.questions[0];
+    if (!question) return null;
+    this.received.push({ name: question.name, type: question.type, tcp, id: request.header.id });
+    const behaviour = this.behave(question.name, question.type);
+    const response = new Packet();
+    response.header = { ...request.header, qr: 1, ra: 1, rcode: 0 };
+    response.questions = request.questions;
+    response.additionals = request.additionals.filter((r: { type: number }) => r.type === Packet.TYPE.EDNS);
+    const a = (ttl: number, address = '192.0.2.1') => ({ name: question.name, type: Packet.TYPE.A, class: 1, ttl, address });
+    switch (behaviour.kind) {
+      case 'silent':
+        return null;
+      case 'servfail':
+        response.header.rcode = 2;
+        break;
+      case 'nxdomain':
+        response.header.rcode = 3;
+        response.authorities.push(rr({
+          name: question.name.split('.').slice(-2).join('.'),
+          type: Packet.TYPE.SOA,
+          class: 1,
+          ttl: behaviour.soaTtl ?? 300,
+          primary: 'ns.example.net',
+          admin: 'hostmaster.example.net',
+          serial: 1,
+          refresh: 3600,
+          retry: 600,
+          expiration: 86400,
+          minimum: behaviour.minimum ?? 30,
+        }));
+        break;
+      case 'truncate':
+        if (!tcp) {
+          response.header.tc = 1;
+          break;
+        }
+        for (let i = 0; i < (behaviour.count ?? 60); i++) response.answers.push(rr(a(300, `198.51.100.${i % 250}`)));
+        break;
+      case 'delay':
+        response.answers.push(rr(a(behaviour.ttl ?? 300)));
+        break;
+      case 'answer':
+        if (behaviour.records) response.answers.push(...behaviour.records.map(rr));
+        else if (question.type === Packet.TYPE.A || question.type === Packet.TYPE.ANY) response.answers.push(rr(a(behaviour.ttl ?? 300, behaviour.address)));
+        break;
+    }
+    return response.toBuffer();
+  }
+}
