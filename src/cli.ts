@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// aifence's command line: one subcommand a module in src/commands/.
+
+import { Command } from 'commander';
+import { checkCommand } from './commands/check.js';
+import { listsCommand } from './commands/lists.js';
+import { serveCommand } from './commands/serve.js';
+import { servicesCommand } from './commands/services.js';
+
+const program = new Command('aifence')
+  .description('DNS-filtering resolver that enforces bans on AI services')
+  .showHelpAfterError();
+
+program.addCommand(serveCommand());
+program.addCommand(checkCommand());
+program.addCommand(listsCommand());
+program.addCommand(servicesCommand());
+
+program.parseAsync().catch((err: Error) => {
+  process.stderr.write(`aifence: ${err.message}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,24 @@
+import { Command } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { buildFilter } from '../policy/state.js';
+
+export function listsCommand(): Command {
+  return new Command('lists')
+    .description('per list: format, entries loaded, lines rejected with reasons; the compiled matcher size')
+    .option('-c, --config <file>', 'config file')
+    .option('--json', 'one JSON document')
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      const filter = await buildFilter(loadConfig(opts.config));
+      const { reports } = filter.lists;
+      const matcherBytes = filter.state.matcher.byteSize;
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ matcherBytes, lists: reports }) + '\n');
+        return;
+      }
+      for (const r of reports) {
+        process.stdout.write(`${r.name}\t${r.format}\t${r.entries} entries\t${r.rejected} rejected\t${r.skipped} skipped${r.source ? `\t${r.source}` : ''}\n`);
+        for (const s of r.samples) process.stdout.write(`    line ${s.line}: ${s.reason}: ${JSON.stringify(s.text)}\n`);
+      }
+      process.stdout.write(`matcher: ${(matcherBytes / 1024 / 1024).toFixed(1)} MiB for ${reports.reduce((n, r) => n + r.entries, 0)} entries\n`);
+    });
+}

@@ -1,0 +1,44 @@
+import { Command } from 'commander';
+import { ConfigError } from '../config/check.js';
+import { loadConfig } from '../config/load.js';
+import { parseHostPort } from '../net/address.js';
+import { createLogger } from '../observe/logger.js';
+import { Daemon } from '../serve/daemon.js';
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('answer DNS on the listen addresses, filtering by policy')
+    .option('-c, --config <file>', 'config file (default: config/aifence.yaml of the package)')
+    .option('-l, --listen <addr:port...>', 'listen here instead of the config\'s listen addresses')
+    .option('--pretty', 'human-readable logs instead of JSON lines')
+    .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
+    .action(async (opts: { config?: string; listen?: string[]; pretty?: boolean; logLevel: string }) => {
+      const log = createLogger({ level: opts.logLevel, pretty: opts.pretty });
+      const config = loadConfig(opts.config);
+      const listen = opts.listen?.map((l, i) => {
+        const hp = parseHostPort(l, 53);
+        if (!hp) throw new ConfigError(`--listen[${i}]`, l, 'is not an IP address with a port, e.g. 127.0.0.1:5300 or [::1]:5300');
+        return hp;
+      });
+      const daemon = await Daemon.start(config, { log, listen });
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ signal }, 'stopping: finishing queries in flight');
+        daemon.stop().then(
+          () => {
+            log.info('stopped');
+            log.flush?.();
+            process.exit(0);
+          },
+          (err: unknown) => {
+            log.error({ err }, 'stop failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    });
+}
