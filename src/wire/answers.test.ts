@@ -43,7 +43,7 @@ describe('BlockAnswers', () => {
     const sink = new BlockAnswers({ kind: 'sinkhole', ipv4: '10.0.0.80', ipv6: 'fd00::80' }, 60, ['x']);
     const { msg, q } = parsed('x.com', Type.ANY);
     const any = Packet.parse(sink.answer(msg, q, 0));
-    expect(any.answers.map((r: { address: string }) => r.address)).toEqual(['10.0.0.80', 'fd00::80']);
+    expect(any.answers.map((r) => r.address)).toEqual(['10.0.0.80', 'fd00::80']);
     const refused = new BlockAnswers({ kind: 'refused' }, 60, ['x']);
     expect(refused.answer(msg, q, 0)[3] & 0x0f).toBe(Rcode.REFUSED);
   });
