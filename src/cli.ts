@@ -3,6 +3,7 @@
 
 import { Command } from 'commander';
 import { checkCommand } from './commands/check.js';
+import { healthCommand } from './commands/health.js';
 import { listsCommand } from './commands/lists.js';
 import { serveCommand } from './commands/serve.js';
 import { servicesCommand } from './commands/services.js';
@@ -15,6 +16,7 @@ program.addCommand(serveCommand());
 program.addCommand(checkCommand());
 program.addCommand(listsCommand());
 program.addCommand(servicesCommand());
+program.addCommand(healthCommand());
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`aifence: ${err.message}\n`);

@@ -1,0 +1,32 @@
+# aifence: build with the dev toolchain, run with production dependencies only.
+#   docker build -t aifence .
+#   docker run -d --name aifence -p 53:53/udp -p 53:53/tcp \
+#     -v /srv/aifence:/etc/aifence:ro aifence
+# The daemon runs as the unprivileged `node` user. Docker 20.10+ lets
+# containers bind ports below 1024 without root (net.ipv4.ip_unprivileged_port_start=0);
+# on other runtimes add `--sysctl net.ipv4.ip_unprivileged_port_start=53`
+# (or `--cap-add NET_BIND_SERVICE` with a runtime that grants ambient capabilities).
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY config ./config
+COPY blocklists ./blocklists
+COPY docker/aifence.yaml /etc/aifence/aifence.yaml
+USER node
+EXPOSE 53/udp 53/tcp
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "dist/cli.js", "health", "--server", "127.0.0.1:53"]
+ENTRYPOINT ["node", "dist/cli.js"]
+CMD ["serve", "--config", "/etc/aifence/aifence.yaml"]
