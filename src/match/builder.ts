@@ -1,0 +1,211 @@
+// Building the trie: names go in one by one (as the lists are parsed) into
+// growable typed arrays; compile() then computes mask ids top-down and lays
+// the nodes out as the matcher's compact records. Only the compiled
+// matcher stays alive; all of this is garbage afterwards.
+import type { ListSpec } from './types.js';
+import { MaskBuilder } from './masks.js';
+import { CompiledMatcher, FLAG_FIN, FLAG_SUB, HEADER } from './matcher.js';
+import { FNV_OFFSET, hashByte, keyHash, reduce } from './hash.js';
+
+/** Lookup table load: low enough that misses stop after a few (fingerprint-checked) slots. */
+const TABLE_LOAD = 0.8;
+const EXACT = 2;
+const ALLOW = 1;
+
+/** Build record words: [node number, parent number, label hash, label length], then the label bytes padded to 4. */
+const REC_WORDS = 4;
+
+export class TrieBuilder {
+  /** Node 0 is the root. Parents are always created before their children. */
+  private count = 1;
+  /** Records, one per node, appended in node order: one cache line per probe that matches. */
+  private words = new Int32Array(1 << 14);
+  private bytes = new Uint8Array(this.words.buffer);
+  private used = REC_WORDS; // the root's record (all zero) is at word 0
+  /** Word offset of each node's record. */
+  private recordAt = new Uint32Array(1 << 12);
+  /** Record offsets by (parent, label); 0 is empty (the root is nobody's child). */
+  private table = new Uint32Array(1 << 13);
+  /** Pairs (node, listId * 4 + EXACT? + ALLOW?). */
+  private entries = new Int32Array(1 << 12);
+  private entryCount = 0;
+
+  /** Record that list `listId` has `name` (normalised) as an entry. */
+  add(name: string, listId: number, exact: boolean, allow: boolean): void {
+    const node = this.insert(name);
+    if (this.entryCount * 2 + 2 > this.entries.length) this.entries = grow(this.entries, this.entries.length * 2);
+    this.entries[this.entryCount * 2] = node;
+    this.entries[this.entryCount * 2 + 1] = listId * 4 + (exact ? EXACT : 0) + (allow ? ALLOW : 0);
+    this.entryCount++;
+  }
+
+  /** One right-to-left pass: hash each label while looking for the dot before it. */
+  private insert(name: string): number {
+    let node = 0;
+    let end = name.length;
+    let h = FNV_OFFSET;
+    for (let i = end - 1; i >= -1; i--) {
+      const c = i < 0 ? 46 : name.charCodeAt(i);
+      if (c === 46) {
+        node = this.child(node, h | 0, name, i + 1, end);
+        end = i;
+        h = FNV_OFFSET;
+      } else {
+        h = hashByte(h, c);
+      }
+    }
+    return node;
+  }
+
+  private child(parent: number, lh: number, name: string, start: number, end: number): number {
+    const mask = this.table.length - 1;
+    const words = this.words;
+    let slot = keyHash(parent, lh) & mask;
+    for (;;) {
+      const w = this.table[slot];
+      if (w === 0) return this.create(slot, parent, lh, name, start, end);
+      if (words[w + 1] === parent && words[w + 2] === lh && this.sameLabel(w, name, start, end)) return words[w];
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  private sameLabel(w: number, name: string, start: number, end: number): boolean {
+    if (this.words[w + 3] !== end - start) return false;
+    const at = (w + REC_WORDS) * 4 - start;
+    for (let i = start; i < end; i++) if (this.bytes[at + i] !== name.charCodeAt(i)) return false;
+    return true;
+  }
+
+  private create(slot: number, parent: number, lh: number, name: string, start: number, end: number): number {
+    const id = this.count++;
+    const len = end - start;
+    const w = this.used;
+    this.used += REC_WORDS + ((len + 3) >>> 2);
+    if (this.used > this.words.length) {
+      this.words = grow(this.words, this.words.length * 2);
+      this.bytes = new Uint8Array(this.words.buffer);
+    }
+    if (id >= this.recordAt.length) this.recordAt = grow(this.recordAt, this.recordAt.length * 2);
+    const words = this.words;
+    words[w] = id;
+    words[w + 1] = parent;
+    words[w + 2] = lh;
+    words[w + 3] = len;
+    const at = (w + REC_WORDS) * 4 - start;
+    for (let i = start; i < end; i++) this.bytes[at + i] = name.charCodeAt(i);
+    this.recordAt[id] = w;
+    this.table[slot] = w;
+    if (this.count * 2 > this.table.length) this.rehash();
+    return id;
+  }
+
+  private rehash(): void {
+    const table = new Uint32Array(this.table.length * 2);
+    const mask = table.length - 1;
+    for (let id = 1; id < this.count; id++) {
+      const w = this.recordAt[id];
+      let slot = keyHash(this.words[w + 1], this.words[w + 2]) & mask;
+      while (table[slot] !== 0) slot = (slot + 1) & mask;
+      table[slot] = w;
+    }
+    this.table = table;
+  }
+
+  /** Compute mask ids and lay out the matcher. `lists` are indexed by the list ids given to add(). */
+  compile(lists: readonly ListSpec[]): CompiledMatcher {
+    const n = this.count;
+    const { first, codes } = this.entriesByNode();
+    const masks = new MaskBuilder(Math.max(1, lists.length));
+    const sub = new Int32Array(n);
+    const fin = new Int32Array(n);
+    const flags = new Uint8Array(n);
+    let names = 0;
+    for (let id = 1; id < n; id++) {
+      const inherited = sub[this.parentOf(id)];
+      let s = inherited;
+      for (let e = first[id]; e < first[id + 1]; e++) {
+        if ((codes[e] & EXACT) === 0) s = masks.add(s, codes[e] >>> 2, (codes[e] & ALLOW) !== 0);
+      }
+      let f = s;
+      for (let e = first[id]; e < first[id + 1]; e++) {
+        if ((codes[e] & EXACT) !== 0) f = masks.add(f, codes[e] >>> 2, (codes[e] & ALLOW) !== 0);
+      }
+      sub[id] = s;
+      fin[id] = f;
+      // Store a mask only where it differs from what the walk already carries.
+      flags[id] = (s !== inherited ? FLAG_SUB : 0) | (f !== s ? FLAG_FIN : 0);
+      if (first[id + 1] > first[id]) names++;
+    }
+    const table = masks.finish();
+    const width = table.count <= 1 << 16 ? 2 : 3;
+
+    const offset = new Uint32Array(n);
+    let size = HEADER; // the root: no label, no masks
+    for (let id = 1; id < n; id++) {
+      offset[id] = size;
+      size += HEADER + this.labelLength(id) + ((flags[id] & FLAG_SUB) !== 0 ? width : 0) + ((flags[id] & FLAG_FIN) !== 0 ? width : 0);
+    }
+    if (size >= 2 ** 31) throw new Error(`matcher too large (${size} bytes of nodes)`);
+    const pool = new Uint8Array(size);
+    for (let id = 1; id < n; id++) {
+      let at = offset[id];
+      const p = offset[this.parentOf(id)];
+      pool[at] = p;
+      pool[at + 1] = p >>> 8;
+      pool[at + 2] = p >>> 16;
+      pool[at + 3] = p >>> 24;
+      const len = this.labelLength(id);
+      pool[at + 4] = flags[id] | len;
+      const label = (this.recordAt[id] + REC_WORDS) * 4;
+      pool.set(this.bytes.subarray(label, label + len), at + HEADER);
+      at += HEADER + len;
+      if ((flags[id] & FLAG_SUB) !== 0) at = writeMask(pool, at, sub[id], width);
+      if ((flags[id] & FLAG_FIN) !== 0) writeMask(pool, at, fin[id], width);
+    }
+
+    const offBits = Math.max(1, Math.ceil(Math.log2(size)));
+    const fpBits = 32 - offBits;
+    const cap = Math.ceil((n - 1) / TABLE_LOAD) + 1;
+    const slots = new Uint32Array(cap);
+    const fpScale = 2 ** fpBits;
+    for (let id = 1; id < n; id++) {
+      const key = keyHash(offset[this.parentOf(id)], this.words[this.recordAt[id] + 2]);
+      let slot = reduce(key, cap);
+      while (slots[slot] !== 0) if (++slot === cap) slot = 0;
+      slots[slot] = offset[id] * fpScale + (key & (fpScale - 1));
+    }
+    return new CompiledMatcher({ pool, table: slots, fpBits, maskWidth: width, masks: table, lists, nodes: n - 1, names });
+  }
+
+  private parentOf(id: number): number {
+    return this.words[this.recordAt[id] + 1];
+  }
+
+  private labelLength(id: number): number {
+    return this.words[this.recordAt[id] + 3];
+  }
+
+  /** Entries grouped by node (counting sort): node i's codes are codes[first[i], first[i+1]). */
+  private entriesByNode(): { first: Int32Array; codes: Int32Array } {
+    const first = new Int32Array(this.count + 1);
+    for (let e = 0; e < this.entryCount; e++) first[this.entries[e * 2] + 1]++;
+    for (let i = 0; i < this.count; i++) first[i + 1] += first[i];
+    const fill = first.slice(0, this.count);
+    const codes = new Int32Array(this.entryCount);
+    for (let e = 0; e < this.entryCount; e++) codes[fill[this.entries[e * 2]]++] = this.entries[e * 2 + 1];
+    return { first, codes };
+  }
+}
+
+function writeMask(pool: Uint8Array, at: number, mask: number, width: number): number {
+  pool[at] = mask;
+  pool[at + 1] = mask >>> 8;
+  if (width === 3) pool[at + 2] = mask >>> 16;
+  return at + width;
+}
+
+function grow<T extends Int32Array | Uint32Array | Uint8Array>(a: T, size: number): T {
+  const b = new (a.constructor as new (n: number) => T)(size);
+  b.set(a);
+  return b;
+}
