@@ -16,11 +16,11 @@ export function editDistance(a: string, b: string): number {
 
 /**
  * The candidate closest to `word`, if it is close enough to be a plausible
- * typo (a third of the word's length, at least 2 edits); ties go to the
- * first candidate, so pass them in a stable order.
+ * slip (at most half the word's length in edits, at least 2); ties go to
+ * the first candidate, so pass them in a stable order.
  */
 export function closest(word: string, candidates: Iterable<string>): string | undefined {
-  const limit = Math.max(2, Math.floor(word.length / 3));
+  const limit = Math.max(2, Math.ceil(word.length / 2));
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {

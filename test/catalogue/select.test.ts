@@ -1,0 +1,76 @@
+// Selectors, the matcher inputs the catalogue compiles to, the README table
+// and the "did you mean" helper.
+
+import { describe, expect, it } from 'vitest';
+import { catalogueLists, loadCatalogue, renderServiceTable, resolveSelector } from '../../src/catalogue/index.js';
+import { closest, editDistance } from '../../src/catalogue/suggest.js';
+
+const cat = loadCatalogue();
+const admin = ['ads', 'company-extra'];
+
+describe('resolveSelector', () => {
+  it('selects one service, every service with a tag, or an admin list', () => {
+    expect(resolveSelector('service:deepseek', cat, admin)).toEqual(['service:deepseek']);
+    expect(resolveSelector('tag:code', cat, admin)).toEqual(
+      cat.services.filter((s) => s.tags.includes('code')).map((s) => `service:${s.id}`),
+    );
+    expect(resolveSelector('tag:fr', cat, admin)).toEqual(['service:mistral']);
+    expect(resolveSelector('list:ads', cat, admin)).toEqual(['ads']);
+  });
+
+  it('throws on an unknown selector, naming the closest valid one', () => {
+    expect(() => resolveSelector('service:deepsek', cat, admin)).toThrow("unknown selector 'service:deepsek'; did you mean 'service:deepseek'?");
+    expect(() => resolveSelector('deepseek', cat, admin)).toThrow("unknown selector 'deepseek'; did you mean 'service:deepseek'?");
+    expect(() => resolveSelector('services:claude', cat, admin)).toThrow("did you mean 'service:claude'?");
+    expect(() => resolveSelector('tag:genia', cat, admin)).toThrow("did you mean 'tag:genai'?");
+    expect(() => resolveSelector('list:add', cat, admin)).toThrow("did you mean 'list:ads'?");
+    expect(() => resolveSelector('list:ads', cat, [])).toThrow("unknown selector 'list:ads'");
+    expect(() => resolveSelector('tag:ch', cat, admin)).toThrow("unknown selector 'tag:ch'");
+    expect(() => resolveSelector('zzzzzzzzzzzzzzzzzzzzzzzz:qqqqqqqqqqqqqqq', cat, admin)).toThrow(
+      'selectors are service:ID, tag:TAG (e.g. tag:genai, tag:cn) or list:NAME',
+    );
+  });
+});
+
+describe('catalogueLists', () => {
+  it('makes one in-memory list per service, named service:ID, with its entries', () => {
+    const lists = catalogueLists(cat);
+    expect(lists.map((l) => l.spec.name)).toEqual(cat.services.map((s) => `service:${s.id}`));
+    const deepseek = lists.find((l) => l.spec.name === 'service:deepseek')!;
+    expect(deepseek.spec).toEqual({ name: 'service:deepseek', format: 'domains', exact: false, allow: false });
+    expect(deepseek.spec.source).toBeUndefined();
+    const svc = cat.services.find((s) => s.id === 'deepseek')!;
+    expect(deepseek.entries).toEqual(svc.domains.map((d) => ({ name: d.name, line: d.line, exact: d.exact, allow: false, text: d.text })));
+    const gemini = lists.find((l) => l.spec.name === 'service:gemini')!;
+    expect(gemini.entries!.find((e) => e.name === 'gemini.google.com')).toMatchObject({ exact: true, allow: false });
+  });
+});
+
+describe('renderServiceTable', () => {
+  it('is one row per service, sorted by country then id, exact hosts marked', () => {
+    const lines = renderServiceTable(cat).trimEnd().split('\n');
+    expect(lines[0]).toBe('| Service | Vendor | Country | Tags | Names |');
+    const rows = lines.slice(2);
+    expect(rows).toHaveLength(cat.services.length);
+    const keys = rows.map((r) => {
+      const cells = r.split(' | ');
+      return `${cells[2]} ${/\(`([^`]+)`\)/.exec(cells[0])![1]}`;
+    });
+    expect(keys).toEqual([...keys].sort((a, b) => a.split(' ')[0].localeCompare(b.split(' ')[0]) || a.localeCompare(b)));
+    expect(rows.find((r) => r.includes('`service:deepseek`') || r.includes('(`deepseek`)'))).toBe(
+      '| DeepSeek (`deepseek`) | DeepSeek | cn | genai, chat, api, code | `deepseek.com` |',
+    );
+    expect(rows.find((r) => r.includes('(`gemini`)'))).toContain('`gemini.google.com` (exact)');
+  });
+});
+
+describe('suggestions', () => {
+  it('measures edit distance and keeps only plausible slips', () => {
+    expect(editDistance('deepsek', 'deepseek')).toBe(1);
+    expect(editDistance('', 'abc')).toBe(3);
+    expect(editDistance('kitten', 'sitting')).toBe(3);
+    expect(closest('uk', ['us', 'gb'])).toBe('us');
+    expect(closest('chatbot', ['chat', 'code'])).toBe('chat');
+    expect(closest('xyzzy', ['chat', 'code'])).toBeUndefined();
+  });
+});
