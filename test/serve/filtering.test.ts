@@ -3,7 +3,8 @@
 // bytes echoed and access control enforced.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TYPES, query } from '../support/client.js';
+import { createSocket } from 'node:dgram';
+import { TYPES, decode, encodeQuery, query } from '../support/client.js';
 import { type TestDaemon, startDaemon } from '../support/daemon.js';
 import { TestUpstream } from '../support/upstream.js';
 
@@ -98,6 +99,39 @@ describe('access control', () => {
       expect(tcpOutside.rcode).toBe(5);
     } finally {
       await d.stop();
+    }
+  });
+});
+
+describe('IPv6 and shutdown', () => {
+  it('serves UDP and TCP on an IPv6 listen address', async () => {
+    const d = await startDaemon('listen: ["[::1]:0"]\naccess: { clients: ["::1/128"] }\nlists:\n  local: { source: blocked.txt }\n', [upstream.address], { 'blocked.txt': LIST });
+    try {
+      const port = d.daemon.addresses[0].port;
+      const sock = createSocket('udp6');
+      const reply = await new Promise<Buffer>((resolve) => {
+        sock.on('message', (m) => resolve(m));
+        sock.bind(0, '::1', () => sock.send(encodeQuery('www.blocked.test', TYPES.AAAA), port, '::1'));
+      });
+      sock.close();
+      expect(decode(reply).rcode).toBe(3);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it('finishes a query in flight when stopped', async () => {
+    const d = await startDaemon('', [upstream.address]);
+    upstream.behave = () => ({ kind: 'delay', ms: 200 });
+    try {
+      const pending = query(d.port, 'in-flight.example');
+      await new Promise((r) => setTimeout(r, 50));
+      const stopped = d.stop();
+      const answer = await pending;
+      await stopped;
+      expect(answer.packet.answers[0].address).toBe('192.0.2.1');
+    } finally {
+      upstream.behave = () => ({ kind: 'answer' });
     }
   });
 });
