@@ -60,6 +60,7 @@ export const SOURCE_PREFIXES: ReadonlySet<string> = new Set([
   'mortis2600', // mortis2600/ai-blocklist
   'blackmatrix7', // blackmatrix7 Clash rule lists (routing lists: read with care)
   'tinaponting', // tinaponting/ai-robots-scrapers guides
+  'lobe-chat', // lobehub/lobe-chat model-provider base URLs (src/libs/agent-runtime/NAME)
   'vendor-docs',
   'review',
 ]);
