@@ -136,7 +136,12 @@ export class TrieBuilder {
       flags[id] = (s !== inherited ? FLAG_SUB : 0) | (f !== s ? FLAG_FIN : 0);
       if (first[id + 1] > first[id]) names++;
     }
-    const table = masks.finish();
+    const used = new Uint8Array(masks.count);
+    for (let id = 1; id < n; id++) {
+      if ((flags[id] & FLAG_SUB) !== 0) used[sub[id]] = 1;
+      if ((flags[id] & FLAG_FIN) !== 0) used[fin[id]] = 1;
+    }
+    const { table, remap } = masks.finish(used);
     const width = table.count <= 1 << 16 ? 2 : 3;
 
     const offset = new Uint32Array(n);
@@ -159,8 +164,8 @@ export class TrieBuilder {
       const label = (this.recordAt[id] + REC_WORDS) * 4;
       pool.set(this.bytes.subarray(label, label + len), at + HEADER);
       at += HEADER + len;
-      if ((flags[id] & FLAG_SUB) !== 0) at = writeMask(pool, at, sub[id], width);
-      if ((flags[id] & FLAG_FIN) !== 0) writeMask(pool, at, fin[id], width);
+      if ((flags[id] & FLAG_SUB) !== 0) at = writeMask(pool, at, remap[sub[id]], width);
+      if ((flags[id] & FLAG_FIN) !== 0) writeMask(pool, at, remap[fin[id]], width);
     }
 
     const offBits = Math.max(1, Math.ceil(Math.log2(size)));

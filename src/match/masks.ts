@@ -57,10 +57,20 @@ export class MaskBuilder {
     return id;
   }
 
-  finish(): MaskTable {
-    const bits = new Uint32Array(this.masks.length * 2 * this.words);
-    this.masks.forEach((m, i) => bits.set(m, i * 2 * this.words));
-    return new MaskTable(this.masks.length, this.words, bits);
+  /**
+   * The table of the masks some node uses (`used[id] === 1`; id 0 always
+   * kept), renumbered densely: intermediate masks met while adding a node's
+   * entries one by one are dropped. `remap[oldId]` is the new id.
+   */
+  finish(used: Uint8Array): { table: MaskTable; remap: Int32Array } {
+    const remap = new Int32Array(this.masks.length).fill(-1);
+    let count = 0;
+    for (let id = 0; id < this.masks.length; id++) if (id === 0 || used[id] === 1) remap[id] = count++;
+    const bits = new Uint32Array(count * 2 * this.words);
+    this.masks.forEach((m, id) => {
+      if (remap[id] >= 0) bits.set(m, remap[id] * 2 * this.words);
+    });
+    return { table: new MaskTable(count, this.words, bits), remap };
   }
 
   private intern(bits: Uint32Array): number {

@@ -1,5 +1,5 @@
 // Tokenising helpers for the line formats where `#` starts a comment
-// (hosts, domain and dnsmasq lists). Index-based, so a plain line costs no
+// anywhere (hosts and domain lists). Index-based, so a plain line costs no
 // intermediate strings.
 
 export function isBlank(c: number): boolean {
@@ -28,10 +28,4 @@ export function tokenEnd(line: string, from: number): number {
 export function atCommentOrEnd(line: string, from: number): boolean {
   const i = skipBlanks(line, from);
   return i >= line.length || line.charCodeAt(i) === 35;
-}
-
-/** The line without a `#` comment, trimmed; '' when nothing is left. */
-export function stripHashComment(line: string): string {
-  const hash = line.indexOf('#');
-  return (hash < 0 ? line : line.slice(0, hash)).trim();
 }

@@ -1,8 +1,8 @@
 // dnsmasq directives that blocklists use: `address=/name/[target]`,
 // `local=/name/`, `server=/name/` (no upstream). dnsmasq allows several
-// names in one directive: `address=/a/b/0.0.0.0`.
+// names in one directive: `address=/a/b/0.0.0.0`. As in dnsmasq, `#` starts
+// a comment only at the start of a line: `address=/name/#` is a target.
 import type { LineParser } from './types.js';
-import { stripHashComment } from './comments.js';
 
 const DIRECTIVE = /^(address|local|server)=\/(.*)$/;
 
@@ -12,13 +12,13 @@ export function createDnsmasqParser(): LineParser {
     const prefix = line.startsWith('address=/') ? 9 : line.startsWith('local=/') ? 7 : line.startsWith('server=/') ? 8 : 0;
     if (prefix > 0) {
       const slash = line.indexOf('/', prefix);
-      if (slash > prefix && line.indexOf('/', slash + 1) < 0 && !line.includes('#', prefix) && (prefix !== 8 || slash === line.length - 1)) {
+      if (slash > prefix && line.indexOf('/', slash + 1) < 0 && (prefix !== 8 || slash === line.length - 1)) {
         const name = line.slice(prefix, slash);
-        if (!name.startsWith('*.')) return sink.entry(name, false, false);
+        if (name !== '#' && !name.startsWith('*.')) return sink.entry(name, false, false);
       }
     }
-    const body = stripHashComment(line.trimStart());
-    if (body.length === 0) return sink.ignore();
+    const body = line.trim();
+    if (body.startsWith('#')) return sink.ignore();
     const m = DIRECTIVE.exec(body);
     if (!m) {
       return /^[a-z-]+(=|$)/.test(body)
