@@ -105,6 +105,9 @@ export function loadCatalogue(dir: string = DEFAULT_CATALOGUE_DIR): Catalogue {
   };
 }
 
+type Field = { node: Node | null; line: number };
+type Located = { value: string; line: number };
+
 const quote = (v: unknown): string => (typeof v === 'string' ? `'${v}'` : JSON.stringify(v) ?? String(v));
 
 function readFile(file: string, text: string, issues: CatalogueIssue[]): Service[] {
@@ -135,9 +138,9 @@ function readFile(file: string, text: string, issues: CatalogueIssue[]): Service
     return [];
   }
 
-  // Reads one scalar field of a map, reporting what is wrong with it.
+  // The known keys of a map with their value nodes; unknown keys are reported.
   const fieldsOf = (map: YAMLMap, path: string, allowed: ReadonlySet<string>) => {
-    const fields = new Map<string, { node: Node | null; line: number }>();
+    const fields = new Map<string, Field>();
     for (const pair of map.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : '?';
       const line = lineOf(pair.key as Node, lineOf(map));
@@ -150,12 +153,8 @@ function readFile(file: string, text: string, issues: CatalogueIssue[]): Service
     }
     return fields;
   };
-  const str = (
-    fields: Map<string, { node: Node | null; line: number }>,
-    key: string,
-    path: string,
-    mapLine: number,
-  ): { value: string; line: number } | undefined => {
+  // One required, non-empty string field.
+  const str = (fields: Map<string, Field>, key: string, path: string, mapLine: number): Located | undefined => {
     const f = fields.get(key);
     if (!f) {
       issue(mapLine, `${path}.${key}`, 'missing');
@@ -168,13 +167,14 @@ function readFile(file: string, text: string, issues: CatalogueIssue[]): Service
     }
     return { value: v, line: lineOf(f.node, f.line) };
   };
-  const strList = (f: { node: Node | null; line: number } | undefined, path: string): { value: string; line: number }[] | undefined => {
+  // A list of strings, e.g. [genai, chat].
+  const strList = (f: Field | undefined, path: string): Located[] | undefined => {
     if (!f) return undefined;
     if (!isSeq(f.node)) {
       issue(f.line, path, `expected a list like [a, b], got ${quote(isScalar(f.node) ? f.node.value : null)}`);
       return undefined;
     }
-    const out: { value: string; line: number }[] = [];
+    const out: Located[] = [];
     f.node.items.forEach((item, i) => {
       const v = isScalar(item) ? item.value : undefined;
       if (typeof v !== 'string') issue(lineOf(item as Node, f.line), `${path}[${i}]`, `${quote(v ?? null)} is not a string`);
