@@ -4,6 +4,7 @@
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import { catalogueLists, loadCatalogue, resolveSelector, type Service } from '../../src/catalogue/index.js';
+import { loadLists } from '../../src/match/lists.js';
 import { blockers, type Blocker } from './blockers.js';
 
 const cat = loadCatalogue();
@@ -71,6 +72,15 @@ describe.each(blockers)('catalogue blocking (%s)', (_kind, make) => {
     for (const host of ['deepseek.com', 'www.deepseek.com', 'chat.deepseek.com', 'api.deepseek.com', 'platform.deepseek.com', 'cdn.deepseek.com']) {
       expect(blocked(host), host).toContain('service:deepseek');
     }
+  });
+});
+
+describe('the real matcher', () => {
+  it('takes every catalogue entry, rejecting none', async () => {
+    const { reports } = await loadLists(inputs);
+    expect(reports.map((r) => [r.name, r.entries, r.rejected, r.skipped])).toEqual(
+      cat.services.map((s) => [`service:${s.id}`, s.domains.length, 0, 0]),
+    );
   });
 });
 
