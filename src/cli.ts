@@ -3,6 +3,7 @@
 
 import { Command } from 'commander';
 import { checkCommand } from './commands/check.js';
+import { groupsCommand } from './commands/groups.js';
 import { healthCommand } from './commands/health.js';
 import { listsCommand } from './commands/lists.js';
 import { serveCommand } from './commands/serve.js';
@@ -16,6 +17,7 @@ program.addCommand(serveCommand());
 program.addCommand(checkCommand());
 program.addCommand(listsCommand());
 program.addCommand(servicesCommand());
+program.addCommand(groupsCommand());
 program.addCommand(healthCommand());
 
 program.parseAsync().catch((err: Error) => {

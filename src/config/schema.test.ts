@@ -28,7 +28,7 @@ describe('parseConfig', () => {
     expect(c.cache).toEqual({ maxEntries: 10, minTtl: 30, maxTtl: 3600 });
     expect(c.blocking).toEqual({ answer: { kind: 'sinkhole', ipv4: '10.0.0.80', ipv6: undefined }, ttl: 300 });
     expect(c.lists[0]).toEqual({ name: 'ads', source: '/etc/aifence/lists/ads.txt', format: 'hosts', exact: true, allow: false });
-    expect(c.groups.default).toEqual({ block: ['service:deepseek'], allow: ['list:ads'] });
+    expect(c.groups).toEqual([{ name: 'default', clients: [], block: [{ select: 'service:deepseek' }], allow: [{ select: 'list:ads' }], answer: undefined }]);
   });
 
   it('takes a bare YAML null as the null block mode', () => {

@@ -7,14 +7,8 @@ import { resolve } from 'node:path';
 import type { ListFormat, ListSpec } from '../match/types.js';
 import type { BlockMode } from '../wire/answers.js';
 import { type Cidr, type HostPort, parseCidr, parseHostPort } from '../net/address.js';
+import { type GroupConfig, groupsSection } from './groups.js';
 import { ConfigError, boolean, duration, integer, isPlainObject, join, list, object, oneOf, string } from './check.js';
-
-export interface GroupConfig {
-  /** Selectors (`service:ID`, `tag:TAG`, `list:NAME`) whose names this group blocks. */
-  block: string[];
-  /** Selectors whose names this group allows even when a block selector covers them. */
-  allow: string[];
-}
 
 export interface Config {
   /** Directory that relative paths (list sources) are resolved against. */
@@ -25,7 +19,8 @@ export interface Config {
   blocking: { answer: BlockMode; ttl: number };
   access: { clients: Cidr[] };
   lists: ListSpec[];
-  groups: { default: GroupConfig };
+  /** `default` first; every other group has client prefixes. */
+  groups: GroupConfig[];
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:5300';
@@ -50,7 +45,7 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     blocking: blockingSection(top.blocking),
     access: { clients: accessSection(top.access) },
     lists: listsSection(top.lists, baseDir),
-    groups: groupsSection(top.groups),
+    groups: groupsSection(top.groups, blockMode),
   };
 }
 
@@ -95,13 +90,12 @@ function cacheSection(value: unknown): Config['cache'] {
 function blockingSection(value: unknown): Config['blocking'] {
   const section = object('blocking', value, ['answer', 'ttl']);
   const ttl = section.ttl === undefined ? 60 : Math.floor(duration('blocking.ttl', section.ttl, 0, 86400));
-  // YAML reads a bare `null` as no value: an admin who wrote `answer: null` means the null mode.
-  const answer = section.answer === undefined ? 'nxdomain' : section.answer === null ? 'null' : section.answer;
-  return { answer: blockMode(answer), ttl };
+  return { answer: section.answer === undefined ? { kind: 'nxdomain' } : blockMode('blocking.answer', section.answer), ttl };
 }
 
-function blockMode(value: unknown): BlockMode {
-  const path = 'blocking.answer';
+function blockMode(path: string, value: unknown): BlockMode {
+  // YAML reads a bare `null` as no value: an admin who wrote `answer: null` means the null mode.
+  if (value === null) return { kind: 'null' };
   if (isPlainObject(value)) {
     const sink = object(path, value, ['ipv4', 'ipv6']);
     const ipv4 = sink.ipv4 === undefined ? undefined : string(join(path, 'ipv4'), sink.ipv4);
@@ -142,11 +136,4 @@ function listsSection(value: unknown, baseDir: string): ListSpec[] {
     };
   });
 }
-
-function groupsSection(value: unknown): Config['groups'] {
-  const groups = object('groups', value, ['default']);
-  const body = object('groups.default', groups.default, ['block', 'allow']);
-  const selectors = (key: string, v: unknown, fallback: string[]): string[] =>
-    v === undefined ? fallback : list(join('groups.default', key), v).map((s, i) => string(join(join('groups.default', key), i), s));
-  return { default: { block: selectors('block', body.block, []), allow: selectors('allow', body.allow, []) } };
-}
+export type { GroupConfig, Rule, Schedule } from './groups.js';

@@ -1,55 +1,167 @@
-// Turning the compiled lists and a group's selectors into a verdict per
-// mask id, once per reload. A query's decision is then one matcher walk and
-// one array read: policy adds nothing per query.
+// Turning the compiled lists and each group's rules into a verdict per
+// matcher mask id. A query's decision is one matcher walk and one array
+// read: policy adds nothing per query. Rules that expire or follow a
+// schedule change the tables only when `refresh` sees them change.
 
-import type { GroupConfig } from '../config/schema.js';
+import type { GroupConfig, Rule } from '../config/schema.js';
 import type { Matcher } from '../match/types.js';
+import type { BlockAnswers } from '../wire/answers.js';
+import { scheduleActive } from './schedule.js';
 
 /** Resolves one selector (`service:ID`, `tag:TAG`, `list:NAME`) to list names; throws on an unknown one. */
 export type SelectorResolver = (selector: string) => string[];
 
-/** Verdict table value for names that no selected list blocks. */
+/** Verdict table value for names that the group lets through. */
 export const PASS = -1;
 
+interface CompiledRule {
+  rule: Rule;
+  /** List ids the rule's selector stands for. */
+  lists: number[];
+}
+
 export interface GroupPolicy {
-  name: string;
-  /** Per mask id: the id of the list that blocks the name, or PASS. */
+  readonly name: string;
+  readonly config: GroupConfig;
+  /** Per mask id: the id of the list that blocks the name for this group, or PASS. */
   verdicts: Int32Array;
+  /** The group's block answers (its own `answer`, or `blocking.answer`). */
+  readonly answers: BlockAnswers;
+  readonly block: CompiledRule[];
+  readonly allow: CompiledRule[];
+  /** Admin lists no group selects: they apply to every group. */
+  readonly everyone: number[];
+  /** Which rules were active when `verdicts` was compiled, to notice changes. */
+  active: string;
 }
 
-/**
- * Which lists a group uses. Admin lists that no group selects apply to every
- * group (a configured list blocks for everyone unless groups say otherwise);
- * catalogue lists apply only where selected.
- */
-export function groupLists(group: GroupConfig, resolveSelector: SelectorResolver, unselectedAdminLists: readonly string[]) {
-  const block = new Set<string>(unselectedAdminLists);
-  for (const s of group.block) for (const name of resolveSelector(s)) block.add(name);
-  const allow = new Set<string>();
-  for (const s of group.allow) for (const name of resolveSelector(s)) allow.add(name);
-  return { block, allow };
+export interface RuleChange {
+  group: string;
+  kind: 'block' | 'allow';
+  rule: Rule;
+  change: 'lapsed' | 'started' | 'stopped';
 }
 
-/**
- * A name is blocked for the group when a list it blocks with says so, and
- * nothing lifts it: an allow entry (`@@` rule or allowlist) in any list the
- * group uses, or any entry of a list that the group's `allow` selects.
- */
-export function compileGroup(name: string, matcher: Matcher, lists: { block: Set<string>; allow: Set<string> }): GroupPolicy {
-  const blockIds: number[] = [];
-  const allowIds: number[] = [];
-  const usedIds: number[] = [];
-  matcher.lists.forEach((spec, id) => {
-    if (lists.block.has(spec.name)) blockIds.push(id);
-    if (lists.allow.has(spec.name)) allowIds.push(id);
-    if (lists.block.has(spec.name) || lists.allow.has(spec.name)) usedIds.push(id);
-  });
-  const verdicts = new Int32Array(matcher.maskCount).fill(PASS);
-  for (let mask = 1; mask < matcher.maskCount; mask++) {
-    const blocker = blockIds.find((id) => matcher.blocks(mask, id));
-    if (blocker === undefined) continue;
-    const lifted = usedIds.some((id) => matcher.allows(mask, id)) || allowIds.some((id) => matcher.blocks(mask, id));
-    if (!lifted) verdicts[mask] = blocker;
+/** What decided a name for a group, for `aifence check` (off the hot path). */
+export interface Decision {
+  blocker: number;
+  /** The rule whose selector made the blocking list apply (absent for lists that apply to everyone). */
+  blockRule?: Rule;
+  /** The allow rule that lifted a block, when one did. */
+  allowRule?: Rule;
+  /** The list whose allow entry lifted a block, when one did. */
+  allowList?: number;
+}
+
+export const isActive = (rule: Rule, now: number): boolean =>
+  (rule.until === undefined || now < rule.until) && (rule.schedule === undefined || scheduleActive(rule.schedule, now));
+
+export class Policy {
+  readonly groups: GroupPolicy[];
+
+  constructor(
+    private readonly matcher: Matcher,
+    groups: readonly GroupConfig[],
+    select: SelectorResolver,
+    adminLists: readonly string[],
+    answersFor: (group: GroupConfig) => BlockAnswers,
+    now: number,
+  ) {
+    const ids = new Map(matcher.lists.map((l, i) => [l.name, i]));
+    const compile = (rule: Rule): CompiledRule => ({ rule, lists: select(rule.select).map((n) => ids.get(n)!).filter((i) => i !== undefined) });
+    const compiled = groups.map((g) => ({ g, block: g.block.map(compile), allow: g.allow.map(compile) }));
+    // A configured list blocks for everyone unless some group selects it.
+    const selected = new Set(compiled.flatMap((c) => [...c.block, ...c.allow].flatMap((r) => r.lists)));
+    const everyone = adminLists.map((n) => ids.get(n)!).filter((i) => i !== undefined && !selected.has(i));
+    this.groups = compiled.map(({ g, block, allow }) => ({
+      name: g.name,
+      config: g,
+      verdicts: new Int32Array(0),
+      answers: answersFor(g),
+      block,
+      allow,
+      everyone,
+      active: '',
+    }));
+    for (const group of this.groups) this.compileGroup(group, now);
   }
-  return { name, verdicts };
+
+  /** Recompiles the groups whose active rules changed since the last look; says what changed. */
+  refresh(now: number): RuleChange[] {
+    const changes: RuleChange[] = [];
+    for (const group of this.groups) {
+      const before = group.active;
+      if (signature(group, now) === before) continue;
+      const rules = [...group.block.map((r) => ['block', r] as const), ...group.allow.map((r) => ['allow', r] as const)];
+      rules.forEach(([kind, r], i) => {
+        const was = before[i] === '1';
+        const is = isActive(r.rule, now);
+        if (was === is) return;
+        const change = is ? 'started' : r.rule.until !== undefined && now >= r.rule.until ? 'lapsed' : 'stopped';
+        changes.push({ group: group.name, kind, rule: r.rule, change });
+      });
+      this.compileGroup(group, now);
+    }
+    return changes;
+  }
+
+  /**
+   * When a rule may next change state: the earliest `until` still ahead,
+   * or the next minute when a schedule is in play. Undefined: never.
+   */
+  nextChange(now: number): number | undefined {
+    let next: number | undefined;
+    for (const group of this.groups) {
+      for (const { rule } of [...group.block, ...group.allow]) {
+        if (rule.until !== undefined && rule.until > now) next = Math.min(next ?? Infinity, rule.until);
+        if (rule.schedule !== undefined) next = Math.min(next ?? Infinity, (Math.floor(now / 60_000) + 1) * 60_000);
+      }
+    }
+    return next;
+  }
+
+  /** Why `mask` gets its verdict in group `index` at `now`: the same logic as the table, keeping the reasons. */
+  decide(index: number, mask: number, now: number): Decision {
+    const group = this.groups[index];
+    const m = this.matcher;
+    const blockRules = group.block.filter((r) => isActive(r.rule, now));
+    const allowRules = group.allow.filter((r) => isActive(r.rule, now));
+    const candidates: { list: number; rule?: Rule }[] = [
+      ...blockRules.flatMap((r) => r.lists.map((list) => ({ list, rule: r.rule }))),
+      ...group.everyone.map((list) => ({ list })),
+    ];
+    const hit = mask > 0 ? candidates.find((c) => m.blocks(mask, c.list)) : undefined;
+    if (hit === undefined) return { blocker: PASS };
+    const allowRule = allowRules.find((r) => r.lists.some((l) => m.blocks(mask, l) || m.allows(mask, l)));
+    if (allowRule) return { blocker: PASS, blockRule: hit.rule, allowRule: allowRule.rule };
+    const allowList = candidates.map((c) => c.list).find((l) => m.allows(mask, l));
+    if (allowList !== undefined) return { blocker: PASS, blockRule: hit.rule, allowList };
+    return { blocker: hit.list, blockRule: hit.rule };
+  }
+
+  private compileGroup(group: GroupPolicy, now: number): void {
+    const m = this.matcher;
+    const blockIds = unique([...group.block.filter((r) => isActive(r.rule, now)).flatMap((r) => r.lists), ...group.everyone]);
+    const allowIds = unique(group.allow.filter((r) => isActive(r.rule, now)).flatMap((r) => r.lists));
+    const usedIds = unique([...blockIds, ...allowIds]);
+    const verdicts = new Int32Array(m.maskCount).fill(PASS);
+    for (let mask = 1; mask < m.maskCount; mask++) {
+      const blocker = blockIds.find((id) => m.blocks(mask, id));
+      if (blocker === undefined) continue;
+      // Lifted by an allow entry (`@@` rule, allowlist) in any list the group uses, or by any name an allow rule selects.
+      const lifted = usedIds.some((id) => m.allows(mask, id)) || allowIds.some((id) => m.blocks(mask, id));
+      if (!lifted) verdicts[mask] = blocker;
+    }
+    group.verdicts = verdicts; // one reference swap: a query sees the old table or the new
+    group.active = signature(group, now);
+  }
 }
+
+function signature(group: GroupPolicy, now: number): string {
+  let s = '';
+  for (const r of group.block) s += isActive(r.rule, now) ? '1' : '0';
+  for (const r of group.allow) s += isActive(r.rule, now) ? '1' : '0';
+  return s;
+}
+
+const unique = (ids: number[]): number[] => [...new Set(ids)];

@@ -3,15 +3,22 @@
 // A hit copies the bytes and counts the TTLs down; nothing is re-encoded.
 
 import { LRUCache } from 'lru-cache';
+import type { Matcher } from '../match/types.js';
 import { Query, Rcode, writeU16 } from '../wire/message.js';
 import { type ReplyShape, clampedTtls, patchTtls } from '../wire/records.js';
+import { targetMasks } from './targets.js';
 
 /** SERVFAIL from upstream is kept only briefly: long enough to absorb a retry storm, short enough to recover. */
 export const SERVFAIL_TTL = 5;
 
-interface Entry {
+export interface CachedReply {
   /** The reply as received (ID and question case are patched per hit). */
   msg: Uint8Array;
+  /** Where the names this reply points to sit (CNAME inspection). */
+  targetOffsets: number[];
+  /** Their mask ids under `masksOf`; recomputed when a reload brings a new matcher. */
+  targetMasks: Int32Array;
+  masksOf: Matcher;
   ttlOffsets: Uint16Array;
   /** Each TTL as received, clamped to [minTtl, maxTtl]. */
   ttls: Uint32Array;
@@ -28,13 +35,13 @@ export interface CacheOptions {
 }
 
 export class AnswerCache {
-  private readonly lru: LRUCache<string, Entry> | null;
+  private readonly lru: LRUCache<string, CachedReply> | null;
   private readonly now: () => number;
   hits = 0;
   misses = 0;
 
   constructor(private readonly options: CacheOptions) {
-    this.lru = options.maxEntries > 0 ? new LRUCache<string, Entry>({ max: options.maxEntries }) : null;
+    this.lru = options.maxEntries > 0 ? new LRUCache<string, CachedReply>({ max: options.maxEntries }) : null;
     this.now = options.now ?? (() => performance.now());
   }
 
@@ -42,11 +49,8 @@ export class AnswerCache {
     return this.lru?.size ?? 0;
   }
 
-  /**
-   * The cached answer for `key`, rewritten for this query (ID, question
-   * bytes as the client wrote them, TTLs counted down); undefined on a miss.
-   */
-  answer(key: string, query: Uint8Array, q: Query): Buffer | undefined {
+  /** The live entry for `key`, its target masks brought up to `matcher`; undefined on a miss. */
+  lookup(key: string, matcher: Matcher): CachedReply | undefined {
     const entry = this.lru?.get(key);
     if (entry === undefined) {
       this.misses++;
@@ -59,6 +63,16 @@ export class AnswerCache {
       return undefined;
     }
     this.hits++;
+    if (entry.masksOf !== matcher) {
+      entry.targetMasks = targetMasks(entry.msg, entry.targetOffsets, matcher);
+      entry.masksOf = matcher;
+    }
+    return entry;
+  }
+
+  /** The cached reply rewritten for this query: its ID, the question bytes as the client wrote them, TTLs counted down. */
+  answer(entry: CachedReply, query: Uint8Array, q: Query): Buffer {
+    const now = this.now();
     const out = Buffer.allocUnsafe(entry.msg.length);
     out.set(entry.msg, 0);
     writeU16(out, 0, q.id);
@@ -68,7 +82,7 @@ export class AnswerCache {
   }
 
   /** Stores a validated upstream reply for as long as its TTLs allow. */
-  store(key: string, msg: Uint8Array, shape: ReplyShape): void {
+  store(key: string, msg: Uint8Array, shape: ReplyShape, masks: Int32Array, matcher: Matcher): void {
     if (this.lru === null) return;
     const { minTtl, maxTtl } = this.options;
     let ttl: number;
@@ -80,6 +94,9 @@ export class AnswerCache {
     const storedAt = this.now();
     this.lru.set(key, {
       msg,
+      targetOffsets: shape.targets,
+      targetMasks: masks,
+      masksOf: matcher,
       ttlOffsets: shape.ttlOffsets,
       ttls: clampedTtls(msg, shape.ttlOffsets, minTtl, maxTtl),
       storedAt,

@@ -4,12 +4,13 @@
 
 import type { Logger } from 'pino';
 import type { Matcher } from '../match/types.js';
-import { PASS, type GroupPolicy } from '../policy/policy.js';
+import { type ClientClassifier, REFUSED } from '../policy/clients.js';
+import { PASS, type Policy } from '../policy/policy.js';
 import { type BlockAnswers, errorAnswer, headerOnlyAnswer, truncatedAnswer } from '../wire/answers.js';
 import { ParseResult, Query, Rcode, parseQuery, writeU16 } from '../wire/message.js';
 import type { ReplyShape } from '../wire/records.js';
-import type { AccessControl } from './access.js';
 import { type AnswerCache, cacheKey } from './cache.js';
+import { blockedTarget, targetMasks } from './targets.js';
 import type { UpstreamPool } from './upstream.js';
 
 /** Where an answer goes: a UDP socket (to address:port) or one TCP connection. */
@@ -21,8 +22,10 @@ export interface Transport {
 /** Everything a reload rebuilds, swapped as one reference so a query sees either the old state or the new. */
 export interface FilterState {
   matcher: Matcher;
-  policy: GroupPolicy;
-  answers: BlockAnswers;
+  clients: ClientClassifier;
+  policy: Policy;
+  /** Answers that a list imposes whatever the group's mode (the DoH canaries need NXDOMAIN / NODATA), by list id. */
+  listAnswers: readonly (BlockAnswers | undefined)[];
 }
 
 export interface ResolverStats {
@@ -45,6 +48,7 @@ interface Waiter {
   transport: Transport;
   address: string;
   port: number;
+  group: number;
 }
 
 export class Resolver {
@@ -54,7 +58,6 @@ export class Resolver {
 
   constructor(
     public state: FilterState,
-    private readonly access: AccessControl,
     private readonly cache: AnswerCache,
     private readonly upstream: UpstreamPool,
     private readonly log: Logger,
@@ -95,26 +98,25 @@ export class Resolver {
   }
 
   private resolve(msg: Buffer, q: Query, address: string, port: number, transport: Transport): void {
-    if (!this.access.allows(address)) {
+    const state = this.state;
+    const group = state.clients.classify(address);
+    if (group === REFUSED) {
       this.stats.refused++;
       return transport.send(errorAnswer(msg, q, Rcode.REFUSED), address, port);
     }
-    const state = this.state;
+    const verdicts = state.policy.groups[group].verdicts;
     const mask = state.matcher.matchWire(msg, 12);
-    if (mask > 0) {
-      const blocker = state.policy.verdicts[mask];
-      if (blocker !== PASS) {
-        this.stats.blocked++;
-        return transport.send(state.answers.answer(msg, q, blocker), address, port);
-      }
-    }
+    if (mask > 0 && verdicts[mask] !== PASS) return this.block(msg, q, group, verdicts[mask], transport, address, port);
     const key = cacheKey(msg, q);
-    const hit = this.cache.answer(key, msg, q);
+    const hit = this.cache.lookup(key, state.matcher);
     if (hit !== undefined) {
+      const cloaked = blockedTarget(hit.targetMasks, verdicts);
+      if (cloaked !== PASS) return this.block(msg, q, group, cloaked, transport, address, port);
       this.stats.cacheHits++;
-      return transport.send(transport.udp && hit.length > q.udpSize ? truncatedAnswer(msg, q) : hit, address, port);
+      const reply = transport.udp && hit.msg.length > q.udpSize ? truncatedAnswer(msg, q) : this.cache.answer(hit, msg, q);
+      return transport.send(reply, address, port);
     }
-    const waiter: Waiter = { msg, q: Object.assign(new Query(), q), transport, address, port };
+    const waiter: Waiter = { msg, q: Object.assign(new Query(), q), transport, address, port, group };
     const waiting = this.inflight.get(key);
     if (waiting !== undefined) {
       this.stats.shared++;
@@ -126,18 +128,31 @@ export class Resolver {
     this.upstream.exchange(msg, q.questionEnd, !transport.udp, (reply, shape) => this.answered(key, reply, shape));
   }
 
+  private block(msg: Buffer, q: Query, group: number, list: number, transport: Transport, address: string, port: number): void {
+    this.stats.blocked++;
+    const state = this.state;
+    const answers = state.listAnswers[list] ?? state.policy.groups[group].answers;
+    transport.send(answers.answer(msg, q, list), address, port);
+  }
+
   private answered(key: string, reply: Buffer | null, shape: ReplyShape | null): void {
     const waiters = this.inflight.get(key) ?? [];
     this.inflight.delete(key);
-    if (reply !== null && shape !== null) this.cache.store(key, reply, shape);
+    const state = this.state;
+    const masks = reply !== null && shape !== null ? targetMasks(reply, shape.targets, state.matcher) : null;
+    if (reply !== null && shape !== null) this.cache.store(key, reply, shape, masks!, state.matcher);
     for (const w of waiters) {
       try {
         if (reply === null) {
           this.stats.servfail++;
           w.transport.send(errorAnswer(w.msg, w.q, Rcode.SERVFAIL), w.address, w.port);
-        } else {
-          w.transport.send(this.forClient(reply, w), w.address, w.port);
+          continue;
         }
+        // A reload may have dropped the waiter's group while it waited: default decides then.
+        const group = state.policy.groups[w.group] ?? state.policy.groups[0];
+        const cloaked = blockedTarget(masks!, group.verdicts);
+        if (cloaked !== PASS) this.block(w.msg, w.q, state.policy.groups.indexOf(group), cloaked, w.transport, w.address, w.port);
+        else w.transport.send(this.forClient(reply, w), w.address, w.port);
       } catch (err) {
         this.stats.errors++;
         this.log.error({ err, client: w.address }, 'answering a waiting client failed');

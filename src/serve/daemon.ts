@@ -8,7 +8,6 @@ import type { Config } from '../config/schema.js';
 import type { HostPort } from '../net/address.js';
 import type { Logger } from '../observe/logger.js';
 import { buildFilter } from '../policy/state.js';
-import { AccessControl } from '../resolve/access.js';
 import { AnswerCache } from '../resolve/cache.js';
 import { Resolver } from '../resolve/resolver.js';
 import { UpstreamPool } from '../resolve/upstream.js';
@@ -23,10 +22,13 @@ export interface DaemonOptions {
   drainMs?: number;
   /** The AI-service catalogue (default: the package's blocklists/). */
   catalogue?: Catalogue;
+  /** Wall-clock milliseconds, for exceptions that expire and schedules; injectable for tests. */
+  clock?: () => number;
 }
 
 export class Daemon {
   private draining = false;
+  private policyTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly resolver: Resolver,
@@ -36,23 +38,26 @@ export class Daemon {
     private readonly tcp: TcpListener[],
     private readonly log: Logger,
     private readonly drainMs: number,
+    private readonly clock: () => number,
   ) {}
 
   static async start(config: Config, options: DaemonOptions): Promise<Daemon> {
     const { log } = options;
     const drainMs = options.drainMs ?? 3000;
     const started = performance.now();
-    const filter = await buildFilter(config, options.catalogue);
+    const clock = options.clock ?? Date.now;
+    const filter = await buildFilter(config, options.catalogue, clock());
     for (const report of filter.lists.reports) {
       if (report.rejected > 0) log.warn({ list: report.name, rejected: report.rejected, samples: report.samples }, 'list lines rejected');
     }
     const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
     await upstream.start();
     const cache = new AnswerCache(config.cache);
-    const resolver = new Resolver(filter.state, new AccessControl(config.access.clients), cache, upstream, log);
+    const resolver = new Resolver(filter.state, cache, upstream, log);
     const udp: UdpSocket[] = [];
     const tcp: TcpListener[] = [];
-    const daemon = new Daemon(resolver, upstream, cache, udp, tcp, log, drainMs);
+    const daemon = new Daemon(resolver, upstream, cache, udp, tcp, log, drainMs, clock);
+    daemon.refreshPolicy();
     try {
       for (const at of options.listen ?? config.listen) {
         const socket = await listenUdp(at, resolver, () => daemon.draining);
@@ -83,8 +88,25 @@ export class Daemon {
     return this.udp.map((s) => s.address());
   }
 
+  /**
+   * Applies exceptions that lapsed and schedules that opened or closed since
+   * the last look, then sets a timer for the next change: no reload needed.
+   */
+  refreshPolicy(): void {
+    clearTimeout(this.policyTimer);
+    const policy = this.resolver.state.policy;
+    const now = this.clock();
+    for (const c of policy.refresh(now)) {
+      this.log.info({ group: c.group, kind: c.kind, select: c.rule.select, until: c.rule.untilText, reason: c.rule.reason, schedule: c.rule.schedule?.text }, `policy rule ${c.change}`);
+    }
+    const next = policy.nextChange(now);
+    // Capped so that a clock that jumps (suspend, NTP step) is caught within the hour.
+    if (next !== undefined) this.policyTimer = setTimeout(() => this.refreshPolicy(), Math.min(next - now, 3_600_000)).unref();
+  }
+
   /** Stops accepting, lets queries in flight finish (up to drainMs), then closes everything. */
   async stop(): Promise<void> {
+    clearTimeout(this.policyTimer);
     this.draining = true;
     for (const t of this.tcp) t.stopAccepting();
     const deadline = performance.now() + this.drainMs;

@@ -11,6 +11,8 @@ export interface ReplyShape {
   ttl: number;
   rcode: number;
   answers: number;
+  /** Offsets of the names that answer records point to (CNAME, DNAME targets; SVCB/HTTPS target names), for policy to check. */
+  targets: number[];
 }
 
 /**
@@ -25,6 +27,7 @@ export function readReplyShape(msg: Uint8Array, questionEnd: number): ReplyShape
   let count = 0;
   let minAnswerTtl = -1;
   let negativeTtl = -1;
+  const targets: number[] = [];
   let at = questionEnd;
   for (let i = 0; i < total; i++) {
     at = skipName(msg, at);
@@ -37,6 +40,8 @@ export function readReplyShape(msg: Uint8Array, questionEnd: number): ReplyShape
       offsets[count++] = at + 4;
       if (i < answers) {
         if (minAnswerTtl < 0 || ttl < minAnswerTtl) minAnswerTtl = ttl;
+        if (type === Type.CNAME || type === Type.DNAME) targets.push(at + 10);
+        else if ((type === Type.SVCB || type === Type.HTTPS) && rdlength > 2) targets.push(at + 12); // after SvcPriority
       } else if (i < answers + authority && type === Type.SOA && negativeTtl < 0) {
         const minimum = soaMinimum(msg, at + 10, rdlength);
         if (minimum >= 0) negativeTtl = Math.min(ttl, minimum);
@@ -47,7 +52,7 @@ export function readReplyShape(msg: Uint8Array, questionEnd: number): ReplyShape
   if (at !== msg.length) return null;
   const rcode = rcodeOf(msg);
   const ttl = answers > 0 && rcode === Rcode.NOERROR ? minAnswerTtl : negativeTtl;
-  return { ttlOffsets: offsets.subarray(0, count), ttl, rcode, answers };
+  return { ttlOffsets: offsets.subarray(0, count), ttl, rcode, answers, targets };
 }
 
 /** The SOA MINIMUM field: the last 4 bytes of its rdata, after two names and four counters. */
@@ -75,4 +80,28 @@ export function clampedTtls(msg: Uint8Array, offsets: Uint16Array, min: number, 
     out[i] = ttl < min ? min : ttl > max ? max : ttl;
   }
   return out;
+}
+
+/**
+ * Copies the possibly compressed name at `at` into `out` as an uncompressed
+ * wire name; returns its length, or -1 when it is malformed or loops.
+ */
+export function expandName(msg: Uint8Array, at: number, out: Uint8Array): number {
+  let length = 0;
+  for (let jumps = 0; jumps < 64; ) {
+    if (at >= msg.length) return -1;
+    const len = msg[at];
+    if ((len & 0xc0) === 0xc0) {
+      if (at + 1 >= msg.length) return -1;
+      at = ((len & 0x3f) << 8) | msg[at + 1];
+      jumps++;
+      continue;
+    }
+    if (len > 63 || length + len + 1 > 255 || at + len >= msg.length) return -1;
+    out.set(msg.subarray(at, at + len + 1), length);
+    length += len + 1;
+    if (len === 0) return length;
+    at += len + 1;
+  }
+  return -1;
 }
