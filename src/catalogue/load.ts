@@ -13,6 +13,7 @@ import {
   COUNTRY_HINTS,
   DATE_RE,
   DOMAIN_KEYS,
+  FORCED_ANSWERS,
   hostnameProblem,
   ID_RE,
   KNOWN_TAGS,
@@ -47,6 +48,8 @@ export interface Service {
   reviewed: string;
   /** Services allowed to claim the same names as this one. */
   shares: string[];
+  /** The answer this service's names always get when blocked (the DoH canaries need NXDOMAIN or NODATA to work). */
+  answer?: (typeof FORCED_ANSWERS)[number];
   domains: CatalogueDomain[];
   file: string;
   line: number;
@@ -249,6 +252,13 @@ function readFile(file: string, text: string, issues: CatalogueIssue[]): Service
 
     const shares = strList(fields.get('shares'), `${spath}.shares`) ?? [];
 
+    const answerField = fields.get('answer');
+    const answer = answerField && isScalar(answerField.node) ? answerField.node.value : undefined;
+    if (answerField && !(FORCED_ANSWERS as readonly unknown[]).includes(answer)) {
+      ok = false;
+      issue(answerField.line, `${spath}.answer`, `${quote(answer ?? null)} is not one of ${FORCED_ANSWERS.join(', ')}; leave it out to answer as the group does`);
+    }
+
     const domainsField = fields.get('domains');
     const domains: CatalogueDomain[] = [];
     if (!domainsField || !isSeq(domainsField.node) || domainsField.node.items.length === 0) {
@@ -322,6 +332,7 @@ function readFile(file: string, text: string, issues: CatalogueIssue[]): Service
         tags: tags.map((t) => t.value),
         reviewed: reviewed.value,
         shares: shares.map((s) => s.value),
+        ...(answer === undefined ? {} : { answer: answer as Service['answer'] }),
         domains,
         file,
         line: sline,

@@ -77,8 +77,12 @@ export const SERVICE_KEYS: ReadonlySet<string> = new Set([
   'tags',
   'reviewed',
   'shares',
+  'answer',
   'domains',
 ]);
+
+/** Answers a service may impose whatever the group's block mode: canaries only work with these. */
+export const FORCED_ANSWERS = ['nxdomain', 'nodata'] as const;
 export const DOMAIN_KEYS: ReadonlySet<string> = new Set(['name', 'exact', 'sources']);
 
 const LABEL_RE = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;

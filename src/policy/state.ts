@@ -2,7 +2,7 @@
 // classifier, every group's verdict tables and block answers. Used by
 // `serve` and by the CLI (`check`, `lists`, `groups`) so all decide alike.
 
-import { type Catalogue, catalogueLists, loadCatalogue, resolveSelector } from '../catalogue/index.js';
+import { type Catalogue, catalogueLists, loadCatalogue, resolveSelector, serviceListName } from '../catalogue/index.js';
 import type { Config, GroupConfig } from '../config/schema.js';
 import { loadLists } from '../match/lists.js';
 import type { ListInput, ListSet } from '../match/types.js';
@@ -30,5 +30,12 @@ export async function buildFilter(config: Config, catalogue: Catalogue = loadCat
   const answersFor = (g: GroupConfig) => new BlockAnswers(g.answer ?? config.blocking.answer, ttl, reasons);
   const policy = new Policy(matcher, config.groups, select, adminNames, answersFor, now);
   const clients = new ClientClassifier(config.access.clients, config.groups);
-  return { state: { matcher, clients, policy, listAnswers: [] }, lists, catalogue };
+  // The DoH canaries only work with the answer their clients look for, whatever the group's block page.
+  const forced = { nxdomain: new BlockAnswers({ kind: 'nxdomain' }, ttl, reasons), nodata: new BlockAnswers({ kind: 'nodata' }, ttl, reasons) };
+  const answerOf = new Map(catalogue.services.map((s) => [serviceListName(s.id), s.answer]));
+  const listAnswers = matcher.lists.map((l) => {
+    const answer = answerOf.get(l.name);
+    return answer === undefined ? undefined : forced[answer];
+  });
+  return { state: { matcher, clients, policy, listAnswers }, lists, catalogue };
 }

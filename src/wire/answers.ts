@@ -9,6 +9,8 @@ export type BlockMode =
   | { kind: 'nxdomain' }
   | { kind: 'null' }
   | { kind: 'refused' }
+  /** NOERROR with no records (and the SOA): the name exists but has nothing for this client. */
+  | { kind: 'nodata' }
   | { kind: 'sinkhole'; ipv4?: string; ipv6?: string };
 
 /** RFC 8914 Extended DNS Error codes that aifence sends. */

@@ -109,7 +109,7 @@ describe('selector coverage', () => {
 
   it('the big Western services are there under their own ids', () => {
     const us = ids('tag:us');
-    for (const id of ['chatgpt', 'sora', 'claude', 'gemini', 'gemini-api', 'notebooklm', 'copilot', 'github-copilot', 'perplexity', 'grok', 'meta-ai', 'character-ai', 'poe', 'you-com']) {
+    for (const id of ['openai', 'sora', 'claude', 'gemini', 'gemini-api', 'notebooklm', 'copilot', 'github-copilot', 'perplexity', 'grok', 'meta-ai', 'character-ai', 'poe', 'you-com']) {
       expect(us, id).toContain(id);
     }
     expect(ids('tag:fr')).toContain('mistral');

@@ -19,7 +19,7 @@ afterAll(() => upstream.close());
 describe.each([false, true])('over %s', (tcp) => {
   let d: TestDaemon;
   beforeAll(async () => {
-    d = await startDaemon('lists:\n  local: { source: blocked.txt }\n', [upstream.address], { 'blocked.txt': LIST });
+    d = await startDaemon('lists:\n  local: { source: blocked.txt }\n', [upstream.address], { files: { 'blocked.txt': LIST } });
   });
   afterAll(() => d.stop());
   const transport = tcp ? 'TCP' : 'UDP';
@@ -60,7 +60,7 @@ describe('block answer modes', () => {
   const types = ['A', 'AAAA', 'HTTPS', 'MX', 'TXT'] as const;
 
   it.each(Object.keys(modes) as (keyof typeof modes)[])('%s answers every query type', async (mode) => {
-    const d = await startDaemon(`blocking: { answer: ${modes[mode]}, ttl: 90s }\nlists:\n  local: { source: blocked.txt }\n`, [upstream.address], { 'blocked.txt': LIST });
+    const d = await startDaemon(`blocking: { answer: ${modes[mode]}, ttl: 90s }\nlists:\n  local: { source: blocked.txt }\n`, [upstream.address], { files: { 'blocked.txt': LIST } });
     try {
       for (const type of types) {
         const r = await query(d.port, 'chat.blocked.test', TYPES[type], { edns: 1232 });
@@ -105,7 +105,7 @@ describe('access control', () => {
 
 describe('IPv6 and shutdown', () => {
   it('serves UDP and TCP on an IPv6 listen address', async () => {
-    const d = await startDaemon('listen: ["[::1]:0"]\naccess: { clients: ["::1/128"] }\nlists:\n  local: { source: blocked.txt }\n', [upstream.address], { 'blocked.txt': LIST });
+    const d = await startDaemon('listen: ["[::1]:0"]\naccess: { clients: ["::1/128"] }\nlists:\n  local: { source: blocked.txt }\n', [upstream.address], { files: { 'blocked.txt': LIST } });
     try {
       const port = d.daemon.addresses[0].port;
       const sock = createSocket('udp6');

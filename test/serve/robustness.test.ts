@@ -15,7 +15,7 @@ let d: TestDaemon;
 beforeAll(async () => {
   upstream = await TestUpstream.start();
   d = await startDaemon('upstream: { servers: [UP], timeout: 300ms }\nlists:\n  local: { source: blocked.txt }\n'.replace('UP', upstream.address), [], {
-    'blocked.txt': 'blocked.test\n',
+    files: { 'blocked.txt': 'blocked.test\n' },
   });
 });
 afterAll(async () => {

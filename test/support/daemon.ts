@@ -18,17 +18,21 @@ export interface TestDaemon {
 
 /**
  * `yaml` is the config body; `listen` and `upstream.servers` are filled in
- * unless given. `files` are written beside the config (list sources).
+ * unless given.
  */
 /** No catalogue services: serving tests pin the path, not the catalogue's contents. */
 export const EMPTY_CATALOGUE: Catalogue = { services: [], tags: () => [] };
 
-export async function startDaemon(
-  yaml: string,
-  upstreams: string[],
-  files: Record<string, string> = {},
-  catalogue: Catalogue = EMPTY_CATALOGUE,
-): Promise<TestDaemon> {
+export interface StartOptions {
+  /** Written beside the config (list sources). */
+  files?: Record<string, string>;
+  catalogue?: Catalogue;
+  /** Wall clock for expiring and scheduled rules. */
+  clock?: () => number;
+}
+
+export async function startDaemon(yaml: string, upstreams: string[], options: StartOptions = {}): Promise<TestDaemon> {
+  const { files = {}, catalogue = EMPTY_CATALOGUE, clock } = options;
   const dir = mkdtempSync(join(tmpdir(), 'aifence-test-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   let text = yaml;
@@ -38,6 +42,6 @@ export async function startDaemon(
   writeFileSync(file, text);
   const config = configFromText(text, file);
   const log = createLogger({ level: 'silent', destination: { write: () => undefined } });
-  const daemon = await Daemon.start(config, { log, drainMs: 500, catalogue });
+  const daemon = await Daemon.start(config, { log, drainMs: 500, catalogue, clock });
   return { daemon, port: daemon.addresses[0].port, dir, stop: () => daemon.stop() };
 }
