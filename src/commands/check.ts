@@ -36,8 +36,9 @@ const view = (r: Rule | undefined): RuleView | null =>
 export async function checkName(filter: Filter, name: string, client = '127.0.0.1', now = Date.now()): Promise<CheckResult> {
   const { matcher, policy, clients } = filter.state;
   const groupIndex = clients.classify(client);
-  const base = { name, list: null, line: null, entry: null, service: null, rule: null, exception: null };
-  if (groupIndex === REFUSED) return { ...base, verdict: 'refused', group: null };
+  if (groupIndex === REFUSED) {
+    return { name, verdict: 'refused', group: null, list: null, line: null, entry: null, service: null, rule: null, exception: null };
+  }
   const mask = matcher.matchName(name);
   const decision = policy.decide(groupIndex, mask, now);
   const explained = mask > 0 ? await filter.lists.explain(name) : [];
@@ -50,7 +51,7 @@ export async function checkName(filter: Filter, name: string, client = '127.0.0.
   }
   const list = decider?.list ?? null;
   return {
-    ...base,
+    name,
     verdict: decision.blocker === PASS ? 'allowed' : 'blocked',
     group: policy.groups[groupIndex].name,
     list,
