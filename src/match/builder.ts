@@ -5,7 +5,7 @@
 import type { ListSpec } from './types.js';
 import { MaskBuilder } from './masks.js';
 import { CompiledMatcher, FLAG_FIN, FLAG_SUB, HEADER } from './matcher.js';
-import { FNV_OFFSET, hashByte, keyHash, reduce } from './hash.js';
+import { FNV_OFFSET, ROOT_KEY, hashByte, keyHash, reduce } from './hash.js';
 
 /** Lookup table load: low enough that misses stop after a few (fingerprint-checked) slots. */
 const TABLE_LOAD = 0.8;
@@ -173,8 +173,11 @@ export class TrieBuilder {
     const cap = Math.ceil((n - 1) / TABLE_LOAD) + 1;
     const slots = new Uint32Array(cap);
     const fpScale = 2 ** fpBits;
+    const keys = new Uint32Array(n); // suffix keys, parents first
+    keys[0] = ROOT_KEY;
     for (let id = 1; id < n; id++) {
-      const key = keyHash(offset[this.parentOf(id)], this.words[this.recordAt[id] + 2]);
+      const key = keyHash(keys[this.parentOf(id)], this.words[this.recordAt[id] + 2]);
+      keys[id] = key;
       let slot = reduce(key, cap);
       while (slots[slot] !== 0) if (++slot === cap) slot = 0;
       slots[slot] = offset[id] * fpScale + (key & (fpScale - 1));

@@ -1,5 +1,6 @@
 // Hashes shared by the builder and the lookup, so both place a node in the
-// same slot. A node's key is (parent, label); the label is hashed byte by
+// same slot. A node's key chains its parent's key with its label (so it is a
+// hash of the whole suffix `chat.deepseek.com`); the label is hashed byte by
 // byte (FNV-1a) from its LAST byte to its first, because the builder scans
 // names right to left, then mixed with the parent (murmur3 finaliser).
 
@@ -11,7 +12,10 @@ export function hashByte(h: number, c: number): number {
   return Math.imul(h ^ c, FNV_PRIME);
 }
 
-/** The table key of the child labelled `labelHash` under `parent`. Unsigned 32 bits. */
+/** The key of the root, which every chain starts from. */
+export const ROOT_KEY = 0x6a09e667;
+
+/** The key of the child labelled `labelHash` under a node with key (or, in the builder, id) `parent`. Unsigned 32 bits. */
 export function keyHash(parent: number, labelHash: number): number {
   let h = Math.imul(parent, 0x9e3779b1) ^ labelHash;
   h ^= h >>> 16;

@@ -8,13 +8,14 @@
 // change it. Both already include everything inherited from ancestors, so
 // a lookup only remembers the last `sub` it walked through.
 //
-// Children are found through one open-addressing table keyed by
-// (parent offset, label hash). Each u32 slot packs the child's offset (high
+// Children are found through one open-addressing table keyed by the hash
+// of the whole suffix (parent suffix key, label hash), so every level's slot
+// can be computed from the query alone. Each u32 slot packs the child's offset (high
 // bits) with a fingerprint of the key (low bits), so probes past other keys
 // rarely touch the pool.
 import type { ListSpec, Matcher } from './types.js';
 import type { MaskTable } from './masks.js';
-import { FNV_OFFSET, FOLD, hashByte, keyHash, reduce } from './hash.js';
+import { FNV_OFFSET, FNV_PRIME, FOLD, ROOT_KEY } from './hash.js';
 import { normalizeName } from './name.js';
 
 export const FLAG_SUB = 0x40;
@@ -53,6 +54,12 @@ export class CompiledMatcher implements Matcher {
   private readonly masks: MaskTable;
   /** Label start offsets of the name being matched (at most 127 labels fit in 255 octets). */
   private readonly starts = new Int32Array(128);
+  /** Suffix keys of the name being matched, by label index. */
+  private readonly keys = new Int32Array(128);
+  /** Their first table slots. */
+  private readonly slots = new Int32Array(128);
+  /** Where the warm-up loads go, so the compiler cannot drop them (a typed array: a number field could box). */
+  private readonly touched = new Int32Array(1);
   /** matchName encodes into this, then takes the wire path. */
   private readonly wire = new Uint8Array(MAX_WIRE_NAME + 1);
 
@@ -71,7 +78,7 @@ export class CompiledMatcher implements Matcher {
   }
 
   get byteSize(): number {
-    return this.pool.byteLength + this.table.byteLength + this.masks.byteSize + this.starts.byteLength + this.wire.byteLength;
+    return this.pool.byteLength + this.table.byteLength + this.masks.byteSize + this.starts.byteLength + this.keys.byteLength + this.slots.byteLength + this.touched.byteLength + this.wire.byteLength;
   }
 
   blocks(maskId: number, listId: number): boolean {
@@ -117,15 +124,44 @@ export class CompiledMatcher implements Matcher {
       starts[labels++] = p;
       p += len + 1;
     }
-    // Pass 2: walk from the root.
+    // Pass 2: every suffix's key depends only on the name's bytes, so the
+    // table slots of all levels are read up front, as independent loads the
+    // CPU overlaps, then the nodes they point at. A walk of dependent cache
+    // misses (parent, then child) would cost one memory latency per label.
+    const keys = this.keys;
+    const table = this.table;
+    const slots = this.slots;
     const pool = this.pool;
+    const cap = this.cap;
+    let key = ROOT_KEY;
+    let touched = 0;
+    for (let i = labels - 1; i >= 0; i--) {
+      const at = starts[i];
+      let h = FNV_OFFSET;
+      for (let j = at + buf[at]; j > at; j--) h = Math.imul(h ^ FOLD[buf[j]], FNV_PRIME);
+      // keyHash() and reduce() of hash.ts, written out: calls that V8 declines
+      // to inline would box these 32-bit values (an allocation per lookup).
+      key = Math.imul(key, 0x9e3779b1) ^ h;
+      key ^= key >>> 16;
+      key = Math.imul(key, 0x85ebca6b);
+      key ^= key >>> 13;
+      key = Math.imul(key, 0xc2b2ae35);
+      key ^= key >>> 16;
+      keys[i] = key;
+      const slot = Math.floor(((key >>> 0) / 4294967296) * cap);
+      slots[i] = slot;
+      touched ^= table[slot];
+    }
+    for (let i = labels - 1; i >= 0; i--) touched ^= pool[table[slots[i]] >>> this.fpBits];
+    this.touched[0] = touched;
+    // Pass 3: walk from the root, now mostly in cache.
     let node = 0;
     let mask = 0;
     let flags = 0;
     for (let i = labels - 1; i >= 0; i--) {
       const at = starts[i];
       const len = buf[at];
-      const child = this.child(node, buf, at + 1, len);
+      const child = this.child(node, keys[i] & this.fpMask, slots[i], buf, at + 1, len);
       if (child === 0) return mask;
       node = child;
       flags = pool[node + 4];
@@ -138,15 +174,10 @@ export class CompiledMatcher implements Matcher {
     return mask;
   }
 
-  /** Offset of the child of `parent` labelled buf[from, from+len) (any case), or 0. */
-  private child(parent: number, buf: Uint8Array, from: number, len: number): number {
-    let h = FNV_OFFSET;
-    for (let i = from + len - 1; i >= from; i--) h = hashByte(h, FOLD[buf[i]]);
-    const key = keyHash(parent, h >>> 0);
+  /** Offset of the child of `parent` labelled buf[from, from+len) (any case), probing from `slot` for fingerprint `fp`; or 0. */
+  private child(parent: number, fp: number, slot: number, buf: Uint8Array, from: number, len: number): number {
     const table = this.table;
     const fpMask = this.fpMask;
-    const fp = key & fpMask;
-    let slot = reduce(key, this.cap);
     for (;;) {
       const v = table[slot];
       if (v === 0) return 0;
