@@ -3,6 +3,7 @@
 // synchronously from bytes; only misses wait for the network.
 
 import type { Logger } from 'pino';
+import { QueryEvent, type QueryObserver, type Verdict } from '../observe/events.js';
 import type { Matcher } from '../match/types.js';
 import { type ClientClassifier, REFUSED } from '../policy/clients.js';
 import { PASS, type Policy } from '../policy/policy.js';
@@ -49,12 +50,20 @@ interface Waiter {
   address: string;
   port: number;
   group: number;
+  arrived: number;
+  started: number;
 }
 
 export class Resolver {
   readonly stats: ResolverStats = { queries: 0, blocked: 0, cacheHits: 0, forwarded: 0, shared: 0, servfail: 0, refused: 0, formerr: 0, dropped: 0, errors: 0 };
   private readonly q = new Query();
   private readonly inflight = new Map<string, Waiter[]>();
+  private readonly event = new QueryEvent();
+  /** Query log and metrics; each sees every answered query. */
+  readonly observers: QueryObserver[] = [];
+  // When the query being handled arrived (wall clock for logs, monotonic for latency).
+  private arrived = 0;
+  private started = 0;
 
   constructor(
     public state: FilterState,
@@ -71,6 +80,10 @@ export class Resolver {
   /** Answers `msg` now or later through `transport`; returns false when it is dropped unanswered. */
   handle(msg: Buffer, address: string, port: number, transport: Transport): boolean {
     this.stats.queries++;
+    if (this.observers.length > 0) {
+      this.arrived = Date.now();
+      this.started = performance.now();
+    }
     const q = this.q;
     let parsed = ParseResult.Drop;
     try {
@@ -81,7 +94,7 @@ export class Resolver {
       // One bad query must not take the office's DNS down: answer it SERVFAIL and carry on.
       this.stats.errors++;
       this.log.error({ err, client: address }, 'query handling failed');
-      if (parsed === ParseResult.Ok) transport.send(errorAnswer(msg, q, Rcode.SERVFAIL), address, port);
+      if (parsed === ParseResult.Ok) this.send(errorAnswer(msg, q, Rcode.SERVFAIL), transport, address, port, msg, q, -1, 'allowed', -1, false, '');
     }
     return parsed !== ParseResult.Drop;
   }
@@ -91,9 +104,9 @@ export class Resolver {
       this.stats.dropped++;
     } else if (parsed === ParseResult.FormErr) {
       this.stats.formerr++;
-      transport.send(headerOnlyAnswer(msg, Rcode.FORMERR), address, port);
+      this.send(headerOnlyAnswer(msg, Rcode.FORMERR), transport, address, port, msg, null, -1, 'invalid', -1, false, '');
     } else {
-      transport.send(headerOnlyAnswer(msg, Rcode.NOTIMP), address, port);
+      this.send(headerOnlyAnswer(msg, Rcode.NOTIMP), transport, address, port, msg, null, -1, 'invalid', -1, false, '');
     }
   }
 
@@ -102,7 +115,7 @@ export class Resolver {
     const group = state.clients.classify(address);
     if (group === REFUSED) {
       this.stats.refused++;
-      return transport.send(errorAnswer(msg, q, Rcode.REFUSED), address, port);
+      return this.send(errorAnswer(msg, q, Rcode.REFUSED), transport, address, port, msg, q, -1, 'refused', -1, false, '');
     }
     const verdicts = state.policy.groups[group].verdicts;
     const mask = state.matcher.matchWire(msg, 12);
@@ -114,9 +127,9 @@ export class Resolver {
       if (cloaked !== PASS) return this.block(msg, q, group, cloaked, transport, address, port);
       this.stats.cacheHits++;
       const reply = transport.udp && hit.msg.length > q.udpSize ? truncatedAnswer(msg, q) : this.cache.answer(hit, msg, q);
-      return transport.send(reply, address, port);
+      return this.send(reply, transport, address, port, msg, q, group, 'allowed', -1, true, '');
     }
-    const waiter: Waiter = { msg, q: Object.assign(new Query(), q), transport, address, port, group };
+    const waiter: Waiter = { msg, q: Object.assign(new Query(), q), transport, address, port, group, arrived: this.arrived, started: this.started };
     const waiting = this.inflight.get(key);
     if (waiting !== undefined) {
       this.stats.shared++;
@@ -125,39 +138,74 @@ export class Resolver {
     }
     this.inflight.set(key, [waiter]);
     this.stats.forwarded++;
-    this.upstream.exchange(msg, q.questionEnd, !transport.udp, (reply, shape) => this.answered(key, reply, shape));
+    this.upstream.exchange(msg, q.questionEnd, !transport.udp, (reply, shape, server) => this.answered(key, reply, shape, server));
   }
 
   private block(msg: Buffer, q: Query, group: number, list: number, transport: Transport, address: string, port: number): void {
     this.stats.blocked++;
     const state = this.state;
     const answers = state.listAnswers[list] ?? state.policy.groups[group].answers;
-    transport.send(answers.answer(msg, q, list), address, port);
+    this.send(answers.answer(msg, q, list), transport, address, port, msg, q, group, 'blocked', list, false, '');
   }
 
-  private answered(key: string, reply: Buffer | null, shape: ReplyShape | null): void {
+  private answered(key: string, reply: Buffer | null, shape: ReplyShape | null, server: string): void {
     const waiters = this.inflight.get(key) ?? [];
     this.inflight.delete(key);
     const state = this.state;
     const masks = reply !== null && shape !== null ? targetMasks(reply, shape.targets, state.matcher) : null;
     if (reply !== null && shape !== null) this.cache.store(key, reply, shape, masks!, state.matcher);
     for (const w of waiters) {
+      this.arrived = w.arrived;
+      this.started = w.started;
       try {
         if (reply === null) {
           this.stats.servfail++;
-          w.transport.send(errorAnswer(w.msg, w.q, Rcode.SERVFAIL), w.address, w.port);
+          this.send(errorAnswer(w.msg, w.q, Rcode.SERVFAIL), w.transport, w.address, w.port, w.msg, w.q, w.group, 'allowed', -1, false, '');
           continue;
         }
         // A reload may have dropped the waiter's group while it waited: default decides then.
         const group = state.policy.groups[w.group] ?? state.policy.groups[0];
         const cloaked = blockedTarget(masks!, group.verdicts);
         if (cloaked !== PASS) this.block(w.msg, w.q, state.policy.groups.indexOf(group), cloaked, w.transport, w.address, w.port);
-        else w.transport.send(this.forClient(reply, w), w.address, w.port);
+        else this.send(this.forClient(reply, w), w.transport, w.address, w.port, w.msg, w.q, w.group, 'allowed', -1, false, server);
       } catch (err) {
         this.stats.errors++;
         this.log.error({ err, client: w.address }, 'answering a waiting client failed');
       }
     }
+  }
+
+  /** Sends one answer and tells the observers about it, filling the one scratch event (nothing allocated here). */
+  private send(
+    reply: Buffer,
+    transport: Transport,
+    address: string,
+    port: number,
+    msg: Uint8Array,
+    q: Query | null,
+    group: number,
+    verdict: Verdict,
+    list: number,
+    cached: boolean,
+    upstream: string,
+  ): void {
+    transport.send(reply, address, port);
+    if (this.observers.length === 0) return;
+    const e = this.event;
+    const state = this.state;
+    e.time = this.arrived;
+    e.client = address;
+    e.group = group >= 0 ? (state.policy.groups[group]?.name ?? '') : '';
+    e.msg = msg;
+    e.questionEnd = q ? q.questionEnd : 0;
+    e.qtype = q ? q.qtype : 0;
+    e.verdict = verdict;
+    e.cached = cached;
+    e.list = list >= 0 ? (state.matcher.lists[list]?.name ?? '') : '';
+    e.rcode = reply[3] & 0x0f;
+    e.upstream = upstream;
+    e.latencyMs = performance.now() - this.started;
+    for (const o of this.observers) o.observe(e);
   }
 
   /** The upstream reply with this client's ID and question bytes (0x20 case), or TC when it is too big for the client's UDP. */

@@ -60,10 +60,9 @@ export class Daemon {
     daemon.refreshPolicy();
     try {
       for (const at of options.listen ?? config.listen) {
-        const socket = await listenUdp(at, resolver, () => daemon.draining);
+        const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, drainMs);
         udp.push(socket);
-        // Port 0 (tests): TCP takes the port the kernel gave UDP, so one address serves both.
-        tcp.push(await listenTcp({ ...at, port: socket.address().port }, resolver, drainMs));
+        tcp.push(listener);
       }
     } catch (err) {
       await daemon.stop();
@@ -115,5 +114,21 @@ export class Daemon {
     for (const s of this.udp) s.close();
     for (const t of this.tcp) t.closeConnections();
     this.upstream.close();
+  }
+}
+
+/**
+ * UDP and TCP on one address. With port 0 (tests) TCP takes the port the
+ * kernel gave UDP; if something already holds that TCP port, try another.
+ */
+async function listenBoth(at: HostPort, resolver: Resolver, draining: () => boolean, drainMs: number): Promise<[UdpSocket, TcpListener]> {
+  for (let attempt = 0; ; attempt++) {
+    const socket = await listenUdp(at, resolver, draining);
+    try {
+      return [socket, await listenTcp({ ...at, port: socket.address().port }, resolver, drainMs)];
+    } catch (err) {
+      socket.close();
+      if (at.port !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 10) throw err;
+    }
   }
 }

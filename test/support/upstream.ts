@@ -42,12 +42,22 @@ export class TestUpstream {
   ) {}
 
   static async start(host = '127.0.0.1'): Promise<TestUpstream> {
-    const udp = createSocket('udp4');
-    await new Promise<void>((r) => udp.bind(0, host, r));
     const spoofer = createSocket('udp4');
     await new Promise<void>((r) => spoofer.bind(0, host, r));
-    const tcp = createServer();
-    await new Promise<void>((r) => tcp.listen(udp.address().port, host, r));
+    // UDP on a random port, TCP on the same number: retry when another process holds that TCP port.
+    let udp: Socket;
+    let tcp: Server;
+    for (;;) {
+      udp = createSocket('udp4');
+      await new Promise<void>((r) => udp.bind(0, host, r));
+      tcp = createServer();
+      const listening = await new Promise<boolean>((r) => {
+        tcp.once('error', () => r(false));
+        tcp.listen(udp.address().port, host, () => r(true));
+      });
+      if (listening) break;
+      udp.close();
+    }
     const up = new TestUpstream(udp, tcp, spoofer);
     udp.on('message', (msg, rinfo) => {
       try {
