@@ -8,12 +8,16 @@ import { CompiledMatcher, FLAG_FIN, FLAG_SUB, HEADER } from './matcher.js';
 import { FNV_OFFSET, ROOT_KEY, hashByte, keyHash, reduce } from './hash.js';
 
 /** Lookup table load: low enough that misses stop after a few (fingerprint-checked) slots. */
-const TABLE_LOAD = 0.8;
+const TABLE_LOAD = 0.85;
 const EXACT = 2;
 const ALLOW = 1;
 
-/** Build record words: [node number, parent number, label hash, label length], then the label bytes padded to 4. */
+/** Build record words: [node number, parent number, suffix key, label length], then the label bytes padded to 4. */
 const REC_WORDS = 4;
+/** Names inserted together (see flush()). */
+const BATCH = 32;
+/** A 253-octet name has at most 127 labels. */
+const MAX_LEVELS = 127;
 
 export class TrieBuilder {
   /** Node 0 is the root. Parents are always created before their children. */
@@ -24,47 +28,92 @@ export class TrieBuilder {
   private used = REC_WORDS; // the root's record (all zero) is at word 0
   /** Word offset of each node's record. */
   private recordAt = new Uint32Array(1 << 12);
-  /** Record offsets by (parent, label); 0 is empty (the root is nobody's child). */
+  /** Record offsets by suffix key; 0 is empty (the root is nobody's child). */
   private table = new Uint32Array(1 << 13);
+  /** Names waiting to be inserted, and their entry codes. */
+  private readonly batchNames: string[] = [];
+  private readonly batchCodes = new Int32Array(BATCH);
+  private batchSize = 0;
+  /** Per batched name, per level (TLD first): the label's bounds and its suffix key. */
+  private readonly levelCount = new Int32Array(BATCH);
+  private readonly levelStart = new Int32Array(BATCH * MAX_LEVELS);
+  private readonly levelEnd = new Int32Array(BATCH * MAX_LEVELS);
+  private readonly levelKey = new Int32Array(BATCH * MAX_LEVELS);
+  /** Where the warm-up loads go, so the compiler cannot drop them. */
+  private readonly touched = new Int32Array(1);
   /** Pairs (node, listId * 4 + EXACT? + ALLOW?). */
   private entries = new Int32Array(1 << 12);
   private entryCount = 0;
 
   /** Record that list `listId` has `name` (normalised) as an entry. */
   add(name: string, listId: number, exact: boolean, allow: boolean): void {
-    const node = this.insert(name);
-    if (this.entryCount * 2 + 2 > this.entries.length) this.entries = grow(this.entries, this.entries.length * 2);
-    this.entries[this.entryCount * 2] = node;
-    this.entries[this.entryCount * 2 + 1] = listId * 4 + (exact ? EXACT : 0) + (allow ? ALLOW : 0);
-    this.entryCount++;
+    const b = this.batchSize++;
+    this.batchNames[b] = name;
+    this.batchCodes[b] = listId * 4 + (exact ? EXACT : 0) + (allow ? ALLOW : 0);
+    if (this.batchSize === BATCH) this.flush();
   }
 
-  /** One right-to-left pass: hash each label while looking for the dot before it. */
-  private insert(name: string): number {
-    let node = 0;
+  /**
+   * Inserts a batch of names in three sweeps: find every name's labels and
+   * suffix keys, touch all their table slots, then all the records those
+   * point at, and only then walk. The touches are independent loads that
+   * the CPU overlaps; walking each name alone would wait for one cache miss
+   * after another (table, then record, per label), which is most of the cost.
+   */
+  private flush(): void {
+    const { levelStart, levelEnd, levelKey, levelCount } = this;
+    for (let b = 0; b < this.batchSize; b++) levelCount[b] = this.levels(this.batchNames[b], b * MAX_LEVELS);
+    const mask = this.table.length - 1;
+    let touched = 0;
+    for (let b = 0; b < this.batchSize; b++) {
+      for (let l = b * MAX_LEVELS; l < b * MAX_LEVELS + levelCount[b]; l++) touched ^= this.table[levelKey[l] & mask];
+    }
+    for (let b = 0; b < this.batchSize; b++) {
+      for (let l = b * MAX_LEVELS; l < b * MAX_LEVELS + levelCount[b]; l++) touched ^= this.words[this.table[levelKey[l] & mask]];
+    }
+    this.touched[0] = touched;
+    for (let b = 0; b < this.batchSize; b++) {
+      const name = this.batchNames[b];
+      let node = 0;
+      for (let l = b * MAX_LEVELS; l < b * MAX_LEVELS + levelCount[b]; l++) node = this.child(node, levelKey[l], name, levelStart[l], levelEnd[l]);
+      if (this.entryCount * 2 + 2 > this.entries.length) this.entries = grow(this.entries, this.entries.length * 2);
+      this.entries[this.entryCount * 2] = node;
+      this.entries[this.entryCount * 2 + 1] = this.batchCodes[b];
+      this.entryCount++;
+    }
+    this.batchSize = 0;
+  }
+
+  /** Right to left: each label's bounds and suffix key, TLD first, from index `base`; returns how many. */
+  private levels(name: string, base: number): number {
+    let n = base;
     let end = name.length;
     let h = FNV_OFFSET;
+    let key = ROOT_KEY;
     for (let i = end - 1; i >= -1; i--) {
       const c = i < 0 ? 46 : name.charCodeAt(i);
       if (c === 46) {
-        node = this.child(node, h | 0, name, i + 1, end);
+        key = keyHash(key, h >>> 0) | 0;
+        this.levelStart[n] = i + 1;
+        this.levelEnd[n] = end;
+        this.levelKey[n++] = key;
         end = i;
         h = FNV_OFFSET;
       } else {
         h = hashByte(h, c);
       }
     }
-    return node;
+    return n - base;
   }
 
-  private child(parent: number, lh: number, name: string, start: number, end: number): number {
+  private child(parent: number, key: number, name: string, start: number, end: number): number {
     const mask = this.table.length - 1;
     const words = this.words;
-    let slot = keyHash(parent, lh) & mask;
+    let slot = key & mask;
     for (;;) {
       const w = this.table[slot];
-      if (w === 0) return this.create(slot, parent, lh, name, start, end);
-      if (words[w + 1] === parent && words[w + 2] === lh && this.sameLabel(w, name, start, end)) return words[w];
+      if (w === 0) return this.create(slot, parent, key, name, start, end);
+      if (words[w + 2] === key && words[w + 1] === parent && this.sameLabel(w, name, start, end)) return words[w];
       slot = (slot + 1) & mask;
     }
   }
@@ -76,7 +125,7 @@ export class TrieBuilder {
     return true;
   }
 
-  private create(slot: number, parent: number, lh: number, name: string, start: number, end: number): number {
+  private create(slot: number, parent: number, key: number, name: string, start: number, end: number): number {
     const id = this.count++;
     const len = end - start;
     const w = this.used;
@@ -89,7 +138,7 @@ export class TrieBuilder {
     const words = this.words;
     words[w] = id;
     words[w + 1] = parent;
-    words[w + 2] = lh;
+    words[w + 2] = key;
     words[w + 3] = len;
     const at = (w + REC_WORDS) * 4 - start;
     for (let i = start; i < end; i++) this.bytes[at + i] = name.charCodeAt(i);
@@ -104,7 +153,7 @@ export class TrieBuilder {
     const mask = table.length - 1;
     for (let id = 1; id < this.count; id++) {
       const w = this.recordAt[id];
-      let slot = keyHash(this.words[w + 1], this.words[w + 2]) & mask;
+      let slot = this.words[w + 2] & mask;
       while (table[slot] !== 0) slot = (slot + 1) & mask;
       table[slot] = w;
     }
@@ -113,6 +162,7 @@ export class TrieBuilder {
 
   /** Compute mask ids and lay out the matcher. `lists` are indexed by the list ids given to add(). */
   compile(lists: readonly ListSpec[]): CompiledMatcher {
+    this.flush();
     const n = this.count;
     const { first, codes } = this.entriesByNode();
     const masks = new MaskBuilder(Math.max(1, lists.length));
@@ -142,7 +192,7 @@ export class TrieBuilder {
       if ((flags[id] & FLAG_FIN) !== 0) used[fin[id]] = 1;
     }
     const { table, remap } = masks.finish(used);
-    const width = table.count <= 1 << 16 ? 2 : 3;
+    const width = table.count <= 1 << 8 ? 1 : table.count <= 1 << 16 ? 2 : 3;
 
     const offset = new Uint32Array(n);
     let size = HEADER; // the root: no label, no masks
@@ -173,11 +223,8 @@ export class TrieBuilder {
     const cap = Math.ceil((n - 1) / TABLE_LOAD) + 1;
     const slots = new Uint32Array(cap);
     const fpScale = 2 ** fpBits;
-    const keys = new Uint32Array(n); // suffix keys, parents first
-    keys[0] = ROOT_KEY;
     for (let id = 1; id < n; id++) {
-      const key = keyHash(keys[this.parentOf(id)], this.words[this.recordAt[id] + 2]);
-      keys[id] = key;
+      const key = this.words[this.recordAt[id] + 2] >>> 0;
       let slot = reduce(key, cap);
       while (slots[slot] !== 0) if (++slot === cap) slot = 0;
       slots[slot] = offset[id] * fpScale + (key & (fpScale - 1));
@@ -206,9 +253,7 @@ export class TrieBuilder {
 }
 
 function writeMask(pool: Uint8Array, at: number, mask: number, width: number): number {
-  pool[at] = mask;
-  pool[at + 1] = mask >>> 8;
-  if (width === 3) pool[at + 2] = mask >>> 16;
+  for (let i = 0; i < width; i++) pool[at + i] = mask >>> (8 * i);
   return at + width;
 }
 

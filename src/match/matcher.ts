@@ -30,7 +30,7 @@ export interface CompiledParts {
   pool: Uint8Array;
   table: Uint32Array;
   fpBits: number;
-  /** Bytes per stored mask id: 2, or 3 beyond 65,536 distinct masks. */
+  /** Bytes per stored mask id: 1 up to 256 distinct masks, 2 up to 65,536, else 3. */
   maskWidth: number;
   masks: MaskTable;
   lists: readonly ListSpec[];
@@ -200,7 +200,9 @@ export class CompiledMatcher implements Matcher {
 
   private readMask(at: number): number {
     const pool = this.pool;
+    const w = this.maskWidth;
+    if (w === 1) return pool[at];
     const v = pool[at] | (pool[at + 1] << 8);
-    return this.maskWidth === 2 ? v : v | (pool[at + 2] << 16);
+    return w === 2 ? v : v | (pool[at + 2] << 16);
   }
 }

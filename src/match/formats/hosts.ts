@@ -16,6 +16,12 @@ export function isAddress(token: string): boolean {
   return isIP(pct < 0 ? token : token.slice(0, pct)) !== 0;
 }
 
+function isPreamble(name: string): boolean {
+  if (name.length > LONGEST_PREAMBLE) return false;
+  // Lower-case only when needed: nearly every name is already lower case.
+  return PREAMBLE.has(name) || (/[A-Z]/.test(name) && PREAMBLE.has(name.toLowerCase()));
+}
+
 export function createHostsParser(): LineParser {
   return (line, sink) => {
     let at = skipBlanks(line, 0);
@@ -29,7 +35,7 @@ export function createHostsParser(): LineParser {
     while (!atCommentOrEnd(line, at)) {
       const stop = tokenEnd(line, at);
       const name = line.slice(at, stop);
-      if (name.length <= LONGEST_PREAMBLE && PREAMBLE.has(name.toLowerCase())) sink.ignore();
+      if (isPreamble(name)) sink.ignore();
       else sink.entry(name, false, false);
       at = skipBlanks(line, stop);
     }
