@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ConfigError } from '../config/check.js';
-import { loadConfig } from '../config/load.js';
+import { adminSection } from '../config/admin.js';
+import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/load.js';
 import { parseHostPort } from '../net/address.js';
 import { createLogger } from '../observe/logger.js';
 import { Daemon } from '../serve/daemon.js';
@@ -10,17 +11,20 @@ export function serveCommand(): Command {
     .description('answer DNS on the listen addresses, filtering by policy')
     .option('-c, --config <file>', 'config file (default: config/aifence.yaml of the package)')
     .option('-l, --listen <addr:port...>', 'listen here instead of the config\'s listen addresses')
+    .option('--admin <addr:port>', "admin API here instead of the config's admin.listen (off to disable)")
     .option('--pretty', 'human-readable logs instead of JSON lines')
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
-    .action(async (opts: { config?: string; listen?: string[]; pretty?: boolean; logLevel: string }) => {
+    .action(async (opts: { config?: string; listen?: string[]; admin?: string; pretty?: boolean; logLevel: string }) => {
       const log = createLogger({ level: opts.logLevel, pretty: opts.pretty });
-      const config = loadConfig(opts.config);
+      const configFile = opts.config ?? DEFAULT_CONFIG_PATH;
+      const config = loadConfig(configFile);
+      if (opts.admin) config.admin = adminSection({ listen: opts.admin, token: config.admin.token });
       const listen = opts.listen?.map((l, i) => {
         const hp = parseHostPort(l, 53);
         if (!hp) throw new ConfigError(`--listen[${i}]`, l, 'is not an IP address with a port, e.g. 127.0.0.1:5300 or [::1]:5300');
         return hp;
       });
-      const daemon = await Daemon.start(config, { log, listen });
+      const daemon = await Daemon.start(config, { log, listen, configFile });
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
@@ -39,6 +43,7 @@ export function serveCommand(): Command {
         );
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGHUP', () => void daemon.reload());
       process.on('SIGINT', () => stop('SIGINT'));
     });
 }

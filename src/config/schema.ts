@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import type { ListFormat, ListSpec } from '../match/types.js';
 import type { BlockMode } from '../wire/answers.js';
 import { type Cidr, type HostPort, parseCidr, parseHostPort } from '../net/address.js';
+import { type AdminConfig, adminSection } from './admin.js';
 import { type GroupConfig, groupsSection } from './groups.js';
 import { ConfigError, boolean, duration, integer, isPlainObject, join, list, object, oneOf, string } from './check.js';
 
@@ -21,6 +22,7 @@ export interface Config {
   lists: ListSpec[];
   /** `default` first; every other group has client prefixes. */
   groups: GroupConfig[];
+  admin: AdminConfig;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:5300';
@@ -35,7 +37,7 @@ const LIST_NAME = /^[a-z0-9][a-z0-9_.-]*$/i;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups']);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin']);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
@@ -46,6 +48,7 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     access: { clients: accessSection(top.access) },
     lists: listsSection(top.lists, baseDir),
     groups: groupsSection(top.groups, blockMode),
+    admin: adminSection(top.admin),
   };
 }
 

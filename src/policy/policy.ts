@@ -31,14 +31,17 @@ export interface GroupPolicy {
   readonly allow: CompiledRule[];
   /** Admin lists no group selects: they apply to every group. */
   readonly everyone: number[];
-  /** Which rules were active when `verdicts` was compiled, to notice changes. */
+  /** Which rules were active (and whether blocking was paused) when `verdicts` was compiled, to notice changes. */
   active: string;
+  /** Blocking is paused until this wall-clock time (POST /pause); 0 = not paused. */
+  pausedUntil: number;
 }
 
 export interface RuleChange {
   group: string;
-  kind: 'block' | 'allow';
-  rule: Rule;
+  kind: 'block' | 'allow' | 'pause';
+  /** The rule that changed; absent for a pause. */
+  rule?: Rule;
   change: 'lapsed' | 'started' | 'stopped';
 }
 
@@ -51,6 +54,8 @@ export interface Decision {
   allowRule?: Rule;
   /** The list whose allow entry lifted a block, when one did. */
   allowList?: number;
+  /** Blocking is paused for the group. */
+  paused?: boolean;
 }
 
 export const isActive = (rule: Rule, now: number): boolean =>
@@ -82,6 +87,7 @@ export class Policy {
       allow,
       everyone,
       active: '',
+      pausedUntil: 0,
     }));
     for (const group of this.groups) this.compileGroup(group, now);
   }
@@ -92,9 +98,11 @@ export class Policy {
     for (const group of this.groups) {
       const before = group.active;
       if (signature(group, now) === before) continue;
+      const paused = group.pausedUntil > now;
+      if ((before[0] === 'P') !== paused) changes.push({ group: group.name, kind: 'pause', change: paused ? 'started' : 'lapsed' });
       const rules = [...group.block.map((r) => ['block', r] as const), ...group.allow.map((r) => ['allow', r] as const)];
       rules.forEach(([kind, r], i) => {
-        const was = before[i] === '1';
+        const was = before[i + 1] === '1';
         const is = isActive(r.rule, now);
         if (was === is) return;
         const change = is ? 'started' : r.rule.until !== undefined && now >= r.rule.until ? 'lapsed' : 'stopped';
@@ -105,6 +113,12 @@ export class Policy {
     return changes;
   }
 
+  /** Pauses blocking for one group until `until` (wall clock); it resumes by itself. 0 resumes now. */
+  pause(index: number, until: number, now: number): RuleChange[] {
+    this.groups[index].pausedUntil = until;
+    return this.refresh(now);
+  }
+
   /**
    * When a rule may next change state: the earliest `until` still ahead,
    * or the next minute when a schedule is in play. Undefined: never.
@@ -112,6 +126,7 @@ export class Policy {
   nextChange(now: number): number | undefined {
     let next: number | undefined;
     for (const group of this.groups) {
+      if (group.pausedUntil > now) next = Math.min(next ?? Infinity, group.pausedUntil);
       for (const { rule } of [...group.block, ...group.allow]) {
         if (rule.until !== undefined && rule.until > now) next = Math.min(next ?? Infinity, rule.until);
         if (rule.schedule !== undefined) next = Math.min(next ?? Infinity, (Math.floor(now / 60_000) + 1) * 60_000);
@@ -123,6 +138,7 @@ export class Policy {
   /** Why `mask` gets its verdict in group `index` at `now`: the same logic as the table, keeping the reasons. */
   decide(index: number, mask: number, now: number): Decision {
     const group = this.groups[index];
+    if (group.pausedUntil > now) return { blocker: PASS, paused: true };
     const m = this.matcher;
     const blockRules = group.block.filter((r) => isActive(r.rule, now));
     const allowRules = group.allow.filter((r) => isActive(r.rule, now));
@@ -145,7 +161,8 @@ export class Policy {
     const allowIds = unique(group.allow.filter((r) => isActive(r.rule, now)).flatMap((r) => r.lists));
     const usedIds = unique([...blockIds, ...allowIds]);
     const verdicts = new Int32Array(m.maskCount).fill(PASS);
-    for (let mask = 1; mask < m.maskCount; mask++) {
+    const paused = group.pausedUntil > now;
+    for (let mask = 1; mask < m.maskCount && !paused; mask++) {
       const blocker = blockIds.find((id) => m.blocks(mask, id));
       if (blocker === undefined) continue;
       // Lifted by an allow entry (`@@` rule, allowlist) in any list the group uses, or by any name an allow rule selects.
@@ -158,7 +175,7 @@ export class Policy {
 }
 
 function signature(group: GroupPolicy, now: number): string {
-  let s = '';
+  let s = group.pausedUntil > now ? 'P' : '-';
   for (const r of group.block) s += isActive(r.rule, now) ? '1' : '0';
   for (const r of group.allow) s += isActive(r.rule, now) ? '1' : '0';
   return s;

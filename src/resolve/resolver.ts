@@ -67,8 +67,10 @@ export class Resolver {
 
   constructor(
     public state: FilterState,
-    private readonly cache: AnswerCache,
-    private readonly upstream: UpstreamPool,
+    /** Swapped on reload when cache limits change. */
+    public cache: AnswerCache,
+    /** Swapped on reload when upstream servers change; exchanges in flight finish on the old pool. */
+    public upstream: UpstreamPool,
     private readonly log: Logger,
   ) {}
 

@@ -31,6 +31,7 @@ interface Server {
   /** performance.now() until which the server is skipped after a timeout; 0 when healthy. */
   skipUntil: number;
   backoff: number;
+  timeouts: number;
 }
 
 interface Exchange {
@@ -79,7 +80,7 @@ export class UpstreamPool {
   private readonly timeoutMs: number;
 
   constructor(servers: HostPort[], timeoutSeconds: number) {
-    this.servers = servers.map((address, i) => ({ address, bit: 1 << i, label: formatHostPort(address), skipUntil: 0, backoff: BACKOFF_START_MS }));
+    this.servers = servers.map((address, i) => ({ address, bit: 1 << i, label: formatHostPort(address), skipUntil: 0, backoff: BACKOFF_START_MS, timeouts: 0 }));
     this.timeoutMs = timeoutSeconds * 1000;
   }
 
@@ -105,6 +106,11 @@ export class UpstreamPool {
     this.socketsByFamily[4].length = 0;
     this.socketsByFamily[6].length = 0;
     for (const { exchange } of this.waiting.values()) this.finish(exchange, null, null, '');
+  }
+
+  /** Timeouts per server, for metrics. */
+  serverTimeouts(): { upstream: string; timeouts: number }[] {
+    return this.servers.map((s) => ({ upstream: s.label, timeouts: s.timeouts }));
   }
 
   /** Is any server currently considered healthy? */
@@ -177,6 +183,7 @@ export class UpstreamPool {
   private onTimeout(exchange: Exchange, server: Server): void {
     if (exchange.finished) return;
     this.stats.timeouts++;
+    server.timeouts++;
     const now = performance.now();
     server.skipUntil = now + server.backoff;
     server.backoff = Math.min(server.backoff * 2, BACKOFF_MAX_MS);

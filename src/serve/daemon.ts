@@ -1,18 +1,25 @@
-// Assembling the daemon: filter state, cache, upstream pool and listeners,
-// and taking them down gracefully.
+// Assembling the daemon: filter state, cache, upstream pool, listeners,
+// metrics and the admin API; reloading without dropping a query; taking it
+// all down gracefully.
 
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import type { Catalogue } from '../catalogue/index.js';
+import { isDeepStrictEqual } from 'node:util';
+import { type Catalogue, loadCatalogue } from '../catalogue/index.js';
+import { checkName } from '../commands/check.js';
+import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { HostPort } from '../net/address.js';
+import { AdminServer, type AdminTarget, HttpError, type Readiness, type ReloadResult } from '../observe/admin.js';
 import type { Logger } from '../observe/logger.js';
-import { buildFilter } from '../policy/state.js';
+import { Metrics } from '../observe/metrics.js';
+import { type Filter, buildFilter } from '../policy/state.js';
 import { AnswerCache } from '../resolve/cache.js';
 import { Resolver } from '../resolve/resolver.js';
 import { UpstreamPool } from '../resolve/upstream.js';
 import { type TcpListener, listenTcp } from './tcp.js';
 import { listenUdp } from './udp.js';
+import { watchFiles } from './watch.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -20,57 +27,85 @@ export interface DaemonOptions {
   listen?: HostPort[];
   /** How long shutdown waits for queries in flight. */
   drainMs?: number;
-  /** The AI-service catalogue (default: the package's blocklists/). */
+  /** The AI-service catalogue; default: the package's blocklists/, re-read on every reload. */
   catalogue?: Catalogue;
-  /** Wall-clock milliseconds, for exceptions that expire and schedules; injectable for tests. */
+  /** Wall-clock milliseconds, for exceptions that expire, schedules and pauses; injectable for tests. */
   clock?: () => number;
+  /** The config file: re-read on reload and watched; without it a reload rebuilds from the config given at start. */
+  configFile?: string;
+  /** Reload when the config or a list file changes (default: true). */
+  watch?: boolean;
 }
 
-export class Daemon {
+export class Daemon implements AdminTarget {
   private draining = false;
   private policyTimer: NodeJS.Timeout | undefined;
+  private unwatch: () => void = () => undefined;
+  private reloading: Promise<ReloadResult> | null = null;
+  private reloadAgain = false;
+  /** Pauses by group name, kept across reloads. */
+  private readonly pauses = new Map<string, number>();
+  private admin: AdminServer | null = null;
+  readonly metrics: Metrics;
 
   private constructor(
+    private config: Config,
+    private filter: Filter,
     readonly resolver: Resolver,
-    readonly upstream: UpstreamPool,
-    readonly cache: AnswerCache,
     private readonly udp: UdpSocket[],
     private readonly tcp: TcpListener[],
-    private readonly log: Logger,
-    private readonly drainMs: number,
+    private readonly options: DaemonOptions,
     private readonly clock: () => number,
-  ) {}
+  ) {
+    this.metrics = new Metrics({
+      cacheEntries: () => this.resolver.cache.size,
+      cacheHits: () => this.resolver.cache.hits,
+      cacheMisses: () => this.resolver.cache.misses,
+      listEntries: () => this.filter.lists.reports.map((r) => ({ list: r.name, entries: r.entries })),
+      upstreamTimeouts: () => this.resolver.upstream.serverTimeouts(),
+      upstreamDropped: () => this.resolver.upstream.stats,
+      queryLogDropped: () => 0,
+      pausedGroups: () => this.livePauses().map((p) => p.group),
+    });
+    resolver.observers.push(this.metrics);
+  }
+
+  get upstream(): UpstreamPool {
+    return this.resolver.upstream;
+  }
+
+  private get log(): Logger {
+    return this.options.log;
+  }
 
   static async start(config: Config, options: DaemonOptions): Promise<Daemon> {
-    const { log } = options;
-    const drainMs = options.drainMs ?? 3000;
     const started = performance.now();
     const clock = options.clock ?? Date.now;
-    const filter = await buildFilter(config, options.catalogue, clock());
-    for (const report of filter.lists.reports) {
-      if (report.rejected > 0) log.warn({ list: report.name, rejected: report.rejected, samples: report.samples }, 'list lines rejected');
-    }
+    const filter = await buildFilter(config, options.catalogue ?? loadCatalogue(), clock());
+    warnRejects(filter, options.log);
     const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
     await upstream.start();
-    const cache = new AnswerCache(config.cache);
-    const resolver = new Resolver(filter.state, cache, upstream, log);
+    const resolver = new Resolver(filter.state, new AnswerCache(config.cache), upstream, options.log);
     const udp: UdpSocket[] = [];
     const tcp: TcpListener[] = [];
-    const daemon = new Daemon(resolver, upstream, cache, udp, tcp, log, drainMs, clock);
+    const daemon = new Daemon(config, filter, resolver, udp, tcp, options, clock);
     daemon.refreshPolicy();
     try {
       for (const at of options.listen ?? config.listen) {
-        const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, drainMs);
+        const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, options.drainMs ?? 3000);
         udp.push(socket);
         tcp.push(listener);
       }
+      daemon.admin = await AdminServer.start(config.admin, daemon);
     } catch (err) {
       await daemon.stop();
       throw err;
     }
-    log.info(
+    daemon.watch();
+    options.log.info(
       {
         listen: daemon.addresses.map((a) => `${a.address}:${a.port}`),
+        admin: daemon.adminAddress ? `${daemon.adminAddress.address}:${daemon.adminAddress.port}` : null,
         upstream: config.upstream.servers.map((s) => `${s.host}:${s.port}`),
         lists: filter.lists.reports.length,
         entries: filter.lists.reports.reduce((n, r) => n + r.entries, 0),
@@ -87,33 +122,169 @@ export class Daemon {
     return this.udp.map((s) => s.address());
   }
 
+  get adminAddress(): AddressInfo | null {
+    return this.admin?.address ?? null;
+  }
+
   /**
-   * Applies exceptions that lapsed and schedules that opened or closed since
-   * the last look, then sets a timer for the next change: no reload needed.
+   * Re-reads config, catalogue and lists, builds everything beside the live
+   * state and swaps it in; queries never wait. A failed reload keeps serving
+   * the last good state and says why. Reloads asked for while one runs are
+   * folded into one more.
+   */
+  reload(): Promise<ReloadResult> {
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = this.reloadOnce().finally(() => {
+      this.reloading = null;
+      if (this.reloadAgain) {
+        this.reloadAgain = false;
+        void this.reload();
+      }
+    });
+    return this.reloading;
+  }
+
+  private async reloadOnce(): Promise<ReloadResult> {
+    const started = performance.now();
+    try {
+      const config = this.options.configFile ? loadConfig(this.options.configFile) : this.config;
+      const filter = await buildFilter(config, this.options.catalogue ?? loadCatalogue(), this.clock());
+      warnRejects(filter, this.log);
+      await this.applyServing(config);
+      this.filter = filter;
+      this.config = config;
+      this.resolver.state = filter.state; // the swap: one reference
+      this.reapplyPauses();
+      this.refreshPolicy();
+      this.watch();
+      const result: ReloadResult = {
+        ok: true,
+        lists: filter.lists.reports.length,
+        entries: filter.lists.reports.reduce((n, r) => n + r.entries, 0),
+        ms: Math.round(performance.now() - started),
+      };
+      this.metrics.reloaded(true);
+      this.log.info(result, 'reloaded');
+      return result;
+    } catch (err) {
+      this.metrics.reloaded(false);
+      this.log.error({ err: (err as Error).message }, 'reload failed; still serving the last good configuration');
+      return { ok: false, error: (err as Error).message };
+    }
+  }
+
+  /** Upstream servers and cache limits take effect on reload; listen and admin addresses need a restart. */
+  private async applyServing(config: Config): Promise<void> {
+    const before = this.config;
+    if (!isDeepStrictEqual(before.upstream, config.upstream)) {
+      const pool = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
+      await pool.start();
+      const old = this.resolver.upstream;
+      this.resolver.upstream = pool;
+      // Exchanges in flight finish on the old pool within its timeout.
+      setTimeout(() => old.close(), before.upstream.timeout * 1000 + 500).unref();
+    }
+    if (!isDeepStrictEqual(before.cache, config.cache)) this.resolver.cache = new AnswerCache(config.cache);
+    for (const key of ['listen', 'admin'] as const) {
+      if (!isDeepStrictEqual(before[key], config[key])) this.log.warn({ key }, `${key} changed: takes effect at the next restart`);
+    }
+  }
+
+  /** Re-arms file watching on the config and every list file. */
+  private watch(): void {
+    this.unwatch();
+    if (this.options.watch === false || this.draining) return;
+    const files = this.config.lists.map((l) => l.source).filter((s): s is string => s !== undefined);
+    if (this.options.configFile) files.push(this.options.configFile);
+    this.unwatch = watchFiles(files, () => {
+      this.log.info('config or list file changed: reloading');
+      void this.reload();
+    });
+  }
+
+  /**
+   * Applies exceptions that lapsed, schedules that opened or closed and
+   * pauses that ended since the last look, then sets a timer for the next
+   * change: no reload needed.
    */
   refreshPolicy(): void {
     clearTimeout(this.policyTimer);
     const policy = this.resolver.state.policy;
     const now = this.clock();
     for (const c of policy.refresh(now)) {
-      this.log.info({ group: c.group, kind: c.kind, select: c.rule.select, until: c.rule.untilText, reason: c.rule.reason, schedule: c.rule.schedule?.text }, `policy rule ${c.change}`);
+      const rule = c.rule && { select: c.rule.select, until: c.rule.untilText, reason: c.rule.reason, schedule: c.rule.schedule?.text };
+      this.log.info({ group: c.group, kind: c.kind, ...rule }, c.kind === 'pause' ? `blocking pause ${c.change}` : `policy rule ${c.change}`);
     }
     const next = policy.nextChange(now);
     // Capped so that a clock that jumps (suspend, NTP step) is caught within the hour.
     if (next !== undefined) this.policyTimer = setTimeout(() => this.refreshPolicy(), Math.min(next - now, 3_600_000)).unref();
   }
 
+  pause(group: string | undefined, minutes: number): { group: string; until: string | null }[] {
+    const groups = this.resolver.state.policy.groups;
+    const targets = group === undefined ? groups : groups.filter((g) => g.name === group);
+    if (targets.length === 0) throw new HttpError(404, `no group '${group}'; groups: ${groups.map((g) => g.name).join(', ')}`);
+    const until = minutes > 0 ? this.clock() + minutes * 60_000 : 0;
+    for (const g of targets) {
+      if (until > 0) this.pauses.set(g.name, until);
+      else this.pauses.delete(g.name);
+    }
+    this.reapplyPauses();
+    this.refreshPolicy();
+    this.log.warn({ groups: targets.map((g) => g.name), minutes }, minutes > 0 ? 'blocking paused' : 'blocking resumed');
+    return targets.map((g) => ({ group: g.name, until: until > 0 ? new Date(until).toISOString() : null }));
+  }
+
+  private reapplyPauses(): void {
+    const policy = this.resolver.state.policy;
+    const now = this.clock();
+    policy.groups.forEach((g, i) => {
+      const until = this.pauses.get(g.name) ?? 0;
+      if (g.pausedUntil !== until) policy.pause(i, until, now);
+    });
+  }
+
+  private livePauses(): { group: string; until: string }[] {
+    const now = this.clock();
+    return [...this.pauses].filter(([, until]) => until > now).map(([group, until]) => ({ group, until: new Date(until).toISOString() }));
+  }
+
+  readiness(): Readiness {
+    const listsCompiled = this.filter.state.matcher.maskCount > 0;
+    const upstreamAnswering = this.resolver.upstream.healthy;
+    return { ready: listsCompiled && upstreamAnswering && !this.draining, listsCompiled, upstreamAnswering, paused: this.livePauses() };
+  }
+
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
+  }
+
+  check(name: string, client: string) {
+    return checkName(this.filter, name, client, this.clock());
+  }
+
   /** Stops accepting, lets queries in flight finish (up to drainMs), then closes everything. */
   async stop(): Promise<void> {
     clearTimeout(this.policyTimer);
+    this.unwatch();
     this.draining = true;
     for (const t of this.tcp) t.stopAccepting();
-    const deadline = performance.now() + this.drainMs;
+    const deadline = performance.now() + (this.options.drainMs ?? 3000);
     while (this.resolver.pending > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     if (this.resolver.pending > 0) this.log.warn({ pending: this.resolver.pending }, 'stopped with queries unanswered');
     for (const s of this.udp) s.close();
     for (const t of this.tcp) t.closeConnections();
-    this.upstream.close();
+    await this.admin?.close();
+    this.resolver.upstream.close();
+  }
+}
+
+function warnRejects(filter: Filter, log: Logger): void {
+  for (const report of filter.lists.reports) {
+    if (report.rejected > 0) log.warn({ list: report.name, rejected: report.rejected, samples: report.samples }, 'list lines rejected');
   }
 }
 

@@ -27,7 +27,7 @@ afterAll(() => upstream.close());
 async function serve(config: string): Promise<{ child: ChildProcess; port: number; exited: Promise<number | null> }> {
   const file = join(dir, `serve-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(file, config);
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   const port = await new Promise<number>((resolvePort, reject) => {
     let out = '';

@@ -75,7 +75,7 @@ describe('Dockerfile', () => {
 
     // Paths inside the image live under the stage's directory; node is this machine's.
     const local = (args: string[]) => args.map((a) => (a === 'node' ? process.execPath : a.startsWith('/') ? join(image.dir, a) : a));
-    const [bin, ...args] = local([...entrypoint, ...cmd, '--listen', '127.0.0.1:0']);
+    const [bin, ...args] = local([...entrypoint, ...cmd, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0']);
     const child = spawn(bin, args, { cwd: inStage(image, '.'), stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const port = await new Promise<number>((ok, fail) => {

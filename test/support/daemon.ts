@@ -29,6 +29,8 @@ export interface StartOptions {
   catalogue?: Catalogue;
   /** Wall clock for expiring and scheduled rules. */
   clock?: () => number;
+  /** Reload when the config or a list file changes. */
+  watch?: boolean;
 }
 
 export async function startDaemon(yaml: string, upstreams: string[], options: StartOptions = {}): Promise<TestDaemon> {
@@ -38,10 +40,11 @@ export async function startDaemon(yaml: string, upstreams: string[], options: St
   let text = yaml;
   if (!/^listen:/m.test(text)) text = `listen: ["127.0.0.1:0"]\n${text}`;
   if (!/^upstream:/m.test(text)) text = `upstream: { servers: ${JSON.stringify(upstreams)}, timeout: 1s }\n${text}`;
+  if (!/^admin:/m.test(text)) text = `admin: { listen: "127.0.0.1:0" }\n${text}`;
   const file = join(dir, 'aifence.yaml');
   writeFileSync(file, text);
   const config = configFromText(text, file);
   const log = createLogger({ level: 'silent', destination: { write: () => undefined } });
-  const daemon = await Daemon.start(config, { log, drainMs: 500, catalogue, clock });
+  const daemon = await Daemon.start(config, { log, drainMs: 500, catalogue, clock, configFile: file, watch: options.watch ?? false });
   return { daemon, port: daemon.addresses[0].port, dir, stop: () => daemon.stop() };
 }

@@ -1,0 +1,130 @@
+// Prometheus metrics. Per-query counting happens in plain Maps keyed by
+// strings the daemon already holds (group and list names) and one packed
+// number, so a query allocates nothing; prom-client reads the Maps only
+// when scraped.
+
+import client, { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { QueryEvent, QueryObserver, Verdict } from './events.js';
+
+const VERDICTS: readonly Verdict[] = ['allowed', 'blocked', 'refused', 'invalid'];
+const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+const TYPES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 64: 'SVCB', 65: 'HTTPS', 255: 'ANY' };
+
+export const typeName = (qtype: number): string => TYPES[qtype] ?? `TYPE${qtype}`;
+export const rcodeName = (rcode: number): string => RCODES[rcode] ?? `RCODE${rcode}`;
+
+/** What the daemon reports about itself when scraped. */
+export interface DaemonGauges {
+  cacheEntries(): number;
+  cacheHits(): number;
+  cacheMisses(): number;
+  listEntries(): { list: string; entries: number }[];
+  /** Per upstream server: attempts that timed out. */
+  upstreamTimeouts(): { upstream: string; timeouts: number }[];
+  /** Replies dropped for coming from the wrong place or question (spoofed), or not parsing (malformed). */
+  upstreamDropped(): { spoofed: number; malformed: number };
+  queryLogDropped(): number;
+  pausedGroups(): string[];
+}
+
+export class Metrics implements QueryObserver {
+  readonly registry = new Registry();
+  /** group -> list -> packed (qtype, rcode, verdict, cached) -> count */
+  private readonly counts = new Map<string, Map<string, Map<number, number>>>();
+  private readonly latency: Histogram<'upstream'>;
+  private readonly latencyByUpstream = new Map<string, ReturnType<Histogram<'upstream'>['labels']>>();
+  readonly reloads: Counter<'result'>;
+  readonly lastReload: Gauge<'result'>;
+
+  constructor(gauges: DaemonGauges) {
+    const registry = this.registry;
+    client.collectDefaultMetrics({ register: registry, prefix: 'aifence_' });
+    const counts = this.counts;
+    new Counter({
+      name: 'aifence_queries_total',
+      help: 'Answered queries by verdict, group, service (or list), query type and response code',
+      labelNames: ['verdict', 'cached', 'group', 'service', 'type', 'rcode'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [group, byList] of counts) {
+          for (const [list, byKey] of byList) {
+            const service = list.startsWith('service:') ? list.slice(8) : list === '' ? '' : `list:${list}`;
+            for (const [key, n] of byKey) {
+              const labels = { verdict: VERDICTS[key & 3], cached: key & 4 ? 'true' : 'false', group, service, type: typeName(key >>> 7), rcode: rcodeName((key >>> 3) & 15) };
+              this.inc(labels, n);
+            }
+          }
+        }
+      },
+    });
+    this.latency = new Histogram({
+      name: 'aifence_upstream_latency_seconds',
+      help: 'Time from a query arriving to its forwarded answer, by upstream',
+      labelNames: ['upstream'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    });
+    // Totals the daemon already keeps: exposed as counters read at scrape time.
+    const counter = (name: string, help: string, read: () => number) =>
+      new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+    counter('aifence_upstream_spoofed_total', 'Upstream replies dropped: wrong source, ID or question', () => gauges.upstreamDropped().spoofed);
+    counter('aifence_upstream_malformed_total', 'Upstream replies dropped: records that do not parse', () => gauges.upstreamDropped().malformed);
+    counter('aifence_cache_hits_total', 'Cache lookups that hit', gauges.cacheHits);
+    counter('aifence_cache_misses_total', 'Cache lookups that missed', gauges.cacheMisses);
+    counter('aifence_querylog_dropped_total', 'Query log entries dropped because the disk could not keep up', gauges.queryLogDropped);
+    new Counter({
+      name: 'aifence_upstream_timeouts_total',
+      help: 'Upstream attempts that timed out, by upstream',
+      labelNames: ['upstream'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const u of gauges.upstreamTimeouts()) this.inc({ upstream: u.upstream }, u.timeouts);
+      },
+    });
+    new Gauge({ name: 'aifence_cache_entries', help: 'Answers in the cache', registers: [registry], collect() { this.set(gauges.cacheEntries()); } });
+    new Gauge({
+      name: 'aifence_list_entries',
+      help: 'Entries loaded per list',
+      labelNames: ['list'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const l of gauges.listEntries()) this.set({ list: l.list }, l.entries);
+      },
+    });
+    new Gauge({
+      name: 'aifence_blocking_paused',
+      help: '1 for each group whose blocking is paused',
+      labelNames: ['group'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const group of gauges.pausedGroups()) this.set({ group }, 1);
+      },
+    });
+    this.reloads = new Counter({ name: 'aifence_reloads_total', help: 'Reloads by result', labelNames: ['result'], registers: [registry] });
+    this.lastReload = new Gauge({ name: 'aifence_last_reload_timestamp_seconds', help: 'When the last reload finished, by result', labelNames: ['result'], registers: [registry] });
+  }
+
+  observe(e: QueryEvent): void {
+    let byList = this.counts.get(e.group);
+    if (byList === undefined) this.counts.set(e.group, (byList = new Map()));
+    let byKey = byList.get(e.list);
+    if (byKey === undefined) byList.set(e.list, (byKey = new Map()));
+    const key = (e.qtype << 7) | (e.rcode << 3) | (e.cached ? 4 : 0) | VERDICTS.indexOf(e.verdict);
+    byKey.set(key, (byKey.get(key) ?? 0) + 1);
+    if (e.upstream !== '') {
+      let h = this.latencyByUpstream.get(e.upstream);
+      if (h === undefined) this.latencyByUpstream.set(e.upstream, (h = this.latency.labels(e.upstream)));
+      h.observe(e.latencyMs / 1000);
+    }
+  }
+
+  reloaded(ok: boolean): void {
+    const result = ok ? 'success' : 'failure';
+    this.reloads.inc({ result });
+    this.lastReload.set({ result }, Date.now() / 1000);
+  }
+}
