@@ -61,6 +61,10 @@ describe('hosts', () => {
       { line: 18, text: '0.0.0.0 bad!name.example', reason: 'invalid character "!"' },
     ]);
   });
+  it('recognises the preamble in any case', () => {
+    const p = parse('127.0.0.1 LocalHost\n::1 IP6-Localhost\n', 'hosts');
+    expect(counts(p)).toEqual([0, 2, 0, 0]);
+  });
 });
 
 describe('domains and wildcards', () => {
