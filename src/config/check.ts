@@ -87,3 +87,17 @@ export function duration(path: string, value: unknown, minSeconds = 0, maxSecond
   }
   return seconds;
 }
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** A size in bytes: a number of bytes, or a number with a unit (512KB, 64MB, 1GB). */
+export function size(path: string, value: unknown): number {
+  let bytes = NaN;
+  if (typeof value === 'number') bytes = value;
+  else if (typeof value === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)\s*$/i.exec(value);
+    if (m) bytes = Math.floor(Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()]);
+  }
+  if (!Number.isFinite(bytes) || bytes < 1) throw new ConfigError(path, value, 'is not a size; write bytes or a number with a unit, e.g. 512KB, 64MB, 1GB');
+  return bytes;
+}

@@ -31,6 +31,12 @@ describe('parseConfig', () => {
     expect(c.groups).toEqual([{ name: 'default', clients: [], block: [{ select: 'service:deepseek' }], allow: [{ select: 'list:ads' }], answer: undefined }]);
   });
 
+  it('keeps URL lists in dataDir with their refresh interval and size limit', () => {
+    const c = parse({ dataDir: '/var/lib/aifence', lists: { ads: { source: 'https://example.org/hosts.txt', refresh: '6h', maxSize: '10MB' } } });
+    expect(c.lists[0].source).toBe('/var/lib/aifence/lists/ads.txt');
+    expect(c.remoteLists).toEqual([{ name: 'ads', url: 'https://example.org/hosts.txt', file: '/var/lib/aifence/lists/ads.txt', refresh: 21600, maxBytes: 10 * 1024 * 1024 }]);
+  });
+
   it('takes a bare YAML null as the null block mode', () => {
     expect(parse({ blocking: { answer: null } }).blocking.answer).toEqual({ kind: 'null' });
   });
@@ -49,6 +55,10 @@ describe('parseConfig', () => {
     [{ lists: { ads: { source: 'a.txt', format: 'hostz' } } }, /lists\.ads\.format: "hostz" is not one of auto \| hosts/],
     [{ lists: { ads: {} } }, /lists\.ads\.source: nothing is not a non-empty string/],
     [{ groups: { default: { block: 'tag:cn' } } }, /groups\.default\.block: "tag:cn" is not a list/],
+    [{ lists: { ads: { source: 'ads.txt', refresh: '1h' } } }, /lists\.ads\.refresh: "1h" applies only to lists whose source is an http\(s\) URL/],
+    [{ lists: { ads: { source: 'https://exa mple.org/x' } } }, /lists\.ads\.source: "https:\/\/exa mple\.org\/x" is not a valid URL/],
+    [{ lists: { ads: { source: 'https://example.org/x', maxSize: 'huge' } } }, /lists\.ads\.maxSize: "huge" is not a size/],
+    [{ admin: { listen: '0.0.0.0:8053' } }, /admin\.listen: "0\.0\.0\.0:8053" listens beyond loopback without a token/],
   ])('rejects %j naming key, value and what would be right', (raw, message) => {
     expect(() => parse(raw)).toThrow(message);
   });

@@ -4,12 +4,13 @@
 
 import { isIPv4, isIPv6 } from 'node:net';
 import { resolve } from 'node:path';
-import type { ListFormat, ListSpec } from '../match/types.js';
+import type { ListSpec } from '../match/types.js';
 import type { BlockMode } from '../wire/answers.js';
 import { type Cidr, type HostPort, parseCidr, parseHostPort } from '../net/address.js';
 import { type AdminConfig, adminSection } from './admin.js';
+import { type RemoteListSpec, listsSection } from './lists.js';
 import { type GroupConfig, groupsSection } from './groups.js';
-import { ConfigError, boolean, duration, integer, isPlainObject, join, list, object, oneOf, string } from './check.js';
+import { ConfigError, duration, integer, isPlainObject, join, list, object, string } from './check.js';
 
 export interface Config {
   /** Directory that relative paths (list sources) are resolved against. */
@@ -20,6 +21,10 @@ export interface Config {
   blocking: { answer: BlockMode; ttl: number };
   access: { clients: Cidr[] };
   lists: ListSpec[];
+  /** Lists downloaded from URLs (their files are among `lists`). */
+  remoteLists: RemoteListSpec[];
+  /** Where aifence keeps what it downloads. */
+  dataDir: string;
   /** `default` first; every other group has client prefixes. */
   groups: GroupConfig[];
   admin: AdminConfig;
@@ -27,17 +32,15 @@ export interface Config {
 
 export const DEFAULT_LISTEN = '127.0.0.1:5300';
 export const DEFAULT_ACCESS = ['127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10', '::1/128', 'fc00::/7', 'fe80::/10'];
-const FORMATS: readonly (ListFormat | 'auto')[] = ['auto', 'hosts', 'domains', 'wildcard', 'adblock', 'dnsmasq', 'rpz'];
 /** The upstream pool tracks the servers each query tried in one 16-bit mask. */
 const MAX_UPSTREAMS = 16;
-const LIST_NAME = /^[a-z0-9][a-z0-9_.-]*$/i;
 
 /**
  * Validates a parsed YAML document. `systemUpstreams` supplies the default
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin']);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir']);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
@@ -46,10 +49,16 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     cache: cacheSection(top.cache),
     blocking: blockingSection(top.blocking),
     access: { clients: accessSection(top.access) },
-    lists: listsSection(top.lists, baseDir),
+    ...remoteAndFileLists(top, baseDir),
     groups: groupsSection(top.groups, blockMode),
     admin: adminSection(top.admin),
   };
+}
+
+function remoteAndFileLists(top: Record<string, unknown>, baseDir: string): Pick<Config, 'lists' | 'remoteLists' | 'dataDir'> {
+  const dataDir = resolve(baseDir, top.dataDir === undefined ? 'data' : string('dataDir', top.dataDir));
+  const { lists, remote } = listsSection(top.lists, baseDir, dataDir);
+  return { lists, remoteLists: remote, dataDir };
 }
 
 function hostPorts(path: string, value: unknown, defaultPort: number): HostPort[] {
@@ -123,20 +132,4 @@ function accessSection(value: unknown): Cidr[] {
   });
 }
 
-function listsSection(value: unknown, baseDir: string): ListSpec[] {
-  if (value === undefined || value === null) return [];
-  if (!isPlainObject(value)) throw new ConfigError('lists', value, 'is not a mapping of list names to { source, format, exact, allow }');
-  return Object.entries(value).map(([name, body]) => {
-    const path = join('lists', name);
-    if (!LIST_NAME.test(name)) throw new ConfigError(path, name, 'is not a usable list name; use letters, digits, "-", "_" and "."');
-    const spec = object(path, body, ['source', 'format', 'exact', 'allow']);
-    return {
-      name,
-      source: resolve(baseDir, string(join(path, 'source'), spec.source)),
-      format: spec.format === undefined ? 'auto' : oneOf(join(path, 'format'), spec.format, FORMATS),
-      exact: spec.exact === undefined ? false : boolean(join(path, 'exact'), spec.exact),
-      allow: spec.allow === undefined ? false : boolean(join(path, 'allow'), spec.allow),
-    };
-  });
-}
 export type { GroupConfig, Rule, Schedule } from './groups.js';

@@ -19,6 +19,7 @@ import { Resolver } from '../resolve/resolver.js';
 import { UpstreamPool } from '../resolve/upstream.js';
 import { type TcpListener, listenTcp } from './tcp.js';
 import { listenUdp } from './udp.js';
+import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
 import { watchFiles } from './watch.js';
 
 export interface DaemonOptions {
@@ -46,6 +47,7 @@ export class Daemon implements AdminTarget {
   /** Pauses by group name, kept across reloads. */
   private readonly pauses = new Map<string, number>();
   private admin: AdminServer | null = null;
+  private remote: RemoteLists;
   readonly metrics: Metrics;
 
   private constructor(
@@ -68,6 +70,11 @@ export class Daemon implements AdminTarget {
       pausedGroups: () => this.livePauses().map((p) => p.group),
     });
     resolver.observers.push(this.metrics);
+    this.remote = this.remoteListsFor(config);
+  }
+
+  private remoteListsFor(config: Config): RemoteLists {
+    return new RemoteLists(config.remoteLists, this.log, () => void this.reload());
   }
 
   get upstream(): UpstreamPool {
@@ -81,6 +88,8 @@ export class Daemon implements AdminTarget {
   static async start(config: Config, options: DaemonOptions): Promise<Daemon> {
     const started = performance.now();
     const clock = options.clock ?? Date.now;
+    // URL lists load from their copies on disk; downloads happen in the background once serving.
+    prepareRemoteLists(config.remoteLists, options.log);
     const filter = await buildFilter(config, options.catalogue ?? loadCatalogue(), clock());
     warnRejects(filter, options.log);
     const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
@@ -102,6 +111,7 @@ export class Daemon implements AdminTarget {
       throw err;
     }
     daemon.watch();
+    daemon.remote.start();
     options.log.info(
       {
         listen: daemon.addresses.map((a) => `${a.address}:${a.port}`),
@@ -151,6 +161,8 @@ export class Daemon implements AdminTarget {
     const started = performance.now();
     try {
       const config = this.options.configFile ? loadConfig(this.options.configFile) : this.config;
+      const remoteChanged = !isDeepStrictEqual(config.remoteLists, this.config.remoteLists);
+      if (remoteChanged) prepareRemoteLists(config.remoteLists, this.log);
       const filter = await buildFilter(config, this.options.catalogue ?? loadCatalogue(), this.clock());
       warnRejects(filter, this.log);
       await this.applyServing(config);
@@ -160,6 +172,11 @@ export class Daemon implements AdminTarget {
       this.reapplyPauses();
       this.refreshPolicy();
       this.watch();
+      if (remoteChanged) {
+        this.remote.stop();
+        this.remote = this.remoteListsFor(config);
+        this.remote.start();
+      }
       const result: ReloadResult = {
         ok: true,
         lists: filter.lists.reports.length,
@@ -197,7 +214,9 @@ export class Daemon implements AdminTarget {
   private watch(): void {
     this.unwatch();
     if (this.options.watch === false || this.draining) return;
-    const files = this.config.lists.map((l) => l.source).filter((s): s is string => s !== undefined);
+    // Downloaded lists are not watched: their refresh reloads when they change.
+    const downloaded = new Set(this.config.remoteLists.map((r) => r.file));
+    const files = this.config.lists.map((l) => l.source).filter((s): s is string => s !== undefined && !downloaded.has(s));
     if (this.options.configFile) files.push(this.options.configFile);
     this.unwatch = watchFiles(files, () => {
       this.log.info('config or list file changed: reloading');
@@ -270,6 +289,7 @@ export class Daemon implements AdminTarget {
   async stop(): Promise<void> {
     clearTimeout(this.policyTimer);
     this.unwatch();
+    this.remote.stop();
     this.draining = true;
     for (const t of this.tcp) t.stopAccepting();
     const deadline = performance.now() + (this.options.drainMs ?? 3000);
