@@ -90,4 +90,23 @@ describe('robustness', () => {
     expect(reply.readUInt16BE(0)).toBe(0x4d4d);
     expect(reply[3] & 0x0f).toBe(1);
   });
+
+  it('answers SERVFAIL when handling a query throws, and keeps serving', async () => {
+    const state = d.daemon.resolver.state;
+    // Fault injection: a matcher that throws on one name stands in for any bug on the query path.
+    const matcher = Object.create(state.matcher) as typeof state.matcher;
+    matcher.matchWire = (buf, offset) => {
+      if (Buffer.from(buf).includes(Buffer.from('boom'))) throw new Error('injected');
+      return state.matcher.matchWire(buf, offset);
+    };
+    d.daemon.resolver.state = { ...state, matcher };
+    try {
+      const errorsBefore = d.daemon.resolver.stats.errors;
+      expect((await query(d.port, 'boom.example')).rcode).toBe(2);
+      expect(d.daemon.resolver.stats.errors).toBe(errorsBefore + 1);
+      expect((await query(d.port, 'fine.example')).rcode).toBe(0);
+    } finally {
+      d.daemon.resolver.state = state;
+    }
+  });
 });
