@@ -152,7 +152,10 @@ export class CompiledMatcher implements Matcher {
       slots[i] = slot;
       touched ^= table[slot];
     }
-    for (let i = labels - 1; i >= 0; i--) touched ^= pool[table[slots[i]] >>> this.fpBits];
+    for (let i = labels - 1; i >= 0; i--) {
+      const v = table[slots[i]];
+      if ((v & this.fpMask) === (keys[i] & this.fpMask)) touched ^= pool[v >>> this.fpBits];
+    }
     this.touched[0] = touched;
     // Pass 3: walk from the root, now mostly in cache.
     let node = 0;
