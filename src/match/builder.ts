@@ -212,7 +212,8 @@ export class TrieBuilder {
       const len = this.labelLength(id);
       pool[at + 4] = flags[id] | len;
       const label = (this.recordAt[id] + REC_WORDS) * 4;
-      pool.set(this.bytes.subarray(label, label + len), at + HEADER);
+      for (let i = 0; i < len; i++) pool[at + HEADER + i] = this.bytes[label + i]; // not subarray(): a view per node
+
       at += HEADER + len;
       if ((flags[id] & FLAG_SUB) !== 0) at = writeMask(pool, at, remap[sub[id]], width);
       if ((flags[id] & FLAG_FIN) !== 0) writeMask(pool, at, remap[fin[id]], width);
