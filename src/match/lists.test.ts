@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ListInput, ListSpec } from './types.js';
 import { loadLists } from './lists.js';
-import { memoryList } from './testing.js';
+import { memoryList } from '../../test/match/helpers.js';
 
 let dir = '';
 beforeAll(async () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { Matcher } from './types.js';
 import { loadLists } from './lists.js';
 import { anyBlockNoAllow } from './verdict.js';
-import { memoryList, toWire } from './testing.js';
+import { memoryList, toWire } from '../../test/match/helpers.js';
 
 async function compile(...inputs: Parameters<typeof loadLists>[0]): Promise<Matcher> {
   return (await loadLists(inputs)).matcher;

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ListInput } from '../../src/match/types.js';
 import { loadLists } from '../../src/match/lists.js';
-import { toWire } from '../../src/match/testing.js';
+import { toWire } from './helpers.js';
 
 const L63 = 'q'.repeat(63);
 const LABELS = ['com', 'net', 'deepseek', 'chat', 'a', 'b', 'x-y', '_srv', 'bücher', '例え', L63, 'r'.repeat(62)];

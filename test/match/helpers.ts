@@ -1,5 +1,5 @@
-// Helpers shared by the matcher's tests (not used by the daemon).
-import type { Entry, ListInput, ListSpec } from './types.js';
+// Helpers shared by the matcher's tests (kept out of src/ so they stay out of dist/).
+import type { Entry, ListInput, ListSpec } from '../../src/match/types.js';
 
 /** The wire form of a presentation name (no normalisation: case and bytes as given). */
 export function toWire(name: string, prefix = 0): Uint8Array {
