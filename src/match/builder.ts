@@ -34,6 +34,8 @@ export class TrieBuilder {
   private readonly batchNames: string[] = [];
   private readonly batchCodes = new Int32Array(BATCH);
   private batchSize = 0;
+  private lastName = '';
+  private lastCode = -1;
   /** Per batched name, per level (TLD first): the label's bounds and its suffix key. */
   private readonly levelCount = new Int32Array(BATCH);
   private readonly levelStart = new Int32Array(BATCH * MAX_LEVELS);
@@ -47,9 +49,14 @@ export class TrieBuilder {
 
   /** Record that list `listId` has `name` (normalised) as an entry. */
   add(name: string, listId: number, exact: boolean, allow: boolean): void {
+    const code = listId * 4 + (exact ? EXACT : 0) + (allow ? ALLOW : 0);
+    // RPZ writes `name` then `*.name`: the same entry twice in a row adds nothing.
+    if (name === this.lastName && code === this.lastCode) return;
+    this.lastName = name;
+    this.lastCode = code;
     const b = this.batchSize++;
     this.batchNames[b] = name;
-    this.batchCodes[b] = listId * 4 + (exact ? EXACT : 0) + (allow ? ALLOW : 0);
+    this.batchCodes[b] = code;
     if (this.batchSize === BATCH) this.flush();
   }
 

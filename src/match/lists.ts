@@ -23,18 +23,20 @@ type MemoryEntries = readonly (Entry & { text?: string })[];
 export async function loadLists(inputs: readonly ListInput[], opts: LoadOptions = {}): Promise<ListSet> {
   const builder = new TrieBuilder();
   const reports: ListReport[] = [];
-  const paths: (string | undefined)[] = [];
+  const paths = inputs.map(({ spec }) => (spec.source === undefined ? undefined : resolve(opts.baseDir ?? '.', spec.source)));
+  const read = (listId: number): Promise<string> | undefined => {
+    const path = paths[listId];
+    return path === undefined ? undefined : readList(inputs[listId].spec, path);
+  };
+  // The next file is read while this one is parsed.
+  let reading = read(0);
   for (let listId = 0; listId < inputs.length; listId++) {
     const { spec, entries } = inputs[listId];
-    const path = spec.source === undefined ? undefined : resolve(opts.baseDir ?? '.', spec.source);
-    paths.push(path);
+    const text = await reading;
+    reading = listId + 1 < inputs.length ? read(listId + 1) : undefined;
     const onEntry = (name: string, _line: number, exact: boolean, allow: boolean): void =>
       builder.add(name, listId, exact, allow);
-    if (path !== undefined) {
-      reports.push(parseList(await readList(spec, path), spec, onEntry));
-    } else {
-      reports.push(addMemoryList(spec, entries ?? [], onEntry));
-    }
+    reports.push(text !== undefined ? parseList(text, spec, onEntry) : addMemoryList(spec, entries ?? [], onEntry));
   }
   const matcher = builder.compile(inputs.map((i) => i.spec));
   return new CompiledListSet(matcher, reports, inputs, paths);
