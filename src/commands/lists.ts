@@ -22,6 +22,7 @@ export function listsCommand(): Command {
         for (const s of r.samples) process.stdout.write(`    line ${s.line}: ${s.reason}: ${JSON.stringify(s.text)}\n`);
       }
       if (!opts.all) process.stdout.write(`catalogue\t${catalogue.length} services\t${catalogue.reduce((n, r) => n + r.entries, 0)} names (--all for each)\n`);
-      process.stdout.write(`matcher: ${(matcherBytes / 1024 / 1024).toFixed(1)} MiB for ${reports.reduce((n, r) => n + r.entries, 0)} entries\n`);
+      const size = matcherBytes < 1 << 20 ? `${(matcherBytes / 1024).toFixed(1)} KiB` : `${(matcherBytes / (1 << 20)).toFixed(1)} MiB`;
+      process.stdout.write(`matcher: ${size} for ${reports.reduce((n, r) => n + r.entries, 0)} entries\n`);
     });
 }
