@@ -4,7 +4,7 @@
 // matcher stays alive; all of this is garbage afterwards.
 import type { ListSpec } from './types.js';
 import { MaskBuilder } from './masks.js';
-import { CompiledMatcher, FLAG_FIN, FLAG_SUB, HEADER } from './matcher.js';
+import { CompiledMatcher, FLAG_FIN, FLAG_SUB } from './matcher.js';
 import { FNV_OFFSET, ROOT_KEY, hashByte, keyHash, reduce } from './hash.js';
 
 /**
@@ -206,27 +206,26 @@ export class TrieBuilder {
     const { table, remap } = masks.finish(used);
     const width = table.count <= 1 << 8 ? 1 : table.count <= 1 << 16 ? 2 : 3;
 
+    // Lay records out by depth (parents still before children): the few
+    // top-level nodes come first, so their children's parent offsets are short.
+    const order = this.byDepth();
     const offset = new Uint32Array(n);
-    let size = HEADER; // the root: no label, no masks
-    for (let id = 1; id < n; id++) {
+    let size = 1; // the root: a flags byte, never read
+    for (let k = 1; k < n; k++) {
+      const id = order[k];
       offset[id] = size;
-      size += HEADER + this.labelLength(id) + ((flags[id] & FLAG_SUB) !== 0 ? width : 0) + ((flags[id] & FLAG_FIN) !== 0 ? width : 0);
+      const f = flags[id];
+      size += 1 + this.labelLength(id) + varintLength(offset[this.parentOf(id)]) + ((f & FLAG_SUB) !== 0 ? width : 0) + ((f & FLAG_FIN) !== 0 ? width : 0);
     }
     if (size >= 2 ** 31) throw new Error(`matcher too large (${size} bytes of nodes)`);
     const pool = new Uint8Array(size);
     for (let id = 1; id < n; id++) {
       let at = offset[id];
-      const p = offset[this.parentOf(id)];
-      pool[at] = p;
-      pool[at + 1] = p >>> 8;
-      pool[at + 2] = p >>> 16;
-      pool[at + 3] = p >>> 24;
       const len = this.labelLength(id);
-      pool[at + 4] = flags[id] | len;
+      pool[at++] = flags[id] | len;
       const label = (this.recordAt[id] + REC_WORDS) * 4;
-      for (let i = 0; i < len; i++) pool[at + HEADER + i] = this.bytes[label + i]; // not subarray(): a view per node
-
-      at += HEADER + len;
+      for (let i = 0; i < len; i++) pool[at++] = this.bytes[label + i]; // not subarray(): a view per node
+      at = writeVarint(pool, at, offset[this.parentOf(id)]);
       if ((flags[id] & FLAG_SUB) !== 0) at = writeMask(pool, at, remap[sub[id]], width);
       if ((flags[id] & FLAG_FIN) !== 0) writeMask(pool, at, remap[fin[id]], width);
     }
@@ -243,6 +242,22 @@ export class TrieBuilder {
       slots[slot] = offset[id] * fpScale + (key & (fpScale - 1));
     }
     return new CompiledMatcher({ pool, table: slots, fpBits, maskWidth: width, masks: table, lists, nodes: n - 1, names });
+  }
+
+  /** Node ids sorted by depth (counting sort; the root first). */
+  private byDepth(): Int32Array {
+    const n = this.count;
+    const depth = new Uint8Array(n);
+    const perDepth = new Int32Array(MAX_LEVELS + 2);
+    for (let id = 1; id < n; id++) {
+      depth[id] = depth[this.parentOf(id)] + 1;
+      perDepth[depth[id] + 1]++;
+    }
+    perDepth[1] = 1; // the root, depth 0
+    for (let d = 1; d < perDepth.length; d++) perDepth[d] += perDepth[d - 1];
+    const order = new Int32Array(n);
+    for (let id = 0; id < n; id++) order[perDepth[depth[id]]++] = id;
+    return order;
   }
 
   private parentOf(id: number): number {
@@ -263,6 +278,24 @@ export class TrieBuilder {
     for (let e = 0; e < this.entryCount; e++) codes[fill[this.entries[e * 2]]++] = this.entries[e * 2 + 1];
     return { first, codes };
   }
+}
+
+/** Bytes of `value` as LEB128 (7 bits a byte, low first, high bit = more follows). */
+function varintLength(value: number): number {
+  let n = 1;
+  for (let v = value >>> 7; v !== 0; v >>>= 7) n++;
+  return n;
+}
+
+function writeVarint(pool: Uint8Array, at: number, value: number): number {
+  let p = at;
+  let v = value;
+  while (v >= 0x80) {
+    pool[p++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  pool[p++] = v;
+  return p;
 }
 
 function writeMask(pool: Uint8Array, at: number, mask: number, width: number): number {

@@ -1,7 +1,9 @@
 // The compiled matcher: the lookup side of the trie (see README.md for the layout).
 //
 // Nodes are variable-length records in one byte pool, addressed by offset:
-//   [parent offset: u32 LE][flags|label length: u8][label bytes][sub mask][fin mask]
+//   [flags|label length: u8][label bytes][parent offset: LEB128][sub mask][fin mask]
+// Records are laid out by depth, so top-level nodes sit at the start of the
+// pool and most parent offsets (those of second-level names) take 2 bytes.
 // `sub` (present when FLAG_SUB) is the mask id for names strictly below the
 // node and for the node itself unless it has exact entries; `fin` (present
 // when FLAG_FIN) is the mask id for the node's own name when exact entries
@@ -21,8 +23,6 @@ import { normalizeName } from './name.js';
 export const FLAG_SUB = 0x40;
 export const FLAG_FIN = 0x80;
 export const LEN_MASK = 0x3f;
-/** Bytes before the label: parent offset and flags/length. */
-export const HEADER = 5;
 
 const MAX_WIRE_NAME = 255;
 
@@ -167,12 +167,12 @@ export class CompiledMatcher implements Matcher {
       const child = this.child(node, keys[i] & this.fpMask, slots[i], buf, at + 1, len);
       if (child === 0) return mask;
       node = child;
-      flags = pool[node + 4];
-      if ((flags & FLAG_SUB) !== 0) mask = this.readMask(node + HEADER + len);
+      flags = pool[node];
+      if ((flags & FLAG_SUB) !== 0) mask = this.readMask(this.skipParent(node + 1 + len));
     }
     if ((flags & FLAG_FIN) !== 0) {
-      const len = flags & LEN_MASK;
-      return this.readMask(node + HEADER + len + ((flags & FLAG_SUB) !== 0 ? this.maskWidth : 0));
+      const masks = this.skipParent(node + 1 + (flags & LEN_MASK));
+      return this.readMask(masks + ((flags & FLAG_SUB) !== 0 ? this.maskWidth : 0));
     }
     return mask;
   }
@@ -194,11 +194,23 @@ export class CompiledMatcher implements Matcher {
 
   private isChild(off: number, parent: number, buf: Uint8Array, from: number, len: number): boolean {
     const pool = this.pool;
-    const storedParent = pool[off] | (pool[off + 1] << 8) | (pool[off + 2] << 16) | (pool[off + 3] << 24);
-    if (storedParent !== parent || (pool[off + 4] & LEN_MASK) !== len) return false;
-    const label = off + HEADER;
-    for (let i = 0; i < len; i++) if (pool[label + i] !== FOLD[buf[from + i]]) return false;
-    return true;
+    if ((pool[off] & LEN_MASK) !== len) return false;
+    for (let i = 0; i < len; i++) if (pool[off + 1 + i] !== FOLD[buf[from + i]]) return false;
+    let at = off + 1 + len;
+    let stored = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = pool[at++];
+      stored |= (b & 0x7f) << shift;
+      if (b < 0x80) break;
+    }
+    return stored === parent;
+  }
+
+  /** Position just past the parent offset that starts at `at`. */
+  private skipParent(at: number): number {
+    let p = at;
+    while (this.pool[p++] >= 0x80);
+    return p;
   }
 
   private readMask(at: number): number {
