@@ -1,0 +1,145 @@
+// Serving benchmark: what aifence costs per query, next to the cheapest Node
+// DNS server (bench/floor.mjs) measured in the same run on the same machine.
+//
+//   npm run bench:serve -- [--json] [--seconds N] [--names N]
+//
+// See bench/README.md for what each scenario measures and how to read µs/q.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { generate } from './lib/data.js';
+import { type Measurement, runDnsperf } from './lib/dnsperf.js';
+import { cleanUpOnExit, pinning } from './lib/proc.js';
+import { type Row, type StartRow, jsonLines, table } from './lib/report.js';
+import { type Scenario, type Target, aifenceTarget, floorTarget } from './lib/targets.js';
+import { findTools } from './lib/tools.js';
+import { type Upstream, startNodeUpstream, startNsd } from './lib/upstream.js';
+
+const benchDir = dirname(fileURLToPath(import.meta.url));
+const repoDir = dirname(benchDir);
+
+// 200 queries outstanding over four sockets keep a single-threaded server's
+// queue full without overrunning its receive buffer, so little is lost; with
+// 100, misses and mix left the server idle while answers waited on the
+// upstream. One dnsperf thread cannot keep up with the floor (it then sets
+// the pace and the server idles); two, on the one client core, can.
+const CLIENTS = 4;
+const THREADS = 2;
+const OUTSTANDING = 200;
+// Lines per unique-name file: above the fastest expected rate (~120k q/s) times the run length.
+const LINES_PER_SECOND = 130_000;
+const SEED = 20_260_101;
+
+/** What each scenario should answer; anything else means the setup is wrong, not slow. */
+const EXPECTED: Record<Scenario, string> = { blocked: 'NXDOMAIN', hits: 'NOERROR', misses: 'NOERROR', mix: '' };
+
+const { values } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    seconds: { type: 'string', default: '10' },
+    names: { type: 'string', default: '1000000' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  console.log('usage: npx tsx bench/serve.ts [--json] [--seconds N (10)] [--names N (1000000)]');
+  process.exit(0);
+}
+const seconds = Number(values.seconds);
+const names = Number(values.names);
+if (!(seconds >= 1 && seconds <= 120) || !Number.isInteger(names) || names < 1000) {
+  console.error('--seconds must be 1..120 and --names an integer ≥ 1000');
+  process.exit(2);
+}
+
+const log = (line: string) => console.error(`[bench] ${line}`);
+const work = mkdtempSync(join(tmpdir(), 'aifence-bench-'));
+cleanUpOnExit(() => rmSync(work, { recursive: true, force: true }));
+
+function build(): void {
+  log('npm run build');
+  const r = spawnSync('npm', ['run', '--silent', 'build'], { cwd: repoDir, stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status === 0) return;
+  const cli = join(repoDir, 'dist/cli.js');
+  if (!existsSync(cli)) throw new Error(`npm run build failed and there is no dist/ to measure:\n${r.stderr.toString()}`);
+  // src/ may be mid-edit by someone else: measure the last good build, and say how old it is.
+  log(`WARNING: npm run build failed; measuring the existing dist/ built ${statSync(cli).mtime.toISOString()}`);
+}
+
+async function startUpstream(nsd: string | null): Promise<Upstream> {
+  if (nsd) {
+    try {
+      return await startNsd(nsd, work, pinning.client);
+    } catch (err) {
+      log(`nsd unusable (${(err as Error).message.split('\n')[0]}); falling back to the Node upstream`);
+    }
+  }
+  return startNodeUpstream();
+}
+
+async function main(): Promise<void> {
+  const tools = findTools(log);
+  build();
+  const upstream = await startUpstream(tools.nsd);
+  log(`upstream: ${upstream.description}`);
+  log(pinning.note);
+
+  const runId = Date.now().toString(36);
+  const t0 = performance.now();
+  const data = await generate(work, names, Math.ceil(LINES_PER_SECOND * seconds), SEED, runId);
+  log(`generated ${names.toLocaleString('en-US')} listed names and query files in ${Math.round(performance.now() - t0)} ms`);
+
+  const load = (pid: number, port: number, file: string, once = false): Promise<Measurement> =>
+    runDnsperf(pid, { dnsperf: tools.dnsperf, pin: pinning.client, port, file, seconds, once, clients: CLIENTS, threads: THREADS, outstanding: OUTSTANDING, verboseFile: join(work, 'dnsperf.out') });
+
+  const targets: Target[] = [floorTarget(benchDir), aifenceTarget(repoDir, work)];
+  const rows: Row[] = [];
+  const starts: StartRow[] = [];
+  for (const target of targets) {
+    log(`starting ${target.name}`);
+    const server = await target.start(data.list, upstream.port);
+    if (target.loadsList) starts.push({ target: target.name, rssMB: server.rssMB, startMs: server.startMs, names });
+    try {
+      for (const scenario of target.scenarios) {
+        // Hits are measured on a warm cache: one pass over the hit names first, again before mix (misses may have evicted them).
+        if (scenario === 'hits' || scenario === 'mix') await load(server.pid, server.port, data.queries.hits, true);
+        log(`${target.name} ${scenario}: ${seconds} s`);
+        const m = await load(server.pid, server.port, data.queries[scenario]);
+        const expected = EXPECTED[scenario];
+        const odd = expected ? m.completed - (m.rcodes[expected] ?? 0) : 0;
+        if (odd > m.completed * 0.001) log(`WARNING: ${target.name} ${scenario}: ${odd} answers were not ${expected}: ${JSON.stringify(m.rcodes)}`);
+        rows.push({ ...m, target: target.name, scenario, ratioToFloor: null });
+        // Let answers still in flight (misses) settle before the next run reads the CPU clock.
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    } finally {
+      await server.stop();
+    }
+  }
+  await upstream.stop();
+
+  const floorUs = rows.find((r) => r.target === 'floor' && r.scenario === 'blocked')?.usPerQuery ?? null;
+  for (const r of rows) if (r.target !== 'floor' && floorUs) r.ratioToFloor = r.usPerQuery / floorUs;
+  if (values.json) {
+    console.log(jsonLines(rows, starts));
+  } else {
+    console.log(`\naifence serving benchmark: ${seconds} s per run, dnsperf -c ${CLIENTS} -T ${THREADS} -q ${OUTSTANDING}, ${names.toLocaleString('en-US')}-name list`);
+    console.log(`upstream: ${upstream.description}; ${pinning.note}\n`);
+    console.log(table(rows, starts, floorUs));
+    console.log('\nµs/q = server CPU time (user + system) per answered query; × floor = µs/q over the floor\'s blocked µs/q;');
+    console.log('busy = server CPU time over run time (well under 100%: the server was not the bottleneck, or lost its core to other work).');
+  }
+}
+
+main().then(
+  () => rmSync(work, { recursive: true, force: true }),
+  (err: unknown) => {
+    console.error(`[bench] ${(err as Error).stack ?? String(err)}`);
+    rmSync(work, { recursive: true, force: true });
+    process.exitCode = 1;
+  },
+);
