@@ -12,9 +12,10 @@ import type { ListInput, Matcher } from '../src/match/types.js';
 import { loadLists } from '../src/match/lists.js';
 import { parseList } from '../src/match/parse.js';
 import { anyBlockNoAllow } from '../src/match/verdict.js';
+import { SHARED_DATA } from '../test/support/shared-data.js';
 
-const BLOCKLISTS = '/work/shared/data/blocklists';
-const POPULAR = '/work/shared/data/popular';
+const BLOCKLISTS = join(SHARED_DATA, 'blocklists');
+const POPULAR = join(SHARED_DATA, 'popular');
 const SYNTHETIC_NAMES = 2_000_000;
 const STREAM = 300_000;
 /** Lookup rounds per side, alternating; the best round counts (the other core is often busy). */

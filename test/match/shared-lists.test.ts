@@ -1,4 +1,4 @@
-// Every real list in /work/shared/data/blocklists, loaded together the way
+// Every real list in ../shared/data/blocklists, loaded together the way
 // the daemon loads its configured lists, with the counts pinned.
 //
 // Each `entries` figure equals the count the publisher prints in the file's
@@ -15,8 +15,10 @@ import type { ListSet } from '../../src/match/types.js';
 import { loadLists } from '../../src/match/lists.js';
 import { CompiledMatcher } from '../../src/match/matcher.js';
 import { anyBlockNoAllow } from '../../src/match/verdict.js';
+import { join } from 'node:path';
+import { SHARED_DATA } from '../support/shared-data.js';
 
-const DIR = '/work/shared/data/blocklists';
+const DIR = join(SHARED_DATA, 'blocklists');
 
 // [file, detected format, entries, ignored, skipped, rejected]
 const EXPECTED: [string, string, number, number, number, number][] = [
