@@ -34,11 +34,8 @@ export function killAll(): void {
   children.clear();
 }
 
-let hooked = false;
 /** Children die with us: on normal exit, on an uncaught error and on Ctrl-C / SIGTERM. */
 export function cleanUpOnExit(onSignal: () => void): void {
-  if (hooked) return;
-  hooked = true;
   process.on('exit', killAll);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
