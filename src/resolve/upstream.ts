@@ -26,6 +26,7 @@ export type ExchangeDone = (reply: Buffer | null, shape: ReplyShape | null, serv
 
 interface Server {
   address: HostPort;
+  index: number;
   bit: number;
   label: string;
   /** performance.now() until which the server is skipped after a timeout; 0 when healthy. */
@@ -49,7 +50,8 @@ interface Exchange {
   keys: number[];
 }
 
-const SOCKETS = 8;
+/** Sockets per upstream server, each on its own kernel-chosen random port. */
+const SOCKETS_PER_SERVER = 4;
 const MIN_ATTEMPT_MS = 200;
 const BACKOFF_START_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
@@ -72,39 +74,42 @@ export class UpstreamPool {
   readonly stats: UpstreamStats = { spoofed: 0, malformed: 0, timeouts: 0, tcpRetries: 0 };
   private readonly servers: Server[];
   private readonly sockets: Socket[] = [];
-  /** Indices into `sockets` by address family: a v6 server needs a v6 socket. */
-  private readonly socketsByFamily: Record<4 | 6, number[]> = { 4: [], 6: [] };
+  /** Indices into `sockets`, per server index. */
+  private readonly socketsByServer: number[][] = [];
   /** (socket index << 16 | id) -> the exchange and the server it was sent to. */
   private readonly waiting = new Map<number, { exchange: Exchange; server: Server }>();
   private readonly ids = new RandomIds();
   private readonly timeoutMs: number;
 
   constructor(servers: HostPort[], timeoutSeconds: number) {
-    this.servers = servers.map((address, i) => ({ address, bit: 1 << i, label: formatHostPort(address), skipUntil: 0, backoff: BACKOFF_START_MS, timeouts: 0 }));
+    this.servers = servers.map((address, i) => ({ address, index: i, bit: 1 << i, label: formatHostPort(address), skipUntil: 0, backoff: BACKOFF_START_MS, timeouts: 0 }));
     this.timeoutMs = timeoutSeconds * 1000;
   }
 
   async start(): Promise<void> {
-    const families = new Set(this.servers.map((s) => s.address.family));
-    for (let i = 0; i < SOCKETS; i++) {
-      for (const family of families) {
-        const socket = createSocket(family === 6 ? 'udp6' : 'udp4');
+    // Connected sockets: the kernel drops datagrams from any other source,
+    // and a send needs neither an address lookup nor a route lookup.
+    for (const server of this.servers) {
+      const pool: number[] = [];
+      for (let i = 0; i < SOCKETS_PER_SERVER; i++) {
+        const socket = createSocket(server.address.family === 6 ? 'udp6' : 'udp4');
         const index = this.sockets.length;
         socket.on('message', (msg, rinfo) => this.onReply(index, msg, rinfo));
-        socket.on('error', () => undefined); // ICMP errors surface here; the timeout handles them
+        socket.on('error', () => undefined); // ICMP errors (port unreachable) surface here; the timeout handles them
         await new Promise<void>((resolve) => socket.bind(0, resolve));
+        await new Promise<void>((resolve) => socket.connect(server.address.port, server.address.host, resolve));
         socket.unref();
-        this.socketsByFamily[family].push(index);
+        pool.push(index);
         this.sockets.push(socket);
       }
+      this.socketsByServer.push(pool);
     }
   }
 
   close(): void {
     for (const socket of this.sockets) socket.close();
     this.sockets.length = 0;
-    this.socketsByFamily[4].length = 0;
-    this.socketsByFamily[6].length = 0;
+    this.socketsByServer.length = 0;
     for (const { exchange } of this.waiting.values()) this.finish(exchange, null, null, '');
   }
 
@@ -168,7 +173,7 @@ export class UpstreamPool {
       this.viaTcp(exchange, server);
       return;
     }
-    const pool = this.socketsByFamily[server.address.family];
+    const pool = this.socketsByServer[server.index];
     const index = pool[(Math.random() * pool.length) | 0];
     let id = this.ids.take();
     while (this.waiting.has((index << 16) | id)) id = this.ids.take();
@@ -177,7 +182,7 @@ export class UpstreamPool {
     exchange.keys.push(key);
     this.waiting.set(key, { exchange, server });
     const socket = this.sockets[index];
-    socket.send(exchange.msg, server.address.port, server.address.host);
+    socket.send(exchange.msg);
   }
 
   private onTimeout(exchange: Exchange, server: Server): void {
