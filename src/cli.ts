@@ -6,6 +6,7 @@ import { checkCommand } from './commands/check.js';
 import { groupsCommand } from './commands/groups.js';
 import { healthCommand } from './commands/health.js';
 import { listsCommand } from './commands/lists.js';
+import { reportCommand } from './commands/report.js';
 import { serveCommand } from './commands/serve.js';
 import { servicesCommand } from './commands/services.js';
 
@@ -19,6 +20,7 @@ program.addCommand(listsCommand());
 program.addCommand(servicesCommand());
 program.addCommand(groupsCommand());
 program.addCommand(healthCommand());
+program.addCommand(reportCommand());
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`aifence: ${err.message}\n`);

@@ -10,6 +10,7 @@ import { type Cidr, type HostPort, parseCidr, parseHostPort } from '../net/addre
 import { type AdminConfig, adminSection } from './admin.js';
 import { type RemoteListSpec, listsSection } from './lists.js';
 import { type GroupConfig, groupsSection } from './groups.js';
+import { type QueryLogConfig, queryLogSection } from './querylog.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, string } from './check.js';
 
 export interface Config {
@@ -28,6 +29,7 @@ export interface Config {
   /** `default` first; every other group has client prefixes. */
   groups: GroupConfig[];
   admin: AdminConfig;
+  queryLog: QueryLogConfig;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:5300';
@@ -40,7 +42,7 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir']);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog']);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
@@ -52,6 +54,7 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     ...remoteAndFileLists(top, baseDir),
     groups: groupsSection(top.groups, blockMode),
     admin: adminSection(top.admin),
+    queryLog: queryLogSection(top.queryLog, baseDir),
   };
 }
 

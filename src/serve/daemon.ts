@@ -13,6 +13,7 @@ import type { HostPort } from '../net/address.js';
 import { AdminServer, type AdminTarget, HttpError, type Readiness, type ReloadResult } from '../observe/admin.js';
 import type { Logger } from '../observe/logger.js';
 import { Metrics } from '../observe/metrics.js';
+import { QueryLog } from '../observe/querylog.js';
 import { type Filter, buildFilter } from '../policy/state.js';
 import { AnswerCache } from '../resolve/cache.js';
 import { Resolver } from '../resolve/resolver.js';
@@ -95,6 +96,7 @@ export class Daemon implements AdminTarget {
     const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
     await upstream.start();
     const resolver = new Resolver(filter.state, new AnswerCache(config.cache), upstream, options.log);
+    if (config.queryLog.mode !== 'off') resolver.observers.push(new QueryLog(config.queryLog, options.log));
     const udp: UdpSocket[] = [];
     const tcp: TcpListener[] = [];
     const daemon = new Daemon(config, filter, resolver, udp, tcp, options, clock);
@@ -299,6 +301,8 @@ export class Daemon implements AdminTarget {
     for (const t of this.tcp) t.closeConnections();
     await this.admin?.close();
     this.resolver.upstream.close();
+    // Listeners are closed: what the query log still buffers goes to disk now.
+    for (const o of this.resolver.observers) if (o instanceof QueryLog) await o.close();
   }
 }
 

@@ -1,0 +1,42 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, duration } from '../config/check.js';
+import { loadConfig } from '../config/load.js';
+import { REPORT_BY, type ReportBy, buildReport, formatReport, logFiles } from '../observe/report.js';
+
+interface ReportOpts {
+  log?: string;
+  config?: string;
+  since?: number;
+  by: ReportBy;
+  format: 'table' | 'csv' | 'json';
+  all?: boolean;
+}
+
+function sinceArg(value: string): number {
+  try {
+    return Date.now() - duration('--since', value, 0) * 1000;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new InvalidArgumentError('write a duration such as 90m, 24h, 7d or 4w');
+    throw err;
+  }
+}
+
+export function reportCommand(): Command {
+  return new Command('report')
+    .description('who tried to reach which AI service, how often, first and last seen, from the query log (rotated files too)')
+    .option('--log <path>', 'query log file (default: queryLog.path of the config)')
+    .option('-c, --config <file>', 'config file naming the query log')
+    .option('--since <duration>', 'only entries this recent, e.g. 24h, 7d', sinceArg)
+    .addOption(new Option('--by <key>', 'one row per').choices(REPORT_BY).default('service'))
+    .addOption(new Option('--format <format>', 'output').choices(['table', 'csv', 'json']).default('table'))
+    .option('--all', 'count every query, not only blocked ones')
+    .action(async (opts: ReportOpts) => {
+      const path = opts.log ?? loadConfig(opts.config).queryLog.path;
+      const files = logFiles(path);
+      if (files.length === 0) throw new Error(`no query log at ${path} (is queryLog.mode on?)`);
+      const report = await buildReport(files, { by: opts.by, since: opts.since, all: opts.all });
+      if (report.bad > 0) process.stderr.write(`aifence report: ${report.bad} unreadable line(s) skipped, the first at ${report.firstBad}\n`);
+      if (report.dropped > 0) process.stderr.write(`aifence report: the daemon dropped ${report.dropped} entries (disk too slow); counts are a lower bound\n`);
+      process.stdout.write(formatReport(report, opts.format));
+    });
+}

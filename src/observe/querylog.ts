@@ -1,0 +1,269 @@
+// The query log: one JSON line per answered query (or per blocked one),
+// written off the hot path. observe() only copies fields into a bounded
+// ring of preallocated slots; a timer or a full batch serialises them and
+// makes one write. When the disk cannot keep up the ring fills and new
+// entries are dropped and counted, so logging never delays an answer.
+
+import { type WriteStream, createWriteStream, existsSync, mkdirSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
+import { dirname } from 'node:path';
+import type { QueryLogConfig } from '../config/querylog.js';
+import { addressBytes } from '../net/address.js';
+import { nameToString } from '../wire/message.js';
+import type { QueryEvent, QueryObserver, Verdict } from './events.js';
+import type { Logger } from './logger.js';
+
+export interface QueryLogOptions {
+  /** Entries held while the disk is busy; beyond it new entries are dropped. */
+  capacity?: number;
+  /** Entries that trigger a write before the timer does. */
+  batch?: number;
+  flushMs?: number;
+  /** The write stream's buffer; tests make it tiny to stall the stream. */
+  highWaterMark?: number;
+  /** Shortest time between two warnings about drops. */
+  warnEveryMs?: number;
+}
+
+/** One buffered entry; slots are reused, the name's wire bytes live in a shared slab. */
+class Slot {
+  time = 0;
+  client = '';
+  group = '';
+  nameLen = 0;
+  qtype = 0;
+  verdict: Verdict = 'allowed';
+  cached = false;
+  list = '';
+  rcode = 0;
+  upstream = '';
+  latencyMs = 0;
+}
+
+const NAME_MAX = 256;
+
+const TYPES: Record<number, string> = {
+  1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 10: 'NULL', 12: 'PTR', 13: 'HINFO', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV',
+  35: 'NAPTR', 39: 'DNAME', 41: 'OPT', 43: 'DS', 44: 'SSHFP', 46: 'RRSIG', 47: 'NSEC', 48: 'DNSKEY', 50: 'NSEC3',
+  51: 'NSEC3PARAM', 52: 'TLSA', 59: 'CDS', 60: 'CDNSKEY', 64: 'SVCB', 65: 'HTTPS', 99: 'SPF', 251: 'IXFR', 252: 'AXFR',
+  255: 'ANY', 256: 'URI', 257: 'CAA',
+};
+const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE'];
+
+export const typeName = (qtype: number): string => TYPES[qtype] ?? `TYPE${qtype}`;
+export const rcodeName = (rcode: number): string => RCODES[rcode] ?? `RCODE${rcode}`;
+
+/** The client's network: /24 for IPv4 (IPv4-mapped IPv6 too), /56 for IPv6. */
+export function anonymizeAddress(address: string): string {
+  const b = addressBytes(address);
+  if (b === null) return address;
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return `${b[12]}.${b[13]}.${b[14]}.0`;
+  const groups: string[] = [];
+  for (let i = 0; i < 7; i += 2) groups.push(((b[i] << 8) | (i === 6 ? 0 : b[i + 1])).toString(16));
+  // The URL parser writes the canonical compressed form (2001:db8:1:200::).
+  return new URL(`http://[${groups.join(':')}::]`).hostname.slice(1, -1);
+}
+
+export class QueryLog implements QueryObserver {
+  private readonly slots: Slot[];
+  private readonly names: Uint8Array;
+  private head = 0;
+  private count = 0;
+  private droppedTotal = 0;
+  /** Drops not yet noted in the file. */
+  private droppedUnnoted = 0;
+  private droppedWarned = 0;
+  private lastWarn = 0;
+  private stream: WriteStream;
+  private size: number;
+  private stalled = false;
+  private failed = false;
+  private closed = false;
+  private flushQueued = false;
+  private readonly retired: Promise<void>[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private readonly onlyBlocked: boolean;
+  private readonly batch: number;
+  private readonly warnEveryMs: number;
+  private readonly highWaterMark: number | undefined;
+
+  constructor(
+    private readonly config: QueryLogConfig,
+    private readonly log: Logger,
+    options: QueryLogOptions = {},
+  ) {
+    const capacity = options.capacity ?? 10_000;
+    this.slots = Array.from({ length: capacity }, () => new Slot());
+    this.names = new Uint8Array(capacity * NAME_MAX);
+    this.batch = Math.min(options.batch ?? 2000, capacity);
+    this.warnEveryMs = options.warnEveryMs ?? 10_000;
+    this.highWaterMark = options.highWaterMark;
+    // Refusals are kept with blocks: both are the policy saying no.
+    this.onlyBlocked = config.mode === 'blocked';
+    // A path that cannot be written fails here, at start, not query by query.
+    mkdirSync(dirname(config.path), { recursive: true });
+    this.stream = this.open();
+    this.size = statSync(config.path).size;
+    this.timer = setInterval(() => this.tick(), options.flushMs ?? 200).unref();
+  }
+
+  /** Entries dropped since start because the disk could not keep up (or the file could not be written). */
+  get dropped(): number {
+    return this.droppedTotal;
+  }
+
+  observe(e: QueryEvent): void {
+    if (this.closed || (this.onlyBlocked && e.verdict !== 'blocked' && e.verdict !== 'refused')) return;
+    const capacity = this.slots.length;
+    if (this.count === capacity) {
+      this.droppedTotal++;
+      this.droppedUnnoted++;
+      return;
+    }
+    const i = (this.head + this.count) % capacity;
+    const s = this.slots[i];
+    s.time = e.time;
+    s.client = e.client;
+    s.group = e.group;
+    // The name's wire bytes, root label included; decoded when written.
+    s.nameLen = e.questionEnd > 16 ? e.questionEnd - 16 : 0;
+    if (s.nameLen > 0) this.names.set(e.msg.subarray(12, 12 + s.nameLen), i * NAME_MAX);
+    s.qtype = e.qtype;
+    s.verdict = e.verdict;
+    s.cached = e.cached;
+    s.list = e.list;
+    s.rcode = e.rcode;
+    s.upstream = e.upstream;
+    s.latencyMs = e.latencyMs;
+    this.count++;
+    if (this.count >= this.batch && !this.flushQueued) {
+      this.flushQueued = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Serialises what is buffered and writes it, unless the stream is still draining the last write. */
+  flush(): void {
+    this.flushQueued = false;
+    if (!this.stalled && this.size >= this.config.maxSize) this.rotate();
+    if (this.failed) {
+      this.drop(this.count);
+      return;
+    }
+    if (this.stalled || (this.count === 0 && this.droppedUnnoted === 0)) return;
+    let text = '';
+    const capacity = this.slots.length;
+    for (; this.count > 0; this.count--, this.head = (this.head + 1) % capacity) text += this.line(this.head) + '\n';
+    if (this.droppedUnnoted > 0) {
+      text += JSON.stringify({ time: new Date().toISOString(), event: 'dropped', count: this.droppedUnnoted }) + '\n';
+      this.droppedUnnoted = 0;
+    }
+    this.write(text);
+  }
+
+  /** Writes everything still buffered and closes the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    while (!this.failed && (this.count > 0 || this.droppedUnnoted > 0)) {
+      // once() rejects when the stream fails while we wait; the loop then ends on `failed`.
+      if (this.stalled) await once(this.stream, 'drain').catch(() => undefined);
+      else this.flush();
+    }
+    this.warnDrops(true);
+    this.stream.end();
+    await Promise.all([...this.retired, this.ended(this.stream)]);
+  }
+
+  private line(i: number): string {
+    const s = this.slots[i];
+    const at = i * NAME_MAX;
+    const entry: Record<string, unknown> = {
+      time: new Date(s.time).toISOString(),
+      client: this.config.anonymize ? anonymizeAddress(s.client) : s.client,
+    };
+    if (s.group) entry.group = s.group;
+    if (s.nameLen > 0) {
+      const name = nameToString(this.names.subarray(at, at + s.nameLen), 0).toLowerCase();
+      entry.name = name;
+      entry.type = typeName(s.qtype);
+    }
+    entry.verdict = s.verdict;
+    entry.cached = s.cached;
+    if (s.list.startsWith('service:')) entry.service = s.list.slice(8);
+    if (s.list) entry.list = s.list;
+    entry.rcode = rcodeName(s.rcode);
+    if (s.upstream) entry.upstream = s.upstream;
+    entry.latencyMs = Math.round(s.latencyMs * 100) / 100;
+    return JSON.stringify(entry);
+  }
+
+  private write(text: string): void {
+    this.size += Buffer.byteLength(text);
+    if (!this.stream.write(text)) {
+      this.stalled = true;
+      this.stream.once('drain', () => {
+        this.stalled = false;
+        this.flush();
+      });
+    }
+  }
+
+  /** Once the file has reached maxSize: path -> path.1 -> … -> path.keep, the oldest goes. Writes still queued on the old stream land in path.1. */
+  private rotate(): void {
+    const { path, keep } = this.config;
+    const old = this.stream;
+    old.end();
+    this.retired.push(this.ended(old));
+    try {
+      if (existsSync(`${path}.${keep}`)) unlinkSync(`${path}.${keep}`);
+      for (let n = keep - 1; n >= 1; n--) if (existsSync(`${path}.${n}`)) renameSync(`${path}.${n}`, `${path}.${n + 1}`);
+      if (keep > 0) renameSync(path, `${path}.1`);
+      else unlinkSync(path);
+      this.stream = this.open();
+      this.size = 0;
+    } catch (err) {
+      this.failed = true;
+      this.log.error({ err, path }, 'query log rotation failed; entries are dropped from now on');
+    }
+  }
+
+  /** Opened synchronously, so renames during rotation always move the file this stream writes. */
+  private open(): WriteStream {
+    const stream = createWriteStream(this.config.path, { fd: openSync(this.config.path, 'a'), highWaterMark: this.highWaterMark });
+    stream.on('error', (err) => {
+      if (this.failed) return;
+      this.failed = true;
+      this.stalled = false;
+      this.log.error({ err, path: this.config.path }, 'query log cannot be written; entries are dropped from now on');
+    });
+    return stream;
+  }
+
+  private ended(stream: WriteStream): Promise<void> {
+    return finished(stream).catch(() => undefined);
+  }
+
+  private drop(n: number): void {
+    this.head = (this.head + n) % this.slots.length;
+    this.count -= n;
+    this.droppedTotal += n;
+  }
+
+  private tick(): void {
+    this.flush();
+    this.warnDrops(false);
+  }
+
+  /** One warning per period with the drops since the last one, never one per drop. */
+  private warnDrops(force: boolean): void {
+    const now = Date.now();
+    const fresh = this.droppedTotal - this.droppedWarned;
+    if (fresh === 0 || (!force && now - this.lastWarn < this.warnEveryMs)) return;
+    this.lastWarn = now;
+    this.droppedWarned = this.droppedTotal;
+    this.log.warn({ dropped: fresh, droppedTotal: this.droppedTotal, path: this.config.path }, 'query log entries dropped: the disk is not keeping up');
+  }
+}

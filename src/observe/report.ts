@@ -1,0 +1,194 @@
+// Reading the query log back: who tried to reach which AI service, how
+// often, first and last seen. Files are streamed line by line and only
+// the aggregates are kept, so millions of lines need little memory.
+
+import { createReadStream, readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export type ReportBy = 'service' | 'client' | 'group' | 'day';
+export const REPORT_BY: readonly ReportBy[] = ['service', 'client', 'group', 'day'];
+
+export interface ReportOptions {
+  by: ReportBy;
+  /** Entries before this (milliseconds) are skipped. */
+  since?: number;
+  /** Count every verdict, not only blocked queries. */
+  all?: boolean;
+}
+
+/** One row: the --by key (absent for --by service), the service, and what was seen. */
+export interface ReportRow {
+  key?: string;
+  service: string;
+  queries: number;
+  /** Distinct clients (1 for --by client). */
+  clients: number;
+  first: string;
+  last: string;
+}
+
+export interface Report {
+  by: ReportBy;
+  rows: ReportRow[];
+  files: string[];
+  /** Lines read, lines counted. */
+  lines: number;
+  matched: number;
+  /** Lines that were not query log entries, with where the first one was. */
+  bad: number;
+  firstBad?: string;
+  /** Entries the daemon noted it had dropped. */
+  dropped: number;
+}
+
+/** The live file and its rotations, oldest first: path.N … path.1, path. */
+export function logFiles(path: string): string[] {
+  const dir = dirname(path);
+  const prefix = basename(path) + '.';
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [path];
+  }
+  const rotated = names
+    .filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)))
+    .map((n) => ({ n: Number(n.slice(prefix.length)), file: join(dir, n) }))
+    .sort((a, b) => b.n - a.n)
+    .map((r) => r.file);
+  return names.includes(basename(path)) ? [...rotated, path] : rotated;
+}
+
+/** A service when the catalogue blocked, else the list, else '-'. */
+const serviceOf = (e: Entry): string => e.service ?? (e.list ? e.list : '-');
+
+interface Entry {
+  time: string;
+  client: string;
+  group?: string;
+  verdict: string;
+  service?: string;
+  list?: string;
+  /** `time` in milliseconds, set by parse. */
+  at: number;
+}
+
+interface Cell {
+  service: string;
+  key: string;
+  queries: number;
+  clients: Set<string> | null;
+  first: number;
+  last: number;
+}
+
+export async function buildReport(files: string[], options: ReportOptions): Promise<Report> {
+  const cells = new Map<string, Cell>();
+  const report: Report = { by: options.by, rows: [], files, lines: 0, matched: 0, bad: 0, dropped: 0 };
+  const since = options.since ?? -Infinity;
+  for (const file of files) {
+    const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+    let n = 0;
+    for await (const text of lines) {
+      n++;
+      if (text === '') continue;
+      report.lines++;
+      const e = parse(text);
+      if (e === null) {
+        if (report.bad++ === 0) report.firstBad = `${file}:${n}`;
+        continue;
+      }
+      if ('event' in e) {
+        if (e.event === 'dropped') report.dropped += e.count;
+        continue;
+      }
+      if (!options.all && e.verdict !== 'blocked') continue;
+      const t = e.at;
+      if (t < since) continue;
+      report.matched++;
+      const service = serviceOf(e);
+      const key = keyOf(e, options.by);
+      const id = `${key}\u0000${service}`;
+      let cell = cells.get(id);
+      if (cell === undefined) {
+        cell = { service, key, queries: 0, clients: options.by === 'client' ? null : new Set(), first: t, last: t };
+        cells.set(id, cell);
+      }
+      cell.queries++;
+      cell.clients?.add(e.client);
+      if (t < cell.first) cell.first = t;
+      if (t > cell.last) cell.last = t;
+    }
+  }
+  report.rows = [...cells.values()].sort(byKeyThenQueries).map((c) => ({
+    ...(options.by === 'service' ? {} : { key: c.key }),
+    service: c.service,
+    queries: c.queries,
+    clients: c.clients?.size ?? 1,
+    first: new Date(c.first).toISOString(),
+    last: new Date(c.last).toISOString(),
+  }));
+  return report;
+}
+
+function keyOf(e: Entry, by: ReportBy): string {
+  switch (by) {
+    case 'service':
+      return '';
+    case 'client':
+      return e.client;
+    case 'group':
+      return e.group ?? '-';
+    case 'day':
+      return e.time.slice(0, 10);
+  }
+}
+
+/** By key (clients, groups, days in order), then the busiest service first. */
+function byKeyThenQueries(a: Cell, b: Cell): number {
+  if (a.key !== b.key) return a.key < b.key ? -1 : 1;
+  return b.queries - a.queries || (a.service < b.service ? -1 : a.service > b.service ? 1 : 0);
+}
+
+function parse(text: string): Entry | { event: string; count: number } | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const o = v as Record<string, unknown>;
+  if (typeof o.event === 'string') return typeof o.count === 'number' ? { event: o.event, count: o.count } : null;
+  const at = typeof o.time === 'string' ? Date.parse(o.time) : NaN;
+  if (Number.isNaN(at) || typeof o.client !== 'string' || typeof o.verdict !== 'string') return null;
+  return { ...(o as unknown as Entry), at };
+}
+
+/** The report as a table, CSV or one JSON document. */
+export function formatReport(report: Report, format: 'table' | 'csv' | 'json'): string {
+  const keyed = report.by !== 'service';
+  if (format === 'json') {
+    const rows = report.rows.map(({ key, ...rest }) => (keyed ? { [report.by]: key, ...rest } : rest));
+    return JSON.stringify({ by: report.by, rows, lines: report.lines, matched: report.matched, bad: report.bad, dropped: report.dropped }) + '\n';
+  }
+  const header = [...(keyed ? [report.by] : []), 'service', 'queries', ...(report.by === 'client' ? [] : ['clients']), 'first', 'last'];
+  const cells = report.rows.map((r) => [
+    ...(keyed ? [r.key ?? ''] : []),
+    r.service,
+    String(r.queries),
+    ...(report.by === 'client' ? [] : [String(r.clients)]),
+    r.first,
+    r.last,
+  ]);
+  if (format === 'csv') {
+    const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
+    return [header, ...cells].map((row) => row.map(quote).join(',') + '\n').join('');
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const numeric = new Set(['queries', 'clients']);
+  const pad = (row: string[]) =>
+    row.map((c, i) => (numeric.has(header[i]) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd() + '\n';
+  return [pad(header), ...cells.map(pad)].join('');
+}
