@@ -107,6 +107,13 @@ describe('QueryLog', () => {
     expect(lines(path).map((l) => l.old ?? l.name)).toEqual([true, 'new.test']);
   });
 
+  it('writes more than a batch in order, one batch a write', async () => {
+    const { path, qlog } = setup({}, { batch: 3 });
+    for (let i = 0; i < 10; i++) qlog.observe(event(`n${i}.test`, 1));
+    await qlog.close();
+    expect(lines(path).map((l) => l.name)).toEqual(Array.from({ length: 10 }, (_, i) => `n${i}.test`));
+  });
+
   it('rotates by size, keeping `keep` files, newest in path.1', async () => {
     const { dir, path, qlog } = setup({ maxSize: 500, keep: 2 });
     // Each flush writes ~900 bytes, past maxSize, so every flush after the first rotates first.

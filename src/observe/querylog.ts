@@ -86,7 +86,7 @@ export class QueryLog implements QueryObserver {
   private readonly onlyBlocked: boolean;
   private readonly batch: number;
   private readonly warnEveryMs: number;
-  private readonly highWaterMark: number | undefined;
+  private readonly highWaterMark: number;
 
   constructor(
     private readonly config: QueryLogConfig,
@@ -96,9 +96,11 @@ export class QueryLog implements QueryObserver {
     const capacity = options.capacity ?? 10_000;
     this.slots = Array.from({ length: capacity }, () => new Slot());
     this.names = new Uint8Array(capacity * NAME_MAX);
-    this.batch = Math.min(options.batch ?? 2000, capacity);
+    // A batch is serialised in one go on the event loop: small enough (~1 ms) not to hold answers up.
+    this.batch = Math.min(options.batch ?? 500, capacity);
     this.warnEveryMs = options.warnEveryMs ?? 10_000;
-    this.highWaterMark = options.highWaterMark;
+    // A few batches may queue in the stream before backpressure holds entries in the ring.
+    this.highWaterMark = options.highWaterMark ?? 1 << 20;
     // Refusals are kept with blocks: both are the policy saying no.
     this.onlyBlocked = config.mode === 'blocked';
     // A path that cannot be written fails here, at start, not query by query.
@@ -137,24 +139,33 @@ export class QueryLog implements QueryObserver {
     s.upstream = e.upstream;
     s.latencyMs = e.latencyMs;
     this.count++;
-    if (this.count >= this.batch && !this.flushQueued) {
-      this.flushQueued = true;
-      setImmediate(() => this.flush());
-    }
+    if (this.count >= this.batch) this.queueFlush();
   }
 
-  /** Serialises what is buffered and writes it, unless the stream is still draining the last write. */
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(() => this.flush());
+  }
+
+  /**
+   * Serialises up to one batch and writes it, unless the stream is still
+   * draining the last write. More than a batch waiting continues on the next
+   * turn of the event loop, so queries are answered in between.
+   */
   flush(): void {
     this.flushQueued = false;
-    if (!this.stalled && this.size >= this.config.maxSize) this.rotate();
+    const pending = this.count > 0 || this.droppedUnnoted > 0;
+    if (pending && !this.failed && !this.stalled && this.size >= this.config.maxSize) this.rotate();
     if (this.failed) {
       this.drop(this.count);
       return;
     }
-    if (this.stalled || (this.count === 0 && this.droppedUnnoted === 0)) return;
+    if (this.stalled || !pending) return;
     let text = '';
     const capacity = this.slots.length;
-    for (; this.count > 0; this.count--, this.head = (this.head + 1) % capacity) text += this.line(this.head) + '\n';
+    for (let n = 0; n < this.batch && this.count > 0; n++, this.count--, this.head = (this.head + 1) % capacity) text += this.line(this.head) + '\n';
+    if (this.count > 0) this.queueFlush();
     if (this.droppedUnnoted > 0) {
       text += JSON.stringify({ time: new Date().toISOString(), event: 'dropped', count: this.droppedUnnoted }) + '\n';
       this.droppedUnnoted = 0;
@@ -177,27 +188,21 @@ export class QueryLog implements QueryObserver {
     await Promise.all([...this.retired, this.ended(this.stream)]);
   }
 
+  /** One entry as JSON. Addresses and mnemonics need no escaping; names and config strings go through JSON.stringify. */
   private line(i: number): string {
     const s = this.slots[i];
-    const at = i * NAME_MAX;
-    const entry: Record<string, unknown> = {
-      time: new Date(s.time).toISOString(),
-      client: this.config.anonymize ? anonymizeAddress(s.client) : s.client,
-    };
-    if (s.group) entry.group = s.group;
+    let line = `{"time":"${new Date(s.time).toISOString()}","client":"${this.config.anonymize ? anonymizeAddress(s.client) : s.client}"`;
+    if (s.group) line += `,"group":${JSON.stringify(s.group)}`;
     if (s.nameLen > 0) {
-      const name = nameToString(this.names.subarray(at, at + s.nameLen), 0).toLowerCase();
-      entry.name = name;
-      entry.type = typeName(s.qtype);
+      const at = i * NAME_MAX;
+      line += `,"name":${JSON.stringify(nameToString(this.names.subarray(at, at + s.nameLen), 0).toLowerCase())},"type":"${typeName(s.qtype)}"`;
     }
-    entry.verdict = s.verdict;
-    entry.cached = s.cached;
-    if (s.list.startsWith('service:')) entry.service = s.list.slice(8);
-    if (s.list) entry.list = s.list;
-    entry.rcode = rcodeName(s.rcode);
-    if (s.upstream) entry.upstream = s.upstream;
-    entry.latencyMs = Math.round(s.latencyMs * 100) / 100;
-    return JSON.stringify(entry);
+    line += `,"verdict":"${s.verdict}","cached":${s.cached}`;
+    if (s.list.startsWith('service:')) line += `,"service":${JSON.stringify(s.list.slice(8))}`;
+    if (s.list) line += `,"list":${JSON.stringify(s.list)}`;
+    line += `,"rcode":"${rcodeName(s.rcode)}"`;
+    if (s.upstream) line += `,"upstream":"${s.upstream}"`;
+    return line + `,"latencyMs":${Math.round(s.latencyMs * 100) / 100}}`;
   }
 
   private write(text: string): void {
