@@ -108,6 +108,7 @@ describe('report formats, --since, --by group and day', () => {
         line(1, 11, '10.20.0.5', 'external', 'openai'),
         line(1, 12, '10.30.0.9', 'research', 'deepseek'),
         line(1, 13, '10.30.0.9', 'research', null),
+        JSON.stringify({ time: iso(BASE + 2 * 86_400_000), client: '10.30.0.9', group: 'research', verdict: 'blocked', cached: false, list: 'ads', rcode: 'NXDOMAIN', latencyMs: 0 }),
         'not json at all',
         '',
       ].join('\n'),
@@ -123,6 +124,7 @@ describe('report formats, --since, --by group and day', () => {
         'external  deepseek        2        2  2026-11-01T09:00:00.000Z  2026-11-01T10:00:00.000Z',
         'external  openai          1        1  2026-11-02T11:00:00.000Z  2026-11-02T11:00:00.000Z',
         'research  deepseek        1        1  2026-11-02T12:00:00.000Z  2026-11-02T12:00:00.000Z',
+        'research  list:ads        1        1  2026-11-03T00:00:00.000Z  2026-11-03T00:00:00.000Z',
         '',
       ].join('\n'),
     );
@@ -136,6 +138,7 @@ describe('report formats, --since, --by group and day', () => {
         '2026-11-01,deepseek,2,2,2026-11-01T09:00:00.000Z,2026-11-01T10:00:00.000Z',
         '2026-11-02,deepseek,1,1,2026-11-02T12:00:00.000Z,2026-11-02T12:00:00.000Z',
         '2026-11-02,openai,1,1,2026-11-02T11:00:00.000Z,2026-11-02T11:00:00.000Z',
+        '2026-11-03,list:ads,1,1,2026-11-03T00:00:00.000Z,2026-11-03T00:00:00.000Z',
         '',
       ].join('\n'),
     );
@@ -151,9 +154,10 @@ describe('report formats, --since, --by group and day', () => {
         { client: '10.20.0.6', service: 'deepseek', queries: 1, clients: 1, first: '2026-11-01T10:00:00.000Z', last: '2026-11-01T10:00:00.000Z' },
         { client: '10.30.0.9', service: '-', queries: 1, clients: 1, first: '2026-11-02T13:00:00.000Z', last: '2026-11-02T13:00:00.000Z' },
         { client: '10.30.0.9', service: 'deepseek', queries: 1, clients: 1, first: '2026-11-02T12:00:00.000Z', last: '2026-11-02T12:00:00.000Z' },
+        { client: '10.30.0.9', service: 'list:ads', queries: 1, clients: 1, first: '2026-11-03T00:00:00.000Z', last: '2026-11-03T00:00:00.000Z' },
       ],
-      lines: 6,
-      matched: 5,
+      lines: 7,
+      matched: 6,
       bad: 1,
       dropped: 0,
     });
@@ -163,6 +167,7 @@ describe('report formats, --since, --by group and day', () => {
     const report = await buildReport([path], { by: 'service', since: BASE + 86_400_000 });
     expect(report.rows.map((r) => [r.service, r.queries])).toEqual([
       ['deepseek', 1],
+      ['list:ads', 1],
       ['openai', 1],
     ]);
   });

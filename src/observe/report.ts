@@ -60,8 +60,8 @@ export function logFiles(path: string): string[] {
   return names.includes(basename(path)) ? [...rotated, path] : rotated;
 }
 
-/** A service when the catalogue blocked, else the list, else '-'. */
-const serviceOf = (e: Entry): string => e.service ?? (e.list ? e.list : '-');
+/** The service when the catalogue decided, `list:NAME` for an admin's list (as selectors write it), else '-'. */
+const serviceOf = (e: Entry): string => e.service ?? (e.list ? `list:${e.list}` : '-');
 
 interface Entry {
   time: string;
