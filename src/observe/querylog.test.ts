@@ -146,6 +146,14 @@ describe('QueryLog', () => {
     expect(warnings.filter((w) => w.dropped !== undefined)).toEqual([expect.objectContaining({ dropped: 6, msg: expect.stringContaining('dropped') })]);
   });
 
+  it('a path that cannot be written fails at start, naming the key and the path', async () => {
+    const { dir, qlog } = setup();
+    await qlog.close();
+    expect(() => new QueryLog({ mode: 'all', path: dir, maxSize: 1 << 20, keep: 3, anonymize: false }, createLogger({ level: 'silent' }))).toThrow(
+      `queryLog.path ${dir} cannot be written (EISDIR)`,
+    );
+  });
+
   it('ignores events after close', async () => {
     const { path, qlog } = setup();
     await qlog.close();

@@ -81,7 +81,8 @@ export class QueryLog implements QueryObserver {
   private failed = false;
   private closed = false;
   private flushQueued = false;
-  private readonly retired: Promise<void>[] = [];
+  /** Streams of rotated files still writing their last bytes. */
+  private readonly retired = new Set<Promise<void>>();
   private readonly timer: NodeJS.Timeout;
   private readonly onlyBlocked: boolean;
   private readonly batch: number;
@@ -104,9 +105,13 @@ export class QueryLog implements QueryObserver {
     // Refusals are kept with blocks: both are the policy saying no.
     this.onlyBlocked = config.mode === 'blocked';
     // A path that cannot be written fails here, at start, not query by query.
-    mkdirSync(dirname(config.path), { recursive: true });
-    this.stream = this.open();
-    this.size = statSync(config.path).size;
+    try {
+      mkdirSync(dirname(config.path), { recursive: true });
+      this.stream = this.open();
+      this.size = statSync(config.path).size;
+    } catch (err) {
+      throw new Error(`queryLog.path ${config.path} cannot be written (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
     this.timer = setInterval(() => this.tick(), options.flushMs ?? 200).unref();
   }
 
@@ -221,7 +226,8 @@ export class QueryLog implements QueryObserver {
     const { path, keep } = this.config;
     const old = this.stream;
     old.end();
-    this.retired.push(this.ended(old));
+    const ending = this.ended(old).finally(() => this.retired.delete(ending));
+    this.retired.add(ending);
     try {
       if (existsSync(`${path}.${keep}`)) unlinkSync(`${path}.${keep}`);
       for (let n = keep - 1; n >= 1; n--) if (existsSync(`${path}.${n}`)) renameSync(`${path}.${n}`, `${path}.${n + 1}`);
