@@ -49,6 +49,7 @@ export class Daemon implements AdminTarget {
   private readonly pauses = new Map<string, number>();
   private admin: AdminServer | null = null;
   private remote: RemoteLists;
+  private queryLog: QueryLog | null = null;
   readonly metrics: Metrics;
 
   private constructor(
@@ -67,7 +68,7 @@ export class Daemon implements AdminTarget {
       listEntries: () => this.filter.lists.reports.map((r) => ({ list: r.name, entries: r.entries })),
       upstreamTimeouts: () => this.resolver.upstream.serverTimeouts(),
       upstreamDropped: () => this.resolver.upstream.stats,
-      queryLogDropped: () => 0,
+      queryLogDropped: () => this.queryLog?.dropped ?? 0,
       pausedGroups: () => this.livePauses().map((p) => p.group),
     });
     resolver.observers.push(this.metrics);
@@ -96,12 +97,12 @@ export class Daemon implements AdminTarget {
     const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
     await upstream.start();
     const resolver = new Resolver(filter.state, new AnswerCache(config.cache), upstream, options.log);
-    if (config.queryLog.mode !== 'off') resolver.observers.push(new QueryLog(config.queryLog, options.log));
     const udp: UdpSocket[] = [];
     const tcp: TcpListener[] = [];
     const daemon = new Daemon(config, filter, resolver, udp, tcp, options, clock);
     daemon.refreshPolicy();
     try {
+      daemon.openQueryLog(config);
       for (const at of options.listen ?? config.listen) {
         const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, options.drainMs ?? 3000);
         udp.push(socket);
@@ -195,9 +196,36 @@ export class Daemon implements AdminTarget {
     }
   }
 
-  /** Upstream servers and cache limits take effect on reload; listen and admin addresses need a restart. */
+  /** The query log as configured (none when its mode is off); throws when its path cannot be written. */
+  private newQueryLog(config: Config): QueryLog | null {
+    return config.queryLog.mode === 'off' ? null : new QueryLog(config.queryLog, this.log);
+  }
+
+  private openQueryLog(config: Config): void {
+    this.useQueryLog(this.newQueryLog(config));
+  }
+
+  private useQueryLog(log: QueryLog | null): void {
+    this.queryLog = log;
+    if (log) this.resolver.observers.push(log);
+  }
+
+  private async closeQueryLog(): Promise<void> {
+    const log = this.queryLog;
+    if (!log) return;
+    this.queryLog = null;
+    this.resolver.observers.splice(this.resolver.observers.indexOf(log), 1);
+    await log.close();
+  }
+
+  /** Upstream servers, cache limits and the query log take effect on reload; listen and admin addresses need a restart. */
   private async applyServing(config: Config): Promise<void> {
     const before = this.config;
+    if (!isDeepStrictEqual(before.queryLog, config.queryLog)) {
+      const next = this.newQueryLog(config); // an unwritable path fails the reload before the old log is closed
+      await this.closeQueryLog();
+      this.useQueryLog(next);
+    }
     if (!isDeepStrictEqual(before.upstream, config.upstream)) {
       const pool = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
       await pool.start();
@@ -302,7 +330,7 @@ export class Daemon implements AdminTarget {
     await this.admin?.close();
     this.resolver.upstream.close();
     // Listeners are closed: what the query log still buffers goes to disk now.
-    for (const o of this.resolver.observers) if (o instanceof QueryLog) await o.close();
+    await this.closeQueryLog();
   }
 }
 

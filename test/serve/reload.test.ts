@@ -2,7 +2,7 @@
 // keeps asking, every answer matches either the old or the new state, and
 // a broken config or list keeps the last good state serving.
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TYPES, query } from '../support/client.js';
@@ -86,5 +86,15 @@ describe('reload', () => {
     } finally {
       await watched.stop();
     }
+  });
+
+  it('starts the query log on reload when the config turns it on', async () => {
+    writeConfig(`queryLog: { mode: all, path: reload-log.jsonl }\n${config('a.txt')}`);
+    expect((await d.daemon.reload()).ok).toBe(true);
+    await query(d.port, 'logged-after-reload.example');
+    writeConfig(config('a.txt'));
+    expect((await d.daemon.reload()).ok).toBe(true); // turning it off again closes and flushes the file
+    const lines = readFileSync(join(d.dir, 'reload-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.some((l) => l.name === 'logged-after-reload.example' && l.verdict === 'allowed')).toBe(true);
   });
 });
