@@ -4,14 +4,10 @@
 // when scraped.
 
 import client, { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { rcodeName, typeName } from '../wire/mnemonics.js';
 import type { QueryEvent, QueryObserver, Verdict } from './events.js';
 
 const VERDICTS: readonly Verdict[] = ['allowed', 'blocked', 'refused', 'invalid'];
-const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
-const TYPES: Record<number, string> = { 1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 64: 'SVCB', 65: 'HTTPS', 255: 'ANY' };
-
-export const typeName = (qtype: number): string => TYPES[qtype] ?? `TYPE${qtype}`;
-export const rcodeName = (rcode: number): string => RCODES[rcode] ?? `RCODE${rcode}`;
 
 /** What the daemon reports about itself when scraped. */
 export interface DaemonGauges {

@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import type { QueryLogConfig } from '../config/querylog.js';
 import { addressBytes } from '../net/address.js';
 import { nameToString } from '../wire/message.js';
+import { rcodeName, typeName } from '../wire/mnemonics.js';
 import type { QueryEvent, QueryObserver, Verdict } from './events.js';
 import type { Logger } from './logger.js';
 
@@ -42,17 +43,6 @@ class Slot {
 }
 
 const NAME_MAX = 256;
-
-const TYPES: Record<number, string> = {
-  1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 10: 'NULL', 12: 'PTR', 13: 'HINFO', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV',
-  35: 'NAPTR', 39: 'DNAME', 41: 'OPT', 43: 'DS', 44: 'SSHFP', 46: 'RRSIG', 47: 'NSEC', 48: 'DNSKEY', 50: 'NSEC3',
-  51: 'NSEC3PARAM', 52: 'TLSA', 59: 'CDS', 60: 'CDNSKEY', 64: 'SVCB', 65: 'HTTPS', 99: 'SPF', 251: 'IXFR', 252: 'AXFR',
-  255: 'ANY', 256: 'URI', 257: 'CAA',
-};
-const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE'];
-
-export const typeName = (qtype: number): string => TYPES[qtype] ?? `TYPE${qtype}`;
-export const rcodeName = (rcode: number): string => RCODES[rcode] ?? `RCODE${rcode}`;
 
 /** The client's network: /24 for IPv4 (IPv4-mapped IPv6 too), /56 for IPv6. */
 export function anonymizeAddress(address: string): string {
