@@ -32,8 +32,12 @@ export class TrieBuilder {
   private used = REC_WORDS; // the root's record (all zero) is at word 0
   /** Word offset of each node's record. */
   private recordAt = new Uint32Array(1 << 12);
-  /** Record offsets by suffix key; 0 is empty (the root is nobody's child). */
-  private table = new Uint32Array(1 << 13);
+  /**
+   * Pairs (suffix key, record offset) by suffix key; offset 0 is empty (the
+   * root is nobody's child). The key beside the offset lets probes and the
+   * warm-up pick the right record without touching the others.
+   */
+  private table = new Int32Array(2 << 13);
   /** Names waiting to be inserted, and their entry codes. */
   private readonly batchNames: string[] = [];
   private readonly batchCodes = new Int32Array(BATCH);
@@ -75,13 +79,22 @@ export class TrieBuilder {
   private flush(): void {
     const { levelStart, levelEnd, levelKey, levelCount } = this;
     for (let b = 0; b < this.batchSize; b++) levelCount[b] = this.levels(this.batchNames[b], b * MAX_LEVELS);
-    const mask = this.table.length - 1;
+    const table = this.table;
+    const mask = (table.length >>> 1) - 1;
     let touched = 0;
     for (let b = 0; b < this.batchSize; b++) {
-      for (let l = b * MAX_LEVELS; l < b * MAX_LEVELS + levelCount[b]; l++) touched ^= this.table[levelKey[l] & mask];
+      for (let l = b * MAX_LEVELS; l < b * MAX_LEVELS + levelCount[b]; l++) touched ^= table[((levelKey[l] & mask) << 1) + 1];
     }
     for (let b = 0; b < this.batchSize; b++) {
-      for (let l = b * MAX_LEVELS; l < b * MAX_LEVELS + levelCount[b]; l++) touched ^= this.words[this.table[levelKey[l] & mask]];
+      for (let l = b * MAX_LEVELS; l < b * MAX_LEVELS + levelCount[b]; l++) {
+        const key = levelKey[l];
+        for (let slot = key & mask; table[(slot << 1) + 1] !== 0; slot = (slot + 1) & mask) {
+          if (table[slot << 1] === key) {
+            touched ^= this.words[table[(slot << 1) + 1]];
+            break;
+          }
+        }
+      }
     }
     this.touched[0] = touched;
     for (let b = 0; b < this.batchSize; b++) {
@@ -119,13 +132,14 @@ export class TrieBuilder {
   }
 
   private child(parent: number, key: number, name: string, start: number, end: number): number {
-    const mask = this.table.length - 1;
+    const table = this.table;
+    const mask = (table.length >>> 1) - 1;
     const words = this.words;
     let slot = key & mask;
     for (;;) {
-      const w = this.table[slot];
+      const w = table[(slot << 1) + 1];
       if (w === 0) return this.create(slot, parent, key, name, start, end);
-      if (words[w + 2] === key && words[w + 1] === parent && this.sameLabel(w, name, start, end)) return words[w];
+      if (table[slot << 1] === key && words[w + 1] === parent && this.sameLabel(w, name, start, end)) return words[w];
       slot = (slot + 1) & mask;
     }
   }
@@ -155,19 +169,22 @@ export class TrieBuilder {
     const at = (w + REC_WORDS) * 4 - start;
     for (let i = start; i < end; i++) this.bytes[at + i] = name.charCodeAt(i);
     this.recordAt[id] = w;
-    this.table[slot] = w;
-    if (this.count * 2 > this.table.length) this.rehash();
+    this.table[slot << 1] = key;
+    this.table[(slot << 1) + 1] = w;
+    if (this.count > this.table.length >>> 2) this.rehash();
     return id;
   }
 
   private rehash(): void {
-    const table = new Uint32Array(this.table.length * 2);
-    const mask = table.length - 1;
-    for (let id = 1; id < this.count; id++) {
-      const w = this.recordAt[id];
-      let slot = this.words[w + 2] & mask;
-      while (table[slot] !== 0) slot = (slot + 1) & mask;
-      table[slot] = w;
+    const old = this.table;
+    const table = new Int32Array(old.length * 2);
+    const mask = (table.length >>> 1) - 1;
+    for (let i = 0; i < old.length; i += 2) {
+      if (old[i + 1] === 0) continue;
+      let slot = old[i] & mask;
+      while (table[(slot << 1) + 1] !== 0) slot = (slot + 1) & mask;
+      table[slot << 1] = old[i];
+      table[(slot << 1) + 1] = old[i + 1];
     }
     this.table = table;
   }
