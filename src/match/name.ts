@@ -37,20 +37,34 @@ function check(name: string): InvalidName | typeof NEEDS_MAPPING | undefined {
   if (name.length > MAX_NAME) return new InvalidName(`name longer than ${MAX_NAME} octets`);
   let labelStart = 0;
   let mapping = false;
-  for (let i = 0; i <= name.length; i++) {
-    const c = i === name.length ? 46 : name.charCodeAt(i);
-    if (c === 46) {
+  const n = name.length;
+  for (let i = 0; i < n; i++) {
+    const c = name.charCodeAt(i);
+    const k = c < 128 ? CHAR_CLASS[c] : UPPER;
+    if (k === LABEL) continue;
+    if (k === DOT) {
       const len = i - labelStart;
       if (len === 0) return new InvalidName('empty label');
       if (len > MAX_LABEL) return new InvalidName(`label longer than ${MAX_LABEL} octets`);
       labelStart = i + 1;
-    } else if (!isLabelChar(c)) {
-      if ((c >= 65 && c <= 90) || c > 127) mapping = true;
-      else return new InvalidName(`invalid character ${JSON.stringify(name[i])}`);
+    } else if (k === UPPER) {
+      mapping = true;
+    } else {
+      return new InvalidName(`invalid character ${JSON.stringify(name[i])}`);
     }
   }
+  const len = n - labelStart;
+  if (len === 0) return new InvalidName('empty label');
+  if (len > MAX_LABEL) return new InvalidName(`label longer than ${MAX_LABEL} octets`);
   return mapping ? NEEDS_MAPPING : undefined;
 }
+
+const LABEL = 1;
+const DOT = 2;
+/** Upper case ASCII, or (for codes past 127) anything non-ASCII: mapped first, then checked again. */
+const UPPER = 3;
+/** check()'s view of each ASCII code; 0 is a character no name may hold. */
+const CHAR_CLASS = new Uint8Array(128).map((_, c) => (isLabelChar(c) ? LABEL : c === 46 ? DOT : c >= 65 && c <= 90 ? UPPER : 0));
 
 /** The characters a stored label may hold: a-z 0-9 - _ */
 function isLabelChar(c: number): boolean {

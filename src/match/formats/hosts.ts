@@ -18,6 +18,9 @@ export function isAddress(token: string): boolean {
 
 function isPreamble(name: string): boolean {
   if (name.length > LONGEST_PREAMBLE) return false;
+  // Every preamble name starts with l, b, i or 0 (in any case): most names are out at the first character.
+  const first = name.charCodeAt(0) | 32;
+  if (first !== 108 && first !== 98 && first !== 105 && first !== 48) return false;
   // Lower-case only when needed: nearly every name is already lower case.
   return PREAMBLE.has(name) || (/[A-Z]/.test(name) && PREAMBLE.has(name.toLowerCase()));
 }
