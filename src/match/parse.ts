@@ -20,7 +20,9 @@ export function parseList(text: string, spec: ListSpec, onEntry: EntryCallback):
   let lineNo = 0;
   let lineText = '';
   const sample = (reason: string): void => {
-    if (report.samples.length < MAX_SAMPLES) report.samples.push({ line: lineNo, text: lineText, reason } satisfies Reject);
+    // A copy, not a slice: a slice would keep the whole file's text alive for as long as the report lives.
+    const text = Buffer.from(lineText, 'utf8').toString('utf8');
+    if (report.samples.length < MAX_SAMPLES) report.samples.push({ line: lineNo, text, reason } satisfies Reject);
   };
   const sink: LineSink = {
     entry(rawName, wildcard, allow) {

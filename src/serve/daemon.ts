@@ -20,6 +20,7 @@ import { Resolver } from '../resolve/resolver.js';
 import { UpstreamPool } from '../resolve/upstream.js';
 import { type TcpListener, listenTcp } from './tcp.js';
 import { listenUdp } from './udp.js';
+import { releaseLoadGarbage } from './memory.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
 import { watchFiles } from './watch.js';
 
@@ -115,6 +116,7 @@ export class Daemon implements AdminTarget {
     }
     daemon.watch();
     daemon.remote.start();
+    releaseLoadGarbage();
     options.log.info(
       {
         listen: daemon.addresses.map((a) => `${a.address}:${a.port}`),
@@ -187,6 +189,7 @@ export class Daemon implements AdminTarget {
         ms: Math.round(performance.now() - started),
       };
       this.metrics.reloaded(true);
+      releaseLoadGarbage();
       this.log.info(result, 'reloaded');
       return result;
     } catch (err) {
