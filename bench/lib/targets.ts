@@ -64,7 +64,8 @@ export function aifenceTarget(repoDir: string, workDir: string): Target {
           '',
         ].join('\n'),
       );
-      const argv = [process.execPath, join(repoDir, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'];
+      // Started as `npm start` and the Docker image start it: glibc told to give freed memory back.
+      const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', process.execPath, join(repoDir, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'];
       return running(await startServer(argv, pinning.server, LISTEN, 120_000));
     },
   };
