@@ -61,6 +61,12 @@ describe('aifence serve (process)', () => {
     expect(await exited).toBe(0);
   });
 
+  it('health exits 1 when nothing answers DNS there', () => {
+    const result = spawnSync(process.execPath, [CLI, 'health', '--server', '127.0.0.1:9', '--timeout', '300'], { encoding: 'utf8' });
+    expect(result.status).toBe(1);
+    expect(result.stdout).toContain('no answer from 127.0.0.1:9');
+  });
+
   it('refuses a bad config with the key, the value and what would be right, and exit code 2', async () => {
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, 'cache:\n  maxTtl: forever\n');
