@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFile } from './read-file.js';
 import type { FORCED_ANSWERS } from './schema.js';
-import { closest } from './suggest.js';
+import { closest } from '../text/suggest.js';
 
 export interface CatalogueDomain {
   /** Normalised host name. */

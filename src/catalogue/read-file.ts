@@ -20,7 +20,7 @@ import {
   SOURCE_PREFIXES,
   SOURCE_RE,
 } from './schema.js';
-import { closest } from './suggest.js';
+import { closest } from '../text/suggest.js';
 
 type Field = { node: Node | null; line: number };
 type Located = { value: string; line: number };

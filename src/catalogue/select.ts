@@ -3,7 +3,7 @@
 
 import type { ListInput } from '../match/types.js';
 import type { Catalogue } from './load.js';
-import { closest } from './suggest.js';
+import { closest } from '../text/suggest.js';
 
 /** The list name a service compiles to. */
 export const serviceListName = (id: string): string => `service:${id}`;

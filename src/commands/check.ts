@@ -27,6 +27,8 @@ export interface CheckResult {
   rule: RuleView | null;
   /** The allow rule (exception) that lifted a block, with its expiry or schedule. */
   exception: RuleView | null;
+  /** Present when blocking is paused for the client's group (POST /pause). */
+  paused?: true;
 }
 
 const view = (r: Rule | undefined): RuleView | null =>
@@ -60,6 +62,7 @@ export async function checkName(filter: Filter, name: string, client = '127.0.0.
     service: list?.startsWith('service:') ? list.slice('service:'.length) : null,
     rule: view(decision.blockRule),
     exception: view(decision.allowRule),
+    ...(decision.paused ? { paused: true as const } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 // Small typed readers for config values. Each failure names the key path,
 // the value found and what would be right, which is all an admin needs.
 
-import { closest } from '../catalogue/suggest.js';
+import { closest } from '../text/suggest.js';
 
 export class ConfigError extends Error {
   constructor(

@@ -153,28 +153,36 @@ export class Resolver {
   private answered(key: string, reply: Buffer | null, shape: ReplyShape | null, server: string): void {
     const waiters = this.inflight.get(key) ?? [];
     this.inflight.delete(key);
-    const state = this.state;
-    const masks = reply !== null && shape !== null ? targetMasks(reply, shape.targets, state.matcher) : null;
-    if (reply !== null && shape !== null) this.cache.store(key, reply, shape, masks!, state.matcher);
+    let masks: Int32Array | null = null;
+    if (reply !== null && shape !== null) {
+      masks = targetMasks(reply, shape.targets, this.state.matcher);
+      this.cache.store(key, reply, shape, masks, this.state.matcher);
+    }
     for (const w of waiters) {
       this.arrived = w.arrived;
       this.started = w.started;
       try {
-        if (reply === null) {
-          this.stats.servfail++;
-          this.send(errorAnswer(w.msg, w.q, Rcode.SERVFAIL), w.transport, w.address, w.port, w.msg, w.q, w.group, 'allowed', -1, false, '');
-          continue;
-        }
-        // A reload may have dropped the waiter's group while it waited: default decides then.
-        const group = state.policy.groups[w.group] ?? state.policy.groups[0];
-        const cloaked = blockedTarget(masks!, group.verdicts);
-        if (cloaked !== PASS) this.block(w.msg, w.q, state.policy.groups.indexOf(group), cloaked, w.transport, w.address, w.port);
-        else this.send(this.forClient(reply, w), w.transport, w.address, w.port, w.msg, w.q, w.group, 'allowed', -1, false, server);
+        this.answerWaiter(w, reply, masks, server);
       } catch (err) {
+        // A failure here concerns this client only.
         this.stats.errors++;
         this.log.error({ err, client: w.address }, 'answering a waiting client failed');
       }
     }
+  }
+
+  /** SERVFAIL when no upstream answered; else the reply, unless one of its targets is blocked for this client's group. */
+  private answerWaiter(w: Waiter, reply: Buffer | null, masks: Int32Array | null, server: string): void {
+    if (reply === null || masks === null) {
+      this.stats.servfail++;
+      return this.send(errorAnswer(w.msg, w.q, Rcode.SERVFAIL), w.transport, w.address, w.port, w.msg, w.q, w.group, 'allowed', -1, false, '');
+    }
+    const groups = this.state.policy.groups;
+    // A reload may have dropped the waiter's group while it waited: default decides then.
+    const group = w.group < groups.length ? w.group : 0;
+    const cloaked = blockedTarget(masks, groups[group].verdicts);
+    if (cloaked !== PASS) this.block(w.msg, w.q, group, cloaked, w.transport, w.address, w.port);
+    else this.send(this.forClient(reply, w), w.transport, w.address, w.port, w.msg, w.q, group, 'allowed', -1, false, server);
   }
 
   /** Sends one answer and tells the observers about it, filling the one scratch event (nothing allocated here). */

@@ -40,6 +40,9 @@ export interface DaemonOptions {
   watch?: boolean;
 }
 
+/** How long shutdown waits for queries in flight, unless told otherwise. */
+const DEFAULT_DRAIN_MS = 3000;
+
 export class Daemon implements AdminTarget {
   private draining = false;
   private policyTimer: NodeJS.Timeout | undefined;
@@ -105,7 +108,7 @@ export class Daemon implements AdminTarget {
     try {
       daemon.openQueryLog(config);
       for (const at of options.listen ?? config.listen) {
-        const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, options.drainMs ?? 3000);
+        const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, options.drainMs ?? DEFAULT_DRAIN_MS);
         udp.push(socket);
         tcp.push(listener);
       }
@@ -123,7 +126,7 @@ export class Daemon implements AdminTarget {
         admin: daemon.adminAddress ? `${daemon.adminAddress.address}:${daemon.adminAddress.port}` : null,
         upstream: config.upstream.servers.map((s) => `${s.host}:${s.port}`),
         lists: filter.lists.reports.length,
-        entries: filter.lists.reports.reduce((n, r) => n + r.entries, 0),
+        entries: totalEntries(filter),
         matcherBytes: filter.state.matcher.byteSize,
         startMs: Math.round(performance.now() - started),
       },
@@ -185,7 +188,7 @@ export class Daemon implements AdminTarget {
       const result: ReloadResult = {
         ok: true,
         lists: filter.lists.reports.length,
-        entries: filter.lists.reports.reduce((n, r) => n + r.entries, 0),
+        entries: totalEntries(filter),
         ms: Math.round(performance.now() - started),
       };
       this.metrics.reloaded(true);
@@ -305,9 +308,10 @@ export class Daemon implements AdminTarget {
   }
 
   readiness(): Readiness {
-    const listsCompiled = this.filter.state.matcher.maskCount > 0;
     const upstreamAnswering = this.resolver.upstream.healthy;
-    return { ready: listsCompiled && upstreamAnswering && !this.draining, listsCompiled, upstreamAnswering, paused: this.livePauses() };
+    // The lists are compiled before the listeners open (a failed reload keeps the last good ones), so a
+    // serving daemon always has them; readiness turns on an upstream answering and not shutting down.
+    return { ready: upstreamAnswering && !this.draining, listsCompiled: true, upstreamAnswering, paused: this.livePauses() };
   }
 
   async scrape(): Promise<{ contentType: string; body: string }> {
@@ -325,7 +329,7 @@ export class Daemon implements AdminTarget {
     this.remote.stop();
     this.draining = true;
     for (const t of this.tcp) t.stopAccepting();
-    const deadline = performance.now() + (this.options.drainMs ?? 3000);
+    const deadline = performance.now() + (this.options.drainMs ?? DEFAULT_DRAIN_MS);
     while (this.resolver.pending > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     if (this.resolver.pending > 0) this.log.warn({ pending: this.resolver.pending }, 'stopped with queries unanswered');
     for (const s of this.udp) s.close();
@@ -336,6 +340,8 @@ export class Daemon implements AdminTarget {
     await this.closeQueryLog();
   }
 }
+
+const totalEntries = (filter: Filter): number => filter.lists.reports.reduce((n, r) => n + r.entries, 0);
 
 function warnRejects(filter: Filter, log: Logger): void {
   for (const report of filter.lists.reports) {

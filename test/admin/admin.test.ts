@@ -68,6 +68,7 @@ describe('admin API', () => {
     expect((await query(d.port, 'chat.deepseek.com')).rcode).toBe(3); // default is not paused
     expect(((await (await api('/readyz')).json()) as { paused: unknown }).paused).toEqual([{ group: 'lab', until: new Date(now + 600_000).toISOString() }]);
     expect(await (await api('/metrics')).text()).toMatch(/aifence_blocking_paused\{group="lab"\} 1/);
+    expect(await (await api('/check?name=claude.ai&client=127.0.0.5')).json()).toMatchObject({ verdict: 'allowed', group: 'lab', paused: true });
     now += 601_000;
     d.daemon.refreshPolicy();
     expect((await query(d.port, 'claude.ai', TYPES.A, { from })).rcode).toBe(3);

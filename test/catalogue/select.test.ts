@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { catalogueLists, loadCatalogue, renderServiceTable, resolveSelector } from '../../src/catalogue/index.js';
-import { closest, editDistance } from '../../src/catalogue/suggest.js';
+import { closest, editDistance } from '../../src/text/suggest.js';
 
 const cat = loadCatalogue();
 const admin = ['ads', 'company-extra'];

@@ -1,4 +1,4 @@
-// "Did you mean …?" for misspelt selectors, tags and countries.
+// "Did you mean …?" for misspelt config keys, selectors, tags and countries.
 
 /** Levenshtein distance (insert, delete, substitute each cost 1). */
 export function editDistance(a: string, b: string): number {
