@@ -5,8 +5,8 @@
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
-import { type Catalogue, loadCatalogue } from '../catalogue/index.js';
-import { checkName } from '../commands/check.js';
+import type { Catalogue } from '../catalogue/index.js';
+import { CheckInputError, checkClient, checkName, checkTarget } from '../commands/check.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { HostPort } from '../net/address.js';
@@ -20,7 +20,7 @@ import { Resolver } from '../resolve/resolver.js';
 import { UpstreamPool } from '../resolve/upstream.js';
 import { type TcpListener, listenTcp } from './tcp.js';
 import { listenUdp } from './udp.js';
-import { releaseLoadGarbage } from './memory.js';
+import { loadCatalogueOffThread } from './offload.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
 import { watchFiles } from './watch.js';
 
@@ -96,7 +96,7 @@ export class Daemon implements AdminTarget {
     const clock = options.clock ?? Date.now;
     // URL lists load from their copies on disk; downloads happen in the background once serving.
     prepareRemoteLists(config.remoteLists, options.log);
-    const filter = await buildFilter(config, options.catalogue ?? loadCatalogue(), clock());
+    const filter = await buildFilter(config, options.catalogue ?? (await loadCatalogueOffThread()), clock());
     warnRejects(filter, options.log);
     const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
     await upstream.start();
@@ -119,7 +119,6 @@ export class Daemon implements AdminTarget {
     }
     daemon.watch();
     daemon.remote.start();
-    releaseLoadGarbage();
     options.log.info(
       {
         listen: daemon.addresses.map((a) => `${a.address}:${a.port}`),
@@ -171,7 +170,7 @@ export class Daemon implements AdminTarget {
       const config = this.options.configFile ? loadConfig(this.options.configFile) : this.config;
       const remoteChanged = !isDeepStrictEqual(config.remoteLists, this.config.remoteLists);
       if (remoteChanged) prepareRemoteLists(config.remoteLists, this.log);
-      const filter = await buildFilter(config, this.options.catalogue ?? loadCatalogue(), this.clock());
+      const filter = await buildFilter(config, this.options.catalogue ?? (await loadCatalogueOffThread()), this.clock());
       warnRejects(filter, this.log);
       await this.applyServing(config);
       this.filter = filter;
@@ -192,7 +191,6 @@ export class Daemon implements AdminTarget {
         ms: Math.round(performance.now() - started),
       };
       this.metrics.reloaded(true);
-      releaseLoadGarbage();
       this.log.info(result, 'reloaded');
       return result;
     } catch (err) {
@@ -318,8 +316,17 @@ export class Daemon implements AdminTarget {
     return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
   }
 
-  check(name: string, client: string) {
-    return checkName(this.filter, name, client, this.clock());
+  /** The admin API's /check: a bad name or client is a 400 naming it; the entry behind the verdict is found off the query loop. */
+  async check(name: string, client: string) {
+    let target: { name: string; note?: string };
+    try {
+      target = checkTarget(name);
+      checkClient(client);
+    } catch (err) {
+      throw err instanceof CheckInputError ? new HttpError(400, err.message) : err;
+    }
+    const result = await checkName(this.filter, target.name, client, this.clock());
+    return target.note === undefined ? result : { ...result, note: target.note };
   }
 
   /** Stops accepting, lets queries in flight finish (up to drainMs), then closes everything. */
