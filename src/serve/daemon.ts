@@ -145,7 +145,9 @@ export class Daemon implements AdminTarget {
 
   /**
    * Re-reads config, catalogue and lists, builds everything beside the live
-   * state and swaps it in; queries never wait. A failed reload keeps serving
+   * state and swaps it in; queries never wait: the catalogue and the lists
+   * are read and compiled in worker threads (src/thread/run.ts), and the
+   * compiled matcher comes back in shared memory. A failed reload keeps serving
    * the last good state and says why. Reloads asked for while one runs are
    * folded into one more.
    */
