@@ -33,11 +33,12 @@ const { values } = parseArgs({
     names: { type: 'string', default: '300000' },
     qps: { type: 'string', default: '20000' },
     repo: { type: 'string' },
+    pin: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
-  console.log('usage: npx tsx bench/reload.ts [--json] [--reloads N (30)] [--names N (300000)] [--qps N (20000)] [--repo DIR (this checkout)]');
+  console.log('usage: npx tsx bench/reload.ts [--json] [--reloads N (30)] [--names N (300000)] [--qps N (20000)] [--repo DIR (this checkout)] [--pin]');
   process.exit(0);
 }
 const reloads = Number(values.reloads);
@@ -50,13 +51,18 @@ if (!(reloads >= 0 && reloads <= 200) || !(names >= 1000) || !(qps >= 100 && qps
 }
 
 const log = (line: string) => console.error(`[bench] ${line}`);
+// Unpinned by default: the daemon has both cores, as in production, so its
+// compile worker can run beside the query thread. --pin puts the server on
+// core 0 and the load on core 1 as bench:serve does; the worker then shares
+// the query thread's core (the case its lower priority is for).
+const pin = values.pin ? pinning : { server: [], client: [], note: 'not pinned (--pin: server on core 0, load on core 1)' };
 const work = mkdtempSync(join(tmpdir(), 'aifence-bench-reload-'));
 cleanUpOnExit(() => rmSync(work, { recursive: true, force: true }));
 
 async function startUpstream(nsd: string | null): Promise<Upstream> {
   if (nsd) {
     try {
-      return await startNsd(nsd, work, pinning.client);
+      return await startNsd(nsd, work, pin.client);
     } catch (err) {
       log(`nsd unusable (${(err as Error).message.split('\n')[0]}); falling back to the Node upstream`);
     }
@@ -84,7 +90,7 @@ async function main(): Promise<void> {
     throw new Error(`${target}/dist/cli.js is missing: build that checkout first`);
   }
   const upstream = await startUpstream(tools.nsd);
-  log(`upstream: ${upstream.description}; ${pinning.note}`);
+  log(`upstream: ${upstream.description}; ${pin.note}`);
 
   // Reloads take 0.5–2 s each here: room for all of them, plus a few seconds on each side.
   const reloadSeconds = Math.ceil(reloads * 2 + 6);
@@ -103,7 +109,7 @@ async function main(): Promise<void> {
     ].join('\n'),
   );
   const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', process.execPath, join(target, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'];
-  const server = await startServer(argv, pinning.server, /"listen":\["127\.0\.0\.1:(\d+)"\],"admin":"127\.0\.0\.1:(\d+)"/, 120_000);
+  const server = await startServer(argv, pin.server, /"listen":\["127\.0\.0\.1:(\d+)"\],"admin":"127\.0\.0\.1:(\d+)"/, 120_000);
   const port = Number(server.ready![1]);
   const adminPort = Number(server.ready![2]);
   log(`aifence (${target}) serving ${names.toLocaleString('en-US')} names on ${port}, admin ${adminPort}, in ${Math.round(server.readyMs)} ms`);
@@ -112,13 +118,13 @@ async function main(): Promise<void> {
 
   /** One run of the load with the probe beside it; `reloadCount` reloads from its 3rd second. */
   async function phase(label: string, seconds: number, reloadCount: number) {
-    const probe = spawnTracked([...pinning.client, process.execPath, join(repoDir, 'test/support/gap-probe.mjs'), String(port), probeName, '10'], ['pipe', 'pipe', 'inherit']);
+    const probe = spawnTracked([...pin.client, process.execPath, join(repoDir, 'test/support/gap-probe.mjs'), String(port), probeName, '10'], ['pipe', 'pipe', 'inherit']);
     let probeOut = '';
     probe.stdout!.on('data', (d: Buffer) => (probeOut += d.toString()));
     const probeExited = new Promise<void>((r) => probe.on('exit', () => r()));
     while (!probeOut.includes('ready\n')) await new Promise((r) => setTimeout(r, 10));
     log(`${label}: dnsperf -Q ${qps} for ${seconds} s (mix: 85% cache hits, 10% misses, 5% blocked)${reloadCount ? `, ${reloadCount} reloads from the 3rd second` : ''}`);
-    const load = runDnsperf(server.pid, { dnsperf: tools.dnsperf, pin: pinning.client, port, file: data.queries.mix, seconds, clients: 4, threads: 2, outstanding: 200, verboseFile: join(work, 'dnsperf.out'), maxQps: qps });
+    const load = runDnsperf(server.pid, { dnsperf: tools.dnsperf, pin: pin.client, port, file: data.queries.mix, seconds, clients: 4, threads: 2, outstanding: 200, verboseFile: join(work, 'dnsperf.out'), maxQps: qps });
     await new Promise((r) => setTimeout(r, 3000));
     const reloadMs: number[] = [];
     const rss: number[] = [];
@@ -167,7 +173,7 @@ async function main(): Promise<void> {
     for (const r of rows) console.log(JSON.stringify(r));
     return;
   }
-  console.log(`\naifence reload benchmark: ${reloads} reloads of a ${names.toLocaleString('en-US')}-name list under dnsperf -Q ${qps} (${target}); ${pinning.note}`);
+  console.log(`\naifence reload benchmark: ${reloads} reloads of a ${names.toLocaleString('en-US')}-name list under dnsperf -Q ${qps} (${target}); ${pin.note}`);
   console.log('phase    reload ms      RSS MB  q/s     lost  p99 ms  longest gap  gaps>50  gaps>100  probe lost');
   for (const r of rows) {
     const reload = r.reloadMsMin === null ? '-' : `${r.reloadMsMin}–${r.reloadMsMax}`;

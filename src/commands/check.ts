@@ -66,7 +66,6 @@ export function checkClient(client: string): string {
   return client;
 }
 
-
 const view = (r: Rule | undefined): RuleView | null =>
   r === undefined ? null : { select: r.select, until: r.untilText, reason: r.reason, schedule: r.schedule?.text };
 
@@ -91,18 +90,17 @@ export async function checkNames(filter: Filter, names: readonly string[], clien
     return { name, mask, decision: policy.decide(groupIndex, mask, now) };
   });
   // Only a list that decided needs its entry found.
-  const asked = decisions.filter((d) => d.mask > 0 && (d.decision.blocker !== PASS || d.decision.allowList !== undefined));
-  const explained = new Map<(typeof decisions)[number], Explanation[]>();
-  const found = asked.length > 0 ? await filter.lists.explainAll(asked.map((d) => d.name)) : [];
-  asked.forEach((d, i) => explained.set(d, found[i]));
-  return decisions.map((d) => {
-    const { name, decision } = d;
+  const asked = decisions.flatMap((d, i) => (d.mask > 0 && (d.decision.blocker !== PASS || d.decision.allowList !== undefined) ? [i] : []));
+  const found = asked.length > 0 ? await filter.lists.explainAll(asked.map((i) => names[i])) : [];
+  const explained: Explanation[][] = [];
+  asked.forEach((i, k) => (explained[i] = found[k]));
+  return decisions.map(({ name, decision }, i) => {
     let decider: Explanation | undefined;
     if (decision.blocker !== PASS) {
       const list = matcher.lists[decision.blocker].name;
-      decider = explained.get(d)?.find((e) => e.list === list && !e.allow);
+      decider = explained[i]?.find((e) => e.list === list && !e.allow);
     } else if (decision.allowList !== undefined) {
-      decider = explained.get(d)?.find((e) => e.list === matcher.lists[decision.allowList!].name && e.allow);
+      decider = explained[i]?.find((e) => e.list === matcher.lists[decision.allowList!].name && e.allow);
     }
     const list = decider?.list ?? null;
     return {
