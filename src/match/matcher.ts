@@ -68,6 +68,14 @@ export class CompiledMatcher implements Matcher {
   private readonly touched = new Int32Array(1);
   /** matchName encodes into this, then takes the wire path. */
   private readonly wire = new Uint8Array(MAX_WIRE_NAME + 1);
+  /**
+   * V8 does not count SharedArrayBuffers toward its GC pressure: a matcher
+   * dropped by a reload would hold its memory until some unrelated GC (a
+   * burst of 30 reloads of a 300k-name list grew the daemon to 560 MB). An
+   * ArrayBuffer of the same size is counted, so this thread collects the old
+   * matcher in time; never written, its pages are never resident.
+   */
+  readonly gcWeight: ArrayBuffer | null;
 
   constructor(readonly parts: CompiledParts) {
     this.pool = parts.pool;
@@ -81,6 +89,8 @@ export class CompiledMatcher implements Matcher {
     this.lists = parts.lists;
     this.nodes = parts.nodes;
     this.names = parts.names;
+    const shared = parts.pool.byteLength + parts.table.byteLength + parts.masks.bits.byteLength;
+    this.gcWeight = parts.pool.buffer instanceof SharedArrayBuffer ? new ArrayBuffer(shared) : null;
   }
 
   get byteSize(): number {
