@@ -40,7 +40,15 @@ export class JobRunner {
   private idleTimer: NodeJS.Timeout | undefined;
 
   /** `module`: the URL of the worker entry (.js, or .ts under tsx/vitest). */
-  constructor(private readonly module: URL) {}
+  constructor(
+    private readonly module: URL,
+    private readonly idleMs = IDLE_MS,
+  ) {}
+
+  /** Whether a worker thread is running (busy, or idle and warm). */
+  get alive(): boolean {
+    return this.worker !== null;
+  }
 
   run<T>(data: unknown): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -55,7 +63,7 @@ export class JobRunner {
     if (job === undefined) {
       this.worker?.unref(); // an idle worker never keeps the process alive (the CLI exits when done)
       clearTimeout(this.idleTimer);
-      this.idleTimer = setTimeout(() => this.retire(), IDLE_MS).unref();
+      this.idleTimer = setTimeout(() => this.retire(), this.idleMs).unref();
       return;
     }
     clearTimeout(this.idleTimer);
