@@ -4,7 +4,8 @@
 
 import { LRUCache } from 'lru-cache';
 import type { Matcher } from '../match/types.js';
-import { Query, Rcode, writeU16 } from '../wire/message.js';
+import { Query, Rcode } from '../wire/message.js';
+import { relayAnswer } from '../wire/relay.js';
 import { type ReplyShape, clampedTtls, patchTtls } from '../wire/records.js';
 import { targetMasks } from './targets.js';
 
@@ -70,13 +71,10 @@ export class AnswerCache {
     return entry;
   }
 
-  /** The cached reply rewritten for this query: its ID, the question bytes as the client wrote them, TTLs counted down. */
+  /** The cached reply rewritten for this query: its ID, the question bytes as the client wrote them, aifence's OPT, TTLs counted down. */
   answer(entry: CachedReply, query: Uint8Array, q: Query): Buffer {
     const now = this.now();
-    const out = Buffer.allocUnsafe(entry.msg.length);
-    out.set(entry.msg, 0);
-    writeU16(out, 0, q.id);
-    out.set(query.subarray(12, q.questionEnd), 12);
+    const out = relayAnswer(entry.msg, query, q);
     patchTtls(out, entry.ttlOffsets, entry.ttls, Math.floor((now - entry.storedAt) / 1000));
     return out;
   }
@@ -113,8 +111,11 @@ const keyScratch = Buffer.allocUnsafe(256 + 5);
 
 /**
  * The cache and in-flight key: the question lower-cased (name, type, class)
- * plus one byte for EDNS and the DO bit, so that a client without EDNS never
- * gets an OPT record and a DNSSEC client never gets a reply without RRSIGs.
+ * plus one byte for the flags that change the upstream's answer: RD (an
+ * RD=0 answer is not a recursive one), CD (a CD=1 answer skipped the
+ * upstream's DNSSEC validation: never serve it to clients that rely on it)
+ * and DO (a DNSSEC client needs the RRSIGs). EDNS itself is not in the key:
+ * aifence answers every EDNS client with its own OPT.
  */
 export function cacheKey(query: Uint8Array, q: Query): string {
   const length = q.questionEnd - 12;
@@ -122,6 +123,6 @@ export function cacheKey(query: Uint8Array, q: Query): string {
     const c = query[12 + i];
     keyScratch[i] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
   }
-  keyScratch[length] = q.edns ? (q.dnssecOk ? 3 : 1) : 0;
+  keyScratch[length] = 0x40 | (q.rd ? 1 : 0) | (q.cd ? 2 : 0) | (q.dnssecOk ? 4 : 0);
   return keyScratch.toString('latin1', 0, length + 1);
 }

@@ -8,7 +8,8 @@ import type { Matcher } from '../match/types.js';
 import { type ClientClassifier, REFUSED } from '../policy/clients.js';
 import { PASS, type Policy } from '../policy/policy.js';
 import { type BlockAnswers, errorAnswer, headerOnlyAnswer, truncatedAnswer } from '../wire/answers.js';
-import { ParseResult, Query, Rcode, parseQuery, writeU16 } from '../wire/message.js';
+import { ParseResult, Query, Rcode, parseQuery } from '../wire/message.js';
+import { relayAnswer, withoutOpt } from '../wire/relay.js';
 import type { ReplyShape } from '../wire/records.js';
 import { type AnswerCache, cacheKey } from './cache.js';
 import { blockedTarget, targetMasks } from './targets.js';
@@ -128,7 +129,8 @@ export class Resolver {
       const cloaked = blockedTarget(hit.targetMasks, verdicts);
       if (cloaked !== PASS) return this.block(msg, q, group, cloaked, transport, address, port);
       this.stats.cacheHits++;
-      const reply = transport.udp && hit.msg.length > q.udpSize ? truncatedAnswer(msg, q) : this.cache.answer(hit, msg, q);
+      let reply = this.cache.answer(hit, msg, q);
+      if (transport.udp && reply.length > q.udpSize) reply = truncatedAnswer(msg, q);
       return this.send(reply, transport, address, port, msg, q, group, 'allowed', -1, true, '');
     }
     const waiter: Waiter = { msg, q: Object.assign(new Query(), q), transport, address, port, group, arrived: this.arrived, started: this.started };
@@ -140,7 +142,11 @@ export class Resolver {
     }
     this.inflight.set(key, [waiter]);
     this.stats.forwarded++;
-    this.upstream.exchange(msg, q.questionEnd, !transport.udp, (reply, shape, server) => this.answered(key, reply, shape, server));
+    this.upstream.exchange(
+      { question: msg.subarray(12, q.questionEnd), rd: q.rd, cd: q.cd, dnssecOk: q.dnssecOk },
+      !transport.udp,
+      (reply, shape, server) => this.answered(key, reply, shape, server),
+    );
   }
 
   private block(msg: Buffer, q: Query, group: number, list: number, transport: Transport, address: string, port: number): void {
@@ -154,9 +160,11 @@ export class Resolver {
     const waiters = this.inflight.get(key) ?? [];
     this.inflight.delete(key);
     let masks: Int32Array | null = null;
-    if (reply !== null && shape !== null) {
-      masks = targetMasks(reply, shape.targets, this.state.matcher);
-      this.cache.store(key, reply, shape, masks, this.state.matcher);
+    const relayed = reply !== null && shape !== null ? withoutOpt(reply, shape) : null;
+    if (relayed !== null) {
+      reply = relayed.bare;
+      masks = targetMasks(reply, relayed.shape.targets, this.state.matcher);
+      this.cache.store(key, reply, relayed.shape, masks, this.state.matcher);
     }
     for (const w of waiters) {
       this.arrived = w.arrived;
@@ -218,13 +226,9 @@ export class Resolver {
     for (const o of this.observers) o.observe(e);
   }
 
-  /** The upstream reply with this client's ID and question bytes (0x20 case), or TC when it is too big for the client's UDP. */
+  /** The upstream reply with this client's ID, question bytes (0x20 case) and OPT, or TC when it is too big for the client's UDP. */
   private forClient(reply: Buffer, w: Waiter): Buffer {
-    if (w.transport.udp && reply.length > w.q.udpSize) return truncatedAnswer(w.msg, w.q);
-    const out = Buffer.allocUnsafe(reply.length);
-    out.set(reply, 0);
-    writeU16(out, 0, w.q.id);
-    out.set(w.msg.subarray(12, w.q.questionEnd), 12);
-    return out;
+    const out = relayAnswer(reply, w.msg, w.q);
+    return w.transport.udp && out.length > w.q.udpSize ? truncatedAnswer(w.msg, w.q) : out;
   }
 }

@@ -84,6 +84,8 @@ export class Query {
   udpSize = 512;
   /** Recursion desired, copied into every answer. */
   rd = false;
+  /** Checking disabled: the client validates DNSSEC itself and wants the data even when it does not validate. */
+  cd = false;
 }
 
 export const enum ParseResult {
@@ -101,6 +103,7 @@ export function parseQuery(msg: Uint8Array, q: Query): ParseResult {
   if (msg.length < HEADER_SIZE || isResponse(msg)) return ParseResult.Drop;
   q.id = readU16(msg, 0);
   q.rd = (msg[2] & 0x01) !== 0;
+  q.cd = (msg[3] & 0x10) !== 0;
   if (opcodeOf(msg) !== 0) return ParseResult.NotImp;
   if (readU16(msg, 4) !== 1) return ParseResult.FormErr;
   const end = nameEnd(msg, HEADER_SIZE);
