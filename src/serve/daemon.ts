@@ -100,7 +100,7 @@ export class Daemon implements AdminTarget {
     warnRejects(filter, options.log);
     const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
     await upstream.start();
-    const resolver = new Resolver(filter.state, new AnswerCache(config.cache), upstream, options.log);
+    const resolver = new Resolver(filter.state, new AnswerCache(config.cache), upstream, options.log, resolverOptions(config));
     const udp: UdpSocket[] = [];
     const tcp: TcpListener[] = [];
     const daemon = new Daemon(config, filter, resolver, udp, tcp, options, clock);
@@ -241,6 +241,7 @@ export class Daemon implements AdminTarget {
       setTimeout(() => old.close(), before.upstream.timeout * 1000 + 500).unref();
     }
     if (!isDeepStrictEqual(before.cache, config.cache)) this.resolver.cache = new AnswerCache(config.cache);
+    this.resolver.options = resolverOptions(config);
     for (const key of ['listen', 'admin'] as const) {
       if (!isDeepStrictEqual(before[key], config[key])) this.log.warn({ key }, `${key} changed: takes effect at the next restart`);
     }
@@ -340,6 +341,12 @@ export class Daemon implements AdminTarget {
     await this.closeQueryLog();
   }
 }
+
+const resolverOptions = (config: Config) => ({
+  maxUdpSize: config.maxUdpSize,
+  maxConcurrent: config.upstream.maxConcurrent,
+  staleAfter: config.cache.serveStale?.clientTimeout ?? null,
+});
 
 const totalEntries = (filter: Filter): number => filter.lists.reports.reduce((n, r) => n + r.entries, 0);
 
