@@ -11,6 +11,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { HostPort } from '../net/address.js';
 import { AdminServer, type AdminTarget, HttpError, type Readiness, type ReloadResult } from '../observe/admin.js';
+import { adminAuth } from '../observe/admin-token.js';
 import type { Logger } from '../observe/logger.js';
 import { Metrics } from '../observe/metrics.js';
 import { QueryLog } from '../observe/querylog.js';
@@ -112,7 +113,7 @@ export class Daemon implements AdminTarget {
         udp.push(socket);
         tcp.push(listener);
       }
-      daemon.admin = await AdminServer.start(config.admin, daemon);
+      if (config.admin.listen) daemon.admin = await AdminServer.start(config.admin, daemon, adminAuth(config.admin, config.dataDir, options.log));
     } catch (err) {
       await daemon.stop();
       throw err;
@@ -308,10 +309,12 @@ export class Daemon implements AdminTarget {
   }
 
   readiness(): Readiness {
-    const upstreamAnswering = this.resolver.upstream.healthy;
-    // The lists are compiled before the listeners open (a failed reload keeps the last good ones), so a
-    // serving daemon always has them; readiness turns on an upstream answering and not shutting down.
-    return { ready: upstreamAnswering && !this.draining, listsCompiled: true, upstreamAnswering, paused: this.livePauses() };
+    // Ready means serving: listeners bound and a filter loaded (a failed reload keeps the last good one). An
+    // upstream outage is reported, not gating: taking every replica out of a Service would not bring it back.
+    const listening = this.udp.length > 0 && this.tcp.length === this.udp.length;
+    const listsCompiled = this.resolver.state !== undefined;
+    const ready = listening && listsCompiled && !this.draining;
+    return { ready, listening, listsCompiled, draining: this.draining, upstreamAnswering: this.resolver.upstream.healthy, paused: this.livePauses() };
   }
 
   async scrape(): Promise<{ contentType: string; body: string }> {
