@@ -232,6 +232,9 @@ export class Daemon implements AdminTarget {
       const next = this.newQueryLog(config); // an unwritable path fails the reload before the old log is closed
       await this.closeQueryLog();
       this.useQueryLog(next);
+    } else if (this.queryLog?.failing) {
+      // The admin may have freed the disk: a reload tries the file now rather than at the end of its back-off.
+      this.queryLog.retryNow();
     }
     if (!isDeepStrictEqual(before.upstream, config.upstream)) {
       const pool = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
