@@ -139,7 +139,8 @@ export class QueryLog implements QueryObserver {
     try {
       mkdirSync(dirname(this.config.path), { recursive: true });
       const stream = this.open();
-      this.stream.destroy();
+      // A stream that failed is destroyed already; one ended by a failed rotation still finishes its last writes.
+      if (!this.stream.writableEnded) this.stream.destroy();
       this.stream = stream;
       this.size = statSync(this.config.path).size;
     } catch (err) {
@@ -179,7 +180,8 @@ export class QueryLog implements QueryObserver {
     s.upstream = e.upstream;
     s.latencyMs = e.latencyMs;
     this.count++;
-    if (this.count >= this.batch) this.queueFlush();
+    // A stalled or failed file is flushed by its drain or retry: no timer per query meanwhile.
+    if (this.count >= this.batch && !this.stalled && !this.failed) this.queueFlush();
   }
 
   private queueFlush(): void {
