@@ -2,8 +2,7 @@
 // across sites, a rebound name in Host, an oversize or endless body, a token
 // of the wrong length. And the readiness probe with the upstream down.
 
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { type Socket, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -172,7 +171,6 @@ describe('admin token comparison', () => {
         expect(compared, given).toEqual([[32, 32]]);
       }
       expect((await call(port, 'GET', '/metrics', { authorization: 'Bearer s3cret-token-of-some-length' })).status).toBe(200);
-      expect(createHash('sha256').update('x').digest().length).toBe(32);
     } finally {
       await d.stop();
     }
@@ -207,10 +205,9 @@ describe('admin token file', () => {
   });
 
   it('is refused when others can read it, and mutations are then refused too', async () => {
-    const d = await startDaemon('dataDir: state\n', [upstream.address], { files: {} });
+    const d = await startDaemon('dataDir: state\n', [upstream.address]);
     await d.stop();
     const file = join(d.dir, 'state', 'admin.token');
-    const { chmodSync } = await import('node:fs');
     chmodSync(file, 0o644);
     const config = configFromText(readFileSync(join(d.dir, 'aifence.yaml'), 'utf8'), join(d.dir, 'aifence.yaml'));
     const logged: string[] = [];
