@@ -82,6 +82,8 @@ export class QueryLog implements QueryObserver {
   private readonly retryMaxMs: number;
   /** Re-opened after a failure, no write has succeeded yet. */
   private recovering = false;
+  /** After a re-open, the first write (the note of what was dropped) alone, until it is known to have landed. */
+  private probe: Promise<void> | null = null;
   private closed = false;
   private flushQueued = false;
   /** Streams of rotated files still writing their last bytes. */
@@ -181,7 +183,7 @@ export class QueryLog implements QueryObserver {
     s.latencyMs = e.latencyMs;
     this.count++;
     // A stalled or failed file is flushed by its drain or retry: no timer per query meanwhile.
-    if (this.count >= this.batch && !this.stalled && !this.failed) this.queueFlush();
+    if (this.count >= this.batch && !this.stalled && !this.failed && !this.probe) this.queueFlush();
   }
 
   private queueFlush(): void {
@@ -197,21 +199,27 @@ export class QueryLog implements QueryObserver {
    */
   flush(): void {
     this.flushQueued = false;
-    const pending = this.count > 0 || this.droppedUnnoted > 0;
-    if (pending && !this.failed && !this.stalled && this.size >= this.config.maxSize) this.rotate();
     // While failed, entries wait in the ring for the file to come back; observe() counts what does not fit.
-    if (this.failed || this.stalled || !pending) return;
+    if (this.failed || this.stalled || this.probe || (this.count === 0 && this.droppedUnnoted === 0)) return;
+    if (this.size >= this.config.maxSize) {
+      this.rotate();
+      if (this.failed) return;
+    }
+    // A re-opened file on a disk still full opens fine and fails on the first write: let that be the note of
+    // what was dropped, alone, so that waiting entries are not lost with it.
+    const probing = this.recovering && this.droppedUnnoted > 0;
     let text = '';
     const capacity = this.slots.length;
     let n = 0;
-    for (; n < this.batch && this.count > 0; n++, this.count--, this.head = (this.head + 1) % capacity) text += this.line(this.head) + '\n';
-    if (this.count > 0) this.queueFlush();
+    for (; !probing && n < this.batch && this.count > 0; n++, this.count--, this.head = (this.head + 1) % capacity) text += this.line(this.head) + '\n';
+    if (this.count > 0 && !probing) this.queueFlush();
     const noted = this.droppedUnnoted;
     if (noted > 0) {
       text += JSON.stringify({ time: new Date().toISOString(), event: 'dropped', count: noted }) + '\n';
       this.droppedUnnoted = 0;
     }
-    this.write(text, n, noted);
+    if (probing) this.probe = new Promise((resolve) => this.write(text, n, noted, resolve));
+    else this.write(text, n, noted);
   }
 
   /** Writes everything still buffered and closes the file. */
@@ -221,7 +229,8 @@ export class QueryLog implements QueryObserver {
     clearInterval(this.timer);
     while (!this.failed && (this.count > 0 || this.droppedUnnoted > 0)) {
       // once() rejects when the stream fails while we wait; the loop then ends on `failed`.
-      if (this.stalled) await once(this.stream, 'drain').catch(() => undefined);
+      if (this.probe) await this.probe;
+      else if (this.stalled) await once(this.stream, 'drain').catch(() => undefined);
       else this.flush();
     }
     if (this.count > 0) this.drop(this.count); // the file failed: what is left is lost
@@ -248,19 +257,25 @@ export class QueryLog implements QueryObserver {
   }
 
   /** `entries` log lines and a note of `noted` earlier drops: counted as dropped (and noted again later) if the write fails. */
-  private write(text: string, entries: number, noted: number): void {
+  private write(text: string, entries: number, noted: number, landed?: () => void): void {
     this.size += Buffer.byteLength(text);
-    const written = this.stream.write(text, (err) => {
-      if (!err) {
-        if (this.recovering) {
-          this.recovering = false;
-          this.retryDelay = this.retryMs;
-          this.log.warn({ path: this.config.path, droppedTotal: this.droppedTotal }, 'query log writing again');
-        }
-        return;
+    const stream = this.stream;
+    const written = stream.write(text, (err) => {
+      if (err) {
+        this.droppedTotal += entries;
+        this.droppedUnnoted += entries + noted;
+        // Failed here and now, before anything else is written to this stream (its 'error' event comes later).
+        if (stream === this.stream) this.fail(err, 'query log cannot be written');
+      } else if (this.recovering && stream === this.stream) {
+        this.recovering = false;
+        this.retryDelay = this.retryMs;
+        this.log.warn({ path: this.config.path, droppedTotal: this.droppedTotal }, 'query log writing again');
       }
-      this.droppedTotal += entries;
-      this.droppedUnnoted += entries + noted;
+      if (landed) {
+        this.probe = null;
+        landed();
+        this.queueFlush();
+      }
     });
     if (!written) {
       this.stalled = true;
