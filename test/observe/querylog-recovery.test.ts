@@ -3,7 +3,7 @@
 // a real file). The log must start writing again by itself, and at once on
 // a reload, without a restart; what was lost in between is counted and noted.
 
-import { existsSync, mkdtempSync, readFileSync, symlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,18 +50,20 @@ async function until(what: string, test: () => boolean, ms: number): Promise<voi
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** An allowed A query from 10.0.0.1, as the resolver hands it to observers. */
+function event(name: string): QueryEvent {
+  const e = new QueryEvent();
+  Object.assign(e, { time: Date.now(), client: '10.0.0.1', group: 'default', verdict: 'allowed', msg: encodeQuery(name, 1), qtype: 1 });
+  e.questionEnd = e.msg.length;
+  return e;
+}
+
 describe.runIf(hasDevFull)('query log on a disk that fails and recovers', () => {
   it('retries by itself with back-off and resumes writing, noting what it dropped', async () => {
     const disk = fullDisk();
     const warnings: { msg: string }[] = [];
     const log = createLogger({ level: 'warn', destination: { write: (l: string) => void warnings.push(JSON.parse(l)) } });
     const qlog = new QueryLog({ mode: 'all', path: disk.path, maxSize: 1 << 20, keep: 1, anonymize: false }, log, { flushMs: 20, retryMs: 100, retryMaxMs: 400 });
-    const event = (name: string) => {
-      const e = new QueryEvent();
-      Object.assign(e, { time: Date.now(), client: '10.0.0.1', group: 'default', verdict: 'allowed', msg: encodeQuery(name, 1), qtype: 1 });
-      e.questionEnd = e.msg.length;
-      return e;
-    };
     try {
       qlog.observe(event('lost.example'));
       await until('the full disk is noticed', () => qlog.dropped > 0, 3000);
@@ -80,6 +82,34 @@ describe.runIf(hasDevFull)('query log on a disk that fails and recovers', () => 
       expect(qlog.dropped).toBe(1);
       // Said once the write's completion comes back, which may be a moment after its bytes are in the file.
       await until('the recovery is logged', () => warnings.some((w) => w.msg === 'query log writing again'), 3000);
+    } finally {
+      await qlog.close();
+    }
+  });
+});
+
+describe.runIf(hasDevFull)('query log whose file cannot even be opened for a while', () => {
+  it('keeps retrying with back-off and resumes once the path is writable again', async () => {
+    const disk = fullDisk();
+    const warnings: { msg: string; retryInMs?: number }[] = [];
+    const log = createLogger({ level: 'warn', destination: { write: (l: string) => void warnings.push(JSON.parse(l)) } });
+    const qlog = new QueryLog({ mode: 'all', path: disk.path, maxSize: 1 << 20, keep: 1, anonymize: false }, log, { flushMs: 20, retryMs: 50, retryMaxMs: 200 });
+    try {
+      qlog.observe(event('lost.example'));
+      await until('the full disk is noticed', () => qlog.failing, 3000);
+      qlog.observe(event('kept.example'));
+      // Now the path leads through a regular file where a directory should be: open() fails with ENOTDIR.
+      const blocker = `${disk.real}.dir`;
+      writeFileSync(blocker, '');
+      unlinkSync(disk.path);
+      symlinkSync(join(blocker, 'q.jsonl'), disk.path);
+      const openFailures = () => warnings.filter((w) => w.msg === 'query log still cannot be opened');
+      await until('re-opening fails a few times', () => openFailures().length >= 3, 5000);
+      // Back-off grows, up to its ceiling.
+      expect(openFailures().map((w) => w.retryInMs)).toEqual(expect.arrayContaining([200]));
+      disk.recover();
+      await until('the waiting entry is written', () => lines(disk.real).some((l) => l.name === 'kept.example'), 5000);
+      expect(qlog.failing).toBe(false);
     } finally {
       await qlog.close();
     }
