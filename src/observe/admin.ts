@@ -36,6 +36,8 @@ export interface AdminTarget {
   /** Pauses blocking for `group` (every group when undefined) for `minutes`; 0 resumes. Throws on an unknown group. */
   pause(group: string | undefined, minutes: number): { group: string; until: string | null }[];
   check(name: string, client: string): Promise<CheckResult>;
+  /** Asked once, when the API starts listening. */
+  adminAuth(): AdminAuth;
 }
 
 class HttpError extends Error {
@@ -117,9 +119,9 @@ const ROUTE_LIST = 'try GET /healthz, /readyz, /metrics, /check?name=; POST /rel
 export class AdminServer {
   private constructor(private readonly server: Server) {}
 
-  static async start(config: AdminConfig, target: AdminTarget, auth: AdminAuth): Promise<AdminServer | null> {
+  static async start(config: AdminConfig, target: AdminTarget): Promise<AdminServer | null> {
     if (config.listen === null) return null;
-    const guard = new Guard(config, auth);
+    const guard = new Guard(config, target.adminAuth());
     const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, (req, res) => {
       handle(req, res, guard, target).catch((err: unknown) => {
         const e = err instanceof HttpError ? err : new HttpError(500, (err as Error).message);

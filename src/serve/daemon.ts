@@ -11,7 +11,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { HostPort } from '../net/address.js';
 import { AdminServer, type AdminTarget, HttpError, type Readiness, type ReloadResult } from '../observe/admin.js';
-import { adminAuth } from '../observe/admin-token.js';
+import { type AdminAuth, adminAuth } from '../observe/admin-token.js';
 import type { Logger } from '../observe/logger.js';
 import { Metrics } from '../observe/metrics.js';
 import { QueryLog } from '../observe/querylog.js';
@@ -113,7 +113,7 @@ export class Daemon implements AdminTarget {
         udp.push(socket);
         tcp.push(listener);
       }
-      if (config.admin.listen) daemon.admin = await AdminServer.start(config.admin, daemon, adminAuth(config.admin, config.dataDir, options.log));
+      daemon.admin = await AdminServer.start(config.admin, daemon);
     } catch (err) {
       await daemon.stop();
       throw err;
@@ -143,6 +143,11 @@ export class Daemon implements AdminTarget {
 
   get adminAddress(): AddressInfo | null {
     return this.admin?.address ?? null;
+  }
+
+  /** The admin API's credentials: the configured token, or one generated into dataDir (the log says where, never what). */
+  adminAuth(): AdminAuth {
+    return adminAuth(this.config.admin, this.config.dataDir, this.log);
   }
 
   /**
