@@ -11,9 +11,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { type AddressInfo, isIPv4, isIPv6 } from 'node:net';
+import type { AdminAuth } from './admin-token.js';
 import type { AdminConfig } from '../config/admin.js';
 import type { CheckResult } from '../commands/check.js';
-import type { AdminAuth } from './admin-token.js';
 
 export interface Readiness {
   /** Listeners bound, filter loaded, not shutting down. Upstream health does not gate it: an upstream outage must not take the resolver out of a Service. */
