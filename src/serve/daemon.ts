@@ -11,6 +11,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { HostPort } from '../net/address.js';
 import { AdminServer, type AdminTarget, HttpError, type Readiness, type ReloadResult } from '../observe/admin.js';
+import { type AdminAuth, adminAuth } from '../observe/admin-token.js';
 import type { Logger } from '../observe/logger.js';
 import { Metrics } from '../observe/metrics.js';
 import { QueryLog } from '../observe/querylog.js';
@@ -144,6 +145,11 @@ export class Daemon implements AdminTarget {
     return this.admin?.address ?? null;
   }
 
+  /** The admin API's credentials: the configured token, or one generated into dataDir (the log says where, never what). */
+  adminAuth(): AdminAuth {
+    return adminAuth(this.config.admin, this.config.dataDir, this.log);
+  }
+
   /**
    * Re-reads config, catalogue and lists, builds everything beside the live
    * state and swaps it in; queries never wait. A failed reload keeps serving
@@ -231,6 +237,9 @@ export class Daemon implements AdminTarget {
       const next = this.newQueryLog(config); // an unwritable path fails the reload before the old log is closed
       await this.closeQueryLog();
       this.useQueryLog(next);
+    } else if (this.queryLog?.failing) {
+      // The admin may have freed the disk: a reload tries the file now rather than at the end of its back-off.
+      this.queryLog.retryNow();
     }
     if (!isDeepStrictEqual(before.upstream, config.upstream)) {
       const pool = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
@@ -309,10 +318,12 @@ export class Daemon implements AdminTarget {
   }
 
   readiness(): Readiness {
-    const upstreamAnswering = this.resolver.upstream.healthy;
-    // The lists are compiled before the listeners open (a failed reload keeps the last good ones), so a
-    // serving daemon always has them; readiness turns on an upstream answering and not shutting down.
-    return { ready: upstreamAnswering && !this.draining, listsCompiled: true, upstreamAnswering, paused: this.livePauses() };
+    // Ready means serving: listeners bound and a filter loaded (a failed reload keeps the last good one). An
+    // upstream outage is reported, not gating: taking every replica out of a Service would not bring it back.
+    const listening = this.udp.length > 0 && this.tcp.length === this.udp.length;
+    const listsCompiled = this.resolver.state !== undefined;
+    const ready = listening && listsCompiled && !this.draining;
+    return { ready, listening, listsCompiled, draining: this.draining, upstreamAnswering: this.resolver.upstream.healthy, paused: this.livePauses() };
   }
 
   async scrape(): Promise<{ contentType: string; body: string }> {
