@@ -274,8 +274,8 @@ class Connection implements Transport {
         this.beginClose();
         break;
       }
-      // Each query gets its own bytes: a waiter must not keep a whole 64 KiB read alive.
-      this.msg = Buffer.allocUnsafeSlow(length);
+      // Each query gets its own bytes (from the 8 KiB pool): a query waiting on upstream must not pin a 64 KiB read.
+      this.msg = Buffer.allocUnsafe(length);
       this.filled = 0;
     }
     if (this.heldAt >= this.held.length) {
