@@ -5,7 +5,7 @@
 import { ConfigError, duration, integer, object, size } from './check.js';
 
 export interface TcpConfig {
-  /** Open connections in total; more are accepted and closed at once. */
+  /** Open connections in total; when full, the connection idle longest makes room, or the new one is closed. */
   maxConnections: number;
   /** Open connections from one client address. */
   maxPerClient: number;

@@ -143,7 +143,7 @@ export class Daemon implements AdminTarget {
 
   /** TCP connections refused or cut short, and why, over every listener. */
   get tcpStats(): TcpStats {
-    const sum: TcpStats = { refused: 0, idle: 0, slow: 0, unread: 0, lifetime: 0, malformed: 0 };
+    const sum: TcpStats = { refused: 0, evicted: 0, idle: 0, slow: 0, unread: 0, lifetime: 0, malformed: 0 };
     for (const t of this.tcp) for (const key of Object.keys(sum) as (keyof TcpStats)[]) sum[key] += t.stats[key];
     return sum;
   }

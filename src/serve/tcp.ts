@@ -15,8 +15,10 @@ import { HEADER_SIZE } from '../wire/message.js';
 
 /** Why connections were refused or cut short, for tests and operators. */
 export interface TcpStats {
-  /** Refused at accept: over maxConnections or maxPerClient. */
+  /** Refused at accept: over maxPerClient, or over maxConnections with no idle connection to make room. */
   refused: number;
+  /** Reset to make room for a new connection when all maxConnections were open: the one idle longest. */
+  evicted: number;
   /** Closed after idleTimeout without a complete query or an answer. */
   idle: number;
   /** Reset because a query took longer than messageTimeout to arrive. */
@@ -45,9 +47,6 @@ const EMPTY = Buffer.alloc(0);
 export async function listenTcp(at: HostPort, resolver: Resolver, config: TcpConfig): Promise<TcpListener> {
   const listener = new Listener(resolver, config);
   const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => listener.accept(socket));
-  // Node closes connections over this cap before we see them; 'drop' tells us it did.
-  server.maxConnections = config.maxConnections;
-  server.on('drop', () => listener.stats.refused++);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: at.host, port: at.port, ipv6Only: at.family === 6 }, () => {
@@ -69,8 +68,10 @@ export async function listenTcp(at: HostPort, resolver: Resolver, config: TcpCon
 
 /** What the connections share: limits, the per-address counts, the unsent-bytes total and one timer for every deadline. */
 class Listener {
-  readonly stats: TcpStats = { refused: 0, idle: 0, slow: 0, unread: 0, lifetime: 0, malformed: 0 };
+  readonly stats: TcpStats = { refused: 0, evicted: 0, idle: 0, slow: 0, unread: 0, lifetime: 0, malformed: 0 };
   readonly open = new Set<Connection>();
+  /** Connections we have killed whose 'close' has not come yet: their slots are free already. */
+  private dying = 0;
   private readonly perClient = new Map<string, number>();
   /** Bytes of answers written and not yet taken by the kernel, summed over connections (an upper bound between writes). */
   private unsent = 0;
@@ -91,7 +92,9 @@ class Listener {
   accept(socket: Socket): void {
     const address = socket.remoteAddress;
     const count = address === undefined ? 0 : (this.perClient.get(address) ?? 0);
-    if (address === undefined || count >= this.config.maxPerClient) {
+    // When full, the connection idle longest makes room: a client with a query gets in while others only hold slots.
+    const full = this.open.size - this.dying >= this.config.maxConnections;
+    if (address === undefined || count >= this.config.maxPerClient || (full && !this.evictIdlest())) {
       this.stats.refused++;
       socket.on('error', () => undefined);
       socket.destroy();
@@ -102,11 +105,26 @@ class Listener {
     this.open.add(connection);
     socket.on('close', () => {
       this.open.delete(connection);
+      if (connection.killed) this.dying--;
       this.release(connection);
       const left = (this.perClient.get(address) ?? 1) - 1;
       if (left > 0) this.perClient.set(address, left);
       else this.perClient.delete(address);
     });
+  }
+
+  /** Kills the open connection with no query in flight that did something longest ago; false when there is none. */
+  private evictIdlest(): boolean {
+    let victim: Connection | null = null;
+    for (const c of this.open) if (c.evictable && (victim === null || c.lastActive < victim.lastActive)) victim = c;
+    if (victim === null) return false;
+    victim.kill('evicted', true);
+    return true;
+  }
+
+  /** Counts a connection we killed as gone before its 'close' arrives. */
+  killed(): void {
+    this.dying++;
   }
 
   /** Counts what a write left queued on `c`; resets it, or the connection holding most, when over the bounds. */
@@ -115,7 +133,7 @@ class Listener {
     this.unsent += queued - c.counted;
     c.counted = queued;
     if (queued > this.config.maxUnsent) {
-      c.reset('unread');
+      c.kill('unread', true);
       return;
     }
     while (this.unsent > this.config.maxUnsentTotal) {
@@ -123,10 +141,10 @@ class Listener {
       for (const other of this.open) {
         this.unsent += other.socket.writableLength - other.counted;
         other.counted = other.socket.writableLength;
-        if (!other.socket.destroyed && (largest === null || other.counted > largest.counted)) largest = other;
+        if (!other.killed && (largest === null || other.counted > largest.counted)) largest = other;
       }
       if (largest === null || largest.counted === 0) break;
-      largest.reset('unread');
+      largest.kill('unread', true);
     }
   }
 
@@ -146,7 +164,7 @@ class Listener {
   private sweep(): void {
     const now = performance.now();
     // Under pressure (over half the slots taken) idle connections get a tenth of the time, as unbound does.
-    const idleMs = this.open.size * 2 > this.config.maxConnections ? this.idleMs / 10 : this.idleMs;
+    const idleMs = (this.open.size - this.dying) * 2 > this.config.maxConnections ? this.idleMs / 10 : this.idleMs;
     for (const c of this.open) c.check(now, idleMs);
   }
 
@@ -163,7 +181,9 @@ class Connection implements Transport {
   counted = 0;
   private readonly opened = performance.now();
   /** Last complete query read or answer sent: trickled bytes do not count. */
-  private lastActive = this.opened;
+  lastActive = this.opened;
+  /** We closed or reset it; its 'close' may still be on the way. */
+  killed = false;
   /** When the message now arriving began to (0: between messages). */
   private messageStarted = 0;
   /** When we began closing (0: not closing). */
@@ -328,32 +348,43 @@ class Connection implements Transport {
     }
   }
 
-  /** Aborts with a TCP reset: the kernel drops what it still holds for this client at once. */
-  reset(reason: 'slow' | 'unread' | 'idle'): void {
-    if (this.socket.destroyed) return;
+  /** Nothing in flight: closing it costs the client no answer. */
+  get evictable(): boolean {
+    return !this.killed && this.outstanding === 0;
+  }
+
+  /**
+   * Ends the connection now. A reset (RST) makes the kernel drop what it
+   * still holds for this client at once; a plain close is for a client
+   * that owes us nothing.
+   */
+  kill(reason: Exclude<keyof TcpStats, 'refused' | 'lifetime' | 'malformed'>, reset: boolean): void {
+    if (this.killed || this.socket.destroyed) return;
+    this.killed = true;
+    this.listener.killed();
     this.listener.stats[reason]++;
     this.listener.release(this);
-    this.socket.resetAndDestroy();
+    if (reset) this.socket.resetAndDestroy();
+    else this.socket.destroy();
   }
 
   /** The listener's sweep: enforce the deadlines. */
   check(now: number, idleMs: number): void {
+    if (this.killed) return;
     const listener = this.listener;
     if (this.closingSince > 0 || this.ended) {
       // Answers still owed go out, then the client has idleTimeout to take them and close.
-      if (now - Math.max(this.closingSince, this.lastActive) > listener.idleMs) this.reset('idle');
+      if (now - Math.max(this.closingSince, this.lastActive) > listener.idleMs) this.kill('idle', true);
       return;
     }
-    if (this.messageStarted > 0 && now - this.messageStarted > listener.messageMs) return this.reset('slow');
+    if (this.messageStarted > 0 && now - this.messageStarted > listener.messageMs) return this.kill('slow', true);
     if (now - this.opened > listener.lifetimeMs) {
       listener.stats.lifetime++;
       return this.beginClose();
     }
     if (this.outstanding === 0 && now - this.lastActive > idleMs) {
       // Nothing owed either way: a plain close. Answers it leaves unread: a reset frees them.
-      if (this.writeBlocked || this.socket.writableLength > 0) return this.reset('idle');
-      listener.stats.idle++;
-      this.socket.destroy();
+      this.kill('idle', this.writeBlocked || this.socket.writableLength > 0);
     }
   }
 }

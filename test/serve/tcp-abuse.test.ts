@@ -167,13 +167,33 @@ describe('TCP limits', () => {
     expect(rcode).toBe(0);
   });
 
-  it('refuses connections over maxConnections', async () => {
+  it('makes room at maxConnections by closing the connection idle longest, so a client with a query gets in', async () => {
+    const { port, daemon: dd } = await daemon('{ maxConnections: 4, maxPerClient: 4, idleTimeout: 30s }');
+    const held: Client[] = [];
+    for (const n of [2, 3, 4, 5]) {
+      held.push(await open(port, { from: `127.0.0.${n}` }));
+      await sleep(20);
+    }
+    // The newest three are busy: each just had a query answered.
+    for (const c of held.slice(1)) c.sock.write(frame(encodeQuery('busy.example', TYPES.A, { id: 5 })));
+    expect(await until(() => held.slice(1).every((c) => c.ids.length === 1), 3000)).toBe(true);
+    expect((await query(port, 'newcomer.example', TYPES.A, { tcp: true, from: '127.0.0.6' })).rcode).toBe(0);
+    expect(await until(() => held[0].isClosed(), 2000)).toBe(true);
+    expect(held.slice(1).some((c) => c.isClosed())).toBe(false);
+    expect(dd.tcpStats.evicted).toBe(1);
+  });
+
+  it('refuses a connection over maxConnections when every open one has a query in flight', async () => {
     const { port, daemon: dd } = await daemon('{ maxConnections: 4, maxPerClient: 4 }');
+    upstream.behave = () => ({ kind: 'delay', ms: 1000 });
     const held = await Promise.all([2, 3, 4, 5].map((n) => open(port, { from: `127.0.0.${n}` })));
+    for (const [i, c] of held.entries()) c.sock.write(frame(encodeQuery(`in-flight${i}.example`, TYPES.A, { id: 9 })));
+    await sleep(200);
     const over = await open(port, { from: '127.0.0.6' });
     expect(await until(() => over.isClosed(), 2000)).toBe(true);
-    expect(held.some((c) => c.isClosed())).toBe(false);
     expect(dd.tcpStats.refused).toBe(1);
+    // The busy ones get their answers.
+    expect(await until(() => held.every((c) => c.ids.length === 1), 4000)).toBe(true);
   });
 
   it('frees idle and slowloris connections by their deadlines, whatever bytes trickle in, and keeps serving others', async () => {
