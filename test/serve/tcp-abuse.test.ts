@@ -94,6 +94,23 @@ describe('TCP pipelining', () => {
     expect(c.isClosed()).toBe(false);
   });
 
+  it('reassembles queries that arrive in pieces, length prefixes split included', async () => {
+    const { port } = await daemon('{}', 'lists:\n  local: { source: blocked.txt }\n');
+    const c = await open(port);
+    c.sock.setNoDelay(true);
+    const frames = [1, 2, 3].map((id) => frame(encodeQuery(`b${id}.blocked.test`, TYPES.A, { id })));
+    const bytes = Buffer.concat(frames);
+    const [a, b] = [frames[0].length, frames[0].length + frames[1].length];
+    // Cuts inside a prefix (1, a + 1), right after one (a + 2), inside a message (10) and at a frame's end (b).
+    const cuts = [0, 1, 10, a + 1, a + 2, b, b + 1, bytes.length];
+    for (let i = 1; i < cuts.length; i++) {
+      c.sock.write(bytes.subarray(cuts[i - 1], cuts[i]));
+      await sleep(30);
+    }
+    expect(await until(() => c.ids.length === 3, 3000)).toBe(true);
+    expect(c.ids).toEqual([1, 2, 3]);
+  });
+
   it('reads at most maxPipelined queries ahead of its answers, and answers them all', async () => {
     const { port } = await daemon('{ maxPipelined: 100 }');
     // The first 100 names are held back long enough to look; the rest are quick.
