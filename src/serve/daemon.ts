@@ -19,7 +19,7 @@ import { type Filter, buildFilter } from '../policy/state.js';
 import { AnswerCache } from '../resolve/cache.js';
 import { Resolver } from '../resolve/resolver.js';
 import { UpstreamPool } from '../resolve/upstream.js';
-import { type TcpListener, type TcpStats, listenTcp } from './tcp.js';
+import { type TcpListener, type TcpStats, listenTcp, noTcpStats } from './tcp.js';
 import { listenUdp } from './udp.js';
 import { releaseLoadGarbage } from './memory.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
@@ -143,7 +143,7 @@ export class Daemon implements AdminTarget {
 
   /** TCP connections refused or cut short, and why, over every listener. */
   get tcpStats(): TcpStats {
-    const sum: TcpStats = { refused: 0, evicted: 0, idle: 0, slow: 0, unread: 0, lifetime: 0, malformed: 0 };
+    const sum = noTcpStats();
     for (const t of this.tcp) for (const key of Object.keys(sum) as (keyof TcpStats)[]) sum[key] += t.stats[key];
     return sum;
   }

@@ -31,6 +31,8 @@ export interface TcpStats {
   malformed: number;
 }
 
+export const noTcpStats = (): TcpStats => ({ refused: 0, evicted: 0, idle: 0, slow: 0, unread: 0, lifetime: 0, malformed: 0 });
+
 export interface TcpListener {
   server: Server;
   readonly stats: Readonly<TcpStats>;
@@ -68,7 +70,7 @@ export async function listenTcp(at: HostPort, resolver: Resolver, config: TcpCon
 
 /** What the connections share: limits, the per-address counts, the unsent-bytes total and one timer for every deadline. */
 class Listener {
-  readonly stats: TcpStats = { refused: 0, evicted: 0, idle: 0, slow: 0, unread: 0, lifetime: 0, malformed: 0 };
+  readonly stats = noTcpStats();
   readonly open = new Set<Connection>();
   /** Connections we have killed whose 'close' has not come yet: their slots are free already. */
   private dying = 0;
