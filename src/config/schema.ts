@@ -11,6 +11,7 @@ import { type AdminConfig, adminSection } from './admin.js';
 import { type RemoteListSpec, listsSection } from './lists.js';
 import { type GroupConfig, groupsSection } from './groups.js';
 import { type QueryLogConfig, queryLogSection } from './querylog.js';
+import { type TcpConfig, tcpSection } from './tcp.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, size, string } from './check.js';
 
 export interface Config {
@@ -32,6 +33,8 @@ export interface Config {
   groups: GroupConfig[];
   admin: AdminConfig;
   queryLog: QueryLogConfig;
+  /** Limits on TCP clients: connections, pipelining, unread answers, deadlines. */
+  tcp: TcpConfig;
 }
 
 export interface CacheConfig {
@@ -54,7 +57,7 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize']);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp']);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
@@ -68,6 +71,7 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     groups: groupsSection(top.groups, blockMode),
     admin: adminSection(top.admin),
     queryLog: queryLogSection(top.queryLog, baseDir),
+    tcp: tcpSection(top.tcp),
   };
 }
 

@@ -9,6 +9,7 @@ import { type Catalogue, loadCatalogue } from '../catalogue/index.js';
 import { checkName } from '../commands/check.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import type { TcpConfig } from '../config/tcp.js';
 import type { HostPort } from '../net/address.js';
 import { AdminServer, type AdminTarget, HttpError, type Readiness, type ReloadResult } from '../observe/admin.js';
 import { type AdminAuth, adminAuth } from '../observe/admin-token.js';
@@ -19,7 +20,7 @@ import { type Filter, buildFilter } from '../policy/state.js';
 import { AnswerCache } from '../resolve/cache.js';
 import { Resolver } from '../resolve/resolver.js';
 import { UpstreamPool } from '../resolve/upstream.js';
-import { type TcpListener, listenTcp } from './tcp.js';
+import { type TcpListener, type TcpStats, listenTcp, noTcpStats } from './tcp.js';
 import { listenUdp } from './udp.js';
 import { releaseLoadGarbage } from './memory.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
@@ -109,7 +110,7 @@ export class Daemon implements AdminTarget {
     try {
       daemon.openQueryLog(config);
       for (const at of options.listen ?? config.listen) {
-        const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, options.drainMs ?? DEFAULT_DRAIN_MS);
+        const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, config.tcp);
         udp.push(socket);
         tcp.push(listener);
       }
@@ -139,6 +140,13 @@ export class Daemon implements AdminTarget {
   /** The bound UDP addresses (the TCP listeners share them). */
   get addresses(): AddressInfo[] {
     return this.udp.map((s) => s.address());
+  }
+
+  /** TCP connections refused or cut short, and why, over every listener. */
+  get tcpStats(): TcpStats {
+    const sum = noTcpStats();
+    for (const t of this.tcp) for (const key of Object.keys(sum) as (keyof TcpStats)[]) sum[key] += t.stats[key];
+    return sum;
   }
 
   get adminAddress(): AddressInfo | null {
@@ -230,7 +238,7 @@ export class Daemon implements AdminTarget {
     await log.close();
   }
 
-  /** Upstream servers, cache limits and the query log take effect on reload; listen and admin addresses need a restart. */
+  /** Upstream servers, cache limits and the query log take effect on reload; listen and admin addresses and tcp limits need a restart. */
   private async applyServing(config: Config): Promise<void> {
     const before = this.config;
     if (!isDeepStrictEqual(before.queryLog, config.queryLog)) {
@@ -251,7 +259,7 @@ export class Daemon implements AdminTarget {
     }
     if (!isDeepStrictEqual(before.cache, config.cache)) this.resolver.cache = new AnswerCache(config.cache);
     this.resolver.options = resolverOptions(config);
-    for (const key of ['listen', 'admin'] as const) {
+    for (const key of ['listen', 'admin', 'tcp'] as const) {
       if (!isDeepStrictEqual(before[key], config[key])) this.log.warn({ key }, `${key} changed: takes effect at the next restart`);
     }
   }
@@ -371,11 +379,11 @@ function warnRejects(filter: Filter, log: Logger): void {
  * UDP and TCP on one address. With port 0 (tests) TCP takes the port the
  * kernel gave UDP; if something already holds that TCP port, try another.
  */
-async function listenBoth(at: HostPort, resolver: Resolver, draining: () => boolean, drainMs: number): Promise<[UdpSocket, TcpListener]> {
+async function listenBoth(at: HostPort, resolver: Resolver, draining: () => boolean, tcp: TcpConfig): Promise<[UdpSocket, TcpListener]> {
   for (let attempt = 0; ; attempt++) {
     const socket = await listenUdp(at, resolver, draining);
     try {
-      return [socket, await listenTcp({ ...at, port: socket.address().port }, resolver, drainMs)];
+      return [socket, await listenTcp({ ...at, port: socket.address().port }, resolver, tcp)];
     } catch (err) {
       socket.close();
       if (at.port !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 10) throw err;
