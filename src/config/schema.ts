@@ -11,6 +11,7 @@ import { type AdminConfig, adminSection } from './admin.js';
 import { type RemoteListSpec, listsSection } from './lists.js';
 import { type GroupConfig, groupsSection } from './groups.js';
 import { type QueryLogConfig, queryLogSection } from './querylog.js';
+import { type CatalogueUpdateConfig, catalogueSection } from './catalogue.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, string } from './check.js';
 
 export interface Config {
@@ -30,6 +31,8 @@ export interface Config {
   groups: GroupConfig[];
   admin: AdminConfig;
   queryLog: QueryLogConfig;
+  /** Signed catalogue updates; undefined: the packaged catalogue only. */
+  catalogue?: CatalogueUpdateConfig;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:5300';
@@ -42,7 +45,7 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog']);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'catalogue']);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
@@ -58,10 +61,10 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
   };
 }
 
-function remoteAndFileLists(top: Record<string, unknown>, baseDir: string): Pick<Config, 'lists' | 'remoteLists' | 'dataDir'> {
+function remoteAndFileLists(top: Record<string, unknown>, baseDir: string): Pick<Config, 'lists' | 'remoteLists' | 'dataDir' | 'catalogue'> {
   const dataDir = resolve(baseDir, top.dataDir === undefined ? 'data' : string('dataDir', top.dataDir));
   const { lists, remote } = listsSection(top.lists, baseDir, dataDir);
-  return { lists, remoteLists: remote, dataDir };
+  return { lists, remoteLists: remote, dataDir, catalogue: catalogueSection(top.catalogue, baseDir, dataDir) };
 }
 
 function hostPorts(path: string, value: unknown, defaultPort: number): HostPort[] {

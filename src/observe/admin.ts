@@ -7,12 +7,15 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from 'node:net';
 import type { AdminConfig } from '../config/admin.js';
 import type { CheckResult } from '../commands/check.js';
+import type { CatalogueStatus } from '../catalogue/updates.js';
 
 export interface Readiness {
   ready: boolean;
   listsCompiled: boolean;
   upstreamAnswering: boolean;
   paused: { group: string; until: string }[];
+  /** The catalogue in use: origin, version, review date, and how its updates go. */
+  catalogue?: CatalogueStatus;
 }
 
 export type ReloadResult = { ok: true; lists: number; entries: number; ms: number } | { ok: false; error: string };
