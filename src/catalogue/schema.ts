@@ -38,7 +38,8 @@ export const KIND_TAGS = [
   'agent', // autonomous agent that acts for the user
   'writing',
   'companion', // character / role-play chat
-  'models', // model hub or model downloads
+  'model-hub', // model and dataset downloads (what a research cluster keeps when chat is banned)
+  'app-hosting', // user apps published on an AI platform's own domain (Spaces, *.lovable.app)
   'inference', // hosted inference for third-party models
   'meeting', // meeting note-takers
 ] as const;
