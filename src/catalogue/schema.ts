@@ -62,6 +62,8 @@ export const SOURCE_PREFIXES: ReadonlySet<string> = new Set([
   'blackmatrix7', // blackmatrix7 Clash rule lists (routing lists: read with care)
   'tinaponting', // tinaponting/ai-robots-scrapers guides
   'lobe-chat', // lobehub/lobe-chat model-provider base URLs (src/libs/agent-runtime/NAME)
+  'shadowwhisperer', // ShadowWhisperer/BlockLists Lists/AI
+  'sukkaw', // SukkaW/Surge Source/non_ip/ai.conf (a routing list: read with care)
   'vendor-docs',
   'review',
 ]);

@@ -14,7 +14,14 @@ describe('resolveSelector', () => {
     expect(resolveSelector('tag:code', cat, admin)).toEqual(
       cat.services.filter((s) => s.tags.includes('code')).map((s) => `service:${s.id}`),
     );
-    expect(resolveSelector('tag:fr', cat, admin)).toEqual(['service:mistral']);
+    expect(resolveSelector('tag:fr', cat, admin)).toEqual(
+      cat.services.filter((s) => s.country === 'fr' && s.tags.includes('genai')).map((s) => `service:${s.id}`),
+    );
+    expect(resolveSelector('tag:fr', cat, admin)).toContain('service:mistral');
+    expect(resolveSelector('tag:kr', cat, admin)).toEqual(expect.arrayContaining(['service:naver-clova-x', 'service:upstage', 'service:wrtn']));
+    expect(resolveSelector('tag:ru', cat, admin)).toEqual(expect.arrayContaining(['service:gigachat', 'service:yandex-alice', 'service:kandinsky']));
+    expect(resolveSelector('tag:model-hub', cat, admin)).toEqual(expect.arrayContaining(['service:huggingface', 'service:modelscope']));
+    expect(resolveSelector('tag:app-hosting', cat, admin)).toEqual(expect.arrayContaining(['service:huggingface-spaces', 'service:lovable-apps']));
     expect(resolveSelector('list:ads', cat, admin)).toEqual(['ads']);
   });
 
