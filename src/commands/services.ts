@@ -11,6 +11,8 @@ export function servicesCommand(): Command {
     .option('--vendors', 'one line per vendor: vendor:ID, name, its services')
     .option('--json', 'one JSON object a line; the first describes the catalogue')
     .action((opts: { config?: string; json?: boolean; vendors?: boolean }) => {
+      // `aifence services | head` closes the pipe early: that is the reader's choice, not an error.
+      process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 0 : 1));
       // The CLI reads what the daemon would start from: the verified bundle on disk, else the packaged catalogue.
       const config = opts.config === undefined ? undefined : loadConfig(opts.config);
       const log = createLogger({ level: 'silent', destination: { write: () => undefined } });
