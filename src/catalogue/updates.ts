@@ -41,6 +41,7 @@ export class CatalogueUpdates {
   private lastError: string | undefined;
   private copyRefused: string | undefined;
   private readonly key: KeyObject | undefined;
+  private inFlight: AbortController | undefined;
   readonly results = new Map<UpdateResult, number>();
 
   constructor(
@@ -63,8 +64,9 @@ export class CatalogueUpdates {
     return this.bundle ?? this.packaged();
   }
 
-  status(): CatalogueStatus {
-    const cat = this.current();
+  /** `inUse`: the catalogue the live filter was built from (reading the packaged one again per probe would cost a disk scan). */
+  status(inUse: Catalogue): CatalogueStatus {
+    const cat = inUse;
     return {
       ...cat.info,
       services: cat.services.length,
@@ -95,6 +97,7 @@ export class CatalogueUpdates {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.inFlight?.abort();
   }
 
   private schedule(ms: number): void {
@@ -107,6 +110,7 @@ export class CatalogueUpdates {
   async refresh(): Promise<UpdateResult> {
     const config = this.config!;
     const result = await this.fetchOnce(config).catch((err: Error) => {
+      if (this.stopped) return 'failed' as const; // aborted by stop(): nothing to report
       this.lastError = err.message;
       const refused = err instanceof BundleError;
       this.log.warn({ url: config.url, err: err.message }, refused ? 'catalogue bundle refused; still serving the last good catalogue' : 'catalogue download failed; still serving the last good catalogue');
@@ -122,13 +126,15 @@ export class CatalogueUpdates {
       this.lastError = undefined;
       this.schedule(config.refresh * 1000);
     }
-    if (result === 'updated') this.onChange();
+    if (result === 'updated' && !this.stopped) this.onChange();
     return result;
   }
 
   private async fetchOnce(config: CatalogueUpdateConfig): Promise<UpdateResult> {
     const headers: Record<string, string> = this.etag && this.bundle ? { 'if-none-match': this.etag } : {};
-    const res = await fetch(config.url, { headers, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'follow' });
+    this.inFlight = new AbortController();
+    const signal = AbortSignal.any([this.inFlight.signal, AbortSignal.timeout(TIMEOUT_MS)]);
+    const res = await fetch(config.url, { headers, signal, redirect: 'follow' });
     if (res.status === 304) return 'unchanged';
     if (!res.ok || !res.body) throw new Error(`HTTP ${res.status} ${res.statusText}`);
     const declared = Number(res.headers.get('content-length') ?? 0);
@@ -154,8 +160,14 @@ export class CatalogueUpdates {
   }
 }
 
+/** What the metrics read when scraped: the catalogue in use, and the update checks so far. */
+export interface CatalogueMetricsSource {
+  status(): CatalogueStatus;
+  results(): ReadonlyMap<UpdateResult, number>;
+}
+
 /** Catalogue metrics on the daemon's registry: what is in use, and how updates went. */
-export function registerCatalogueMetrics(registry: Registry, updates: () => CatalogueUpdates): void {
+export function registerCatalogueMetrics(registry: Registry, source: CatalogueMetricsSource): void {
   new Gauge({
     name: 'aifence_catalogue_info',
     help: 'The catalogue in use (value 1): origin (packaged or bundle), version, latest review date',
@@ -163,7 +175,7 @@ export function registerCatalogueMetrics(registry: Registry, updates: () => Cata
     registers: [registry],
     collect() {
       this.reset();
-      const s = updates().status();
+      const s = source.status();
       this.set({ origin: s.origin, version: s.version, reviewed: s.reviewed }, 1);
     },
   });
@@ -172,7 +184,7 @@ export function registerCatalogueMetrics(registry: Registry, updates: () => Cata
     help: 'Services in the catalogue in use',
     registers: [registry],
     collect() {
-      this.set(updates().status().services);
+      this.set(source.status().services);
     },
   });
   new Gauge({
@@ -181,7 +193,7 @@ export function registerCatalogueMetrics(registry: Registry, updates: () => Cata
     registers: [registry],
     collect() {
       this.reset();
-      const { expires } = updates().status();
+      const { expires } = source.status();
       if (expires) this.set(Date.parse(expires) / 1000);
     },
   });
@@ -192,7 +204,7 @@ export function registerCatalogueMetrics(registry: Registry, updates: () => Cata
     registers: [registry],
     collect() {
       this.reset();
-      for (const [result, n] of updates().results) this.inc({ result }, n);
+      for (const [result, n] of source.results()) this.inc({ result }, n);
     },
   });
 }

@@ -18,7 +18,7 @@ export function servicesCommand(): Command {
       const log = createLogger({ level: 'silent', destination: { write: () => undefined } });
       const updates = new CatalogueUpdates(config?.catalogue, () => loadCatalogue(), log);
       const cat = updates.current();
-      const status = updates.status();
+      const status = updates.status(cat);
       const out = (line: string) => process.stdout.write(line + '\n');
       if (opts.json) out(JSON.stringify({ catalogue: status }));
       else {

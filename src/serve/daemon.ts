@@ -115,7 +115,10 @@ export class Daemon implements AdminTarget {
     daemon = new Daemon(config, filter, resolver, udp, tcp, options, clock);
     daemon.updates = updates;
     const running = daemon;
-    registerCatalogueMetrics(daemon.metrics.registry, () => running.updates);
+    registerCatalogueMetrics(daemon.metrics.registry, {
+      status: () => running.updates.status(running.filter.catalogue),
+      results: () => running.updates.results,
+    });
     daemon.refreshPolicy();
     try {
       daemon.openQueryLog(config);
@@ -331,7 +334,7 @@ export class Daemon implements AdminTarget {
     const upstreamAnswering = this.resolver.upstream.healthy;
     // The lists are compiled before the listeners open (a failed reload keeps the last good ones), so a
     // serving daemon always has them; readiness turns on an upstream answering and not shutting down.
-    return { ready: upstreamAnswering && !this.draining, listsCompiled: true, upstreamAnswering, paused: this.livePauses(), catalogue: this.updates.status() };
+    return { ready: upstreamAnswering && !this.draining, listsCompiled: true, upstreamAnswering, paused: this.livePauses(), catalogue: this.updates.status(this.filter.catalogue) };
   }
 
   async scrape(): Promise<{ contentType: string; body: string }> {
