@@ -160,6 +160,17 @@ export class CatalogueUpdates {
   }
 }
 
+/**
+ * The catalogue a daemon with this config would start from, for the CLI
+ * (`services`, and `check` / `lists` when they should see updates): the
+ * verified bundle in dataDir, else the packaged catalogue.
+ */
+export function catalogueInUse(config: CatalogueUpdateConfig | undefined, packaged: () => Catalogue, log: Logger): { catalogue: Catalogue; status: CatalogueStatus } {
+  const updates = new CatalogueUpdates(config, packaged, log);
+  const catalogue = updates.current();
+  return { catalogue, status: updates.status(catalogue) };
+}
+
 /** What the metrics read when scraped: the catalogue in use, and the update checks so far. */
 export interface CatalogueMetricsSource {
   status(): CatalogueStatus;

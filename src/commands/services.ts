@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { catalogueVendors, loadCatalogue, vendorId } from '../catalogue/index.js';
-import { CatalogueUpdates } from '../catalogue/updates.js';
+import { catalogueInUse } from '../catalogue/updates.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../observe/logger.js';
 
@@ -16,9 +16,7 @@ export function servicesCommand(): Command {
       // The CLI reads what the daemon would start from: the verified bundle on disk, else the packaged catalogue.
       const config = opts.config === undefined ? undefined : loadConfig(opts.config);
       const log = createLogger({ level: 'silent', destination: { write: () => undefined } });
-      const updates = new CatalogueUpdates(config?.catalogue, () => loadCatalogue(), log);
-      const cat = updates.current();
-      const status = updates.status(cat);
+      const { catalogue: cat, status } = catalogueInUse(config?.catalogue, () => loadCatalogue(), log);
       const out = (line: string) => process.stdout.write(line + '\n');
       if (opts.json) out(JSON.stringify({ catalogue: status }));
       else {
