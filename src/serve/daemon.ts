@@ -143,6 +143,7 @@ export class Daemon implements AdminTarget {
         upstream: config.upstream.servers.map((s) => `${s.host}:${s.port}`),
         lists: filter.lists.reports.length,
         entries: totalEntries(filter),
+        catalogue: `${filter.catalogue.info.origin} ${filter.catalogue.info.version}, reviewed ${filter.catalogue.info.reviewed}`,
         matcherBytes: filter.state.matcher.byteSize,
         startMs: Math.round(performance.now() - started),
       },
