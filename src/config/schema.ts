@@ -11,6 +11,7 @@ import { type AdminConfig, adminSection } from './admin.js';
 import { type RemoteListSpec, listsSection } from './lists.js';
 import { type GroupConfig, groupsSection } from './groups.js';
 import { type QueryLogConfig, queryLogSection } from './querylog.js';
+import { type CatalogueUpdateConfig, catalogueSection } from './catalogue.js';
 import { type TcpConfig, tcpSection } from './tcp.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, size, string } from './check.js';
 
@@ -35,6 +36,8 @@ export interface Config {
   queryLog: QueryLogConfig;
   /** Limits on TCP clients: connections, pipelining, unread answers, deadlines. */
   tcp: TcpConfig;
+  /** Signed catalogue updates; undefined: the packaged catalogue only. */
+  catalogue?: CatalogueUpdateConfig;
 }
 
 export interface CacheConfig {
@@ -57,7 +60,7 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp']);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'catalogue']);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
@@ -75,10 +78,10 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
   };
 }
 
-function remoteAndFileLists(top: Record<string, unknown>, baseDir: string): Pick<Config, 'lists' | 'remoteLists' | 'dataDir'> {
+function remoteAndFileLists(top: Record<string, unknown>, baseDir: string): Pick<Config, 'lists' | 'remoteLists' | 'dataDir' | 'catalogue'> {
   const dataDir = resolve(baseDir, top.dataDir === undefined ? 'data' : string('dataDir', top.dataDir));
   const { lists, remote } = listsSection(top.lists, baseDir, dataDir);
-  return { lists, remoteLists: remote, dataDir };
+  return { lists, remoteLists: remote, dataDir, catalogue: catalogueSection(top.catalogue, baseDir, dataDir) };
 }
 
 function hostPorts(path: string, value: unknown, defaultPort: number): HostPort[] {

@@ -14,6 +14,7 @@ import { type AddressInfo, isIPv4, isIPv6 } from 'node:net';
 import type { AdminAuth } from './admin-token.js';
 import type { AdminConfig } from '../config/admin.js';
 import type { CheckResult } from '../commands/check.js';
+import type { CatalogueStatus } from '../catalogue/updates.js';
 
 export interface Readiness {
   /** Listeners bound, filter loaded, not shutting down. Upstream health does not gate it: an upstream outage must not take the resolver out of a Service. */
@@ -24,6 +25,8 @@ export interface Readiness {
   /** Reported, not gating. */
   upstreamAnswering: boolean;
   paused: { group: string; until: string }[];
+  /** The catalogue in use: origin, version, review date, and how its updates go. */
+  catalogue?: CatalogueStatus;
 }
 
 export type ReloadResult = { ok: true; lists: number; entries: number; ms: number } | { ok: false; error: string };

@@ -6,6 +6,7 @@ import type { Socket as UdpSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { type Catalogue, loadCatalogue } from '../catalogue/index.js';
+import { CatalogueUpdates, registerCatalogueMetrics } from '../catalogue/updates.js';
 import { checkName } from '../commands/check.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -32,7 +33,7 @@ export interface DaemonOptions {
   listen?: HostPort[];
   /** How long shutdown waits for queries in flight. */
   drainMs?: number;
-  /** The AI-service catalogue; default: the package's blocklists/, re-read on every reload. */
+  /** The packaged AI-service catalogue; default: the package's blocklists/, re-read on every reload. A signed bundle (config `catalogue`) replaces it. */
   catalogue?: Catalogue;
   /** Wall-clock milliseconds, for exceptions that expire, schedules and pauses; injectable for tests. */
   clock?: () => number;
@@ -56,6 +57,8 @@ export class Daemon implements AdminTarget {
   private admin: AdminServer | null = null;
   private remote: RemoteLists;
   private queryLog: QueryLog | null = null;
+  /** Signed catalogue updates; set right after construction. */
+  private updates!: CatalogueUpdates;
   readonly metrics: Metrics;
 
   private constructor(
@@ -81,6 +84,10 @@ export class Daemon implements AdminTarget {
     this.remote = this.remoteListsFor(config);
   }
 
+  private updatesFor(config: Config): CatalogueUpdates {
+    return newUpdates(config, this.options, () => void this.reload(), this.clock);
+  }
+
   private remoteListsFor(config: Config): RemoteLists {
     return new RemoteLists(config.remoteLists, this.log, () => void this.reload());
   }
@@ -98,14 +105,22 @@ export class Daemon implements AdminTarget {
     const clock = options.clock ?? Date.now;
     // URL lists load from their copies on disk; downloads happen in the background once serving.
     prepareRemoteLists(config.remoteLists, options.log);
-    const filter = await buildFilter(config, options.catalogue ?? loadCatalogue(), clock());
+    let daemon: Daemon | undefined;
+    const updates = newUpdates(config, options, () => void daemon?.reload(), clock);
+    const filter = await buildFilter(config, updates.current(), clock());
     warnRejects(filter, options.log);
     const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
     await upstream.start();
     const resolver = new Resolver(filter.state, new AnswerCache(config.cache), upstream, options.log, resolverOptions(config));
     const udp: UdpSocket[] = [];
     const tcp: TcpListener[] = [];
-    const daemon = new Daemon(config, filter, resolver, udp, tcp, options, clock);
+    daemon = new Daemon(config, filter, resolver, udp, tcp, options, clock);
+    daemon.updates = updates;
+    const running = daemon;
+    registerCatalogueMetrics(daemon.metrics.registry, {
+      status: () => running.updates.status(running.filter.catalogue),
+      results: () => running.updates.results,
+    });
     daemon.refreshPolicy();
     try {
       daemon.openQueryLog(config);
@@ -121,6 +136,7 @@ export class Daemon implements AdminTarget {
     }
     daemon.watch();
     daemon.remote.start();
+    daemon.updates.start();
     releaseLoadGarbage();
     options.log.info(
       {
@@ -129,6 +145,7 @@ export class Daemon implements AdminTarget {
         upstream: config.upstream.servers.map((s) => `${s.host}:${s.port}`),
         lists: filter.lists.reports.length,
         entries: totalEntries(filter),
+        catalogue: `${filter.catalogue.info.origin} ${filter.catalogue.info.version}, reviewed ${filter.catalogue.info.reviewed}`,
         matcherBytes: filter.state.matcher.byteSize,
         startMs: Math.round(performance.now() - started),
       },
@@ -185,7 +202,9 @@ export class Daemon implements AdminTarget {
       const config = this.options.configFile ? loadConfig(this.options.configFile) : this.config;
       const remoteChanged = !isDeepStrictEqual(config.remoteLists, this.config.remoteLists);
       if (remoteChanged) prepareRemoteLists(config.remoteLists, this.log);
-      const filter = await buildFilter(config, this.options.catalogue ?? loadCatalogue(), this.clock());
+      const catalogueChanged = !isDeepStrictEqual(config.catalogue, this.config.catalogue);
+      const updates = catalogueChanged ? this.updatesFor(config) : this.updates;
+      const filter = await buildFilter(config, updates.current(), this.clock());
       warnRejects(filter, this.log);
       await this.applyServing(config);
       this.filter = filter;
@@ -194,6 +213,11 @@ export class Daemon implements AdminTarget {
       this.reapplyPauses();
       this.refreshPolicy();
       this.watch();
+      if (catalogueChanged) {
+        this.updates.stop();
+        this.updates = updates;
+        updates.start();
+      }
       if (remoteChanged) {
         this.remote.stop();
         this.remote = this.remoteListsFor(config);
@@ -331,7 +355,15 @@ export class Daemon implements AdminTarget {
     const listening = this.udp.length > 0 && this.tcp.length === this.udp.length;
     const listsCompiled = this.resolver.state !== undefined;
     const ready = listening && listsCompiled && !this.draining;
-    return { ready, listening, listsCompiled, draining: this.draining, upstreamAnswering: this.resolver.upstream.healthy, paused: this.livePauses() };
+    return {
+      ready,
+      listening,
+      listsCompiled,
+      draining: this.draining,
+      upstreamAnswering: this.resolver.upstream.healthy,
+      paused: this.livePauses(),
+      catalogue: this.updates.status(this.filter.catalogue),
+    };
   }
 
   async scrape(): Promise<{ contentType: string; body: string }> {
@@ -347,6 +379,7 @@ export class Daemon implements AdminTarget {
     clearTimeout(this.policyTimer);
     this.unwatch();
     this.remote.stop();
+    this.updates.stop();
     this.draining = true;
     for (const t of this.tcp) t.stopAccepting();
     const deadline = performance.now() + (this.options.drainMs ?? DEFAULT_DRAIN_MS);
@@ -366,6 +399,11 @@ const resolverOptions = (config: Config) => ({
   maxConcurrent: config.upstream.maxConcurrent,
   staleAfter: config.cache.serveStale?.clientTimeout ?? null,
 });
+
+/** The catalogue source for a config: signed bundles when configured, over the packaged catalogue. */
+function newUpdates(config: Config, options: DaemonOptions, onChange: () => void, clock: () => number): CatalogueUpdates {
+  return new CatalogueUpdates(config.catalogue, () => options.catalogue ?? loadCatalogue(), options.log, onChange, clock);
+}
 
 const totalEntries = (filter: Filter): number => filter.lists.reports.reduce((n, r) => n + r.entries, 0);
 
