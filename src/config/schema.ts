@@ -11,6 +11,7 @@ import { type AdminConfig, adminSection } from './admin.js';
 import { type RemoteListSpec, listsSection } from './lists.js';
 import { type GroupConfig, groupsSection } from './groups.js';
 import { type QueryLogConfig, queryLogSection } from './querylog.js';
+import { type RateLimitConfig, rateLimitSection } from './ratelimit.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, string } from './check.js';
 
 export interface Config {
@@ -30,6 +31,7 @@ export interface Config {
   groups: GroupConfig[];
   admin: AdminConfig;
   queryLog: QueryLogConfig;
+  rateLimit: RateLimitConfig;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:5300';
@@ -42,7 +44,7 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog']);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'rateLimit']);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
@@ -55,6 +57,7 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     groups: groupsSection(top.groups, blockMode),
     admin: adminSection(top.admin),
     queryLog: queryLogSection(top.queryLog, baseDir),
+    rateLimit: rateLimitSection(top.rateLimit),
   };
 }
 

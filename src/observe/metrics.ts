@@ -10,6 +10,7 @@
 // scrape and half a second of DNS stalled per scrape.
 
 import client, { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RateLimitCounts } from '../resolve/ratelimit.js';
 import { rcodeName, typeName } from '../wire/mnemonics.js';
 import type { QueryEvent, QueryObserver, Verdict } from './events.js';
 
@@ -37,6 +38,8 @@ export interface DaemonGauges {
   upstreamDropped(): { spoofed: number; malformed: number };
   queryLogDropped(): number;
   pausedGroups(): string[];
+  /** The UDP rate limiter's counts and how many clients it tracks; null without one. */
+  rateLimit(): { counts: RateLimitCounts; clients: number } | null;
 }
 
 export class Metrics implements QueryObserver {
@@ -116,6 +119,19 @@ export class Metrics implements QueryObserver {
         for (const group of gauges.pausedGroups()) this.set({ group }, 1);
       },
     });
+    new Counter({
+      name: 'aifence_ratelimited_total',
+      help: 'UDP queries over their client\'s rate, by what was done: drop (no answer), refused, slip (TC, retry over TCP)',
+      labelNames: ['action'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const counts = gauges.rateLimit()?.counts;
+        if (counts) for (const action of ['drop', 'refused', 'slip'] as const) this.inc({ action }, counts[action]);
+      },
+    });
+    counter('aifence_ratelimit_evictions_total', 'Clients pushed out of the full rate-limit table for another', () => gauges.rateLimit()?.counts.evictions ?? 0);
+    new Gauge({ name: 'aifence_ratelimit_clients', help: 'Clients (IPv4 addresses, IPv6 /56) in the rate-limit table', registers: [registry], collect() { this.set(gauges.rateLimit()?.clients ?? 0); } });
     this.reloads = new Counter({ name: 'aifence_reloads_total', help: 'Reloads by result', labelNames: ['result'], registers: [registry] });
     this.lastReload = new Gauge({ name: 'aifence_last_reload_timestamp_seconds', help: 'When the last reload finished, by result', labelNames: ['result'], registers: [registry] });
   }

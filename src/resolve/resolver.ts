@@ -11,6 +11,7 @@ import { type BlockAnswers, errorAnswer, headerOnlyAnswer, truncatedAnswer } fro
 import { ParseResult, Query, Rcode, parseQuery, writeU16 } from '../wire/message.js';
 import type { ReplyShape } from '../wire/records.js';
 import { type AnswerCache, cacheKey } from './cache.js';
+import { Limit, type RateLimiter } from './ratelimit.js';
 import { blockedTarget, targetMasks } from './targets.js';
 import type { UpstreamPool } from './upstream.js';
 
@@ -61,6 +62,8 @@ export class Resolver {
   private readonly event = new QueryEvent();
   /** Query log and metrics; each sees every answered query. */
   readonly observers: QueryObserver[] = [];
+  /** Per-client UDP rate limiting; set by the daemon. */
+  rateLimit: RateLimiter | null = null;
   // When the query being handled arrived (wall clock for logs, monotonic for latency).
   private arrived = 0;
   private started = 0;
@@ -82,6 +85,13 @@ export class Resolver {
   /** Answers `msg` now or later through `transport`; returns false when it is dropped unanswered. */
   handle(msg: Buffer, address: string, port: number, transport: Transport): boolean {
     this.stats.queries++;
+    // First, before any other work: a client over its rate gets a drop, REFUSED or TC, nothing more.
+    const limit = transport.udp && this.rateLimit !== null ? this.rateLimit.check(address) : Limit.Pass;
+    if (limit !== Limit.Pass) {
+      const reply = this.rateLimit!.reply(msg, limit);
+      if (reply !== null) transport.send(reply, address, port);
+      return reply !== null;
+    }
     if (this.observers.length > 0) {
       this.arrived = Date.now();
       this.started = performance.now();

@@ -16,6 +16,7 @@ import { Metrics } from '../observe/metrics.js';
 import { QueryLog } from '../observe/querylog.js';
 import { type Filter, buildFilter } from '../policy/state.js';
 import { AnswerCache } from '../resolve/cache.js';
+import { RateLimiter } from '../resolve/ratelimit.js';
 import { Resolver } from '../resolve/resolver.js';
 import { UpstreamPool } from '../resolve/upstream.js';
 import { type TcpListener, listenTcp } from './tcp.js';
@@ -74,6 +75,7 @@ export class Daemon implements AdminTarget {
       upstreamDropped: () => this.resolver.upstream.stats,
       queryLogDropped: () => this.queryLog?.dropped ?? 0,
       pausedGroups: () => this.livePauses().map((p) => p.group),
+      rateLimit: () => this.resolver.rateLimit,
     });
     resolver.observers.push(this.metrics);
     this.remote = this.remoteListsFor(config);
@@ -101,6 +103,7 @@ export class Daemon implements AdminTarget {
     const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
     await upstream.start();
     const resolver = new Resolver(filter.state, new AnswerCache(config.cache), upstream, options.log);
+    resolver.rateLimit = new RateLimiter(config.rateLimit);
     const udp: UdpSocket[] = [];
     const tcp: TcpListener[] = [];
     const daemon = new Daemon(config, filter, resolver, udp, tcp, options, clock);
@@ -224,7 +227,7 @@ export class Daemon implements AdminTarget {
     await log.close();
   }
 
-  /** Upstream servers, cache limits and the query log take effect on reload; listen and admin addresses need a restart. */
+  /** Upstream servers, cache limits, rate limits and the query log take effect on reload; listen and admin addresses need a restart. */
   private async applyServing(config: Config): Promise<void> {
     const before = this.config;
     if (!isDeepStrictEqual(before.queryLog, config.queryLog)) {
@@ -241,6 +244,7 @@ export class Daemon implements AdminTarget {
       setTimeout(() => old.close(), before.upstream.timeout * 1000 + 500).unref();
     }
     if (!isDeepStrictEqual(before.cache, config.cache)) this.resolver.cache = new AnswerCache(config.cache);
+    if (!isDeepStrictEqual(before.rateLimit, config.rateLimit)) this.resolver.rateLimit?.configure(config.rateLimit);
     for (const key of ['listen', 'admin'] as const) {
       if (!isDeepStrictEqual(before[key], config[key])) this.log.warn({ key }, `${key} changed: takes effect at the next restart`);
     }

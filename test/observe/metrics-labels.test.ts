@@ -74,6 +74,7 @@ describe('metric labels', () => {
       upstreamDropped: () => ({ spoofed: 0, malformed: 0 }),
       queryLogDropped: () => 0,
       pausedGroups: () => [],
+      rateLimit: () => null,
     });
     const e = new QueryEvent();
     e.group = 'default';
