@@ -29,6 +29,8 @@ export type Limit = (typeof Limit)[keyof typeof Limit];
 /** 65,536 clients: ~1.7 MB of typed arrays, far more clients than an office has. */
 export const DEFAULT_SLOTS = 1 << 16;
 const WAYS = 8;
+/** How often the limiter's clock is refreshed while queries arrive. */
+const TICK_MS = 5;
 // In the second key word, below the 24 bits of an IPv6 /56's last three bytes.
 const TAG_IPV4 = 4;
 const TAG_IPV6 = 6;
@@ -51,8 +53,15 @@ export class RateLimiter {
   private action: RateLimitAction = 'drop';
   private slipEvery = 1;
   private exempt: readonly Cidr[] = [];
-  private readonly seed = (Math.random() * 0x1_0000_0000) >>> 0;
+  // Values that cross a call kept as small integers or in typed arrays: V8 boxes
+  // a double or a 32-bit number it passes or returns, an allocation per query.
+  private readonly seed = (Math.random() * 0x4000_0000) | 0;
   private readonly mask: number;
+  private readonly key = new Uint32Array(2);
+  /** Milliseconds now, as far as the limiter knows (see `tick`). */
+  private readonly now = new Float64Array(1);
+  private ticker: NodeJS.Timeout | null = null;
+  private checked = false;
   // The table, one entry per slot; allocated when first enabled.
   private key0 = new Uint32Array(0);
   private key1 = new Uint32Array(0); // 0: empty slot
@@ -63,11 +72,11 @@ export class RateLimiter {
   private readonly bytes = new Uint8Array(16);
   private readonly q = new Query();
 
-  /** `slots`: a power of two, at least WAYS; `clock`: monotonic milliseconds. */
+  /** `slots`: a power of two, at least WAYS; `clock`: monotonic milliseconds, read per query (tests); by default a timer keeps the time. */
   constructor(
     config: RateLimitConfig,
     private readonly slots = DEFAULT_SLOTS,
-    private readonly clock: () => number = () => performance.now(),
+    private readonly clock: (() => number) | null = null,
   ) {
     if (slots < WAYS || (slots & (slots - 1)) !== 0) throw new Error(`rate limit table size ${slots} is not a power of two of at least ${WAYS}`);
     this.mask = (slots / WAYS - 1) * WAYS;
@@ -105,17 +114,17 @@ export class RateLimiter {
     const bytes = this.bytes;
     if (!readAddress(address, bytes)) return Limit.Pass;
     for (const cidr of this.exempt) if (cidrContains(cidr, bytes)) return Limit.Pass;
-    let k0: number;
-    let k1: number;
+    const key = this.key;
     if (isMappedIPv4(bytes)) {
-      k0 = ((bytes[12] << 24) | (bytes[13] << 16) | (bytes[14] << 8) | bytes[15]) >>> 0;
-      k1 = TAG_IPV4;
+      key[0] = (bytes[12] << 24) | (bytes[13] << 16) | (bytes[14] << 8) | bytes[15];
+      key[1] = TAG_IPV4;
     } else {
-      k0 = ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
-      k1 = ((bytes[4] << 24) | (bytes[5] << 16) | (bytes[6] << 8) | TAG_IPV6) >>> 0;
+      key[0] = (bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3];
+      key[1] = (bytes[4] << 24) | (bytes[5] << 16) | (bytes[6] << 8) | TAG_IPV6;
     }
-    const now = this.clock();
-    const slot = this.slotFor(k0, k1, now);
+    this.advance();
+    const now = this.now[0];
+    const slot = this.slotFor();
     const tokens = Math.min(this.burst, this.tokens[slot] + (now - this.last[slot]) * this.qpsPerMs);
     this.last[slot] = now;
     if (tokens >= 1) {
@@ -145,9 +154,44 @@ export class RateLimiter {
     return null;
   }
 
-  /** The slot holding this client, claimed (with a full bucket) if it had none. */
-  private slotFor(k0: number, k1: number, now: number): number {
-    const set = hash(k0, k1, this.seed) & this.mask;
+  /**
+   * Brings `now` up to date. Reading a clock per query costs more than the
+   * rest of `check` and allocates, so while queries arrive a timer refreshes
+   * it every TICK_MS; after a tick with no query the timer stops, and the
+   * next query reads the clock itself (an idle daemon has no timer running).
+   */
+  private advance(): void {
+    if (this.clock !== null) {
+      this.now[0] = this.clock();
+    } else if (this.ticker === null) {
+      this.now[0] = performance.now();
+      this.ticker = setInterval(this.tick, TICK_MS).unref();
+    }
+    this.checked = true;
+  }
+
+  private readonly tick = (): void => {
+    if (this.checked) {
+      this.checked = false;
+      this.now[0] = performance.now();
+    } else {
+      clearInterval(this.ticker!);
+      this.ticker = null;
+    }
+  };
+
+  /** Stops the clock's timer (it also stops by itself once queries stop). */
+  close(): void {
+    clearInterval(this.ticker ?? undefined);
+    this.ticker = null;
+  }
+
+  /** The slot holding the client in `key`, claimed (with a full bucket) if it had none. */
+  private slotFor(): number {
+    const k0 = this.key[0];
+    const k1 = this.key[1];
+    const now = this.now[0];
+    const set = setOf(k0, k1, this.seed, this.mask);
     const key0 = this.key0;
     const key1 = this.key1;
     let free = -1;
@@ -156,7 +200,7 @@ export class RateLimiter {
       if (free < 0 && key1[s] === 0) free = s;
     }
     if (free < 0) {
-      free = this.fullest(set, now);
+      free = this.fullest(set);
       this.counts.evictions++;
     } else {
       this.used++;
@@ -170,7 +214,8 @@ export class RateLimiter {
   }
 
   /** The slot in the set whose bucket, refilled to now, holds the most tokens. */
-  private fullest(set: number, now: number): number {
+  private fullest(set: number): number {
+    const now = this.now[0];
     let best = set;
     let most = -1;
     for (let s = set; s < set + WAYS; s++) {
@@ -189,8 +234,8 @@ function isMappedIPv4(b: Uint8Array): boolean {
   return b[10] === 0xff && b[11] === 0xff && (b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6] | b[7] | b[8] | b[9]) === 0;
 }
 
-/** A 32-bit mix of the two key words (murmur3's finaliser), the first slot of a set. */
-function hash(k0: number, k1: number, seed: number): number {
+/** The first slot of the key's set: a 32-bit mix of the two key words (murmur3's finaliser), masked. */
+function setOf(k0: number, k1: number, seed: number, mask: number): number {
   let h = Math.imul(k0 ^ seed, 0xcc9e2d51);
   h = Math.imul((h << 15) | (h >>> 17), 0x1b873593) ^ k1;
   h ^= h >>> 16;
@@ -198,5 +243,5 @@ function hash(k0: number, k1: number, seed: number): number {
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h & mask;
 }

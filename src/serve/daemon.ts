@@ -340,6 +340,7 @@ export class Daemon implements AdminTarget {
     for (const t of this.tcp) t.closeConnections();
     await this.admin?.close();
     this.resolver.upstream.close();
+    this.resolver.rateLimit?.close();
     // Listeners are closed: what the query log still buffers goes to disk now.
     await this.closeQueryLog();
   }
