@@ -1,10 +1,19 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { parseCidr } from '../net/address.js';
+import { DEFAULT_CONFIG_PATH } from './load.js';
 import { DEFAULT_EXEMPT, rateLimitSection } from './ratelimit.js';
 
 describe('rateLimit config', () => {
   it('is on by default, sized for a NAT gateway, with loopback exempt', () => {
     expect(rateLimitSection(undefined)).toEqual({ qps: 200, burst: 1000, action: 'slip', slip: 2, exempt: DEFAULT_EXEMPT.map(parseCidr) });
+  });
+
+  it('is what config/aifence.yaml documents', () => {
+    const documented = parse(readFileSync(DEFAULT_CONFIG_PATH, 'utf8')).rateLimit;
+    expect(documented).toBeDefined();
+    expect(rateLimitSection(documented)).toEqual(rateLimitSection(undefined));
   });
 
   it('turns off with off, false or qps 0', () => {

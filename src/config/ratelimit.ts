@@ -10,9 +10,9 @@
 // total. A host that floods (a looping script, malware tunnelling over DNS,
 // a reflection attack with forged sources) is held to 200 a second, well
 // under 1% of what one core answers. AdGuard Home's 20 qps and Pi-hole's
-// 1000 per minute are per home device and cut off NAT gateways (both tell
-// users to raise or disable them then); unbound's ip-ratelimit is off by
-// default.
+// 1000 per minute suit one home device: Pi-hole users whose router or DoT
+// proxy forwards for everyone get limited (pi-hole/pi-hole#5586);
+// unbound's ip-ratelimit is off by default.
 
 import { type Cidr, parseCidr } from '../net/address.js';
 import { ConfigError, integer, list, object, oneOf } from './check.js';

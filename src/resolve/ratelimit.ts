@@ -12,8 +12,8 @@
 // burst back when all WAYS clients of its set are drained at once).
 //
 // TCP is not limited here: its source addresses cannot be forged, the
-// handshake throttles a client by itself, the TCP listener bounds
-// connections and queries per connection, and TCP is the way out that
+// handshake throttles a client by itself, the TCP listener caps
+// connections, and TCP is the way out that
 // `slip` offers to real clients sharing a limited address (a NAT gateway).
 
 import type { RateLimitAction, RateLimitConfig } from '../config/ratelimit.js';
