@@ -7,7 +7,7 @@ const config = (over: Record<string, unknown> = {}): RateLimitConfig => rateLimi
 /** A limiter on a clock the test moves by hand. */
 function limiter(over: Record<string, unknown> = {}, slots?: number) {
   let now = 1000;
-  const rl = new RateLimiter(config(over), slots, () => now);
+  const rl = new RateLimiter(config(over), { slots, clock: () => now });
   return { rl, advance: (ms: number) => (now += ms) };
 }
 
@@ -76,6 +76,20 @@ describe('RateLimiter', () => {
     expect(rl.counts.evictions).toBeGreaterThan(900_000);
     // Its bucket was never thrown away for a fresh one (that would give it 5 at once, 1,000 times).
     expect(flooderPassed).toBeLessThanOrEqual(12);
+  });
+
+  it('reports limited clients at the first limited query, then at most every 10 s', () => {
+    let now = 0;
+    const reports: { client: string; queries: number; action: string }[] = [];
+    const rl = new RateLimiter(config(), { clock: () => now, onLimited: (r) => reports.push(r) });
+    passes(rl, '10.0.0.8', 10); // 5 limited
+    expect(reports).toEqual([{ client: '10.0.0.8', queries: 1, action: 'drop' }]);
+    now += 9_000;
+    passes(rl, '10.0.0.9', 100);
+    expect(reports).toHaveLength(1);
+    now += 1_000;
+    passes(rl, '10.0.0.8', 20);
+    expect(reports[1]).toEqual({ client: '10.0.0.8', queries: 4 + 95 + 1, action: 'drop' });
   });
 
   it('keeps buckets across a reconfigure, capped to the new burst', () => {

@@ -31,6 +31,8 @@ export const DEFAULT_SLOTS = 1 << 16;
 const WAYS = 8;
 /** How often the limiter's clock is refreshed while queries arrive. */
 const TICK_MS = 5;
+/** At most one report of limited clients this often (a flood must not flood the log too). */
+const REPORT_MS = 10_000;
 // In the second key word, below the 24 bits of an IPv6 /56's last three bytes.
 const TAG_IPV4 = 4;
 const TAG_IPV6 = 6;
@@ -44,6 +46,19 @@ export interface RateLimitCounts {
   slip: number;
   /** Clients pushed out of the table to make room for another. */
   evictions: number;
+}
+
+export interface RateLimiterOptions {
+  /** Table slots: a power of two, at least 8 (default 65,536). */
+  slots?: number;
+  /** Monotonic milliseconds, read per query (tests); by default a timer keeps the time. */
+  clock?: () => number;
+  /**
+   * Told when clients are being limited: at the first limited query, then at
+   * most every 10 s, with the queries limited since the last report and the
+   * latest client limited.
+   */
+  onLimited?: (report: { client: string; queries: number; action: RateLimitAction }) => void;
 }
 
 export class RateLimiter {
@@ -62,6 +77,11 @@ export class RateLimiter {
   private readonly now = new Float64Array(1);
   private ticker: NodeJS.Timeout | null = null;
   private checked = false;
+  private readonly slots: number;
+  private readonly clock: (() => number) | null;
+  private readonly onLimited: RateLimiterOptions['onLimited'];
+  private limitedSinceReport = 0;
+  private lastReport = -Infinity;
   // The table, one entry per slot; allocated when first enabled.
   private key0 = new Uint32Array(0);
   private key1 = new Uint32Array(0); // 0: empty slot
@@ -72,12 +92,10 @@ export class RateLimiter {
   private readonly bytes = new Uint8Array(16);
   private readonly q = new Query();
 
-  /** `slots`: a power of two, at least WAYS; `clock`: monotonic milliseconds, read per query (tests); by default a timer keeps the time. */
-  constructor(
-    config: RateLimitConfig,
-    private readonly slots = DEFAULT_SLOTS,
-    private readonly clock: (() => number) | null = null,
-  ) {
+  constructor(config: RateLimitConfig, options: RateLimiterOptions = {}) {
+    const slots = (this.slots = options.slots ?? DEFAULT_SLOTS);
+    this.clock = options.clock ?? null;
+    this.onLimited = options.onLimited;
     if (slots < WAYS || (slots & (slots - 1)) !== 0) throw new Error(`rate limit table size ${slots} is not a power of two of at least ${WAYS}`);
     this.mask = (slots / WAYS - 1) * WAYS;
     this.configure(config);
@@ -132,11 +150,20 @@ export class RateLimiter {
       return Limit.Pass;
     }
     this.tokens[slot] = tokens;
+    this.limitedSinceReport++;
+    if (now - this.lastReport >= REPORT_MS) this.report(address, now);
     if (this.action === 'drop') return Limit.Drop;
     if (this.action === 'refused') return Limit.Refused;
     if (++this.slipCount[slot] < this.slipEvery) return Limit.Drop;
     this.slipCount[slot] = 0;
     return Limit.Slip;
+  }
+
+  private report(client: string, now: number): void {
+    this.lastReport = now;
+    const queries = this.limitedSinceReport;
+    this.limitedSinceReport = 0;
+    this.onLimited?.({ client, queries, action: this.action });
   }
 
   /** The answer for a query `check` limited (REFUSED or TC), or null to drop it; counts what was done. */

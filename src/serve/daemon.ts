@@ -103,7 +103,9 @@ export class Daemon implements AdminTarget {
     const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
     await upstream.start();
     const resolver = new Resolver(filter.state, new AnswerCache(config.cache), upstream, options.log);
-    resolver.rateLimit = new RateLimiter(config.rateLimit);
+    resolver.rateLimit = new RateLimiter(config.rateLimit, {
+      onLimited: (r) => options.log.warn(r, 'rate limit: clients over their rate (at most one line every 10 s)'),
+    });
     const udp: UdpSocket[] = [];
     const tcp: TcpListener[] = [];
     const daemon = new Daemon(config, filter, resolver, udp, tcp, options, clock);

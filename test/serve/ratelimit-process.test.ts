@@ -23,6 +23,7 @@ let dir: string;
 let child: ChildProcess;
 let port = 0;
 let adminPort = 0;
+let log = '';
 
 beforeAll(async () => {
   upstream = await TestUpstream.start();
@@ -35,17 +36,16 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'queries.txt'), 'flood.rl.test A\n'.repeat(1000));
   child = spawn(process.execPath, [CLI, 'serve', '--config', join(dir, 'aifence.yaml'), '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((ready, reject) => {
-    let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /"listen":\["127\.0\.0\.1:(\d+)"\],"admin":"127\.0\.0\.1:(\d+)"/.exec(out);
+      log += chunk.toString();
+      const m = /"listen":\["127\.0\.0\.1:(\d+)"\],"admin":"127\.0\.0\.1:(\d+)"/.exec(log);
       if (m) {
         port = Number(m[1]);
         adminPort = Number(m[2]);
         ready();
       }
     });
-    child.on('exit', () => reject(new Error(`serve exited early: ${out}`)));
+    child.on('exit', () => reject(new Error(`serve exited early: ${log}`)));
   });
 });
 afterAll(async () => {
@@ -82,5 +82,10 @@ describe('rate limiting against a flood from another process', () => {
     expect(Math.max(...latencies)).toBeLessThan(600);
     const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
     expect(Number(/aifence_ratelimited_total\{action="drop"\} (\d+)/.exec(metrics)?.[1])).toBe(sent - completed);
+    // The log names the client, once at the start and then at most every 10 s: not once per query.
+    const lines = log.split('\n').filter((l) => l.includes('clients over their rate'));
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    expect(lines.length).toBeLessThanOrEqual(2);
+    expect(JSON.parse(lines[0])).toMatchObject({ client: '127.0.0.2', action: 'drop' });
   });
 });
