@@ -11,10 +11,16 @@
 // the record of the client that is flooding (at worst a client gets a fresh
 // burst back when all WAYS clients of its set are drained at once).
 //
+// A flood whose every packet carries a new forged source looks like many
+// new clients, each with a full bucket: per-client limits cannot bound it
+// (access.clients and the network's anti-spoofing filters do). What they
+// bound is one client, real or impersonated: a host that floods, and the
+// answers a forger can aim at one victim.
+//
 // TCP is not limited here: its source addresses cannot be forged, the
 // handshake throttles a client by itself, the TCP listener caps
-// connections, and TCP is the way out that
-// `slip` offers to real clients sharing a limited address (a NAT gateway).
+// connections, and TCP is the way out that `slip` offers to real clients
+// sharing a limited address (a NAT gateway).
 
 import type { RateLimitAction, RateLimitConfig } from '../config/ratelimit.js';
 import { type Cidr, cidrContains } from '../net/address.js';
