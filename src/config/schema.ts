@@ -12,6 +12,7 @@ import { type RemoteListSpec, listsSection } from './lists.js';
 import { type GroupConfig, groupsSection } from './groups.js';
 import { type QueryLogConfig, queryLogSection } from './querylog.js';
 import { type CatalogueUpdateConfig, catalogueSection } from './catalogue.js';
+import { type RateLimitConfig, rateLimitSection } from './ratelimit.js';
 import { type TcpConfig, tcpSection } from './tcp.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, size, string } from './check.js';
 
@@ -38,6 +39,8 @@ export interface Config {
   tcp: TcpConfig;
   /** Signed catalogue updates; undefined: the packaged catalogue only. */
   catalogue?: CatalogueUpdateConfig;
+  /** Per-client query rate limits (UDP). */
+  rateLimit: RateLimitConfig;
 }
 
 export interface CacheConfig {
@@ -60,7 +63,7 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'catalogue']);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue']);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
@@ -75,6 +78,7 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     admin: adminSection(top.admin),
     queryLog: queryLogSection(top.queryLog, baseDir),
     tcp: tcpSection(top.tcp),
+    rateLimit: rateLimitSection(top.rateLimit),
   };
 }
 

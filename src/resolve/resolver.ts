@@ -21,6 +21,7 @@ import { DEFAULT_MAX_UDP, ParseResult, Query, Rcode, Type, equalsIgnoreCase, par
 import { relayAnswer, withoutOpt } from '../wire/relay.js';
 import type { ReplyShape } from '../wire/records.js';
 import { type AnswerCache, type CachedReply, cacheKey } from './cache.js';
+import { Limit, type RateLimiter } from './ratelimit.js';
 import { blockedTarget, targetMasks } from './targets.js';
 import type { UpstreamPool } from './upstream.js';
 
@@ -102,6 +103,8 @@ export class Resolver {
   private readonly event = new QueryEvent();
   /** Query log and metrics; each sees every answered query. */
   readonly observers: QueryObserver[] = [];
+  /** Per-client UDP rate limiting; set by the daemon. */
+  rateLimit: RateLimiter | null = null;
   // When the query being handled arrived (wall clock for logs, monotonic for latency).
   private arrived = 0;
   private started = 0;
@@ -125,6 +128,13 @@ export class Resolver {
   /** Answers `msg` now or later through `transport`; returns false when it is dropped unanswered. */
   handle(msg: Buffer, address: string, port: number, transport: Transport): boolean {
     this.stats.queries++;
+    // First, before any other work: a client over its rate gets a drop, REFUSED or TC, nothing more.
+    const limit = transport.udp && this.rateLimit !== null ? this.rateLimit.check(address) : Limit.Pass;
+    if (limit !== Limit.Pass) {
+      const reply = this.rateLimit!.reply(msg, limit);
+      if (reply !== null) transport.send(reply, address, port);
+      return reply !== null;
+    }
     if (this.observers.length > 0) {
       this.arrived = Date.now();
       this.started = performance.now();

@@ -19,6 +19,7 @@ import { Metrics } from '../observe/metrics.js';
 import { QueryLog } from '../observe/querylog.js';
 import { type Filter, buildFilter } from '../policy/state.js';
 import { AnswerCache } from '../resolve/cache.js';
+import { RateLimiter } from '../resolve/ratelimit.js';
 import { Resolver } from '../resolve/resolver.js';
 import { UpstreamPool } from '../resolve/upstream.js';
 import { type TcpListener, type TcpStats, listenTcp, noTcpStats } from './tcp.js';
@@ -79,6 +80,7 @@ export class Daemon implements AdminTarget {
       upstreamDropped: () => this.resolver.upstream.stats,
       queryLogDropped: () => this.queryLog?.dropped ?? 0,
       pausedGroups: () => this.livePauses().map((p) => p.group),
+      rateLimit: () => this.resolver.rateLimit,
     });
     resolver.observers.push(this.metrics);
     this.remote = this.remoteListsFor(config);
@@ -112,6 +114,9 @@ export class Daemon implements AdminTarget {
     const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
     await upstream.start();
     const resolver = new Resolver(filter.state, new AnswerCache(config.cache), upstream, options.log, resolverOptions(config));
+    resolver.rateLimit = new RateLimiter(config.rateLimit, {
+      onLimited: (r) => options.log.warn(r, 'rate limit: clients over their rate (at most one line every 10 s)'),
+    });
     const udp: UdpSocket[] = [];
     const tcp: TcpListener[] = [];
     daemon = new Daemon(config, filter, resolver, udp, tcp, options, clock);
@@ -262,7 +267,7 @@ export class Daemon implements AdminTarget {
     await log.close();
   }
 
-  /** Upstream servers, cache limits and the query log take effect on reload; listen and admin addresses and tcp limits need a restart. */
+  /** Upstream servers, cache limits, rate limits and the query log take effect on reload; listen and admin addresses and tcp limits need a restart. */
   private async applyServing(config: Config): Promise<void> {
     const before = this.config;
     if (!isDeepStrictEqual(before.queryLog, config.queryLog)) {
@@ -283,6 +288,7 @@ export class Daemon implements AdminTarget {
     }
     if (!isDeepStrictEqual(before.cache, config.cache)) this.resolver.cache = new AnswerCache(config.cache);
     this.resolver.options = resolverOptions(config);
+    if (!isDeepStrictEqual(before.rateLimit, config.rateLimit)) this.resolver.rateLimit?.configure(config.rateLimit);
     for (const key of ['listen', 'admin', 'tcp'] as const) {
       if (!isDeepStrictEqual(before[key], config[key])) this.log.warn({ key }, `${key} changed: takes effect at the next restart`);
     }
@@ -389,6 +395,7 @@ export class Daemon implements AdminTarget {
     for (const t of this.tcp) t.closeConnections();
     await this.admin?.close();
     this.resolver.upstream.close();
+    this.resolver.rateLimit?.close();
     // Listeners are closed: what the query log still buffers goes to disk now.
     await this.closeQueryLog();
   }
