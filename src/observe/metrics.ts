@@ -40,6 +40,12 @@ export interface DaemonGauges {
   pausedGroups(): string[];
   /** The UDP rate limiter's counts and how many clients it tracks; null without one. */
   rateLimit(): { counts: RateLimitCounts; clients: number } | null;
+  /** Bytes the answer cache holds, as counted against cache.maxSize. */
+  cacheBytes(): number;
+  /** Resolver totals that say it protected itself: answered stale, SERVFAIL at maxConcurrent. */
+  resolverTotals(): { stale: number; overloaded: number };
+  /** TCP connections open now, and closed or refused by reason. */
+  tcp(): { open: number; closed: Record<string, number> };
 }
 
 export class Metrics implements QueryObserver {
@@ -86,6 +92,20 @@ export class Metrics implements QueryObserver {
     counter('aifence_upstream_spoofed_total', 'Upstream replies dropped: wrong source, ID or question', () => gauges.upstreamDropped().spoofed);
     counter('aifence_upstream_malformed_total', 'Upstream replies dropped: records that do not parse', () => gauges.upstreamDropped().malformed);
     counter('aifence_cache_hits_total', 'Cache lookups that hit', gauges.cacheHits);
+    counter('aifence_cache_stale_answers_total', 'Expired answers served because no upstream answered in time (RFC 8767)', () => gauges.resolverTotals().stale);
+    counter('aifence_upstream_overloaded_total', 'Queries answered SERVFAIL at once because upstream.maxConcurrent were in flight', () => gauges.resolverTotals().overloaded);
+    new Gauge({ name: 'aifence_cache_bytes', help: 'Bytes the answer cache holds (bounded by cache.maxSize)', registers: [registry], collect() { this.set(gauges.cacheBytes()); } });
+    new Gauge({ name: 'aifence_tcp_connections', help: 'Open TCP client connections', registers: [registry], collect() { this.set(gauges.tcp().open); } });
+    new Counter({
+      name: 'aifence_tcp_closed_total',
+      help: 'TCP client connections refused or closed by a limit, by reason (refused, evicted, idle, slow, unread, lifetime, malformed)',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(gauges.tcp().closed)) this.inc({ reason }, n);
+      },
+    });
     counter('aifence_cache_misses_total', 'Cache lookups that missed', gauges.cacheMisses);
     counter('aifence_querylog_dropped_total', 'Query log entries dropped because the disk could not keep up', gauges.queryLogDropped);
     new Counter({

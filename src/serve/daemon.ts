@@ -81,6 +81,9 @@ export class Daemon implements AdminTarget {
       queryLogDropped: () => this.queryLog?.dropped ?? 0,
       pausedGroups: () => this.livePauses().map((p) => p.group),
       rateLimit: () => this.resolver.rateLimit,
+      cacheBytes: () => this.resolver.cache.bytes,
+      resolverTotals: () => this.resolver.stats,
+      tcp: () => ({ open: this.tcp.reduce((n, t) => n + t.connections, 0), closed: { ...this.tcpStats } }),
     });
     resolver.observers.push(this.metrics);
     this.remote = this.remoteListsFor(config);

@@ -73,6 +73,9 @@ describe('metric labels', () => {
       upstreamTimeouts: () => [],
       upstreamDropped: () => ({ spoofed: 0, malformed: 0 }),
       queryLogDropped: () => 0,
+      cacheBytes: () => 0,
+      resolverTotals: () => ({ stale: 0, overloaded: 0 }),
+      tcp: () => ({ open: 0, closed: {} }),
       pausedGroups: () => [],
       rateLimit: () => null,
     });

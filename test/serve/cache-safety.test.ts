@@ -61,6 +61,7 @@ describe('cache bounds', () => {
     expect(cache.size).toBeGreaterThan(20);
     expect(cache.size).toBeLessThan(70);
     expect(cache.bytes).toBeLessThanOrEqual(256 * 1024);
+    expect((await d!.daemon.scrape()).body).toMatch(new RegExp(`aifence_cache_bytes ${cache.bytes}\\b`));
   });
 
   it('never caches a SERVFAIL: the next query asks again', async () => {
@@ -89,6 +90,7 @@ describe('serve-stale (RFC 8767)', () => {
     expect(stale.raw.subarray(opt).includes(Buffer.from([0, 15]))).toBe(true); // option 15: Extended DNS Error
     expect(stale.raw.readUInt16BE(opt + 15)).toBe(3); // INFO-CODE 3: Stale Answer
     expect(d!.daemon.resolver.stats.stale).toBeGreaterThanOrEqual(1);
+    expect((await d!.daemon.scrape()).body).toMatch(/aifence_cache_stale_answers_total [1-9]/);
   });
 
   it('is off with serveStale: off: a silent upstream means SERVFAIL', async () => {

@@ -111,6 +111,7 @@ describe('bounded work in flight', () => {
     expect(over.rcode).toBe(2);
     expect(performance.now() - t0).toBeLessThan(500); // answered at once, not after the upstream timeout
     expect(d.daemon.resolver.stats.overloaded).toBe(overloadedBefore + 1);
+    expect((await d.daemon.scrape()).body).toMatch(new RegExp(`aifence_upstream_overloaded_total ${overloadedBefore + 1}\\b`));
     expect((await Promise.all(waiting)).map((a) => a.rcode)).toEqual([2, 2, 2]);
     upstream.respond = (q) => reply(q, { answers: [aRecord('192.0.2.1')] });
   });
