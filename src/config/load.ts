@@ -39,7 +39,7 @@ export function configFromText(text: string, file: string): Config {
     throw new ConfigFileError(file, `is not valid YAML: ${(err as Error).message}`);
   }
   try {
-    return parseConfig(raw ?? {}, dirname(resolve(file)), systemNameservers);
+    return { file, ...parseConfig(raw ?? {}, dirname(resolve(file)), systemNameservers) };
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigFileError(file, err.message);
     throw err;
