@@ -10,6 +10,7 @@ import { CatalogueUpdates, registerCatalogueMetrics } from '../catalogue/updates
 import { checkName } from '../commands/check.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { logPolicy } from '../config/summary.js';
 import type { TcpConfig } from '../config/tcp.js';
 import type { HostPort } from '../net/address.js';
 import { AdminServer, type AdminTarget, HttpError, type Readiness, type ReloadResult } from '../observe/admin.js';
@@ -24,6 +25,7 @@ import { Resolver } from '../resolve/resolver.js';
 import { UpstreamPool } from '../resolve/upstream.js';
 import { type TcpListener, type TcpStats, listenTcp, noTcpStats } from './tcp.js';
 import { listenUdp } from './udp.js';
+import { explainListenError } from './listen-error.js';
 import { releaseLoadGarbage } from './memory.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
 import { watchFiles } from './watch.js';
@@ -133,11 +135,15 @@ export class Daemon implements AdminTarget {
     try {
       daemon.openQueryLog(config);
       for (const at of options.listen ?? config.listen) {
-        const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, config.tcp);
+        const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, config.tcp).catch((err: unknown) => {
+          throw explainListenError(err, at);
+        });
         udp.push(socket);
         tcp.push(listener);
       }
-      daemon.admin = await AdminServer.start(config.admin, daemon);
+      daemon.admin = await AdminServer.start(config.admin, daemon).catch((err: unknown) => {
+        throw config.admin.listen ? explainListenError(err, config.admin.listen, 'admin API (http)') : err;
+      });
     } catch (err) {
       await daemon.stop();
       throw err;
@@ -159,6 +165,7 @@ export class Daemon implements AdminTarget {
       },
       'aifence serving',
     );
+    logPolicy(config, options.log);
     return daemon;
   }
 
@@ -240,6 +247,7 @@ export class Daemon implements AdminTarget {
       this.metrics.reloaded(true);
       releaseLoadGarbage();
       this.log.info(result, 'reloaded');
+      logPolicy(config, this.log);
       return result;
     } catch (err) {
       this.metrics.reloaded(false);
