@@ -75,7 +75,8 @@ export function healthCommand(): Command {
         if (!hp) throw new Error(`--server: "${opts.server}" is not an IP address with a port, e.g. 127.0.0.1:53`);
         at = hp;
       } else {
-        at = probeTarget(loadConfig(opts.config ?? DEFAULT_CONFIG_PATH).listen[0]);
+        // Only the listen address matters here: a machine whose resolv.conf names no server can still probe.
+        at = probeTarget(loadConfig(opts.config ?? DEFAULT_CONFIG_PATH, () => ['192.0.2.1']).listen[0]);
       }
       const where = formatHostPort(at);
       const outcome = await ask(at, opts.timeout);

@@ -31,9 +31,14 @@ function qname(msg: Buffer): string {
   return labels.join('.');
 }
 
-async function standin(host: string): Promise<Standin> {
+const standin = (host: string) => standinAt(host, 0);
+
+async function standinAt(host: string, port: number): Promise<Standin> {
   const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-  await new Promise<void>((ok) => socket.bind(0, host, ok));
+  await new Promise<void>((ok, fail) => {
+    socket.once('error', fail);
+    socket.bind(port, host, ok);
+  });
   const s: Standin = { socket, port: socket.address().port, questions: [], reply: 'noerror' };
   socket.on('message', (msg, from) => {
     s.questions.push(`${qname(msg)}/${msg.readUInt16BE(msg.length - 4)}`);
@@ -92,6 +97,23 @@ describe('aifence health', () => {
       expect(r.status).toBe(0);
     } finally {
       v6.socket.close();
+    }
+  });
+
+  it('without --config or --server, probes where `npm start` serves: the package config, 127.0.0.1:5300', async (ctx) => {
+    let s: Standin;
+    try {
+      s = await standinAt('127.0.0.1', 5300);
+    } catch {
+      ctx.skip(); // something on this machine already serves 5300
+      return;
+    }
+    try {
+      const r = await health();
+      expect(r.out).toContain('aifence answers on 127.0.0.1:5300');
+      expect(r.status).toBe(0);
+    } finally {
+      s.socket.close();
     }
   });
 
