@@ -35,6 +35,8 @@ export function explainListenError(err: unknown, at: HostPort, listener?: string
         `cannot listen on ${what}: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE (deploy/systemd/aifence.service grants it), or listen on a port above 1023, e.g. 127.0.0.1:5300`,
         e.code,
       );
+    case 'EAFNOSUPPORT':
+      return new ListenError(`cannot listen on ${what}: this machine has IPv6 turned off; remove the IPv6 addresses from listen`, e.code);
     case 'EADDRNOTAVAIL':
       return new ListenError(`cannot listen on ${what}: no network interface of this machine has that address; use one it has (ip -brief address) or 0.0.0.0`, e.code);
     default:

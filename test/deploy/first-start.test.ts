@@ -128,6 +128,11 @@ describe('a port already taken', () => {
     expect(message).toContain('DNSStubListener=no');
   });
 
+  it('on a host without IPv6, says to drop the IPv6 listen addresses', () => {
+    const err = Object.assign(new Error('bind EAFNOSUPPORT :::53'), { code: 'EAFNOSUPPORT', syscall: 'bind' });
+    expect((explainListenError(err, { host: '::', port: 53, family: 6 }) as Error).message).toBe('cannot listen on udp [::]:53: this machine has IPv6 turned off; remove the IPv6 addresses from listen');
+  });
+
   it('without the right to bind a low port, says what grants it', () => {
     const err = Object.assign(new Error('listen EACCES: permission denied [::]:53'), { code: 'EACCES', syscall: 'listen' });
     const message = (explainListenError(err, { host: '::', port: 53, family: 6 }) as Error).message;
