@@ -3,9 +3,10 @@ import { createSocket } from 'node:dgram';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/load.js';
 import { type HostPort, formatHostPort, parseHostPort } from '../net/address.js';
+import { HEALTH_PROBE_NAME } from '../wire/answers.js';
 
-/** The name aifence answers itself (NOERROR, never forwarded), so the probe does not depend on the upstream. */
-export const HEALTH_NAME = 'health.aifence.invalid';
+// The name aifence answers itself (NOERROR, never forwarded), so the probe does not depend on the upstream.
+const HEALTH_NAME = HEALTH_PROBE_NAME;
 
 const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
 

@@ -157,4 +157,17 @@ describe('aifence health against the daemon', () => {
     const r = await health('--server', `127.0.0.1:${d.port}`);
     expect(r.status).toBe(0);
   });
+
+  it('exits 0 while the upstream is down: the daemon answers the probe itself', async () => {
+    upstream.behave = () => ({ kind: 'silent' });
+    try {
+      const before = upstream.received.length;
+      const r = await health('--server', `127.0.0.1:${d.port}`, '--timeout', '1500');
+      expect(r.out).toContain('aifence answers on');
+      expect(r.status).toBe(0);
+      expect(upstream.received.length).toBe(before); // never forwarded
+    } finally {
+      upstream.behave = () => ({ kind: 'answer' });
+    }
+  });
 });
