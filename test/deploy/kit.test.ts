@@ -4,7 +4,7 @@
 // only keys that exist), with the paths and ports they rely on agreeing.
 
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -193,3 +193,19 @@ describe('deploy/dhcp.md', () => {
   });
 });
 
+
+describe('README', () => {
+  it('points only at kit files that exist, and its first screen installs from them', () => {
+    const readme = read('README.md');
+    const paths = [...new Set([...readme.matchAll(/\bdeploy\/[\w./-]*[\w/]/g)].map((m) => m[0]))];
+    expect(paths.length).toBeGreaterThan(5);
+    for (const p of paths) expect(existsSync(p), p).toBe(true);
+    const firstRun = readme.slice(readme.indexOf('## First run'), readme.indexOf('## What it does'));
+    expect(firstRun).toContain('sudo install -D -m 644 deploy/aifence.yaml /etc/aifence/aifence.yaml');
+    expect(firstRun).toContain('sudo cp deploy/systemd/aifence.service /etc/systemd/system/');
+    expect(firstRun).toContain('../shared/data');
+    // The clone goes where the unit runs it from.
+    const clone = /git clone \S+ (\/\S+)/.exec(firstRun)![1];
+    expect(read('deploy/systemd/aifence.service')).toContain(`ExecStart=/usr/bin/node ${clone}/dist/cli.js serve`);
+  });
+});
