@@ -26,6 +26,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 const program = new Command('aifence')
   .description('DNS-filtering resolver that enforces bans on AI services')
   .version(version, '-V, --version', 'print the version')
+  // `aifence --version` is the program's; after a subcommand the option is the subcommand's (`catalogue pack --version V`).
+  .enablePositionalOptions()
   .showHelpAfterError();
 
 program.addCommand(serveCommand());

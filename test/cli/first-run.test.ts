@@ -21,6 +21,14 @@ describe('aifence --version', () => {
   });
 });
 
+describe('--version after a subcommand', () => {
+  it('is left to the subcommand (catalogue pack --version V), not taken as the program version', () => {
+    const r = spawnSync(process.execPath, [CLI, 'catalogue', 'pack', '--version', '2026.12.01-1', '--help'], { encoding: 'utf8' });
+    expect(r.stdout).toContain('Usage: aifence catalogue pack');
+    expect(r.stdout.trim()).not.toBe(version);
+  });
+});
+
 describe('output into a pipe that closes early (| head -1)', () => {
   // `true` exits at once, so the pipe is closed before node has written a byte:
   // the same as `head -1` after its first line, without the race.
