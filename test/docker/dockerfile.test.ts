@@ -126,7 +126,10 @@ describe('Dockerfile', () => {
     const upstream = await TestUpstream.start();
     const configInImage = inStage(image, '/etc/aifence/aifence.yaml');
     const config = parse(readFileSync(configInImage, 'utf8'));
-    writeFileSync(configInImage, stringify({ ...config, upstream: { ...config.upstream, servers: [upstream.address] } }));
+    // dataDir too (the generated admin token goes there): inside the stage, never this machine's /home/node.
+    const dataDir = inStage(image, '/home/node');
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(configInImage, stringify({ ...config, dataDir, upstream: { ...config.upstream, servers: [upstream.address] } }));
 
     // Paths inside the image live under the stage's directory; node is this machine's.
     const local = (args: string[]) => args.map((a) => (a === 'node' ? process.execPath : a.startsWith('/') ? join(image.dir, a) : a));
