@@ -55,7 +55,7 @@ function optOf(msg: Buffer): OptView | null {
   return { udpSize: msg.readUInt16BE(at + 3), extendedRcode: msg[at + 5], version: msg[at + 6], flags: msg.readUInt16BE(at + 7), options };
 }
 
-const ask = async (msg: Buffer, tcp = false) => exchange(d.port, msg, { tcp });
+const ask = async (msg: Buffer, tcp = false) => exchange(d.port, msg, { tcp, timeoutMs: 6000 }); // generous: CI machines are busy
 const rcodeOf = (msg: Buffer) => ((optOf(msg)?.extendedRcode ?? 0) << 4) | (msg[3] & 0x0f);
 const BADVERS = 16;
 
