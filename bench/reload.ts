@@ -25,6 +25,7 @@ import { type Upstream, startNodeUpstream, startNsd } from './lib/upstream.js';
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const repoDir = dirname(benchDir);
 const SEED = 20_260_101;
+const TOKEN = 'bench-reload-token';
 
 const { values } = parseArgs({
   options: {
@@ -108,7 +109,8 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
-  const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', process.execPath, join(target, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'];
+  // The admin token POST /reload needs (checkouts before the admin lock-down ignore it).
+  const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', `AIFENCE_ADMIN_TOKEN=${TOKEN}`, process.execPath, join(target, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'];
   const server = await startServer(argv, pin.server, /"listen":\["127\.0\.0\.1:(\d+)"\],"admin":"127\.0\.0\.1:(\d+)"/, 120_000);
   const port = Number(server.ready![1]);
   const adminPort = Number(server.ready![2]);
@@ -132,7 +134,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < reloadCount; i++) {
       const t = new Date(Date.now() + i * 1000);
       utimesSync(data.list, t, t); // a new mtime: read and compiled again, never reused
-      const res = await fetch(`http://127.0.0.1:${adminPort}/reload`, { method: 'POST' });
+      const res = await fetch(`http://127.0.0.1:${adminPort}/reload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
       const body = (await res.json()) as { ok: boolean; ms?: number; error?: string };
       if (!body.ok) throw new Error(`reload ${i + 1} failed: ${body.error}`);
       reloadMs.push(body.ms ?? NaN);

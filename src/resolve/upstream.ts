@@ -1,6 +1,8 @@
-// Forwarding to upstream resolvers. The client's bytes go out unchanged but
-// for a fresh random ID, from a pool of UDP sockets on kernel-chosen random
-// ports. A reply is accepted only from the server it was sent to, with the
+// Forwarding to upstream resolvers. aifence writes its own query (the
+// client's question, RD and CD, its own OPT with DO as the client asked and
+// none of the client's EDNS options: a ministry's ECS subnets and cookies
+// stay inside) with a fresh random ID, from a pool of UDP sockets on
+// kernel-chosen random ports. A reply is accepted only from the server it was sent to, with the
 // ID and question sent (spoofing defence); everything else is dropped and
 // counted. TC replies are retried over TCP; timeouts fail over to the next
 // server; a server that timed out is skipped until its back-off ends.
@@ -19,6 +21,33 @@ export interface UpstreamStats {
   malformed: number;
   timeouts: number;
   tcpRetries: number;
+}
+
+/** What the resolver asks upstream: the client's question and the flags that change the answer. */
+export interface UpstreamQuestion {
+  /** qname, qtype and qclass as wire bytes. */
+  question: Uint8Array;
+  rd: boolean;
+  cd: boolean;
+  dnssecOk: boolean;
+}
+
+/** The UDP size aifence advertises upstream (DNS Flag Day 2020: no fragmentation). */
+export const UPSTREAM_UDP_SIZE = 1232;
+
+/** Header + question + a bare OPT record: the query aifence sends for `q` (ID left 0). */
+export function upstreamQuery(q: UpstreamQuestion): Buffer {
+  const msg = Buffer.alloc(12 + q.question.length + 11);
+  msg[2] = q.rd ? 0x01 : 0;
+  msg[3] = q.cd ? 0x10 : 0;
+  writeU16(msg, 4, 1);
+  writeU16(msg, 10, 1);
+  msg.set(q.question, 12);
+  const opt = 12 + q.question.length;
+  writeU16(msg, opt + 1, 41); // OPT, owned by the root
+  writeU16(msg, opt + 3, UPSTREAM_UDP_SIZE);
+  if (q.dnssecOk) msg[opt + 7] = 0x80;
+  return msg;
 }
 
 /** What a finished exchange hands back: the reply and its shape, or null when every server failed in time. */
@@ -125,14 +154,14 @@ export class UpstreamPool {
   }
 
   /**
-   * Sends `query` (the client's bytes, not modified) upstream and calls
-   * `done` once: with a validated reply, or with null after the timeout.
+   * Asks upstream for `q` and calls `done` once: with a validated reply, or
+   * with null when no server answered usefully in time.
    */
-  exchange(query: Uint8Array, questionEnd: number, viaTcp: boolean, done: ExchangeDone): void {
-    const msg = Buffer.from(query);
+  exchange(q: UpstreamQuestion, viaTcp: boolean, done: ExchangeDone): void {
+    const msg = upstreamQuery(q);
     const exchange: Exchange = {
       msg,
-      questionEnd,
+      questionEnd: 12 + q.question.length,
       tcp: viaTcp,
       deadline: performance.now() + this.timeoutMs,
       tried: 0,

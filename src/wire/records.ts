@@ -11,6 +11,9 @@ export interface ReplyShape {
   ttl: number;
   rcode: number;
   answers: number;
+  /** Where the OPT record sits (start and end offsets), -1 when the reply has none: aifence answers with its own. */
+  optStart: number;
+  optEnd: number;
   /** Offsets of the names that answer records point to (CNAME, DNAME targets; SVCB/HTTPS target names), for policy to check. */
   targets: number[];
 }
@@ -28,15 +31,22 @@ export function readReplyShape(msg: Uint8Array, questionEnd: number): ReplyShape
   let minAnswerTtl = -1;
   let negativeTtl = -1;
   const targets: number[] = [];
+  let optStart = -1;
+  let optEnd = -1;
   let at = questionEnd;
   for (let i = 0; i < total; i++) {
+    const start = at;
     at = skipName(msg, at);
     if (at < 0 || at + 10 > msg.length) return null;
     const type = readU16(msg, at);
     const ttl = readU32(msg, at + 4) & 0x7fffffff; // RFC 2181 §8: the top bit is treated as zero
     const rdlength = readU16(msg, at + 8);
     if (at + 10 + rdlength > msg.length) return null;
-    if (type !== Type.OPT) {
+    if (type === Type.OPT) {
+      if (optStart >= 0 || i < answers + authority) return null; // one OPT, in the additional section (RFC 6891 §6.1.1)
+      optStart = start;
+      optEnd = at + 10 + rdlength;
+    } else {
       offsets[count++] = at + 4;
       if (i < answers) {
         if (minAnswerTtl < 0 || ttl < minAnswerTtl) minAnswerTtl = ttl;
@@ -52,7 +62,7 @@ export function readReplyShape(msg: Uint8Array, questionEnd: number): ReplyShape
   if (at !== msg.length) return null;
   const rcode = rcodeOf(msg);
   const ttl = answers > 0 && rcode === Rcode.NOERROR ? minAnswerTtl : negativeTtl;
-  return { ttlOffsets: offsets.subarray(0, count), ttl, rcode, answers, targets };
+  return { ttlOffsets: offsets.subarray(0, count), ttl, rcode, answers, optStart, optEnd, targets };
 }
 
 /** The SOA MINIMUM field: the last 4 bytes of its rdata, after two names and four counters. */

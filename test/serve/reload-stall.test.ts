@@ -19,6 +19,8 @@ const PROBE = resolve('test/support/gap-probe.mjs');
 const NAMES = 300_000;
 const LISTED = 'host7.zone7.test';
 const BOUND_MS = 250;
+/** POST /reload needs the admin token. */
+const TOKEN = 'stall-test-token';
 
 let upstream: TestUpstream;
 let dir: string;
@@ -34,7 +36,10 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'big.txt'), lines.join('\n') + '\n');
   const config = join(dir, 'aifence.yaml');
   writeFileSync(config, `upstream: { servers: ["${upstream.address}"] }\nlists:\n  big: { source: big.txt }\n`);
-  daemon = spawn(process.execPath, [CLI, 'serve', '--config', config, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  daemon = spawn(process.execPath, [CLI, 'serve', '--config', config, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, AIFENCE_ADMIN_TOKEN: TOKEN },
+  });
   [dnsPort, adminPort] = await new Promise<[number, number]>((ok, fail) => {
     let out = '';
     daemon.stdout!.on('data', (chunk: Buffer) => {
@@ -82,7 +87,7 @@ async function probeWhile(during: () => Promise<void>): Promise<ProbeSummary> {
 }
 
 const admin = async (method: string, path: string) => {
-  const res = await fetch(`http://127.0.0.1:${adminPort}${path}`, { method });
+  const res = await fetch(`http://127.0.0.1:${adminPort}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
 

@@ -20,7 +20,7 @@ export type Behaviour =
   | { kind: 'silent' }
   /** Over UDP: header and question with TC set; over TCP: a big answer. */
   | { kind: 'truncate'; count?: number }
-  | { kind: 'delay'; ms: number; ttl?: number };
+  | { kind: 'delay'; ms: number; ttl?: number; records?: object[] };
 
 export interface Received {
   name: string;
@@ -79,7 +79,9 @@ export class TestUpstream {
             const frame = Buffer.alloc(2 + reply.length);
             frame.writeUInt16BE(reply.length, 0);
             reply.copy(frame, 2);
-            sock.write(frame);
+            const ms = up.delayOf(msg);
+            if (ms > 0) setTimeout(() => sock.writable && sock.write(frame), ms);
+            else sock.write(frame);
           }
         }
       });
@@ -103,6 +105,13 @@ export class TestUpstream {
     this.udp.close();
     this.spoofer.close();
     await new Promise<void>((r) => this.tcp.close(() => r()));
+  }
+
+  /** Milliseconds a `delay` behaviour holds the reply to `msg` back (0 otherwise). */
+  delayOf(msg: Buffer): number {
+    const question = Packet.parse(msg).questions[0];
+    const behaviour = question && this.behave(question.name, question.type);
+    return behaviour && behaviour.kind === 'delay' ? behaviour.ms : 0;
   }
 
   private onUdp(msg: Buffer, address: string, port: number): void {
@@ -172,7 +181,7 @@ export class TestUpstream {
         for (let i = 0; i < (behaviour.count ?? 60); i++) response.answers.push(rr(a(300, `198.51.100.${i % 250}`)));
         break;
       case 'delay':
-        response.answers.push(rr(a(behaviour.ttl ?? 300)));
+        response.answers.push(...(behaviour.records ?? [a(behaviour.ttl ?? 300)]).map(rr));
         break;
       case 'answer':
         if (behaviour.records) response.answers.push(...behaviour.records.map(rr));
