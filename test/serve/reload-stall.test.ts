@@ -4,8 +4,11 @@
 // list of that size takes 0.4–0.6 s, so a reload or an explanation done on the
 // query thread shows up as a gap of that length; done off it, the gaps stay
 // at the probe's interval plus scheduling noise. The bound (250 ms) is wide
-// because the machine running the tests is busy; bench/reload.ts measures
-// the real figure.
+// because the machine running the tests is busy, and one gap over it is
+// forgiven: a loaded machine (the whole suite on two cores) now and then
+// stalls the daemon once for its own reasons, where work on the query
+// thread stalls it once per reload or /check round. bench/reload.ts
+// measures the real figures.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
@@ -64,6 +67,15 @@ interface ProbeSummary {
   maxGapMs: number;
   gapsOver50: number;
   gapsOver100: number;
+  /** The five longest gaps, longest first. */
+  topGapsMs: number[];
+}
+
+/** No gap over the bound but (at most) one, and even that one under a second. */
+function expectNoStall(summary: ProbeSummary): void {
+  expect(summary.lost).toBe(0);
+  expect(summary.topGapsMs[1] ?? 0).toBeLessThan(BOUND_MS);
+  expect(summary.maxGapMs).toBeLessThan(1000);
 }
 
 /** Runs `during` while the probe asks for a listed name every 10 ms; returns what the probe saw. */
@@ -92,7 +104,7 @@ const admin = async (method: string, path: string) => {
 };
 
 describe('no stall on the query thread (daemon and probe in separate processes)', () => {
-  it(`answers every query with no gap over ${BOUND_MS} ms while a 300k-name list is reloaded 5 times`, async () => {
+  it(`answers every query with no gap over ${BOUND_MS} ms (but one) while a 300k-name list is reloaded 5 times`, async () => {
     const summary = await probeWhile(async () => {
       for (let i = 0; i < 5; i++) {
         // A new modification time: the list is really read and compiled again, not reused.
@@ -103,11 +115,10 @@ describe('no stall on the query thread (daemon and probe in separate processes)'
       }
     });
     expect(summary.sent).toBeGreaterThan(50);
-    expect(summary.lost).toBe(0);
-    expect(summary.maxGapMs).toBeLessThan(BOUND_MS);
+    expectNoStall(summary);
   }, 90_000);
 
-  it(`answers with no gap over ${BOUND_MS} ms while /check explains listed names, 6 at a time, 3 times`, async () => {
+  it(`answers with no gap over ${BOUND_MS} ms (but one) while /check explains listed names, 6 at a time, 3 times`, async () => {
     const summary = await probeWhile(async () => {
       for (let round = 0; round < 3; round++) {
         const asked = Array.from({ length: 6 }, (_, k) => 1000 * round + 17 * k);
@@ -118,7 +129,6 @@ describe('no stall on the query thread (daemon and probe in separate processes)'
         });
       }
     });
-    expect(summary.lost).toBe(0);
-    expect(summary.maxGapMs).toBeLessThan(BOUND_MS);
+    expectNoStall(summary);
   }, 60_000);
 });
