@@ -1,7 +1,9 @@
 // A real DNS server on loopback (UDP and TCP) that tests start as aifence's
 // upstream. It answers from a `behave` function the test sets, counts what
-// it receives, and can misbehave: stay silent, truncate, or race a spoofed
-// reply ahead of the real one.
+// it receives, and can misbehave: stay silent, truncate, refuse, fail, answer
+// with bytes a test writes (fuzzing), refuse TCP, or race spoofed replies
+// ahead of the real one (from another port, or from its own address and port
+// as an off-path forger who spoofs the source would).
 
 import { type Socket, createSocket } from 'node:dgram';
 import { type Server, createServer } from 'node:net';
@@ -17,13 +19,26 @@ export type Behaviour =
   | { kind: 'answer'; ttl?: number; address?: string; records?: object[] }
   | { kind: 'nxdomain'; soaTtl?: number; minimum?: number }
   | { kind: 'servfail' }
+  | { kind: 'refused' }
+  | { kind: 'notimp' }
+  /** FORMERR echoing the question, or with no question at all (`empty`), as some servers answer what they cannot parse. */
+  | { kind: 'formerr'; empty?: boolean }
+  /** FORMERR to a query with OPT, an answer to one without (a server from before EDNS). */
+  | { kind: 'no-edns' }
+  /** Bytes the test writes from the query's bytes; null stays silent. */
+  | { kind: 'raw'; reply: (query: Buffer, tcp: boolean) => Buffer | null }
   | { kind: 'silent' }
   /** Over UDP: header and question with TC set; over TCP: a big answer. */
   | { kind: 'truncate'; count?: number }
   | { kind: 'delay'; ms: number; ttl?: number };
 
 export interface Received {
+  /** Lower-cased: aifence sends names in a random 0x20 case. */
   name: string;
+  /** The name as it arrived, in aifence's random case. */
+  asSent: string;
+  /** The UDP source port it came from (0 over TCP). */
+  port: number;
   type: number;
   tcp: boolean;
   id: number;
@@ -34,6 +49,10 @@ export class TestUpstream {
   behave: (name: string, type: number) => Behaviour = () => ({ kind: 'answer' });
   /** When set, a forged reply (wrong ID or from another port) is sent before each real one. */
   spoof: 'wrong-id' | 'wrong-port' | null = null;
+  /** `refuse`: every TCP connection is closed as soon as it opens (a server without TCP). */
+  tcpMode: 'serve' | 'refuse' = 'serve';
+  /** TCP connections accepted so far. */
+  tcpConnections = 0;
 
   private constructor(
     private readonly udp: Socket,
@@ -67,6 +86,8 @@ export class TestUpstream {
       }
     });
     tcp.on('connection', (sock) => {
+      up.tcpConnections++;
+      if (up.tcpMode === 'refuse') return void sock.destroy();
       let buf = Buffer.alloc(0);
       sock.on('error', () => undefined);
       sock.on('data', (chunk) => {
@@ -74,7 +95,12 @@ export class TestUpstream {
         while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
           const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
           buf = buf.subarray(2 + msg.length);
-          const reply = up.reply(msg, true);
+          let reply: Buffer | null = null;
+          try {
+            reply = up.reply(msg, true);
+          } catch {
+            // garbage: a real server would ignore it too
+          }
           if (reply) {
             const frame = Buffer.alloc(2 + reply.length);
             frame.writeUInt16BE(reply.length, 0);
@@ -95,6 +121,21 @@ export class TestUpstream {
     return `127.0.0.1:${this.port}`;
   }
 
+  /** Sends `count` forged copies of `reply` from this server's own address and port (what a source-spoofing forger achieves) to `port` on 127.0.0.1, each with ID `idOf(i)`; resolves once all are out. */
+  async forge(reply: Buffer, count: number, portOf: (i: number) => number, idOf: (i: number) => number): Promise<void> {
+    const forged = Buffer.from(reply);
+    for (let i = 0; i < count; ) {
+      const batch = Math.min(count, i + 256);
+      const sends: Promise<void>[] = [];
+      for (; i < batch; i++) {
+        const copy = Buffer.from(forged);
+        copy.writeUInt16BE(idOf(i) & 0xffff, 0);
+        sends.push(new Promise((r) => this.udp.send(copy, portOf(i), '127.0.0.1', () => r())));
+      }
+      await Promise.all(sends);
+    }
+  }
+
   count(name: string): number {
     return this.received.filter((r) => r.name.toLowerCase() === name.toLowerCase()).length;
   }
@@ -106,15 +147,16 @@ export class TestUpstream {
   }
 
   private onUdp(msg: Buffer, address: string, port: number): void {
+    this.lastPort = port;
     const request = Packet.parse(msg);
     const question = request.questions[0];
-    if (question && this.behave(question.name, question.type).kind === 'delay') {
-      const b = this.behave(question.name, question.type) as { ms: number };
+    if (question && this.behave(question.name.toLowerCase(), question.type).kind === 'delay') {
+      const b = this.behave(question.name.toLowerCase(), question.type) as { ms: number };
       const reply = this.reply(msg, false);
       setTimeout(() => reply && this.udp.send(reply, port, address), b.ms);
       return;
     }
-    const reply = this.reply(msg, false);
+    const reply = this.reply(msg, false, port);
     if (!reply) return;
     if (this.spoof === 'wrong-id') {
       const forged = Buffer.from(reply);
@@ -130,13 +172,24 @@ export class TestUpstream {
     setTimeout(() => this.udp.send(reply, port, address), this.spoof ? 20 : 0);
   }
 
+  /** The UDP source port of the latest query. */
+  lastPort = 0;
+
   /** The reply to one request, or null to stay silent. */
-  reply(msg: Buffer, tcp: boolean): Buffer | null {
+  reply(msg: Buffer, tcp: boolean, port = 0): Buffer | null {
     const request = Packet.parse(msg);
     const question = request.questions[0];
     if (!question) return null;
-    this.received.push({ name: question.name, type: question.type, tcp, id: request.header.id });
-    const behaviour = this.behave(question.name, question.type);
+    this.received.push({ name: question.name.toLowerCase(), asSent: question.name, port, type: question.type, tcp, id: request.header.id });
+    const behaviour = this.behave(question.name.toLowerCase(), question.type);
+    if (behaviour.kind === 'raw') return behaviour.reply(msg, tcp);
+    if (behaviour.kind === 'formerr' && behaviour.empty) {
+      const header = Buffer.from(msg.subarray(0, 12));
+      header[2] = 0x80 | (msg[2] & 0x01); // QR, RD copied
+      header[3] = 1; // FORMERR
+      header.fill(0, 4, 12);
+      return header;
+    }
     const response = new Packet();
     response.header = { ...request.header, qr: 1, ra: 1, rcode: 0 };
     response.questions = request.questions;
@@ -147,6 +200,19 @@ export class TestUpstream {
         return null;
       case 'servfail':
         response.header.rcode = 2;
+        break;
+      case 'refused':
+        response.header.rcode = 5;
+        break;
+      case 'notimp':
+        response.header.rcode = 4;
+        break;
+      case 'formerr':
+        response.header.rcode = 1;
+        break;
+      case 'no-edns':
+        if (msg.readUInt16BE(10) > 0) response.header.rcode = 1;
+        else response.answers.push(rr(a(300)));
         break;
       case 'nxdomain':
         response.header.rcode = 3;
