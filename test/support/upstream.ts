@@ -53,21 +53,24 @@ export class TestUpstream {
   tcpMode: 'serve' | 'refuse' = 'serve';
   /** TCP connections accepted so far. */
   tcpConnections = 0;
+  private readonly tcpSockets = new Set<import('node:net').Socket>();
 
   private constructor(
+    readonly host: string,
     private readonly udp: Socket,
     private readonly tcp: Server,
     private readonly spoofer: Socket,
   ) {}
 
   static async start(host = '127.0.0.1'): Promise<TestUpstream> {
-    const spoofer = createSocket('udp4');
+    const family = host.includes(':') ? 'udp6' : 'udp4';
+    const spoofer = createSocket(family);
     await new Promise<void>((r) => spoofer.bind(0, host, r));
     // UDP on a random port, TCP on the same number: retry when another process holds that TCP port.
     let udp: Socket;
     let tcp: Server;
     for (;;) {
-      udp = createSocket('udp4');
+      udp = createSocket(family);
       await new Promise<void>((r) => udp.bind(0, host, r));
       tcp = createServer();
       const listening = await new Promise<boolean>((r) => {
@@ -77,7 +80,7 @@ export class TestUpstream {
       if (listening) break;
       udp.close();
     }
-    const up = new TestUpstream(udp, tcp, spoofer);
+    const up = new TestUpstream(host, udp, tcp, spoofer);
     udp.on('message', (msg, rinfo) => {
       try {
         up.onUdp(msg, rinfo.address, rinfo.port);
@@ -87,6 +90,8 @@ export class TestUpstream {
     });
     tcp.on('connection', (sock) => {
       up.tcpConnections++;
+      up.tcpSockets.add(sock);
+      sock.on('close', () => up.tcpSockets.delete(sock));
       if (up.tcpMode === 'refuse') return void sock.destroy();
       let buf = Buffer.alloc(0);
       sock.on('error', () => undefined);
@@ -105,7 +110,10 @@ export class TestUpstream {
             const frame = Buffer.alloc(2 + reply.length);
             frame.writeUInt16BE(reply.length, 0);
             reply.copy(frame, 2);
-            sock.write(frame);
+            // 'delay' holds this reply back while later ones on the connection go out: out of order, as RFC 7766 allows.
+            const delay = up.delayOf(msg);
+            if (delay > 0) setTimeout(() => sock.destroyed || sock.write(frame), delay);
+            else sock.write(frame);
           }
         }
       });
@@ -118,7 +126,7 @@ export class TestUpstream {
   }
 
   get address(): string {
-    return `127.0.0.1:${this.port}`;
+    return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
   }
 
   /** Sends `count` forged copies of `reply` from this server's own address and port (what a source-spoofing forger achieves) to `port` on 127.0.0.1, each with ID `idOf(i)`; resolves once all are out. */
@@ -134,6 +142,12 @@ export class TestUpstream {
       }
       await Promise.all(sends);
     }
+  }
+
+  /** Closes every open TCP connection from this side, as a server's idle timeout would; resolves once they are closed. */
+  async dropTcpConnections(): Promise<void> {
+    const closing = [...this.tcpSockets].map((s) => new Promise<void>((r) => (s.once('close', () => r()), s.end())));
+    await Promise.all(closing);
   }
 
   count(name: string): number {
@@ -170,6 +184,12 @@ export class TestUpstream {
     }
     // The real reply arrives a little later than the forgery, as an off-path attacker would hope.
     setTimeout(() => this.udp.send(reply, port, address), this.spoof ? 20 : 0);
+  }
+
+  private delayOf(msg: Buffer): number {
+    const question = Packet.parse(msg).questions[0];
+    const b = question ? this.behave(question.name.toLowerCase(), question.type) : null;
+    return b?.kind === 'delay' ? b.ms : 0;
   }
 
   /** The UDP source port of the latest query. */
