@@ -141,6 +141,8 @@ export class TestUpstream {
         sends.push(new Promise((r) => this.udp.send(copy, portOf(i), '127.0.0.1', () => r())));
       }
       await Promise.all(sends);
+      // Let the poll phase run: a receiver in this same process (the in-process daemon) reads only then.
+      await new Promise((r) => setImmediate(r));
     }
   }
 
