@@ -15,7 +15,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { encodeQuery } from '../test/support/client.js';
@@ -90,6 +90,15 @@ const rssMiB = (pid: number): number => {
   }
 };
 
+/** Open descriptors: sockets left open by finished queries would show here. */
+const fdCount = (pid: number): number => {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
+};
+
 async function metric(d: Daemon, name: string): Promise<number> {
   const res = await fetch(`http://${d.admin}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
   const m = new RegExp(`^${name} (\\d+)`, 'm').exec(await res.text());
@@ -149,6 +158,7 @@ async function round(title: string, upstreams: string[], timeout: string, attack
   await sleep(500);
   const pid = d.child.pid!;
   const start = rssMiB(pid);
+  const fdsBefore = fdCount(pid);
   let peak = start;
   const rss = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 100);
   const probes = probe(d);
@@ -164,10 +174,12 @@ async function round(title: string, upstreams: string[], timeout: string, attack
   const p = await probes.stop();
   clearInterval(rss);
   const after = rssMiB(pid);
+  const fdsAfter = fdCount(pid);
+  const cached = await metric(d, 'aifence_cache_entries').catch(() => NaN);
   const alive = !d.exited;
   await stopDaemon(d);
   console.log(`${title} (${seconds} s): ${detail}`);
-  console.log(`  daemon ${alive ? 'alive' : 'DEAD'}; probes ${p.sent - p.unanswered}/${p.sent} answered, slowest ${p.worstMs} ms; RSS start ${start.toFixed(1)} MiB, peak ${peak.toFixed(1)} MiB, after ${after.toFixed(1)} MiB`);
+  console.log(`  daemon ${alive ? 'alive' : 'DEAD'}; probes ${p.sent - p.unanswered}/${p.sent} answered, slowest ${p.worstMs} ms; RSS start ${start.toFixed(1)} MiB, peak ${peak.toFixed(1)} MiB, after ${after.toFixed(1)} MiB; descriptors ${fdsBefore} before, ${fdsAfter} after; ${cached} answers cached`);
   if (!alive) failures.push(`${title}: the daemon died`);
   if (p.unanswered > 0) failures.push(`${title}: ${p.unanswered} probes unanswered`);
 }
