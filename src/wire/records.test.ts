@@ -17,6 +17,15 @@ const A = (owner = NAME_PTR) => rr(owner, 1, [192, 0, 2, 1]);
 const name = (...labels: string[]) => [...labels.flatMap((l) => [l.length, ...Buffer.from(l)]), 0];
 const shape = (msg: Buffer) => readReplyShape(msg, QUESTION_END);
 
+/** A record of an unchecked type whose rdata is `n` pointers, each to the one before (the first to the question), then an A owned by the last. */
+function pointerChain(n: number): Buffer {
+  const rdata = QUESTION_END + 12;
+  const chain = [0xc0, 12];
+  for (let i = 1; i < n; i++) chain.push(0xc0 | ((rdata + (i - 1) * 2) >> 8), (rdata + (i - 1) * 2) & 0xff);
+  const last = rdata + (n - 1) * 2;
+  return reply([2, 0, 0], rr(NAME_PTR, 99, chain), A([0xc0 | (last >> 8), last & 0xff]));
+}
+
 describe('readReplyShape', () => {
   it('reads a well-formed reply with compression, a CNAME, MX, SOA, SRV, HTTPS and an OPT', () => {
     const msg = reply(
@@ -44,6 +53,7 @@ describe('readReplyShape', () => {
     ['a pointer past the end', reply([1, 0, 0], A([0xff, 0xff]))],
     ['a pointer into the header', reply([1, 0, 0], A([0xc0, 2]))],
     ['a loop through an earlier name', reply([1, 0, 0], rr([1, 0x78, 0xc0, QUESTION_END], 1, [1, 2, 3, 4]))],
+    ['a chain of 200 pointers to pointers', pointerChain(200)],
     ['a 64-byte label', reply([1, 0, 0], A([64, ...Array(64).fill(0x61), 0]))],
     ['a name over 255 bytes', reply([1, 0, 0], A([...Array(5).fill([63, ...Array(63).fill(0x61)]).flat(), 0]))],
     ['a name running off the end', Buffer.from([...reply([1, 0, 0]), 5, 0x61])],
@@ -69,6 +79,10 @@ describe('readReplyShape', () => {
   ];
   it.each(malformed)('rejects %s', (_, msg) => {
     expect(shape(msg)).toBeNull();
+  });
+
+  it('takes a short chain of pointers to pointers (legal, if odd)', () => {
+    expect(shape(pointerChain(3))).not.toBeNull();
   });
 
   it('rejects every truncation of a good reply', () => {

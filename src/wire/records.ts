@@ -123,6 +123,8 @@ function rdataFits(msg: Uint8Array, type: number, rdata: number, rdEnd: number):
   }
 }
 
+const MAX_JUMPS = 127;
+
 /**
  * Checks the possibly compressed name at `at`, whose bytes in place must end
  * by `limit` (the message, or the rdata holding it). Labels are at most 63
@@ -135,11 +137,14 @@ export function checkName(msg: Uint8Array, at: number, limit: number): number {
   let end = -1;
   let length = 0;
   let runStart = at;
+  let jumps = 0;
   for (;;) {
     if (at >= limit) return -1;
     const len = msg[at];
     if (len >= 0xc0) {
-      if (at + 1 >= limit) return -1;
+      // Backward-only jumps end, but a chain of pointers to pointers could still cost a walk of the
+      // whole message per name; a name has at most 127 labels, so more jumps than that mean nothing good.
+      if (at + 1 >= limit || ++jumps > MAX_JUMPS) return -1;
       const target = ((len & 0x3f) << 8) | msg[at + 1];
       if (end < 0) end = at + 2;
       if (target >= runStart || target < 12) return -1;
