@@ -2,6 +2,7 @@
 // aifence's command line: one subcommand a module in src/commands/.
 
 import { Command } from 'commander';
+import { catalogueCommand } from './commands/catalogue.js';
 import { checkCommand } from './commands/check.js';
 import { groupsCommand } from './commands/groups.js';
 import { healthCommand } from './commands/health.js';
@@ -18,6 +19,7 @@ program.addCommand(serveCommand());
 program.addCommand(checkCommand());
 program.addCommand(listsCommand());
 program.addCommand(servicesCommand());
+program.addCommand(catalogueCommand());
 program.addCommand(groupsCommand());
 program.addCommand(healthCommand());
 program.addCommand(reportCommand());

@@ -3,8 +3,8 @@
 // the line, the key, the bad value and what would be right, so a reviewer
 // fixes a pull request in one pass.
 
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFile } from './read-file.js';
 import type { FORCED_ANSWERS } from './schema.js';
@@ -42,8 +42,21 @@ export interface Service {
   line: number;
 }
 
+/** Which catalogue is in use: the one shipped with aifence, or a signed bundle fetched since. */
+export interface CatalogueInfo {
+  origin: 'packaged' | 'bundle';
+  /** The package version, or the bundle's. */
+  version: string;
+  /** The latest `reviewed` date among the services. */
+  reviewed: string;
+  /** Bundles only: when it was signed and until when it may be accepted (ISO times). */
+  created?: string;
+  expires?: string;
+}
+
 export interface Catalogue {
   services: Service[];
+  info: CatalogueInfo;
   /**
    * Every tag in use, sorted, with the country tags: a generative-AI
    * service's country is also a tag (`cn`). Country tags select only
@@ -74,23 +87,72 @@ export class CatalogueError extends Error {
 /** The package's own blocklists/: `src/catalogue/` and `dist/catalogue/` both sit two levels below it. */
 export const DEFAULT_CATALOGUE_DIR = fileURLToPath(new URL('../../blocklists/', import.meta.url));
 
-export function loadCatalogue(dir: string = DEFAULT_CATALOGUE_DIR): Catalogue {
-  const issues: CatalogueIssue[] = [];
-  const services: Service[] = [];
-  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' })
+/** One catalogue file: its path (relative to the catalogue's root) and text. */
+export interface CatalogueFile {
+  path: string;
+  text: string;
+}
+
+const yamlFiles = (dir: string): string[] =>
+  readdirSync(dir, { recursive: true, encoding: 'utf8' })
     .filter((f) => /\.ya?ml$/.test(f))
     .sort();
+
+/** The .yaml files under `dir`, sorted by path. */
+export function readCatalogueDir(dir: string = DEFAULT_CATALOGUE_DIR): CatalogueFile[] {
+  return yamlFiles(dir).map((rel) => ({ path: rel.split(sep).join('/'), text: readFileSync(join(dir, rel), 'utf8') }));
+}
+
+/**
+ * The last catalogue loaded from each directory, with the names, sizes and
+ * times of its files: every reload asks for the packaged catalogue, which
+ * changes only with an upgrade, and parsing its 200 files costs the query
+ * thread 100-300 ms where a look at their stats costs a few.
+ */
+const loaded = new Map<string, { stamp: string; catalogue: Catalogue }>();
+
+/** The package's version, which names the packaged catalogue. */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(DEFAULT_CATALOGUE_DIR, '..', 'package.json'), 'utf8')) as { version?: string }).version ?? 'packaged';
+  } catch {
+    return 'packaged';
+  }
+}
+
+export function loadCatalogue(dir: string = DEFAULT_CATALOGUE_DIR): Catalogue {
+  const stamp = yamlFiles(dir)
+    .map((rel) => {
+      const st = statSync(join(dir, rel));
+      return `${rel}:${st.size}:${st.mtimeMs}`;
+    })
+    .join('|');
+  const last = loaded.get(dir);
+  if (last?.stamp === stamp) return last.catalogue;
+  // Problems name the file as found on disk.
+  const catalogue = catalogueFromFiles(
+    readCatalogueDir(dir).map((f) => ({ ...f, path: join(dir, f.path) })),
+    { origin: 'packaged', version: packageVersion() },
+    dir,
+  );
+  loaded.set(dir, { stamp, catalogue });
+  return catalogue;
+}
+
+/** Validates and assembles a catalogue from files already read (from disk, or from a signed bundle). */
+export function catalogueFromFiles(files: CatalogueFile[], info: Omit<CatalogueInfo, 'reviewed'>, where = '(catalogue)'): Catalogue {
+  const issues: CatalogueIssue[] = [];
+  const services: Service[] = [];
   if (files.length === 0) {
-    issues.push({ file: dir, line: 0, key: '(catalogue)', message: 'no .yaml files found' });
+    issues.push({ file: where, line: 0, key: '(catalogue)', message: 'no .yaml files found' });
   }
-  for (const rel of files) {
-    const file = join(dir, rel);
-    services.push(...readFile(file, readFileSync(file, 'utf8'), issues));
-  }
+  for (const f of files) services.push(...readFile(f.path, f.text, issues));
   checkAcrossServices(services, issues);
   if (issues.length > 0) throw new CatalogueError(issues);
+  const reviewed = services.reduce((latest, s) => (s.reviewed > latest ? s.reviewed : latest), '');
   return {
     services,
+    info: { ...info, reviewed },
     tags: () => [...new Set(services.flatMap((s) => (s.tags.includes('genai') ? [...s.tags, s.country] : s.tags)))].sort(),
   };
 }

@@ -38,7 +38,8 @@ export const KIND_TAGS = [
   'agent', // autonomous agent that acts for the user
   'writing',
   'companion', // character / role-play chat
-  'models', // model hub or model downloads
+  'model-hub', // model and dataset downloads (what a research cluster keeps when chat is banned)
+  'app-hosting', // user apps published on an AI platform's own domain (Spaces, *.lovable.app)
   'inference', // hosted inference for third-party models
   'meeting', // meeting note-takers
 ] as const;
@@ -61,6 +62,8 @@ export const SOURCE_PREFIXES: ReadonlySet<string> = new Set([
   'blackmatrix7', // blackmatrix7 Clash rule lists (routing lists: read with care)
   'tinaponting', // tinaponting/ai-robots-scrapers guides
   'lobe-chat', // lobehub/lobe-chat model-provider base URLs (src/libs/agent-runtime/NAME)
+  'shadowwhisperer', // ShadowWhisperer/BlockLists Lists/AI
+  'sukkaw', // SukkaW/Surge Source/non_ip/ai.conf (a routing list: read with care)
   'vendor-docs',
   'review',
 ]);

@@ -18,7 +18,7 @@ export function serveCommand(): Command {
       const log = createLogger({ level: opts.logLevel, pretty: opts.pretty });
       const configFile = opts.config ?? DEFAULT_CONFIG_PATH;
       const config = loadConfig(configFile);
-      if (opts.admin) config.admin = adminSection({ listen: opts.admin, token: config.admin.token });
+      if (opts.admin) config.admin = adminSection({ listen: opts.admin, token: config.admin.token, hosts: config.admin.hosts });
       const listen = opts.listen?.map((l, i) => {
         const hp = parseHostPort(l, 53);
         if (!hp) throw new ConfigError(`--listen[${i}]`, l, 'is not an IP address with a port, e.g. 127.0.0.1:5300 or [::1]:5300');

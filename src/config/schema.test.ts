@@ -7,8 +7,9 @@ describe('parseConfig', () => {
   it('fills every default: loopback listener, resolv.conf upstreams, nxdomain, private-range access', () => {
     const c = parse({});
     expect(c.listen).toEqual([{ host: '127.0.0.1', port: 5300, family: 4 }]);
-    expect(c.upstream).toEqual({ servers: [{ host: '192.0.2.53', port: 53, family: 4 }], timeout: 2 });
-    expect(c.cache).toEqual({ maxEntries: 100000, minTtl: 0, maxTtl: 86400 });
+    expect(c.upstream).toEqual({ servers: [{ host: '192.0.2.53', port: 53, family: 4 }], timeout: 2, maxConcurrent: 4096 });
+    expect(c.cache).toEqual({ maxEntries: 100000, maxSize: 64 * 1024 ** 2, minTtl: 0, maxTtl: 86400, serveStale: { maxStale: 86400, clientTimeout: 1.8 } });
+    expect(c.maxUdpSize).toBe(1232);
     expect(c.blocking).toEqual({ answer: { kind: 'nxdomain' }, ttl: 60 });
     expect(c.access.clients.map((x) => x.text)).toContain('192.168.0.0/16');
   });
@@ -17,7 +18,8 @@ describe('parseConfig', () => {
     const c = parse({
       listen: ['0.0.0.0:53', '[::]:53'],
       upstream: { servers: ['9.9.9.9', '127.0.0.1:5399'], timeout: '500ms' },
-      cache: { maxEntries: 10, minTtl: '30s', maxTtl: '1h' },
+      cache: { maxEntries: 10, maxSize: '1MB', minTtl: '30s', maxTtl: '1h', serveStale: { maxStale: '2d', clientTimeout: '500ms' } },
+      maxUdpSize: 4096,
       blocking: { answer: { ipv4: '10.0.0.80' }, ttl: '5m' },
       lists: { ads: { source: 'lists/ads.txt', format: 'hosts', exact: true } },
       groups: { default: { block: ['service:deepseek'], allow: ['list:ads'] } },
@@ -25,7 +27,9 @@ describe('parseConfig', () => {
     expect(c.listen[1]).toEqual({ host: '::', port: 53, family: 6 });
     expect(c.upstream.servers[1].port).toBe(5399);
     expect(c.upstream.timeout).toBe(0.5);
-    expect(c.cache).toEqual({ maxEntries: 10, minTtl: 30, maxTtl: 3600 });
+    expect(c.cache).toEqual({ maxEntries: 10, maxSize: 1024 ** 2, minTtl: 30, maxTtl: 3600, serveStale: { maxStale: 172800, clientTimeout: 0.5 } });
+    expect(c.maxUdpSize).toBe(4096);
+    expect(parse({ cache: { serveStale: false } }).cache.serveStale).toBeNull();
     expect(c.blocking).toEqual({ answer: { kind: 'sinkhole', ipv4: '10.0.0.80', ipv6: undefined }, ttl: 300 });
     expect(c.lists[0]).toEqual({ name: 'ads', source: '/etc/aifence/lists/ads.txt', format: 'hosts', exact: true, allow: false });
     expect(c.groups).toEqual([{ name: 'default', clients: [], block: [{ select: 'service:deepseek' }], allow: [{ select: 'list:ads' }], answer: undefined }]);

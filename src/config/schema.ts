@@ -11,14 +11,19 @@ import { type AdminConfig, adminSection } from './admin.js';
 import { type RemoteListSpec, listsSection } from './lists.js';
 import { type GroupConfig, groupsSection } from './groups.js';
 import { type QueryLogConfig, queryLogSection } from './querylog.js';
-import { ConfigError, duration, integer, isPlainObject, join, list, object, string } from './check.js';
+import { type CatalogueUpdateConfig, catalogueSection } from './catalogue.js';
+import { type RateLimitConfig, rateLimitSection } from './ratelimit.js';
+import { type TcpConfig, tcpSection } from './tcp.js';
+import { ConfigError, duration, integer, isPlainObject, join, list, object, size, string } from './check.js';
 
 export interface Config {
   /** Directory that relative paths (list sources) are resolved against. */
   baseDir: string;
   listen: HostPort[];
-  upstream: { servers: HostPort[]; timeout: number };
-  cache: { maxEntries: number; minTtl: number; maxTtl: number };
+  upstream: { servers: HostPort[]; timeout: number; maxConcurrent: number };
+  cache: CacheConfig;
+  /** The largest UDP answer; bigger ones get TC (the client's EDNS size is capped to it). */
+  maxUdpSize: number;
   blocking: { answer: BlockMode; ttl: number };
   access: { clients: Cidr[] };
   lists: ListSpec[];
@@ -30,6 +35,22 @@ export interface Config {
   groups: GroupConfig[];
   admin: AdminConfig;
   queryLog: QueryLogConfig;
+  /** Limits on TCP clients: connections, pipelining, unread answers, deadlines. */
+  tcp: TcpConfig;
+  /** Signed catalogue updates; undefined: the packaged catalogue only. */
+  catalogue?: CatalogueUpdateConfig;
+  /** Per-client query rate limits (UDP). */
+  rateLimit: RateLimitConfig;
+}
+
+export interface CacheConfig {
+  maxEntries: number;
+  /** Bytes of answers kept, whatever their number. */
+  maxSize: number;
+  minTtl: number;
+  maxTtl: number;
+  /** RFC 8767: null when expired answers are never served. */
+  serveStale: { maxStale: number; clientTimeout: number } | null;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:5300';
@@ -42,26 +63,29 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog']);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue']);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
     listen,
     upstream: upstreamSection(top.upstream, listen, systemUpstreams),
     cache: cacheSection(top.cache),
+    maxUdpSize: top.maxUdpSize === undefined ? 1232 : integer('maxUdpSize', top.maxUdpSize, 512, 65535),
     blocking: blockingSection(top.blocking),
     access: { clients: accessSection(top.access) },
     ...remoteAndFileLists(top, baseDir),
     groups: groupsSection(top.groups, blockMode),
     admin: adminSection(top.admin),
     queryLog: queryLogSection(top.queryLog, baseDir),
+    tcp: tcpSection(top.tcp),
+    rateLimit: rateLimitSection(top.rateLimit),
   };
 }
 
-function remoteAndFileLists(top: Record<string, unknown>, baseDir: string): Pick<Config, 'lists' | 'remoteLists' | 'dataDir'> {
+function remoteAndFileLists(top: Record<string, unknown>, baseDir: string): Pick<Config, 'lists' | 'remoteLists' | 'dataDir' | 'catalogue'> {
   const dataDir = resolve(baseDir, top.dataDir === undefined ? 'data' : string('dataDir', top.dataDir));
   const { lists, remote } = listsSection(top.lists, baseDir, dataDir);
-  return { lists, remoteLists: remote, dataDir };
+  return { lists, remoteLists: remote, dataDir, catalogue: catalogueSection(top.catalogue, baseDir, dataDir) };
 }
 
 function hostPorts(path: string, value: unknown, defaultPort: number): HostPort[] {
@@ -73,8 +97,9 @@ function hostPorts(path: string, value: unknown, defaultPort: number): HostPort[
 }
 
 function upstreamSection(value: unknown, listen: HostPort[], systemUpstreams: () => string[]): Config['upstream'] {
-  const section = object('upstream', value, ['servers', 'timeout']);
+  const section = object('upstream', value, ['servers', 'timeout', 'maxConcurrent']);
   const timeout = section.timeout === undefined ? 2 : duration('upstream.timeout', section.timeout, 0.05, 60);
+  const maxConcurrent = section.maxConcurrent === undefined ? 4096 : integer('upstream.maxConcurrent', section.maxConcurrent, 1, 1_000_000);
   let servers: HostPort[];
   if (section.servers !== undefined) {
     servers = hostPorts('upstream.servers', section.servers, 53);
@@ -90,16 +115,27 @@ function upstreamSection(value: unknown, listen: HostPort[], systemUpstreams: ()
       throw new ConfigError('upstream.servers', undefined, 'is not set and /etc/resolv.conf names no usable nameserver; set upstream.servers, e.g. ["9.9.9.9", "149.112.112.112"]');
     }
   }
-  return { servers, timeout };
+  return { servers, timeout, maxConcurrent };
 }
 
-function cacheSection(value: unknown): Config['cache'] {
-  const section = object('cache', value, ['maxEntries', 'minTtl', 'maxTtl']);
+function cacheSection(value: unknown): CacheConfig {
+  const section = object('cache', value, ['maxEntries', 'maxSize', 'minTtl', 'maxTtl', 'serveStale']);
   const maxEntries = section.maxEntries === undefined ? 100_000 : integer('cache.maxEntries', section.maxEntries, 0, 50_000_000);
+  const maxSize = section.maxSize === undefined ? 64 * 1024 ** 2 : size('cache.maxSize', section.maxSize);
+  if (maxSize < 64 * 1024) throw new ConfigError('cache.maxSize', section.maxSize, 'is under 64KB; write e.g. 16MB or 256MB');
   const minTtl = section.minTtl === undefined ? 0 : Math.floor(duration('cache.minTtl', section.minTtl, 0, 86400));
   const maxTtl = section.maxTtl === undefined ? 86400 : Math.floor(duration('cache.maxTtl', section.maxTtl, 1, 7 * 86400));
   if (minTtl > maxTtl) throw new ConfigError('cache.minTtl', section.minTtl, `is above cache.maxTtl (${maxTtl}s); make it smaller`);
-  return { maxEntries, minTtl, maxTtl };
+  return { maxEntries, maxSize, minTtl, maxTtl, serveStale: serveStaleSection(section.serveStale) };
+}
+
+/** RFC 8767 suggests keeping expired answers 1 to 3 days and answering with one after 1.8 s without news. */
+function serveStaleSection(value: unknown): CacheConfig['serveStale'] {
+  if (value === false || value === 'off') return null;
+  const section = object('cache.serveStale', value ?? {}, ['maxStale', 'clientTimeout']);
+  const maxStale = section.maxStale === undefined ? 86400 : duration('cache.serveStale.maxStale', section.maxStale, 1, 7 * 86400);
+  const clientTimeout = section.clientTimeout === undefined ? 1.8 : duration('cache.serveStale.clientTimeout', section.clientTimeout, 0, 60);
+  return { maxStale, clientTimeout };
 }
 
 function blockingSection(value: unknown): Config['blocking'] {

@@ -1,18 +1,32 @@
 // The admin HTTP API: health and readiness probes, Prometheus metrics,
 // reload, pausing blocking, and the same check as the CLI. Off the hot
 // path; plain node:http, one small router.
+//
+// Switching the ban off must take a secret and must not be reachable from a
+// web page: mutating routes always need the token; every route but the two
+// probes refuses a Host that is not this API's own (DNS rebinding) and a
+// request a browser marks as cross-site; bodies and the time to send them
+// are bounded.
 
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIPv4, isIPv6 } from 'node:net';
+import type { AdminAuth } from './admin-token.js';
 import type { AdminConfig } from '../config/admin.js';
 import type { CheckResult } from '../commands/check.js';
+import type { CatalogueStatus } from '../catalogue/updates.js';
 
 export interface Readiness {
+  /** Listeners bound, filter loaded, not shutting down. Upstream health does not gate it: an upstream outage must not take the resolver out of a Service. */
   ready: boolean;
+  listening: boolean;
   listsCompiled: boolean;
+  draining: boolean;
+  /** Reported, not gating. */
   upstreamAnswering: boolean;
   paused: { group: string; until: string }[];
+  /** The catalogue in use: origin, version, review date, and how its updates go. */
+  catalogue?: CatalogueStatus;
 }
 
 export type ReloadResult = { ok: true; lists: number; entries: number; ms: number } | { ok: false; error: string };
@@ -25,28 +39,99 @@ export interface AdminTarget {
   /** Pauses blocking for `group` (every group when undefined) for `minutes`; 0 resumes. Throws on an unknown group. */
   pause(group: string | undefined, minutes: number): { group: string; until: string | null }[];
   check(name: string, client: string): Promise<CheckResult>;
+  /** Asked once, when the API starts listening. */
+  adminAuth(): AdminAuth;
 }
 
 class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
 }
+
+/** Request bodies beyond this are refused (no route takes one today). */
+export const MAX_BODY = 64 * 1024;
+/** Headers and body must arrive within these (slow senders hold a connection each). */
+const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+/** Connections beyond this are dropped on arrival, so the API cannot eat the DNS listeners' file descriptors. */
+const MAX_CONNECTIONS = 128;
+
+type Access = 'probe' | 'read' | 'mutate';
+type Answer = { status: number; body: unknown; contentType?: string };
+
+interface Route {
+  method: 'GET' | 'POST';
+  access: Access;
+  run(url: URL, target: AdminTarget): Promise<Answer>;
+}
+
+const ROUTES: Record<string, Route> = {
+  '/healthz': { method: 'GET', access: 'probe', run: async () => ({ status: 200, body: 'ok\n', contentType: 'text/plain' }) },
+  '/readyz': {
+    method: 'GET',
+    access: 'probe',
+    run: async (_, target) => {
+      const r = target.readiness();
+      return { status: r.ready ? 200 : 503, body: r };
+    },
+  },
+  '/metrics': {
+    method: 'GET',
+    access: 'read',
+    run: async (_, target) => {
+      const m = await target.scrape();
+      return { status: 200, body: m.body, contentType: m.contentType };
+    },
+  },
+  '/check': {
+    method: 'GET',
+    access: 'read',
+    run: async (url, target) => {
+      const name = url.searchParams.get('name');
+      if (!name) throw new HttpError(400, 'name= is required, e.g. /check?name=chat.deepseek.com&client=10.0.0.5');
+      return { status: 200, body: await target.check(name, url.searchParams.get('client') ?? '127.0.0.1') };
+    },
+  },
+  '/reload': {
+    method: 'POST',
+    access: 'mutate',
+    run: async (_, target) => {
+      const r = await target.reload();
+      return { status: r.ok ? 200 : 422, body: r };
+    },
+  },
+  '/pause': { method: 'POST', access: 'mutate', run: async (url, target) => pause(url, target, false) },
+  '/resume': { method: 'POST', access: 'mutate', run: async (url, target) => pause(url, target, true) },
+};
+
+async function pause(url: URL, target: AdminTarget, resume: boolean): Promise<Answer> {
+  const minutes = resume ? 0 : Number(url.searchParams.get('minutes') ?? '5');
+  if (!Number.isFinite(minutes) || minutes < 0 || minutes > 7 * 24 * 60) {
+    throw new HttpError(400, `minutes=${url.searchParams.get('minutes')} is not a number of minutes from 0 to 10080`);
+  }
+  return { status: 200, body: { paused: target.pause(url.searchParams.get('group') ?? undefined, minutes) } };
+}
+
+const ROUTE_LIST = 'try GET /healthz, /readyz, /metrics, /check?name=; POST /reload, /pause?minutes=N&group=G, /resume';
 
 export class AdminServer {
   private constructor(private readonly server: Server) {}
 
   static async start(config: AdminConfig, target: AdminTarget): Promise<AdminServer | null> {
     if (config.listen === null) return null;
-    const server = createServer((req, res) => {
-      handle(req, res, config.token, target).catch((err: unknown) => {
-        const status = err instanceof HttpError ? err.status : 500;
-        send(res, status, { error: (err as Error).message });
+    const guard = new Guard(config, target.adminAuth());
+    const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, (req, res) => {
+      handle(req, res, guard, target).catch((err: unknown) => {
+        const e = err instanceof HttpError ? err : new HttpError(500, (err as Error).message);
+        send(res, e.status, { error: e.message }, 'application/json', e.headers);
       });
     });
+    server.maxConnections = MAX_CONNECTIONS;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.listen!.port, config.listen!.host, () => resolve());
@@ -64,53 +149,121 @@ export class AdminServer {
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
-  res.writeHead(status, { 'content-type': contentType });
+function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json', headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
   res.end(typeof body === 'string' ? body : JSON.stringify(body) + '\n');
 }
 
-function authorized(req: IncomingMessage, token: string | undefined): boolean {
-  if (token === undefined) return true;
-  const given = Buffer.from(req.headers.authorization ?? '');
-  const wanted = Buffer.from(`Bearer ${token}`);
-  return given.length === wanted.length && timingSafeEqual(given, wanted);
+async function handle(req: IncomingMessage, res: ServerResponse, guard: Guard, target: AdminTarget): Promise<void> {
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://admin');
+  } catch {
+    throw new HttpError(400, 'the request target is not a path');
+  }
+  const route = Object.hasOwn(ROUTES, url.pathname) ? ROUTES[url.pathname] : undefined;
+  // Probes stay open, whatever the Host, so that orchestrators need no secret and no name.
+  if (route?.access !== 'probe') guard.sameOrigin(req);
+  if (!route) throw new HttpError(404, `no route ${req.method} ${url.pathname}; ${ROUTE_LIST}`);
+  if (req.method !== route.method) throw new HttpError(405, `${url.pathname} takes ${route.method}, not ${req.method}`, { allow: route.method });
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) throw tooLarge(res);
+  guard.authorize(req, route.access);
+  await discardBody(req, res);
+  const answer = await route.run(url, target);
+  send(res, answer.status, answer.body, answer.contentType);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, token: string | undefined, target: AdminTarget): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://admin');
-  const route = `${req.method} ${url.pathname}`;
-  // Probes stay open so that orchestrators need no secret; everything else needs the token when one is set.
-  if (route === 'GET /healthz') return send(res, 200, 'ok\n', 'text/plain');
-  if (route === 'GET /readyz') {
-    const r = target.readiness();
-    return send(res, r.ready ? 200 : 503, r);
+/** Who may ask: the Host and Origin checks and the bearer token. */
+class Guard {
+  private readonly names: Set<string>;
+  private readonly tokenDigest: Buffer | null;
+
+  constructor(
+    config: AdminConfig,
+    private readonly auth: AdminAuth,
+  ) {
+    this.names = new Set(['localhost', ...config.hosts]);
+    this.tokenDigest = auth.token === null ? null : digest(auth.token);
   }
-  if (!authorized(req, token)) return send(res, 401, { error: 'missing or wrong bearer token' });
-  switch (route) {
-    case 'GET /metrics': {
-      const m = await target.scrape();
-      return send(res, 200, m.body, m.contentType);
+
+  /**
+   * A page on another site can make a browser send requests here (a form
+   * posting text/plain needs no preflight), and a name the attacker controls
+   * can be rebound to this address. Browsers always send Host, and Origin or
+   * Sec-Fetch-Site with such requests; scripts and curl send neither of the latter.
+   */
+  sameOrigin(req: IncomingMessage): void {
+    const host = req.headers.host;
+    if (!host || !this.hostAllowed(host)) {
+      throw new HttpError(421, `Host ${JSON.stringify(host ?? '')} is not this admin API; use its IP address or localhost, or list the name in admin.hosts`);
     }
-    case 'POST /reload': {
-      const r = await target.reload();
-      return send(res, r.ok ? 200 : 422, r);
+    const site = req.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+      throw new HttpError(403, `cross-site request refused (Sec-Fetch-Site: ${site}): call the admin API from curl or a script, not from a web page`);
     }
-    case 'POST /pause':
-    case 'POST /resume': {
-      const minutes = route === 'POST /resume' ? 0 : Number(url.searchParams.get('minutes') ?? '5');
-      if (!Number.isFinite(minutes) || minutes < 0 || minutes > 7 * 24 * 60) {
-        throw new HttpError(400, `minutes=${url.searchParams.get('minutes')} is not a number of minutes from 0 to 10080`);
-      }
-      return send(res, 200, { paused: target.pause(url.searchParams.get('group') ?? undefined, minutes) });
+    const origin = req.headers.origin;
+    if (origin !== undefined && !sameAuthority(origin, host)) {
+      throw new HttpError(403, `cross-origin request refused (Origin: ${origin.slice(0, 100)}): call the admin API from curl or a script, not from a web page`);
     }
-    case 'GET /check': {
-      const name = url.searchParams.get('name');
-      if (!name) throw new HttpError(400, 'name= is required, e.g. /check?name=chat.deepseek.com&client=10.0.0.5');
-      return send(res, 200, await target.check(name, url.searchParams.get('client') ?? '127.0.0.1'));
-    }
-    default:
-      return send(res, 404, { error: `no route ${route}; try GET /healthz, /readyz, /metrics, /check?name=; POST /reload, /pause?minutes=N&group=G, /resume` });
   }
+
+  private hostAllowed(host: string): boolean {
+    const v6 = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(host);
+    if (v6) return isIPv6(v6[1]);
+    const m = /^([^:]+)(?::\d{1,5})?$/.exec(host);
+    if (!m) return false;
+    const name = m[1].toLowerCase().replace(/\.$/, '');
+    return isIPv4(name) || this.names.has(name);
+  }
+
+  authorize(req: IncomingMessage, access: Access): void {
+    if (access === 'probe' || (access === 'read' && !this.auth.readsNeedToken)) return;
+    if (this.tokenDigest === null) {
+      throw new HttpError(403, 'no admin token could be read or generated (see the log at start); set admin.token or AIFENCE_ADMIN_TOKEN, or make dataDir writable');
+    }
+    const given = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
+    // Digests have one length whatever was sent: the comparison time says nothing about the token's length or content.
+    if (given === undefined || !timingSafeEqual(digest(given), this.tokenDigest)) {
+      const hint = this.auth.readsNeedToken ? 'admin.token or AIFENCE_ADMIN_TOKEN' : 'the token file in dataDir (its path is in the log at start)';
+      throw new HttpError(401, `missing or wrong bearer token: send "Authorization: Bearer TOKEN" with the token from ${hint}`, { 'www-authenticate': 'Bearer' });
+    }
+  }
+}
+
+const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+/** Is `origin` (scheme://host[:port]) the origin a browser gives a page loaded from `host`? */
+function sameAuthority(origin: string, host: string): boolean {
+  try {
+    const o = new URL(origin);
+    if (o.protocol !== 'http:' && o.protocol !== 'https:') return false;
+    return o.host === new URL(`${o.protocol}//${host}`).host;
+  } catch {
+    return false; // "null" (sandboxed frames, file:) and garbage
+  }
+}
+
+/** The connection closes after a 413: the rest of the body is not read. */
+function tooLarge(res: ServerResponse): HttpError {
+  res.shouldKeepAlive = false;
+  return new HttpError(413, `the request body is larger than ${MAX_BODY} bytes; no admin route takes a body`, { connection: 'close' });
+}
+
+/** Reads and drops the body (no route takes one), refusing more than MAX_BODY bytes; the server's requestTimeout bounds the time. */
+function discardBody(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.readableEnded) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    let bytes = 0;
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes <= MAX_BODY) return;
+      req.off('data', onData).off('end', resolve).off('error', reject);
+      req.pause();
+      reject(tooLarge(res));
+    };
+    req.on('data', onData).once('end', resolve).once('error', reject);
+  });
 }
 
 export { HttpError };

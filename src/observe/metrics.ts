@@ -2,12 +2,29 @@
 // strings the daemon already holds (group and list names) and one packed
 // number, so a query allocates nothing; prom-client reads the Maps only
 // when scraped.
+//
+// Every label value is bounded: groups, lists and upstreams come from the
+// config, and the query type and response code, which a client chooses, are
+// folded into a fixed set (anything else is OTHER). Otherwise a client
+// sending every one of the 65,536 query types makes 65,536 series, an 8 MB
+// scrape and half a second of DNS stalled per scrape.
 
 import client, { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RateLimitCounts } from '../resolve/ratelimit.js';
 import { rcodeName, typeName } from '../wire/mnemonics.js';
 import type { QueryEvent, QueryObserver, Verdict } from './events.js';
 
 const VERDICTS: readonly Verdict[] = ['allowed', 'blocked', 'refused', 'invalid'];
+
+/** Query types with their own label: what clients ask day to day, and what tunnels and zone transfers use. */
+const LABELLED_TYPES = [1, 2, 5, 6, 10, 12, 15, 16, 28, 33, 35, 39, 43, 48, 52, 64, 65, 99, 251, 252, 255, 256, 257];
+const OTHER = 'OTHER';
+/** Label index by query type; 0 is OTHER. */
+const typeIndex = new Uint8Array(65536);
+const TYPE_LABELS = [OTHER, ...LABELLED_TYPES.map(typeName)];
+LABELLED_TYPES.forEach((t, i) => (typeIndex[t] = i + 1));
+/** Response codes 0-10 by name; the rest of the four bits (11-15, unassigned) are OTHER. */
+const RCODE_LABELS = Array.from({ length: 16 }, (_, r) => (r <= 10 ? rcodeName(r) : OTHER));
 
 /** What the daemon reports about itself when scraped. */
 export interface DaemonGauges {
@@ -21,6 +38,14 @@ export interface DaemonGauges {
   upstreamDropped(): { spoofed: number; malformed: number };
   queryLogDropped(): number;
   pausedGroups(): string[];
+  /** The UDP rate limiter's counts and how many clients it tracks; null without one. */
+  rateLimit(): { counts: RateLimitCounts; clients: number } | null;
+  /** Bytes the answer cache holds, as counted against cache.maxSize. */
+  cacheBytes(): number;
+  /** Resolver totals that say it protected itself: answered stale, SERVFAIL at maxConcurrent. */
+  resolverTotals(): { stale: number; overloaded: number };
+  /** TCP connections open now, and closed or refused by reason. */
+  tcp(): { open: number; closed: Record<string, number> };
 }
 
 export class Metrics implements QueryObserver {
@@ -47,7 +72,7 @@ export class Metrics implements QueryObserver {
           for (const [list, byKey] of byList) {
             const service = list.startsWith('service:') ? list.slice(8) : list === '' ? '' : `list:${list}`;
             for (const [key, n] of byKey) {
-              const labels = { verdict: VERDICTS[key & 3], cached: key & 4 ? 'true' : 'false', group, service, type: typeName(key >>> 7), rcode: rcodeName((key >>> 3) & 15) };
+              const labels = { verdict: VERDICTS[key & 3], cached: key & 4 ? 'true' : 'false', group, service, type: TYPE_LABELS[key >>> 7], rcode: RCODE_LABELS[(key >>> 3) & 15] };
               this.inc(labels, n);
             }
           }
@@ -67,6 +92,20 @@ export class Metrics implements QueryObserver {
     counter('aifence_upstream_spoofed_total', 'Upstream replies dropped: wrong source, ID or question', () => gauges.upstreamDropped().spoofed);
     counter('aifence_upstream_malformed_total', 'Upstream replies dropped: records that do not parse', () => gauges.upstreamDropped().malformed);
     counter('aifence_cache_hits_total', 'Cache lookups that hit', gauges.cacheHits);
+    counter('aifence_cache_stale_answers_total', 'Expired answers served because no upstream answered in time (RFC 8767)', () => gauges.resolverTotals().stale);
+    counter('aifence_upstream_overloaded_total', 'Queries answered SERVFAIL at once because upstream.maxConcurrent were in flight', () => gauges.resolverTotals().overloaded);
+    new Gauge({ name: 'aifence_cache_bytes', help: 'Bytes the answer cache holds (bounded by cache.maxSize)', registers: [registry], collect() { this.set(gauges.cacheBytes()); } });
+    new Gauge({ name: 'aifence_tcp_connections', help: 'Open TCP client connections', registers: [registry], collect() { this.set(gauges.tcp().open); } });
+    new Counter({
+      name: 'aifence_tcp_closed_total',
+      help: 'TCP client connections refused or closed by a limit, by reason (refused, evicted, idle, slow, unread, lifetime, malformed)',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(gauges.tcp().closed)) this.inc({ reason }, n);
+      },
+    });
     counter('aifence_cache_misses_total', 'Cache lookups that missed', gauges.cacheMisses);
     counter('aifence_querylog_dropped_total', 'Query log entries dropped because the disk could not keep up', gauges.queryLogDropped);
     new Counter({
@@ -100,6 +139,19 @@ export class Metrics implements QueryObserver {
         for (const group of gauges.pausedGroups()) this.set({ group }, 1);
       },
     });
+    new Counter({
+      name: 'aifence_ratelimited_total',
+      help: 'UDP queries over their client\'s rate, by what was done: drop (no answer), refused, slip (TC, retry over TCP)',
+      labelNames: ['action'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const counts = gauges.rateLimit()?.counts;
+        if (counts) for (const action of ['drop', 'refused', 'slip'] as const) this.inc({ action }, counts[action]);
+      },
+    });
+    counter('aifence_ratelimit_evictions_total', 'Clients pushed out of the full rate-limit table for another', () => gauges.rateLimit()?.counts.evictions ?? 0);
+    new Gauge({ name: 'aifence_ratelimit_clients', help: 'Clients (IPv4 addresses, IPv6 /56) in the rate-limit table', registers: [registry], collect() { this.set(gauges.rateLimit()?.clients ?? 0); } });
     this.reloads = new Counter({ name: 'aifence_reloads_total', help: 'Reloads by result', labelNames: ['result'], registers: [registry] });
     this.lastReload = new Gauge({ name: 'aifence_last_reload_timestamp_seconds', help: 'When the last reload finished, by result', labelNames: ['result'], registers: [registry] });
   }
@@ -109,7 +161,7 @@ export class Metrics implements QueryObserver {
     if (byList === undefined) this.counts.set(e.group, (byList = new Map()));
     let byKey = byList.get(e.list);
     if (byKey === undefined) byList.set(e.list, (byKey = new Map()));
-    const key = (e.qtype << 7) | (e.rcode << 3) | (e.cached ? 4 : 0) | VERDICTS.indexOf(e.verdict);
+    const key = (typeIndex[e.qtype] << 7) | ((e.rcode & 15) << 3) | (e.cached ? 4 : 0) | VERDICTS.indexOf(e.verdict);
     byKey.set(key, (byKey.get(key) ?? 0) + 1);
     if (e.upstream !== '') {
       let h = this.latencyByUpstream.get(e.upstream);

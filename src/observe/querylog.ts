@@ -3,6 +3,9 @@
 // ring of preallocated slots; a timer or a full batch serialises them and
 // makes one write. When the disk cannot keep up the ring fills and new
 // entries are dropped and counted, so logging never delays an answer.
+// A disk that fails (full, removed, read-only) is retried with back-off
+// until it takes writes again; meanwhile entries wait in the ring, and those
+// that do not fit (or were in a failed write) are dropped and counted.
 
 import { type WriteStream, createWriteStream, existsSync, mkdirSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { once } from 'node:events';
@@ -25,6 +28,9 @@ export interface QueryLogOptions {
   highWaterMark?: number;
   /** Shortest time between two warnings about drops. */
   warnEveryMs?: number;
+  /** First wait before re-opening a file that failed; doubles on each failure up to retryMaxMs. */
+  retryMs?: number;
+  retryMaxMs?: number;
 }
 
 /** One buffered entry; slots are reused, the name's wire bytes live in a shared slab. */
@@ -69,6 +75,15 @@ export class QueryLog implements QueryObserver {
   private size: number;
   private stalled = false;
   private failed = false;
+  /** When the next re-open is due while failed, and the wait after the next failure. */
+  private retryAt = 0;
+  private retryDelay: number;
+  private readonly retryMs: number;
+  private readonly retryMaxMs: number;
+  /** Re-opened after a failure, no write has succeeded yet. */
+  private recovering = false;
+  /** After a re-open, the first write (the note of what was dropped) alone, until it is known to have landed. */
+  private probe: Promise<void> | null = null;
   private closed = false;
   private flushQueued = false;
   /** Streams of rotated files still writing their last bytes. */
@@ -92,6 +107,8 @@ export class QueryLog implements QueryObserver {
     this.warnEveryMs = options.warnEveryMs ?? 10_000;
     // A few batches may queue in the stream before backpressure holds entries in the ring.
     this.highWaterMark = options.highWaterMark ?? 1 << 20;
+    this.retryMs = this.retryDelay = options.retryMs ?? 5_000;
+    this.retryMaxMs = Math.max(this.retryMs, options.retryMaxMs ?? 60_000);
     // Refusals are kept with blocks: both are the policy saying no.
     this.onlyBlocked = config.mode === 'blocked';
     // A path that cannot be written fails here, at start, not query by query.
@@ -108,6 +125,37 @@ export class QueryLog implements QueryObserver {
   /** Entries dropped since start because the disk could not keep up (or the file could not be written). */
   get dropped(): number {
     return this.droppedTotal;
+  }
+
+  /** The file cannot be written at the moment; re-opening is retried with back-off. */
+  get failing(): boolean {
+    return this.failed;
+  }
+
+  /**
+   * Re-opens the file now if it failed, whatever the back-off says (a reload
+   * asks this: the admin may have freed the disk). True when it is open.
+   */
+  retryNow(): boolean {
+    if (!this.failed || this.closed) return !this.failed;
+    try {
+      mkdirSync(dirname(this.config.path), { recursive: true });
+      const stream = this.open();
+      // A stream that failed is destroyed already; one ended by a failed rotation still finishes its last writes.
+      if (!this.stream.writableEnded) this.stream.destroy();
+      this.stream = stream;
+      this.size = statSync(this.config.path).size;
+    } catch (err) {
+      this.retryAt = Date.now() + this.retryDelay;
+      this.log.warn({ err: (err as Error).message, path: this.config.path, retryInMs: this.retryDelay }, 'query log still cannot be opened');
+      this.retryDelay = Math.min(this.retryDelay * 2, this.retryMaxMs);
+      return false;
+    }
+    // Back-off is reset only by a write that succeeds: a full disk opens fine and fails on the first write.
+    this.failed = false;
+    this.recovering = true;
+    this.queueFlush();
+    return true;
   }
 
   observe(e: QueryEvent): void {
@@ -134,7 +182,8 @@ export class QueryLog implements QueryObserver {
     s.upstream = e.upstream;
     s.latencyMs = e.latencyMs;
     this.count++;
-    if (this.count >= this.batch) this.queueFlush();
+    // A stalled or failed file is flushed by its drain or retry: no timer per query meanwhile.
+    if (this.count >= this.batch && !this.stalled && !this.failed && !this.probe) this.queueFlush();
   }
 
   private queueFlush(): void {
@@ -150,22 +199,27 @@ export class QueryLog implements QueryObserver {
    */
   flush(): void {
     this.flushQueued = false;
-    const pending = this.count > 0 || this.droppedUnnoted > 0;
-    if (pending && !this.failed && !this.stalled && this.size >= this.config.maxSize) this.rotate();
-    if (this.failed) {
-      this.drop(this.count);
-      return;
+    // While failed, entries wait in the ring for the file to come back; observe() counts what does not fit.
+    if (this.failed || this.stalled || this.probe || (this.count === 0 && this.droppedUnnoted === 0)) return;
+    if (this.size >= this.config.maxSize) {
+      this.rotate();
+      if (this.failed) return;
     }
-    if (this.stalled || !pending) return;
+    // A re-opened file on a disk still full opens fine and fails on the first write: let that be the note of
+    // what was dropped, alone, so that waiting entries are not lost with it.
+    const probing = this.recovering && this.droppedUnnoted > 0;
     let text = '';
     const capacity = this.slots.length;
-    for (let n = 0; n < this.batch && this.count > 0; n++, this.count--, this.head = (this.head + 1) % capacity) text += this.line(this.head) + '\n';
-    if (this.count > 0) this.queueFlush();
-    if (this.droppedUnnoted > 0) {
-      text += JSON.stringify({ time: new Date().toISOString(), event: 'dropped', count: this.droppedUnnoted }) + '\n';
+    let n = 0;
+    for (; !probing && n < this.batch && this.count > 0; n++, this.count--, this.head = (this.head + 1) % capacity) text += this.line(this.head) + '\n';
+    if (this.count > 0 && !probing) this.queueFlush();
+    const noted = this.droppedUnnoted;
+    if (noted > 0) {
+      text += JSON.stringify({ time: new Date().toISOString(), event: 'dropped', count: noted }) + '\n';
       this.droppedUnnoted = 0;
     }
-    this.write(text);
+    if (probing) this.probe = new Promise((resolve) => this.write(text, n, noted, resolve));
+    else this.write(text, n, noted);
   }
 
   /** Writes everything still buffered and closes the file. */
@@ -175,9 +229,11 @@ export class QueryLog implements QueryObserver {
     clearInterval(this.timer);
     while (!this.failed && (this.count > 0 || this.droppedUnnoted > 0)) {
       // once() rejects when the stream fails while we wait; the loop then ends on `failed`.
-      if (this.stalled) await once(this.stream, 'drain').catch(() => undefined);
+      if (this.probe) await this.probe;
+      else if (this.stalled) await once(this.stream, 'drain').catch(() => undefined);
       else this.flush();
     }
+    if (this.count > 0) this.drop(this.count); // the file failed: what is left is lost
     this.warnDrops(true);
     this.stream.end();
     await Promise.all([...this.retired, this.ended(this.stream)]);
@@ -200,9 +256,28 @@ export class QueryLog implements QueryObserver {
     return line + `,"latencyMs":${Math.round(s.latencyMs * 100) / 100}}`;
   }
 
-  private write(text: string): void {
+  /** `entries` log lines and a note of `noted` earlier drops: counted as dropped (and noted again later) if the write fails. */
+  private write(text: string, entries: number, noted: number, landed?: () => void): void {
     this.size += Buffer.byteLength(text);
-    if (!this.stream.write(text)) {
+    const stream = this.stream;
+    const written = stream.write(text, (err) => {
+      if (err) {
+        this.droppedTotal += entries;
+        this.droppedUnnoted += entries + noted;
+        // Failed here and now, before anything else is written to this stream (its 'error' event comes later).
+        if (stream === this.stream) this.fail(err, 'query log cannot be written');
+      } else if (this.recovering && stream === this.stream) {
+        this.recovering = false;
+        this.retryDelay = this.retryMs;
+        this.log.warn({ path: this.config.path, droppedTotal: this.droppedTotal }, 'query log writing again');
+      }
+      if (landed) {
+        this.probe = null;
+        landed();
+        this.queueFlush();
+      }
+    });
+    if (!written) {
       this.stalled = true;
       this.stream.once('drain', () => {
         this.stalled = false;
@@ -226,21 +301,31 @@ export class QueryLog implements QueryObserver {
       this.stream = this.open();
       this.size = 0;
     } catch (err) {
-      this.failed = true;
-      this.log.error({ err, path }, 'query log rotation failed; entries are dropped from now on');
+      this.fail(err as Error, 'query log rotation failed');
     }
   }
 
   /** Opened synchronously, so renames during rotation always move the file this stream writes. */
   private open(): WriteStream {
     const stream = createWriteStream(this.config.path, { fd: openSync(this.config.path, 'a'), highWaterMark: this.highWaterMark });
+    // A rotated stream that fails loses only its own last writes (counted by their callbacks).
     stream.on('error', (err) => {
-      if (this.failed) return;
-      this.failed = true;
-      this.stalled = false;
-      this.log.error({ err, path: this.config.path }, 'query log cannot be written; entries are dropped from now on');
+      if (stream === this.stream) this.fail(err, 'query log cannot be written');
     });
     return stream;
+  }
+
+  private fail(err: Error, what: string): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.stalled = false;
+    this.retryAt = Date.now() + this.retryDelay;
+    const fields = { err, path: this.config.path, retryInMs: this.retryDelay, droppedTotal: this.droppedTotal };
+    // The first failure is an error; a retry that fails again (a disk still full) only a warning, at back-off pace.
+    if (this.recovering) this.log.warn(fields, `${what} yet; retrying`);
+    else this.log.error(fields, `${what}; entries wait in memory while there is room, then are dropped and counted; retrying`);
+    this.recovering = false;
+    this.retryDelay = Math.min(this.retryDelay * 2, this.retryMaxMs);
   }
 
   private ended(stream: WriteStream): Promise<void> {
@@ -251,9 +336,11 @@ export class QueryLog implements QueryObserver {
     this.head = (this.head + n) % this.slots.length;
     this.count -= n;
     this.droppedTotal += n;
+    this.droppedUnnoted += n;
   }
 
   private tick(): void {
+    if (this.failed && Date.now() >= this.retryAt) this.retryNow();
     this.flush();
     this.warnDrops(false);
   }
@@ -265,6 +352,7 @@ export class QueryLog implements QueryObserver {
     if (fresh === 0 || (!force && now - this.lastWarn < this.warnEveryMs)) return;
     this.lastWarn = now;
     this.droppedWarned = this.droppedTotal;
-    this.log.warn({ dropped: fresh, droppedTotal: this.droppedTotal, path: this.config.path }, 'query log entries dropped: the disk is not keeping up');
+    const why = this.failed ? 'the file cannot be written' : 'the disk is not keeping up';
+    this.log.warn({ dropped: fresh, droppedTotal: this.droppedTotal, path: this.config.path }, `query log entries dropped: ${why}`);
   }
 }

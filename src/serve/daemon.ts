@@ -6,19 +6,23 @@ import type { Socket as UdpSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { type Catalogue, loadCatalogue } from '../catalogue/index.js';
+import { CatalogueUpdates, registerCatalogueMetrics } from '../catalogue/updates.js';
 import { checkName } from '../commands/check.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import type { TcpConfig } from '../config/tcp.js';
 import type { HostPort } from '../net/address.js';
 import { AdminServer, type AdminTarget, HttpError, type Readiness, type ReloadResult } from '../observe/admin.js';
+import { type AdminAuth, adminAuth } from '../observe/admin-token.js';
 import type { Logger } from '../observe/logger.js';
 import { Metrics } from '../observe/metrics.js';
 import { QueryLog } from '../observe/querylog.js';
 import { type Filter, buildFilter } from '../policy/state.js';
 import { AnswerCache } from '../resolve/cache.js';
+import { RateLimiter } from '../resolve/ratelimit.js';
 import { Resolver } from '../resolve/resolver.js';
 import { UpstreamPool } from '../resolve/upstream.js';
-import { type TcpListener, listenTcp } from './tcp.js';
+import { type TcpListener, type TcpStats, listenTcp, noTcpStats } from './tcp.js';
 import { listenUdp } from './udp.js';
 import { releaseLoadGarbage } from './memory.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
@@ -30,7 +34,7 @@ export interface DaemonOptions {
   listen?: HostPort[];
   /** How long shutdown waits for queries in flight. */
   drainMs?: number;
-  /** The AI-service catalogue; default: the package's blocklists/, re-read on every reload. */
+  /** The packaged AI-service catalogue; default: the package's blocklists/, re-read on every reload. A signed bundle (config `catalogue`) replaces it. */
   catalogue?: Catalogue;
   /** Wall-clock milliseconds, for exceptions that expire, schedules and pauses; injectable for tests. */
   clock?: () => number;
@@ -54,6 +58,8 @@ export class Daemon implements AdminTarget {
   private admin: AdminServer | null = null;
   private remote: RemoteLists;
   private queryLog: QueryLog | null = null;
+  /** Signed catalogue updates; set right after construction. */
+  private updates!: CatalogueUpdates;
   readonly metrics: Metrics;
 
   private constructor(
@@ -74,9 +80,17 @@ export class Daemon implements AdminTarget {
       upstreamDropped: () => this.resolver.upstream.stats,
       queryLogDropped: () => this.queryLog?.dropped ?? 0,
       pausedGroups: () => this.livePauses().map((p) => p.group),
+      rateLimit: () => this.resolver.rateLimit,
+      cacheBytes: () => this.resolver.cache.bytes,
+      resolverTotals: () => this.resolver.stats,
+      tcp: () => ({ open: this.tcp.reduce((n, t) => n + t.connections, 0), closed: { ...this.tcpStats } }),
     });
     resolver.observers.push(this.metrics);
     this.remote = this.remoteListsFor(config);
+  }
+
+  private updatesFor(config: Config): CatalogueUpdates {
+    return newUpdates(config, this.options, () => void this.reload(), this.clock);
   }
 
   private remoteListsFor(config: Config): RemoteLists {
@@ -96,19 +110,30 @@ export class Daemon implements AdminTarget {
     const clock = options.clock ?? Date.now;
     // URL lists load from their copies on disk; downloads happen in the background once serving.
     prepareRemoteLists(config.remoteLists, options.log);
-    const filter = await buildFilter(config, options.catalogue ?? loadCatalogue(), clock());
+    let daemon: Daemon | undefined;
+    const updates = newUpdates(config, options, () => void daemon?.reload(), clock);
+    const filter = await buildFilter(config, updates.current(), clock());
     warnRejects(filter, options.log);
     const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
     await upstream.start();
-    const resolver = new Resolver(filter.state, new AnswerCache(config.cache), upstream, options.log);
+    const resolver = new Resolver(filter.state, new AnswerCache(config.cache), upstream, options.log, resolverOptions(config));
+    resolver.rateLimit = new RateLimiter(config.rateLimit, {
+      onLimited: (r) => options.log.warn(r, 'rate limit: clients over their rate (at most one line every 10 s)'),
+    });
     const udp: UdpSocket[] = [];
     const tcp: TcpListener[] = [];
-    const daemon = new Daemon(config, filter, resolver, udp, tcp, options, clock);
+    daemon = new Daemon(config, filter, resolver, udp, tcp, options, clock);
+    daemon.updates = updates;
+    const running = daemon;
+    registerCatalogueMetrics(daemon.metrics.registry, {
+      status: () => running.updates.status(running.filter.catalogue),
+      results: () => running.updates.results,
+    });
     daemon.refreshPolicy();
     try {
       daemon.openQueryLog(config);
       for (const at of options.listen ?? config.listen) {
-        const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, options.drainMs ?? DEFAULT_DRAIN_MS);
+        const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, config.tcp);
         udp.push(socket);
         tcp.push(listener);
       }
@@ -119,6 +144,7 @@ export class Daemon implements AdminTarget {
     }
     daemon.watch();
     daemon.remote.start();
+    daemon.updates.start();
     releaseLoadGarbage();
     options.log.info(
       {
@@ -127,6 +153,7 @@ export class Daemon implements AdminTarget {
         upstream: config.upstream.servers.map((s) => `${s.host}:${s.port}`),
         lists: filter.lists.reports.length,
         entries: totalEntries(filter),
+        catalogue: `${filter.catalogue.info.origin} ${filter.catalogue.info.version}, reviewed ${filter.catalogue.info.reviewed}`,
         matcherBytes: filter.state.matcher.byteSize,
         startMs: Math.round(performance.now() - started),
       },
@@ -140,8 +167,20 @@ export class Daemon implements AdminTarget {
     return this.udp.map((s) => s.address());
   }
 
+  /** TCP connections refused or cut short, and why, over every listener. */
+  get tcpStats(): TcpStats {
+    const sum = noTcpStats();
+    for (const t of this.tcp) for (const key of Object.keys(sum) as (keyof TcpStats)[]) sum[key] += t.stats[key];
+    return sum;
+  }
+
   get adminAddress(): AddressInfo | null {
     return this.admin?.address ?? null;
+  }
+
+  /** The admin API's credentials: the configured token, or one generated into dataDir (the log says where, never what). */
+  adminAuth(): AdminAuth {
+    return adminAuth(this.config.admin, this.config.dataDir, this.log);
   }
 
   /**
@@ -171,7 +210,9 @@ export class Daemon implements AdminTarget {
       const config = this.options.configFile ? loadConfig(this.options.configFile) : this.config;
       const remoteChanged = !isDeepStrictEqual(config.remoteLists, this.config.remoteLists);
       if (remoteChanged) prepareRemoteLists(config.remoteLists, this.log);
-      const filter = await buildFilter(config, this.options.catalogue ?? loadCatalogue(), this.clock());
+      const catalogueChanged = !isDeepStrictEqual(config.catalogue, this.config.catalogue);
+      const updates = catalogueChanged ? this.updatesFor(config) : this.updates;
+      const filter = await buildFilter(config, updates.current(), this.clock());
       warnRejects(filter, this.log);
       await this.applyServing(config);
       this.filter = filter;
@@ -180,6 +221,11 @@ export class Daemon implements AdminTarget {
       this.reapplyPauses();
       this.refreshPolicy();
       this.watch();
+      if (catalogueChanged) {
+        this.updates.stop();
+        this.updates = updates;
+        updates.start();
+      }
       if (remoteChanged) {
         this.remote.stop();
         this.remote = this.remoteListsFor(config);
@@ -224,13 +270,16 @@ export class Daemon implements AdminTarget {
     await log.close();
   }
 
-  /** Upstream servers, cache limits and the query log take effect on reload; listen and admin addresses need a restart. */
+  /** Upstream servers, cache limits, rate limits and the query log take effect on reload; listen and admin addresses and tcp limits need a restart. */
   private async applyServing(config: Config): Promise<void> {
     const before = this.config;
     if (!isDeepStrictEqual(before.queryLog, config.queryLog)) {
       const next = this.newQueryLog(config); // an unwritable path fails the reload before the old log is closed
       await this.closeQueryLog();
       this.useQueryLog(next);
+    } else if (this.queryLog?.failing) {
+      // The admin may have freed the disk: a reload tries the file now rather than at the end of its back-off.
+      this.queryLog.retryNow();
     }
     if (!isDeepStrictEqual(before.upstream, config.upstream)) {
       const pool = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
@@ -241,7 +290,9 @@ export class Daemon implements AdminTarget {
       setTimeout(() => old.close(), before.upstream.timeout * 1000 + 500).unref();
     }
     if (!isDeepStrictEqual(before.cache, config.cache)) this.resolver.cache = new AnswerCache(config.cache);
-    for (const key of ['listen', 'admin'] as const) {
+    this.resolver.options = resolverOptions(config);
+    if (!isDeepStrictEqual(before.rateLimit, config.rateLimit)) this.resolver.rateLimit?.configure(config.rateLimit);
+    for (const key of ['listen', 'admin', 'tcp'] as const) {
       if (!isDeepStrictEqual(before[key], config[key])) this.log.warn({ key }, `${key} changed: takes effect at the next restart`);
     }
   }
@@ -308,10 +359,20 @@ export class Daemon implements AdminTarget {
   }
 
   readiness(): Readiness {
-    const upstreamAnswering = this.resolver.upstream.healthy;
-    // The lists are compiled before the listeners open (a failed reload keeps the last good ones), so a
-    // serving daemon always has them; readiness turns on an upstream answering and not shutting down.
-    return { ready: upstreamAnswering && !this.draining, listsCompiled: true, upstreamAnswering, paused: this.livePauses() };
+    // Ready means serving: listeners bound and a filter loaded (a failed reload keeps the last good one). An
+    // upstream outage is reported, not gating: taking every replica out of a Service would not bring it back.
+    const listening = this.udp.length > 0 && this.tcp.length === this.udp.length;
+    const listsCompiled = this.resolver.state !== undefined;
+    const ready = listening && listsCompiled && !this.draining;
+    return {
+      ready,
+      listening,
+      listsCompiled,
+      draining: this.draining,
+      upstreamAnswering: this.resolver.upstream.healthy,
+      paused: this.livePauses(),
+      catalogue: this.updates.status(this.filter.catalogue),
+    };
   }
 
   async scrape(): Promise<{ contentType: string; body: string }> {
@@ -327,6 +388,7 @@ export class Daemon implements AdminTarget {
     clearTimeout(this.policyTimer);
     this.unwatch();
     this.remote.stop();
+    this.updates.stop();
     this.draining = true;
     for (const t of this.tcp) t.stopAccepting();
     const deadline = performance.now() + (this.options.drainMs ?? DEFAULT_DRAIN_MS);
@@ -336,9 +398,21 @@ export class Daemon implements AdminTarget {
     for (const t of this.tcp) t.closeConnections();
     await this.admin?.close();
     this.resolver.upstream.close();
+    this.resolver.rateLimit?.close();
     // Listeners are closed: what the query log still buffers goes to disk now.
     await this.closeQueryLog();
   }
+}
+
+const resolverOptions = (config: Config) => ({
+  maxUdpSize: config.maxUdpSize,
+  maxConcurrent: config.upstream.maxConcurrent,
+  staleAfter: config.cache.serveStale?.clientTimeout ?? null,
+});
+
+/** The catalogue source for a config: signed bundles when configured, over the packaged catalogue. */
+function newUpdates(config: Config, options: DaemonOptions, onChange: () => void, clock: () => number): CatalogueUpdates {
+  return new CatalogueUpdates(config.catalogue, () => options.catalogue ?? loadCatalogue(), options.log, onChange, clock);
 }
 
 const totalEntries = (filter: Filter): number => filter.lists.reports.reduce((n, r) => n + r.entries, 0);
@@ -353,11 +427,11 @@ function warnRejects(filter: Filter, log: Logger): void {
  * UDP and TCP on one address. With port 0 (tests) TCP takes the port the
  * kernel gave UDP; if something already holds that TCP port, try another.
  */
-async function listenBoth(at: HostPort, resolver: Resolver, draining: () => boolean, drainMs: number): Promise<[UdpSocket, TcpListener]> {
+async function listenBoth(at: HostPort, resolver: Resolver, draining: () => boolean, tcp: TcpConfig): Promise<[UdpSocket, TcpListener]> {
   for (let attempt = 0; ; attempt++) {
     const socket = await listenUdp(at, resolver, draining);
     try {
-      return [socket, await listenTcp({ ...at, port: socket.address().port }, resolver, drainMs)];
+      return [socket, await listenTcp({ ...at, port: socket.address().port }, resolver, tcp)];
     } catch (err) {
       socket.close();
       if (at.port !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 10) throw err;

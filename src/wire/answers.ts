@@ -14,7 +14,10 @@ export type BlockMode =
   | { kind: 'sinkhole'; ipv4?: string; ipv6?: string };
 
 /** RFC 8914 Extended DNS Error codes that aifence sends. */
-export const Ede = { Blocked: 15, NoReachableAuthority: 22 } as const;
+export const Ede = { StaleAnswer: 3, Blocked: 15, NoReachableAuthority: 22 } as const;
+
+/** The name `aifence health` asks: answered by aifence itself (RFC 6761 .invalid), never forwarded, so health means aifence. */
+export const HEALTH_PROBE_NAME = 'health.aifence.invalid';
 
 const CLASS_IN = 1;
 const OUR_UDP_SIZE = 1232; // the DNS Flag Day 2020 default: no fragmentation
@@ -56,14 +59,19 @@ function soaRecord(ttl: number): Uint8Array {
   return record(Type.SOA, ttl, rdata);
 }
 
-/** An OPT record, optionally carrying one Extended DNS Error. The DO bit is set per query. */
-export function optRecord(ede?: { code: number; text: string }): Uint8Array {
+/**
+ * aifence's own OPT record (version 0, its UDP size, no flags: the DO bit is
+ * set per query), optionally carrying one Extended DNS Error.
+ * `extendedRcode` holds the upper 8 bits of a 12-bit rcode (1 = BADVERS).
+ */
+export function optRecord(ede?: { code: number; text: string }, extendedRcode = 0): Uint8Array {
   const text = ede ? Buffer.from(ede.text, 'utf8') : Buffer.alloc(0);
   const rdlength = ede ? 4 + 2 + text.length : 0;
   const opt = new Uint8Array(11 + rdlength);
   // name: root (0); type OPT; class: our UDP size; TTL: extended rcode, version, flags (all 0)
   writeU16(opt, 1, Type.OPT);
   writeU16(opt, 3, OUR_UDP_SIZE);
+  opt[5] = extendedRcode;
   writeU16(opt, 9, rdlength);
   if (ede) {
     writeU16(opt, 11, 15); // option code: Extended DNS Error
@@ -78,6 +86,9 @@ const OPT_DO_BYTE = 7;
 const NO_RECORDS: readonly Uint8Array[] = [];
 const PLAIN_OPT = optRecord();
 const UNREACHABLE_OPT = optRecord({ code: Ede.NoReachableAuthority, text: 'no upstream answered' });
+/** RFC 8767 §5: a stale answer says so. */
+export const STALE_OPT = optRecord({ code: Ede.StaleAnswer, text: 'no upstream answered in time' });
+const BADVERS_OPT = optRecord(undefined, 1);
 
 /**
  * Writes header + the client's question + the given records into one new
@@ -125,6 +136,22 @@ function compose(
 export function errorAnswer(query: Uint8Array, q: Query, rcode: number): Buffer {
   const opt = q.edns ? (rcode === Rcode.SERVFAIL ? UNREACHABLE_OPT : PLAIN_OPT) : null;
   return compose(query, q, rcode, [], null, opt);
+}
+
+/** BADVERS (RFC 6891 §6.1.3): the client asked for an EDNS version above 0; aifence's OPT says version 0. */
+export function badVersAnswer(query: Uint8Array, q: Query): Buffer {
+  return compose(query, q, Rcode.NOERROR, [], null, BADVERS_OPT);
+}
+
+/** NOERROR with no records: for the health probe name. */
+export function emptyAnswer(query: Uint8Array, q: Query): Buffer {
+  return compose(query, q, Rcode.NOERROR, [], null, q.edns ? PLAIN_OPT : null);
+}
+
+/** RFC 8482 §4.2: ANY gets one synthesised HINFO record ("RFC8482", ""), never the whole name's data (amplification). */
+const ANY_HINFO = [record(13, 3600, Uint8Array.from([7, ...Buffer.from('RFC8482'), 0]))];
+export function anyAnswer(query: Uint8Array, q: Query): Buffer {
+  return compose(query, q, Rcode.NOERROR, ANY_HINFO, null, q.edns ? PLAIN_OPT : null);
 }
 
 /** FORMERR or NOTIMP for a query whose question could not be read or is not served: the header alone, counts zeroed. */

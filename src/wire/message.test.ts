@@ -46,4 +46,55 @@ describe('parseQuery', () => {
     expect(nameEnd(long, 0)).toBe(-1);
     expect(nameEnd(Buffer.from([1, 97, 0]), 0)).toBe(3);
   });
+
+  describe('RFC 8906 and RFC 6891 cases', () => {
+    const withOpt = (edit: (opt: Buffer) => void, options: Buffer = Buffer.alloc(0)) => {
+      const msg = encodeQuery('example.com', 1);
+      msg.writeUInt16BE(1, 10);
+      const opt = Buffer.concat([Buffer.from([0, 0, 41, 4, 0xd0, 0, 0, 0, 0, options.length >> 8, options.length & 0xff]), options]);
+      edit(opt);
+      return Buffer.concat([msg, opt]);
+    };
+    it('unknown opcodes: NOTIMP (§3.1.3)', () => {
+      for (const opcode of [3, 6, 15]) {
+        const msg = encodeQuery('example.com', 1);
+        msg[2] = (opcode << 3) | 1;
+        expect(parseQuery(msg, new Query())).toBe(ParseResult.NotImp);
+      }
+    });
+    it('unknown query types are served (§3.1.2); meta types and transfers are not', () => {
+      expect(parseQuery(encodeQuery('example.com', 65280), new Query())).toBe(ParseResult.Ok);
+      expect(parseQuery(encodeQuery('example.com', 254), new Query())).toBe(ParseResult.NotImp);
+      expect(parseQuery(encodeQuery('example.com', 252), new Query())).toBe(ParseResult.Refused);
+      expect(parseQuery(encodeQuery('example.com', 41), new Query())).toBe(ParseResult.FormErr);
+    });
+    it('EDNS version above 0: BADVERS (§3.2.3)', () => {
+      expect(parseQuery(withOpt((o) => (o[6] = 1)), new Query())).toBe(ParseResult.BadVers);
+    });
+    it('unknown EDNS flags and options are ignored (§3.2.4, §3.2.5)', () => {
+      const q = new Query();
+      expect(parseQuery(withOpt((o) => (o[8] = 0x80)), q)).toBe(ParseResult.Ok);
+      expect(parseQuery(withOpt(() => undefined, Buffer.from([0, 100, 0, 2, 1, 2])), q)).toBe(ParseResult.Ok);
+      expect(q.edns).toBe(true);
+    });
+    it('a malformed OPT is FORMERR: options past its end, a second OPT, a non-root owner', () => {
+      expect(parseQuery(withOpt(() => undefined, Buffer.from([0, 100, 0, 9, 1])), new Query())).toBe(ParseResult.FormErr);
+      const two = withOpt(() => undefined);
+      const second = Buffer.concat([two, two.subarray(two.length - 11)]);
+      second.writeUInt16BE(2, 10);
+      expect(parseQuery(second, new Query())).toBe(ParseResult.FormErr);
+      const named = withOpt(() => undefined);
+      const owned = Buffer.concat([named.subarray(0, named.length - 11), Buffer.from([1, 97]), named.subarray(named.length - 11)]);
+      expect(parseQuery(owned, new Query())).toBe(ParseResult.FormErr);
+    });
+    it('caps the advertised UDP size at the server maximum, and never below 512', () => {
+      const q = new Query();
+      parseQuery(withOpt((o) => o.writeUInt16BE(65535, 3)), q);
+      expect(q.udpSize).toBe(1232);
+      parseQuery(withOpt((o) => o.writeUInt16BE(65535, 3)), q, 4096);
+      expect(q.udpSize).toBe(4096);
+      parseQuery(withOpt((o) => o.writeUInt16BE(100, 3)), q);
+      expect(q.udpSize).toBe(512);
+    });
+  });
 });

@@ -92,45 +92,79 @@ export const enum ParseResult {
   Ok,
   /** Not answerable at all (too short to hold a header, or a response): drop. */
   Drop,
-  /** Header readable, rest is not: answer FORMERR. */
+  /** Header readable, rest is not, or the query is not one a client may send: answer FORMERR. */
   FormErr,
-  /** A well-formed message we do not serve (opcode other than QUERY): answer NOTIMP. */
+  /** A well-formed message we do not serve (opcode other than QUERY, meta query types): answer NOTIMP. */
   NotImp,
+  /** An EDNS version above 0 (RFC 6891 §6.1.3): answer BADVERS with aifence's OPT, version 0. */
+  BadVers,
+  /** A zone transfer (AXFR, IXFR): a forwarder has no zone to give; answer REFUSED. */
+  Refused,
 }
 
-/** Parses header, question and OPT of a client query into `q`. */
-export function parseQuery(msg: Uint8Array, q: Query): ParseResult {
+/** The UDP answer size aifence allows unless the operator raises it (DNS Flag Day 2020: no fragmentation). */
+export const DEFAULT_MAX_UDP = 1232;
+
+const QTYPE_IXFR = 251;
+const QTYPE_AXFR = 252;
+const QTYPE_MAILB = 253;
+const QTYPE_MAILA = 254;
+
+/**
+ * Parses header, question and OPT of a client query into `q`, checking
+ * what a client may send (RFC 1035, RFC 6891): one question, no answer or
+ * authority records, no rcode bits, at most one OPT, owned by the root,
+ * whose options exactly fill it. `maxUdp` caps the size the client advertises.
+ */
+export function parseQuery(msg: Uint8Array, q: Query, maxUdp = DEFAULT_MAX_UDP): ParseResult {
   if (msg.length < HEADER_SIZE || isResponse(msg)) return ParseResult.Drop;
   q.id = readU16(msg, 0);
   q.rd = (msg[2] & 0x01) !== 0;
   q.cd = (msg[3] & 0x10) !== 0;
+  q.edns = false;
+  q.dnssecOk = false;
+  q.udpSize = 512;
   if (opcodeOf(msg) !== 0) return ParseResult.NotImp;
-  if (readU16(msg, 4) !== 1) return ParseResult.FormErr;
+  if (readU16(msg, 4) !== 1 || (msg[3] & 0x0f) !== 0 || readU16(msg, 6) !== 0 || readU16(msg, 8) !== 0) return ParseResult.FormErr;
   const end = nameEnd(msg, HEADER_SIZE);
   if (end < 0 || end + 4 > msg.length) return ParseResult.FormErr;
   q.qtype = readU16(msg, end);
   q.qclass = readU16(msg, end + 2);
   q.questionEnd = end + 4;
-  q.edns = false;
-  q.dnssecOk = false;
-  q.udpSize = 512;
-  const records = readU16(msg, 6) + readU16(msg, 8) + readU16(msg, 10);
-  if (records === 0) return q.questionEnd === msg.length ? ParseResult.Ok : ParseResult.FormErr;
+  const additional = readU16(msg, 10);
+  let version = 0;
   let at = q.questionEnd;
-  for (let i = 0; i < records; i++) {
+  for (let i = 0; i < additional; i++) {
+    const owner = at;
     at = skipName(msg, at);
     if (at < 0 || at + 10 > msg.length) return ParseResult.FormErr;
     const type = readU16(msg, at);
     const rdlength = readU16(msg, at + 8);
-    if (type === Type.OPT) {
-      q.edns = true;
-      q.udpSize = Math.max(512, readU16(msg, at + 2));
-      q.dnssecOk = (msg[at + 6] & 0x80) !== 0;
-    }
-    at += 10 + rdlength;
+    const rdata = at + 10;
+    at = rdata + rdlength;
     if (at > msg.length) return ParseResult.FormErr;
+    if (type !== Type.OPT) continue; // TSIG and the like: aifence neither forwards nor needs them
+    if (q.edns || msg[owner] !== 0 || !optionsFill(msg, rdata, at)) return ParseResult.FormErr;
+    q.edns = true;
+    q.udpSize = Math.min(Math.max(512, readU16(msg, owner + 3)), Math.max(512, maxUdp));
+    version = msg[owner + 6];
+    q.dnssecOk = (msg[owner + 7] & 0x80) !== 0;
   }
+  if (at !== msg.length) return ParseResult.FormErr;
+  if (version !== 0) return ParseResult.BadVers;
+  if (q.qtype === Type.OPT) return ParseResult.FormErr;
+  if (q.qtype === QTYPE_AXFR || q.qtype === QTYPE_IXFR) return ParseResult.Refused;
+  if (q.qtype === QTYPE_MAILA || q.qtype === QTYPE_MAILB) return ParseResult.NotImp;
   return ParseResult.Ok;
+}
+
+/** EDNS options are (code, length, data) triples that must end exactly at the end of the OPT's rdata. */
+function optionsFill(msg: Uint8Array, at: number, end: number): boolean {
+  while (at < end) {
+    if (at + 4 > end) return false;
+    at += 4 + readU16(msg, at + 2);
+  }
+  return at === end;
 }
 
 /** ASCII case-insensitive comparison of two byte ranges of equal length. */

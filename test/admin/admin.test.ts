@@ -1,6 +1,8 @@
 // The admin HTTP API on loopback: probes, metrics after real queries,
 // reload, a pause that resumes by itself, check, and the bearer token.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalogue } from '../../src/catalogue/index.js';
 import { TYPES, query } from '../support/client.js';
@@ -29,14 +31,18 @@ afterAll(async () => {
   await upstream.close();
 });
 
-const api = (path: string, init?: RequestInit) => fetch(`http://127.0.0.1:${d.daemon.adminAddress!.port}${path}`, init);
+/** With the token generated into dataDir: reload and pause always need it. */
+const api = (path: string, init: RequestInit = {}) => {
+  const token = readFileSync(join(d.dir, 'data', 'admin.token'), 'utf8').trim();
+  return fetch(`http://127.0.0.1:${d.daemon.adminAddress!.port}${path}`, { ...init, headers: { authorization: `Bearer ${token}` } });
+};
 
 describe('admin API', () => {
   it('answers health and readiness probes', async () => {
     expect((await api('/healthz')).status).toBe(200);
     const ready = await api('/readyz');
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ ready: true, listsCompiled: true, upstreamAnswering: true, paused: [] });
+    expect(await ready.json()).toMatchObject({ ready: true, listening: true, listsCompiled: true, draining: false, upstreamAnswering: true, paused: [] });
   });
 
   it('exposes Prometheus metrics counted from real queries', async () => {

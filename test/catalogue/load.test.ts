@@ -32,6 +32,25 @@ describe('the shipped catalogue', () => {
     expect(tags).not.toContain('ch');
   });
 
+  it('is parsed again only when a file changed (every reload asks for it)', () => {
+    expect(loadCatalogue()).toBe(cat);
+    const d = mkdtempSync(join(tmpdir(), 'aifence-catalogue-'));
+    try {
+      const file = join(d, 'x.yaml');
+      writeFileSync(file, `services:\n${SERVICE()}\n`);
+      const first = loadCatalogue(d);
+      expect(loadCatalogue(d)).toBe(first);
+      writeFileSync(file, `services:\n${SERVICE({ name: 'Example AI 2' })}\n`);
+      const second = loadCatalogue(d);
+      expect(second).not.toBe(first);
+      expect(second.services[0].name).toBe('Example AI 2');
+      writeFileSync(join(d, 'y.yaml'), `services:\n${SERVICE({ id: 'other-ai', domains: '\n      - { name: other-ai.com, sources: [review] }' })}\n`);
+      expect(loadCatalogue(d).services.map((s) => s.id)).toEqual(['example-ai', 'other-ai']);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it('embeds the 249 ISO 3166-1 alpha-2 codes', () => {
     expect(COUNTRIES.size).toBe(249);
   });

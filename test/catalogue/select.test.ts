@@ -2,7 +2,7 @@
 // and the "did you mean" helper.
 
 import { describe, expect, it } from 'vitest';
-import { catalogueLists, loadCatalogue, renderServiceTable, resolveSelector } from '../../src/catalogue/index.js';
+import { catalogueLists, catalogueVendors, loadCatalogue, renderServiceTable, resolveSelector, vendorId } from '../../src/catalogue/index.js';
 import { closest, editDistance } from '../../src/text/suggest.js';
 
 const cat = loadCatalogue();
@@ -14,21 +14,63 @@ describe('resolveSelector', () => {
     expect(resolveSelector('tag:code', cat, admin)).toEqual(
       cat.services.filter((s) => s.tags.includes('code')).map((s) => `service:${s.id}`),
     );
-    expect(resolveSelector('tag:fr', cat, admin)).toEqual(['service:mistral']);
+    expect(resolveSelector('tag:fr', cat, admin)).toEqual(
+      cat.services.filter((s) => s.country === 'fr' && s.tags.includes('genai')).map((s) => `service:${s.id}`),
+    );
+    expect(resolveSelector('tag:fr', cat, admin)).toContain('service:mistral');
+    expect(resolveSelector('tag:kr', cat, admin)).toEqual(expect.arrayContaining(['service:naver-clova-x', 'service:upstage', 'service:wrtn']));
+    expect(resolveSelector('tag:ru', cat, admin)).toEqual(expect.arrayContaining(['service:gigachat', 'service:yandex-alice', 'service:kandinsky']));
+    expect(resolveSelector('tag:model-hub', cat, admin)).toEqual(expect.arrayContaining(['service:huggingface', 'service:modelscope']));
+    expect(resolveSelector('tag:app-hosting', cat, admin)).toEqual(expect.arrayContaining(['service:huggingface-spaces', 'service:lovable-apps']));
     expect(resolveSelector('list:ads', cat, admin)).toEqual(['ads']);
   });
 
   it('throws on an unknown selector, naming the closest valid one', () => {
     expect(() => resolveSelector('service:deepsek', cat, admin)).toThrow("unknown selector 'service:deepsek'; did you mean 'service:deepseek'?");
-    expect(() => resolveSelector('deepseek', cat, admin)).toThrow("unknown selector 'deepseek'; did you mean 'service:deepseek'?");
+    expect(() => resolveSelector('deepseek', cat, admin)).toThrow("unknown selector 'deepseek'; did you mean 'service:deepseek' or 'vendor:deepseek'?");
     expect(() => resolveSelector('services:claude', cat, admin)).toThrow("did you mean 'service:claude'?");
     expect(() => resolveSelector('tag:genia', cat, admin)).toThrow("did you mean 'tag:genai'?");
     expect(() => resolveSelector('list:add', cat, admin)).toThrow("did you mean 'list:ads'?");
     expect(() => resolveSelector('list:ads', cat, [])).toThrow("unknown selector 'list:ads'");
     expect(() => resolveSelector('tag:ch', cat, admin)).toThrow("unknown selector 'tag:ch'");
     expect(() => resolveSelector('zzzzzzzzzzzzzzzzzzzzzzzz:qqqqqqqqqqqqqqq', cat, admin)).toThrow(
-      'selectors are service:ID, tag:TAG (e.g. tag:genai, tag:cn) or list:NAME',
+      'selectors are service:ID, vendor:ID, tag:TAG (e.g. tag:genai, tag:cn) or list:NAME',
     );
+  });
+});
+
+describe('vendor selectors', () => {
+  it('select the vendor\'s generative-AI services', () => {
+    expect(resolveSelector('vendor:anthropic', cat, admin)).toEqual(['service:claude']);
+    const bytedance = resolveSelector('vendor:bytedance', cat, admin);
+    expect(bytedance).toEqual(cat.services.filter((s) => s.vendor === 'ByteDance').map((s) => `service:${s.id}`));
+    expect(bytedance).toEqual(expect.arrayContaining(['service:doubao', 'service:coze', 'service:trae']));
+  });
+
+  it('never take a vendor\'s DNS resolver along', () => {
+    const google = resolveSelector('vendor:google', cat, admin);
+    expect(google).toContain('service:gemini');
+    expect(google).not.toContain('service:google-public-dns');
+    expect(() => resolveSelector('vendor:quad9-foundation', cat, admin)).toThrow(/unknown selector/);
+  });
+
+  it('are ids made from the vendor names, every one listed with its services', () => {
+    expect(vendorId('GitHub (Microsoft)')).toBe('github');
+    expect(vendorId('Moonshot AI')).toBe('moonshot-ai');
+    expect(vendorId('01.AI')).toBe('01-ai');
+    const vendors = catalogueVendors(cat);
+    expect(new Set(vendors.map((v) => v.id)).size).toBe(vendors.length);
+    const genai = cat.services.filter((s) => s.tags.includes('genai'));
+    expect(vendors.flatMap((v) => v.services).sort()).toEqual(genai.map((s) => s.id).sort());
+    for (const v of vendors) expect(v.id).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
+  });
+
+  it('a selector under the wrong kind suggests the same word under the right kinds, and the vendor\'s services', () => {
+    expect(() => resolveSelector('service:anthropic', cat, admin)).toThrow("did you mean 'vendor:anthropic' or 'service:claude'?");
+    expect(() => resolveSelector('tag:bytedance', cat, admin)).toThrow(/did you mean 'vendor:bytedance' or 'service:[a-z-]+' or 'service:[a-z-]+'\?/);
+    expect(() => resolveSelector('vendor:claude', cat, admin)).toThrow("did you mean 'service:claude'?");
+    expect(() => resolveSelector('vendor:genai', cat, admin)).toThrow("did you mean 'tag:genai'?");
+    expect(() => resolveSelector('vendor:antropic', cat, admin)).toThrow("did you mean 'vendor:anthropic'?");
   });
 });
 

@@ -21,7 +21,7 @@ export interface TestDaemon {
  * unless given.
  */
 /** No catalogue services: serving tests pin the path, not the catalogue's contents. */
-export const EMPTY_CATALOGUE: Catalogue = { services: [], tags: () => [] };
+export const EMPTY_CATALOGUE: Catalogue = { services: [], info: { origin: 'packaged', version: 'test', reviewed: '' }, tags: () => [] };
 
 export interface StartOptions {
   /** Written beside the config (list sources). */

@@ -30,7 +30,7 @@ export type Behaviour =
   | { kind: 'silent' }
   /** Over UDP: header and question with TC set; over TCP: a big answer. */
   | { kind: 'truncate'; count?: number }
-  | { kind: 'delay'; ms: number; ttl?: number };
+  | { kind: 'delay'; ms: number; ttl?: number; records?: object[] };
 
 export interface Received {
   /** Lower-cased: aifence sends names in a random 0x20 case. */
@@ -162,6 +162,13 @@ export class TestUpstream {
     await new Promise<void>((r) => this.tcp.close(() => r()));
   }
 
+  /** Milliseconds a `delay` behaviour holds the reply to `msg` back (0 otherwise). */
+  delayOf(msg: Buffer): number {
+    const question = Packet.parse(msg).questions[0];
+    const behaviour = question && this.behave(question.name.toLowerCase(), question.type);
+    return behaviour && behaviour.kind === 'delay' ? behaviour.ms : 0;
+  }
+
   private onUdp(msg: Buffer, address: string, port: number): void {
     this.lastPort = port;
     const request = Packet.parse(msg);
@@ -186,12 +193,6 @@ export class TestUpstream {
     }
     // The real reply arrives a little later than the forgery, as an off-path attacker would hope.
     setTimeout(() => this.udp.send(reply, port, address), this.spoof ? 20 : 0);
-  }
-
-  private delayOf(msg: Buffer): number {
-    const question = Packet.parse(msg).questions[0];
-    const b = question ? this.behave(question.name.toLowerCase(), question.type) : null;
-    return b?.kind === 'delay' ? b.ms : 0;
   }
 
   /** The UDP source port of the latest query. */
@@ -260,7 +261,7 @@ export class TestUpstream {
         for (let i = 0; i < (behaviour.count ?? 60); i++) response.answers.push(rr(a(300, `198.51.100.${i % 250}`)));
         break;
       case 'delay':
-        response.answers.push(rr(a(behaviour.ttl ?? 300)));
+        response.answers.push(...(behaviour.records ?? [a(behaviour.ttl ?? 300)]).map(rr));
         break;
       case 'answer':
         if (behaviour.records) response.answers.push(...behaviour.records.map(rr));

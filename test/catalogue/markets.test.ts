@@ -1,0 +1,117 @@
+// Catalogue 2: breadth, the Korean and Russian markets, the kind tags bans
+// carve out, and the property that keeps exceptions honest (every name is
+// covered by exactly one service), checked against the real matcher.
+
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { catalogueLists, catalogueVendors, loadCatalogue, resolveSelector } from '../../src/catalogue/index.js';
+import { checkName } from '../../src/commands/check.js';
+import { configFromText } from '../../src/config/load.js';
+import { buildFilter } from '../../src/policy/state.js';
+import { matcherBlocker, type Blocker } from './blockers.js';
+
+const cat = loadCatalogue();
+const ids = (sel: string) => resolveSelector(sel, cat, []).map((l) => l.slice('service:'.length));
+
+let blocked: Blocker;
+beforeAll(async () => {
+  blocked = await matcherBlocker(catalogueLists(cat));
+});
+
+describe('breadth', () => {
+  it('holds at least 220 generative-AI services, every name with its sources', () => {
+    expect(ids('tag:genai').length).toBeGreaterThanOrEqual(220);
+    for (const s of cat.services) for (const d of s.domains) expect(d.sources.length, d.name).toBeGreaterThan(0);
+  });
+});
+
+describe('Korea and Russia', () => {
+  it('tag:kr and tag:ru take in the domestic services, by exact host where they sit on a portal', () => {
+    const kr = ids('tag:kr');
+    for (const id of ['naver-clova-x', 'naver-cue', 'naver-clova-studio', 'kakao-kanana', 'lg-exaone', 'upstage', 'wrtn', 'skt-adot', 'liner']) {
+      expect(kr, id).toContain(id);
+    }
+    const ru = ids('tag:ru');
+    for (const id of ['yandex-alice', 'yandex-foundation-models', 'shedevrum', 'gigachat', 'gigacode', 'kandinsky']) expect(ru, id).toContain(id);
+    const hosts: [string, string][] = [
+      ['clova-x.naver.com', 'naver-clova-x'],
+      ['cue.search.naver.com', 'naver-cue'],
+      ['clovastudio.stream.ntruss.com', 'naver-clova-studio'],
+      ['mate.kanana.ai', 'kakao-kanana'],
+      ['chat.exaone.ai', 'lg-exaone'],
+      ['api.upstage.ai', 'upstage'],
+      ['crack.wrtn.ai', 'wrtn'],
+      ['awf-gw.adot.ai', 'skt-adot'],
+      ['alice.yandex.ru', 'yandex-alice'],
+      ['llm.api.cloud.yandex.net', 'yandex-foundation-models'],
+      ['gigachat.devices.sberbank.ru', 'gigachat'],
+      ['api.giga.chat', 'gigachat'],
+      ['api-key.fusionbrain.ai', 'kandinsky'],
+    ];
+    for (const [host, id] of hosts) expect([...blocked(host)], host).toEqual([`service:${id}`]);
+    // The portals, clouds and gateways around them stay reachable.
+    for (const host of ['naver.com', 'search.naver.com', 'kakao.com', 'yandex.ru', 'ya.ru', 'cloud.yandex.net', 'sberbank.ru', 'ngw.devices.sberbank.ru', 'developers.sber.ru']) {
+      expect([...blocked(host)], host).toEqual([]);
+    }
+  });
+
+  it('the README policy blocks every gen-AI service except the domestic ones', async () => {
+    const config = configFromText(
+      'upstream: { servers: ["127.0.0.1"] }\ngroups:\n  default:\n    block: [tag:genai]\n    allow: [tag:kr]\n',
+      '/tmp/aifence.yaml',
+    );
+    const filter = await buildFilter(config, cat);
+    const verdict = async (name: string) => (await checkName(filter, name, '127.0.0.1')).verdict;
+    for (const name of ['clova-x.naver.com', 'api.upstage.ai', 'wrtn.ai', 'naver.com']) expect(await verdict(name), name).toBe('allowed');
+    for (const name of ['chatgpt.com', 'chat.deepseek.com', 'alice.yandex.ru']) expect(await verdict(name), name).toBe('blocked');
+  });
+});
+
+describe('China beyond chat', () => {
+  it('hosts below an exact host of another service are their own entries (Lingma slipped through tag:cn)', () => {
+    const cn = new Set(ids('tag:cn'));
+    for (const [host, id] of [
+      ['lingma-api.tongyi.aliyun.com', 'lingma'],
+      ['3d.hunyuan.tencent.com', 'hunyuan'],
+      ['copilot.tencent.com', 'codebuddy'],
+      ['comate.baidu.com', 'baidu-comate'],
+      ['jimeng.jianying.com', 'jimeng'],
+    ] as const) {
+      expect([...blocked(host)], host).toEqual([`service:${id}`]);
+      expect(cn.has(id), id).toBe(true);
+    }
+  });
+});
+
+describe('kind tags for carve-outs', () => {
+  it('model-hub and app-hosting are services of their own, so one allow line keeps them', () => {
+    expect(ids('tag:model-hub')).toEqual(expect.arrayContaining(['huggingface', 'modelscope', 'ollama', 'hf-mirror']));
+    expect(ids('tag:app-hosting')).toEqual(expect.arrayContaining(['huggingface-spaces', 'lovable-apps', 'coze-sites', 'manus-sites']));
+    expect([...blocked('cdn-lfs.huggingface.co')]).toEqual(['service:huggingface']);
+    expect([...blocked('someone-demo.hf.space')]).toEqual(['service:huggingface-spaces']);
+    for (const s of cat.services) expect(s.tags.includes('model-hub') && s.tags.includes('app-hosting'), s.id).toBe(false);
+  });
+
+  it('vendor selectors list every vendor with its services', () => {
+    expect(catalogueVendors(cat).find((v) => v.id === 'sber')?.services).toEqual(expect.arrayContaining(['gigachat', 'kandinsky']));
+    expect(ids('vendor:naver')).toEqual(expect.arrayContaining(['naver-clova-x', 'naver-cue', 'naver-clova-studio']));
+  });
+});
+
+describe('property: every catalogue name is covered by exactly one service', () => {
+  // Each entry's name, and any subdomain of a suffix entry, is blocked by its
+  // own service and no other (services that share names say so with `shares`).
+  const entries = cat.services.flatMap((s) => s.domains.map((d) => ({ s, d })));
+  const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?$/);
+
+  it('holds for every entry and random subdomains of suffix entries', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...entries), fc.array(label, { maxLength: 3 }), ({ s, d }, labels) => {
+        const name = d.exact || labels.length === 0 ? d.name : `${labels.join('.')}.${d.name}`;
+        const lists = [...blocked(name)].filter((l) => !s.shares.includes(l.slice('service:'.length)));
+        expect(lists, name).toEqual([`service:${s.id}`]);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
