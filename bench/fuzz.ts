@@ -219,7 +219,8 @@ function clientFuzzer(random: () => number): () => Buffer {
 async function floodQueries(d: Daemon, count: number, perSecond: number, tick: () => void): Promise<string> {
   const sock = createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
-  sock.on('message', () => undefined);
+  const rcodes = new Map<number, number>();
+  sock.on('message', (msg) => msg.length >= 4 && rcodes.set(msg[3] & 0x0f, (rcodes.get(msg[3] & 0x0f) ?? 0) + 1));
   const next = clientFuzzer(seeded(1));
   const started = performance.now();
   for (let sent = 0; sent < count && failures.length === 0; ) {
@@ -230,8 +231,11 @@ async function floodQueries(d: Daemon, count: number, perSecond: number, tick: (
     await sleep(2);
     if (d.exited) break;
   }
+  await sleep(2000);
   sock.close();
-  return `${count.toLocaleString('en')} datagrams at up to ${perSecond.toLocaleString('en')}/s`;
+  const names = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+  const answered = [...rcodes].sort((a, b) => a[0] - b[0]).map(([r, n]) => `${names[r] ?? r} ${n}`).join(', ');
+  return `${count.toLocaleString('en')} datagrams at up to ${perSecond.toLocaleString('en')}/s; answers: ${answered}`;
 }
 
 // ---- 100k fuzzed upstream replies ----------------------------------------------------------
