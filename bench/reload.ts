@@ -201,6 +201,6 @@ main().then(
   (err: unknown) => {
     console.error(`[bench] ${(err as Error).stack ?? String(err)}`);
     rmSync(work, { recursive: true, force: true });
-    process.exitCode = 1;
+    process.exit(1); // the children (nsd, the probe) die with us: cleanUpOnExit
   },
 );
