@@ -3,11 +3,13 @@
 // process asks every 10 ms and records the gaps between answers. Compiling a
 // list of that size takes 0.4–0.6 s, so a reload or an explanation done on the
 // query thread shows up as a gap of that length; done off it, the gaps stay
-// at the probe's interval plus scheduling noise. The bound (250 ms) is wide
-// because the machine running the tests is busy, and one gap over it is
-// forgiven: a loaded machine (the whole suite on two cores) now and then
-// stalls the daemon once for its own reasons, where work on the query
-// thread stalls it once per reload or /check round. bench/reload.ts
+// at the probe's interval plus scheduling noise. The bound (400 ms) is wide
+// because the machine running the tests is busy (the whole suite on two
+// cores, beside other work, showed gaps of 300–400 ms with no reload
+// running), and over the 5 reloads one gap over it is forgiven: such a
+// machine now and then stalls the daemon once for its own reasons, where
+// work on the query thread stalls it once per reload (main's code: 700–1050
+// ms per reload; 470–580 ms for a round of /checks). bench/reload.ts
 // measures the real figures.
 
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -21,7 +23,7 @@ const CLI = resolve('dist/cli.js');
 const PROBE = resolve('test/support/gap-probe.mjs');
 const NAMES = 300_000;
 const LISTED = 'host7.zone7.test';
-const BOUND_MS = 250;
+const BOUND_MS = 400;
 /** POST /reload needs the admin token. */
 const TOKEN = 'stall-test-token';
 
@@ -71,10 +73,10 @@ interface ProbeSummary {
   topGapsMs: number[];
 }
 
-/** No gap over the bound but (at most) one, and even that one under a second. */
-function expectNoStall(summary: ProbeSummary): void {
+/** Nothing lost, no gap over the bound but `forgiven` of them, and even those under a second. */
+function expectNoStall(summary: ProbeSummary, forgiven: number): void {
   expect(summary.lost).toBe(0);
-  expect(summary.topGapsMs[1] ?? 0).toBeLessThan(BOUND_MS);
+  expect(summary.topGapsMs[forgiven] ?? 0).toBeLessThan(BOUND_MS);
   expect(summary.maxGapMs).toBeLessThan(1000);
 }
 
@@ -115,13 +117,13 @@ describe('no stall on the query thread (daemon and probe in separate processes)'
       }
     });
     expect(summary.sent).toBeGreaterThan(50);
-    expectNoStall(summary);
+    expectNoStall(summary, 1);
   }, 90_000);
 
-  it(`answers with no gap over ${BOUND_MS} ms (but one) while /check explains listed names, 6 at a time, 3 times`, async () => {
+  it(`answers with no gap over ${BOUND_MS} ms while /check explains listed names, 8 at a time, 3 times`, async () => {
     const summary = await probeWhile(async () => {
       for (let round = 0; round < 3; round++) {
-        const asked = Array.from({ length: 6 }, (_, k) => 1000 * round + 17 * k);
+        const asked = Array.from({ length: 8 }, (_, k) => 1000 * round + 17 * k);
         const answers = await Promise.all(asked.map((i) => admin('GET', `/check?name=www.host${i}.zone${i % 1000}.test`)));
         answers.forEach((r, k) => {
           const i = asked[k];
@@ -129,6 +131,7 @@ describe('no stall on the query thread (daemon and probe in separate processes)'
         });
       }
     });
-    expectNoStall(summary);
+    // Three seconds of /check: no gap is forgiven (main's code: 470–580 ms, once per round).
+    expectNoStall(summary, 0);
   }, 60_000);
 });
