@@ -14,9 +14,10 @@ import { type QueryLogConfig, queryLogSection } from './querylog.js';
 import { type CatalogueUpdateConfig, catalogueSection } from './catalogue.js';
 import { type RateLimitConfig, rateLimitSection } from './ratelimit.js';
 import { type TcpConfig, tcpSection } from './tcp.js';
+import { ENCRYPTED_KEYS, type EncryptedListeners, encryptedSection } from './encrypted.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, size, string } from './check.js';
 
-export interface Config {
+export interface Config extends EncryptedListeners {
   /** Directory that relative paths (list sources) are resolved against. */
   baseDir: string;
   listen: HostPort[];
@@ -63,7 +64,7 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue']);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue', ...ENCRYPTED_KEYS]);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
@@ -79,6 +80,7 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     queryLog: queryLogSection(top.queryLog, baseDir),
     tcp: tcpSection(top.tcp),
     rateLimit: rateLimitSection(top.rateLimit),
+    ...encryptedSection(top, baseDir),
   };
 }
 

@@ -24,6 +24,9 @@ import { Resolver } from '../resolve/resolver.js';
 import { UpstreamPool } from '../resolve/upstream.js';
 import { type TcpListener, type TcpStats, listenTcp, noTcpStats } from './tcp.js';
 import { listenUdp } from './udp.js';
+import { type DohListener, listenDoh } from './doh.js';
+import { TlsFiles } from './tls-files.js';
+import { DdrAnswers, type DdrEndpoint } from '../wire/ddr.js';
 import { releaseLoadGarbage } from './memory.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
 import { watchFiles } from './watch.js';
@@ -60,6 +63,11 @@ export class Daemon implements AdminTarget {
   private queryLog: QueryLog | null = null;
   /** Signed catalogue updates; set right after construction. */
   private updates!: CatalogueUpdates;
+  /** Encrypted listeners (DoT, DoH over HTTPS, DoH over plain HTTP for a proxy) and the certificate they present. */
+  private readonly dot: TcpListener[] = [];
+  private readonly https: DohListener[] = [];
+  private readonly http: DohListener[] = [];
+  private tlsFiles: TlsFiles | null = null;
   readonly metrics: Metrics;
 
   private constructor(
@@ -83,7 +91,7 @@ export class Daemon implements AdminTarget {
       rateLimit: () => this.resolver.rateLimit,
       cacheBytes: () => this.resolver.cache.bytes,
       resolverTotals: () => this.resolver.stats,
-      tcp: () => ({ open: this.tcp.reduce((n, t) => n + t.connections, 0), closed: { ...this.tcpStats } }),
+      tcp: () => ({ open: [...this.tcp, ...this.dot].reduce((n, t) => n + t.connections, 0), closed: { ...this.tcpStats } }),
     });
     resolver.observers.push(this.metrics);
     this.remote = this.remoteListsFor(config);
@@ -137,6 +145,7 @@ export class Daemon implements AdminTarget {
         udp.push(socket);
         tcp.push(listener);
       }
+      await daemon.listenEncrypted(config);
       daemon.admin = await AdminServer.start(config.admin, daemon);
     } catch (err) {
       await daemon.stop();
@@ -149,6 +158,7 @@ export class Daemon implements AdminTarget {
     options.log.info(
       {
         listen: daemon.addresses.map((a) => `${a.address}:${a.port}`),
+        ...daemon.encryptedAddresses(),
         admin: daemon.adminAddress ? `${daemon.adminAddress.address}:${daemon.adminAddress.port}` : null,
         upstream: config.upstream.servers.map((s) => `${s.host}:${s.port}`),
         lists: filter.lists.reports.length,
@@ -167,10 +177,78 @@ export class Daemon implements AdminTarget {
     return this.udp.map((s) => s.address());
   }
 
-  /** TCP connections refused or cut short, and why, over every listener. */
+  /** The DoT listeners' bound addresses. */
+  get tlsAddresses(): AddressInfo[] {
+    return this.dot.map((t) => t.server.address() as AddressInfo);
+  }
+
+  /** The DoH listeners' bound addresses: HTTPS, and plain HTTP for a reverse proxy. */
+  get httpsAddresses(): AddressInfo[] {
+    return this.https.map((l) => l.address());
+  }
+
+  get httpAddresses(): AddressInfo[] {
+    return this.http.map((l) => l.address());
+  }
+
+  /** DoH requests and connections turned away, over every DoH listener. */
+  get dohStats(): { refused: number; rejected: number } {
+    const sum = { refused: 0, rejected: 0 };
+    for (const l of [...this.https, ...this.http]) {
+      sum.refused += l.stats.refused;
+      sum.rejected += l.stats.rejected;
+    }
+    return sum;
+  }
+
+  private encryptedAddresses(): Record<string, string[]> {
+    const show = (list: AddressInfo[]) => list.map((a) => `${a.address}:${a.port}`);
+    const out: Record<string, string[]> = {};
+    if (this.dot.length > 0) out.listenTls = show(this.tlsAddresses);
+    if (this.https.length > 0) out.listenHttps = show(this.httpsAddresses);
+    if (this.http.length > 0) out.listenHttp = show(this.httpAddresses);
+    return out;
+  }
+
+  /** Opens the DoT and DoH listeners (the certificate first: an unreadable one stops start-up), then DDR names them. */
+  private async listenEncrypted(config: Config): Promise<void> {
+    if (config.tls && config.listenTls.length + config.listenHttps.length > 0) {
+      this.tlsFiles = new TlsFiles(config.tls, this.log);
+      if (this.options.watch !== false) this.tlsFiles.watch();
+    }
+    const tls = this.tlsFiles;
+    for (const at of config.listenTls) this.dot.push(await listenTcp(at, this.resolver, config.tcp, { secureContext: tls!.secureContext }));
+    for (const at of config.listenHttps) this.https.push(await listenDoh(at, this.resolver, { tcp: config.tcp, doh: config.doh, tls }));
+    for (const at of config.listenHttp) this.http.push(await listenDoh(at, this.resolver, { tcp: config.tcp, doh: config.doh, tls: null }));
+    this.resolver.ddr = this.ddrAnswers();
+  }
+
+  /**
+   * RFC 9462 answers naming our DoT and DoH listeners, or null (DDR then
+   * stays as the lists decide: NODATA where tag:doh-bypass is blocked).
+   * Clients connect to the name the certificate carries, so without a DNS
+   * name in it there is nothing to designate.
+   */
+  private ddrAnswers(): DdrAnswers | null {
+    const endpoints: DdrEndpoint[] = [
+      ...this.tlsAddresses.map((a) => ({ kind: 'dot' as const, port: a.port })),
+      ...this.httpsAddresses.map((a) => ({ kind: 'doh' as const, port: a.port })),
+    ];
+    if (endpoints.length === 0 || this.tlsFiles === null) return null;
+    const names = this.tlsFiles.subjectNames;
+    if (names.dns.length === 0) {
+      this.log.warn({ cert: this.config.tls?.cert }, 'DDR off: the TLS certificate names no DNS name (subjectAltName DNS:...) for clients to verify');
+      return null;
+    }
+    // Hints only for listeners bound to one address; a wildcard listener's address is whatever the client reached.
+    const bound = [...this.tlsAddresses, ...this.httpsAddresses].map((a) => a.address).filter((a) => a !== '0.0.0.0' && a !== '::');
+    return new DdrAnswers(endpoints, names.dns[0], [...new Set(bound)]);
+  }
+
+  /** TCP connections (DoT's included) refused or cut short, and why, over every listener. */
   get tcpStats(): TcpStats {
     const sum = noTcpStats();
-    for (const t of this.tcp) for (const key of Object.keys(sum) as (keyof TcpStats)[]) sum[key] += t.stats[key];
+    for (const t of [...this.tcp, ...this.dot]) for (const key of Object.keys(sum) as (keyof TcpStats)[]) sum[key] += t.stats[key];
     return sum;
   }
 
@@ -215,6 +293,7 @@ export class Daemon implements AdminTarget {
       const filter = await buildFilter(config, updates.current(), this.clock());
       warnRejects(filter, this.log);
       await this.applyServing(config);
+      this.tlsFiles?.reload();
       this.filter = filter;
       this.config = config;
       this.resolver.state = filter.state; // the swap: one reference
@@ -292,7 +371,7 @@ export class Daemon implements AdminTarget {
     if (!isDeepStrictEqual(before.cache, config.cache)) this.resolver.cache = new AnswerCache(config.cache);
     this.resolver.options = resolverOptions(config);
     if (!isDeepStrictEqual(before.rateLimit, config.rateLimit)) this.resolver.rateLimit?.configure(config.rateLimit);
-    for (const key of ['listen', 'admin', 'tcp'] as const) {
+    for (const key of ['listen', 'admin', 'tcp', 'listenTls', 'listenHttps', 'listenHttp', 'tls', 'doh'] as const) {
       if (!isDeepStrictEqual(before[key], config[key])) this.log.warn({ key }, `${key} changed: takes effect at the next restart`);
     }
   }
@@ -390,12 +469,13 @@ export class Daemon implements AdminTarget {
     this.remote.stop();
     this.updates.stop();
     this.draining = true;
-    for (const t of this.tcp) t.stopAccepting();
+    for (const t of [...this.tcp, ...this.dot, ...this.https, ...this.http]) t.stopAccepting();
     const deadline = performance.now() + (this.options.drainMs ?? DEFAULT_DRAIN_MS);
     while (this.resolver.pending > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     if (this.resolver.pending > 0) this.log.warn({ pending: this.resolver.pending }, 'stopped with queries unanswered');
     for (const s of this.udp) s.close();
-    for (const t of this.tcp) t.closeConnections();
+    for (const t of [...this.tcp, ...this.dot, ...this.https, ...this.http]) t.closeConnections();
+    this.tlsFiles?.close();
     await this.admin?.close();
     this.resolver.upstream.close();
     this.resolver.rateLimit?.close();
