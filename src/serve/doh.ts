@@ -60,9 +60,9 @@ export interface DohOptions {
 export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOptions): Promise<DohListener> {
   const { tcp, doh, tls } = options;
   const stats: DohStats = { refused: 0, rejected: 0 };
-  const handler = (req: Request, res: Response) => serve(req, res, resolver, doh.trustedProxies, stats);
   const idleMs = tcp.idleTimeout * 1000;
   const messageMs = tcp.messageTimeout * 1000;
+  const handler = (req: Request, res: Response) => serve(req, res, resolver, doh.trustedProxies, stats, messageMs);
   const h2options: ServerOptions = {
     maxSessionMemory: 1, // MB of unread answers and HPACK state per connection
     maxHeaderListPairs: 64,
@@ -177,7 +177,7 @@ function prefixed(socket: Socket, head: Buffer): Duplex {
   return stream;
 }
 
-function serve(req: Request, res: Response, resolver: Resolver, trusted: readonly Cidr[], stats: DohStats): void {
+function serve(req: Request, res: Response, resolver: Resolver, trusted: readonly Cidr[], stats: DohStats, messageMs: number): void {
   const reject = (status: number, why: string, headers: Record<string, string> = {}) => {
     stats.rejected++;
     // The request body, if any, is not read: the connection closes (HTTP/1.1) or the stream resets (HTTP/2).
@@ -206,6 +206,14 @@ function serve(req: Request, res: Response, resolver: Resolver, trusted: readonl
   const chunks: Buffer[] = [];
   let length = 0;
   let over = false;
+  // A body trickled or never finished must not hold its stream (one of doh.maxStreams) for ever.
+  const slow = setTimeout(() => {
+    over = true;
+    chunks.length = 0;
+    reject(408, `body not complete within ${messageMs / 1000}s`);
+    req.destroy();
+  }, messageMs);
+  req.on('close', () => clearTimeout(slow));
   req.on('data', (chunk: Buffer) => {
     if (over) return;
     length += chunk.length;
@@ -218,6 +226,7 @@ function serve(req: Request, res: Response, resolver: Resolver, trusted: readonl
     chunks.push(chunk);
   });
   req.on('end', () => {
+    clearTimeout(slow);
     if (!over) answer(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), client, req, res, resolver, reject);
   });
   req.on('error', () => undefined);

@@ -246,7 +246,7 @@ describe.skipIf(!present)('encrypted listeners', () => {
   });
 });
 
-describe.skipIf(!present)('DoT keeps the TCP bounds', () => {
+describe.skipIf(!present)('DoT and DoH keep the TCP bounds', () => {
   let dd: TestDaemon;
   let port: number;
   let own: TestUpstream;
@@ -254,7 +254,10 @@ describe.skipIf(!present)('DoT keeps the TCP bounds', () => {
     own = await TestUpstream.start();
     const certDir = mkdtempSync(join(tmpdir(), 'aifence-certs-'));
     const c = makeCert(certDir, 'server', { dns: ['dns.aifence.test'] });
-    dd = await startDaemon(`listenTls: ["127.0.0.1:0"]\ntls: { cert: ${c.cert}, key: ${c.key} }\ntcp: { maxPerClient: 2, idleTimeout: 600ms }\n`, [own.address]);
+    dd = await startDaemon(
+      `listenTls: ["127.0.0.1:0"]\nlistenHttps: ["127.0.0.1:0"]\ntls: { cert: ${c.cert}, key: ${c.key} }\ntcp: { maxPerClient: 2, idleTimeout: 600ms, messageTimeout: 500ms }\n`,
+      [own.address],
+    );
     port = dd.daemon.tlsAddresses[0].port;
   });
   afterAll(async () => {
@@ -322,5 +325,50 @@ describe.skipIf(!present)('DoT keeps the TCP bounds', () => {
     });
     expect([...got].sort()).toEqual(ids);
     s.destroy();
+  });
+});
+
+describe.skipIf(!present)('DoH keeps its bounds', () => {
+  let dd: TestDaemon;
+  let port: number;
+  let own: TestUpstream;
+  beforeAll(async () => {
+    own = await TestUpstream.start();
+    const c = makeCert(mkdtempSync(join(tmpdir(), 'aifence-certs-')), 'server', { dns: ['dns.aifence.test'] });
+    dd = await startDaemon(`listenHttps: ["127.0.0.1:0"]\ntls: { cert: ${c.cert}, key: ${c.key} }\ntcp: { maxPerClient: 2, messageTimeout: 500ms }\n`, [own.address]);
+    port = dd.daemon.httpsAddresses[0].port;
+  });
+  afterAll(async () => {
+    await dd?.stop();
+    await own?.close();
+  });
+
+  const session = async () => {
+    const s = h2connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    s.on('error', () => undefined);
+    const up = await new Promise<boolean>((resolve) => s.once('connect', () => resolve(true)).once('close', () => resolve(false)));
+    return up ? s : null;
+  };
+
+  it('cuts a POST whose body never finishes after messageTimeout, and refuses connections over maxPerClient', async () => {
+    const s = (await session())!;
+    const stream = s.request({ ':method': 'POST', ':path': '/dns-query', 'content-type': 'application/dns-message' }, { endStream: false });
+    stream.on('error', () => undefined);
+    stream.write(Buffer.alloc(5)); // the start of a query, and then nothing
+    const t0 = performance.now();
+    const status = await new Promise<number>((resolve) => {
+      stream.on('response', (h) => resolve(Number(h[':status'])));
+      stream.on('close', () => resolve(0));
+    });
+    const took = performance.now() - t0;
+    expect([408, 0]).toContain(status);
+    expect(took).toBeGreaterThan(300);
+    expect(took).toBeLessThan(5000);
+    const second = await session();
+    expect(second).not.toBeNull();
+    expect(await session()).toBeNull();
+    expect(dd.daemon.dohStats.refused).toBe(1);
+    s!.destroy();
+    second!.destroy();
   });
 });
