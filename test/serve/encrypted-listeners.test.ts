@@ -372,3 +372,25 @@ describe.skipIf(!present)('DoH keeps its bounds', () => {
     second!.destroy();
   });
 });
+
+describe.skipIf(!present)('certificate problems', () => {
+  it('stops start-up naming the file when the certificate cannot be read', async () => {
+    await expect(startDaemon('listenTls: ["127.0.0.1:0"]\ntls: { cert: /nonexistent/cert.pem, key: /nonexistent/key.pem }\n', ['127.0.0.1:9'])).rejects.toThrow(
+      /tls\.cert: cannot read \/nonexistent\/cert\.pem: ENOENT/,
+    );
+  });
+
+  it('designates nothing by DDR when the certificate names no DNS name (clients could not verify it)', async () => {
+    const own = await TestUpstream.start();
+    const c = makeCert(mkdtempSync(join(tmpdir(), 'aifence-certs-')), 'ip-only', { ip: ['127.0.0.1'] });
+    const dd = await startDaemon(`listenTls: ["127.0.0.1:0"]\ntls: { cert: ${c.cert}, key: ${c.key} }\n`, [own.address]);
+    try {
+      const r = await query(dd.port, '_dns.resolver.arpa', TYPES.SVCB);
+      expect(r.packet.answers.filter((a) => a.type === TYPES.SVCB)).toHaveLength(0);
+      expect(own.count('_dns.resolver.arpa')).toBe(1); // as without listeners: the lists decide (none here)
+    } finally {
+      await dd.stop();
+      await own.close();
+    }
+  });
+});
