@@ -13,9 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generate } from './lib/data.js';
 import { type Measurement, runDnsperf } from './lib/dnsperf.js';
-import { cleanUpOnExit, pinning } from './lib/proc.js';
+import { firstName, runH2load } from './lib/h2load.js';
+import { cleanUpOnExit, pinning, which } from './lib/proc.js';
 import { type Row, type StartRow, jsonLines, table } from './lib/report.js';
-import { type Scenario, type Target, aifenceTarget, floorTarget } from './lib/targets.js';
+import { type Scenario, type Target, aifenceEncryptedTarget, aifenceTarget, floorTarget } from './lib/targets.js';
 import { findTools } from './lib/tools.js';
 import { type Upstream, startNodeUpstream, startNsd } from './lib/upstream.js';
 
@@ -93,10 +94,19 @@ async function main(): Promise<void> {
   const data = await generate(work, names, Math.ceil(LINES_PER_SECOND * seconds), SEED, runId);
   log(`generated ${names.toLocaleString('en-US')} listed names and query files in ${Math.round(performance.now() - t0)} ms`);
 
-  const load = (pid: number, port: number, file: string, once = false): Promise<Measurement> =>
-    runDnsperf(pid, { dnsperf: tools.dnsperf, pin: pinning.client, port, file, seconds, once, clients: CLIENTS, threads: THREADS, outstanding: OUTSTANDING, verboseFile: join(work, 'dnsperf.out') });
+  const h2load = which('h2load');
+  const load = (pid: number, port: number, file: string, once = false, mode?: Target['mode']): Promise<Measurement> => {
+    // DoH: one query (the file's first name) over and over, OUTSTANDING streams in flight over CLIENTS connections.
+    if (mode === 'doh') {
+      if (once) return Promise.resolve(null as unknown as Measurement); // one name: the first request warms the cache
+      return runH2load(pid, { h2load: h2load!, pin: pinning.client, port, name: firstName(file), bodyFile: join(work, 'doh-query.bin'), seconds, clients: CLIENTS, streams: OUTSTANDING / CLIENTS });
+    }
+    return runDnsperf(pid, { dnsperf: tools.dnsperf, pin: pinning.client, port, file, seconds, once, clients: CLIENTS, threads: THREADS, outstanding: OUTSTANDING, verboseFile: join(work, 'dnsperf.out'), mode });
+  };
 
-  const targets: Target[] = [floorTarget(benchDir), aifenceTarget(repoDir, work)];
+  const targets: Target[] = [floorTarget(benchDir), aifenceTarget(repoDir, work), aifenceEncryptedTarget(repoDir, work, 'dot')];
+  if (h2load) targets.push(aifenceEncryptedTarget(repoDir, work, 'doh'));
+  else log('h2load not installed (apt-get install nghttp2-client): skipping the DoH listener');
   const rows: Row[] = [];
   const starts: StartRow[] = [];
   for (const target of targets) {
@@ -106,11 +116,11 @@ async function main(): Promise<void> {
     try {
       for (const scenario of target.scenarios) {
         // Hits are measured on a warm cache: one pass over the hit names first, again before mix (misses may have evicted them).
-        if (scenario === 'hits' || scenario === 'mix') await load(server.pid, server.port, data.queries.hits, true);
+        if (scenario === 'hits' || scenario === 'mix') await load(server.pid, server.port, data.queries.hits, true, target.mode);
         log(`${target.name} ${scenario}: ${seconds} s`);
-        const m = await load(server.pid, server.port, data.queries[scenario]);
+        const m = await load(server.pid, server.port, data.queries[scenario], false, target.mode);
         const expected = EXPECTED[scenario];
-        const odd = expected ? m.completed - (m.rcodes[expected] ?? 0) : 0;
+        const odd = expected && target.mode !== 'doh' ? m.completed - (m.rcodes[expected] ?? 0) : 0;
         if (odd > m.completed * 0.001) log(`WARNING: ${target.name} ${scenario}: ${odd} answers were not ${expected}: ${JSON.stringify(m.rcodes)}`);
         rows.push({ ...m, target: target.name, scenario, ratioToFloor: null });
         // Let answers still in flight (misses) settle before the next run reads the CPU clock.

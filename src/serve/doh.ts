@@ -99,6 +99,8 @@ export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOp
     }
     perClient.set(address, count + 1);
     open.add(socket);
+    // An answer is one small frame, often followed by the one that ends the stream: no Nagle delay between them.
+    socket.setNoDelay(true);
     socket.on('close', () => {
       open.delete(socket);
       const left = (perClient.get(address) ?? 1) - 1;
@@ -202,7 +204,7 @@ function serve(req: Request, res: Response, resolver: Resolver, trusted: readonl
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (type !== CONTENT_TYPE) return reject(415, `unsupported media type: POST needs content-type ${CONTENT_TYPE}`);
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_MESSAGE) return reject(413, `body over ${MAX_MESSAGE} bytes`);
+  if (declared > MAX_MESSAGE) return reject(413, `body over ${MAX_MESSAGE} bytes`, req.httpVersionMajor === 1 ? { connection: 'close' } : {});
   const chunks: Buffer[] = [];
   let length = 0;
   let over = false;
@@ -220,7 +222,8 @@ function serve(req: Request, res: Response, resolver: Resolver, trusted: readonl
     if (length > MAX_MESSAGE) {
       over = true;
       chunks.length = 0;
-      reject(413, `body over ${MAX_MESSAGE} bytes`);
+      // HTTP/1.1 would otherwise read the rest of the body to keep the connection: close it instead.
+      reject(413, `body over ${MAX_MESSAGE} bytes`, req.httpVersionMajor === 1 ? { connection: 'close' } : {});
       return;
     }
     chunks.push(chunk);
