@@ -4,18 +4,20 @@
 #     -v /srv/aifence:/etc/aifence:ro aifence
 # The daemon runs as the unprivileged `node` user. Docker 20.10+ lets
 # containers bind ports below 1024 without root (net.ipv4.ip_unprivileged_port_start=0);
-# on other runtimes add `--sysctl net.ipv4.ip_unprivileged_port_start=53`
-# (or `--cap-add NET_BIND_SERVICE` with a runtime that grants ambient capabilities).
+# on other runtimes add `--sysctl net.ipv4.ip_unprivileged_port_start=53`.
+# With host networking (deploy/compose.yaml) that sysctl is the host's: see there.
+# Node 24 is the supported LTS line (20 and 22 also run it; package.json engines).
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# No scripts: `prepare` builds, but the sources come in the next layer (and this one stays cached).
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /app
 # glibc returns freed memory to the OS instead of keeping it (see src/serve/memory.ts).
 ENV NODE_ENV=production MALLOC_TRIM_THRESHOLD_=131072
@@ -27,7 +29,9 @@ COPY blocklists ./blocklists
 COPY docker/aifence.yaml /etc/aifence/aifence.yaml
 USER node
 EXPOSE 53/udp 53/tcp
+# The probe goes to the first listen address of the config (0.0.0.0 -> 127.0.0.1),
+# so a config mounted with another port is still checked where it serves.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["node", "dist/cli.js", "health", "--server", "127.0.0.1:53"]
+  CMD ["node", "dist/cli.js", "health", "--config", "/etc/aifence/aifence.yaml"]
 ENTRYPOINT ["node", "dist/cli.js"]
 CMD ["serve", "--config", "/etc/aifence/aifence.yaml"]

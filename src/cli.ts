@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // aifence's command line: one subcommand a module in src/commands/.
 
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { catalogueCommand } from './commands/catalogue.js';
 import { checkCommand } from './commands/check.js';
@@ -11,8 +12,22 @@ import { reportCommand } from './commands/report.js';
 import { serveCommand } from './commands/serve.js';
 import { servicesCommand } from './commands/services.js';
 
+// package.json sits one level above both src/ and dist/.
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+// `aifence services | head -1`: the reader has gone, so the rest of the output
+// has nowhere to go. Stop quietly, as `cat` and `grep` do, instead of dying with
+// a stack trace. (The daemon logs through pino on its own file descriptor.)
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command('aifence')
   .description('DNS-filtering resolver that enforces bans on AI services')
+  .version(version, '-V, --version', 'print the version')
+  // `aifence --version` is the program's; after a subcommand the option is the subcommand's (`catalogue pack --version V`).
+  .enablePositionalOptions()
   .showHelpAfterError();
 
 program.addCommand(serveCommand());

@@ -73,11 +73,14 @@ export function oneOf<T extends string>(path: string, value: unknown, choices: r
 
 const UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 
-/** A duration in seconds: a number of seconds, or a number with a unit (500ms, 2s, 5m, 1h, 1d, 1w). */
+/** A duration in seconds, written as a number with a unit (500ms, 2s, 5m, 1h, 1d, 1w). */
 export function duration(path: string, value: unknown, minSeconds = 0, maxSeconds = Infinity): number {
+  // `timeout: 2` could mean 2 s or 2 ms; a unit says which (and the README has always asked for one).
+  if (typeof value === 'number' || (typeof value === 'string' && /^\s*\d+(?:\.\d+)?\s*$/.test(value))) {
+    throw new ConfigError(path, value, `has no unit; write it with one, e.g. "${String(value).trim()}s" for seconds (units: ms, s, m, h, d, w)`);
+  }
   let seconds = NaN;
-  if (typeof value === 'number') seconds = value;
-  else if (typeof value === 'string') {
+  if (typeof value === 'string') {
     const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/.exec(value);
     if (m) seconds = Number(m[1]) * UNITS[m[2]];
   }

@@ -2,9 +2,10 @@
 // and allows, exceptions that expire, rules that apply only on a schedule,
 // and the group's own block answer.
 
-import { type Cidr, parseCidr } from '../net/address.js';
+import type { Cidr } from '../net/address.js';
 import type { BlockMode } from '../wire/answers.js';
 import { ConfigError, isPlainObject, join, list, object, string } from './check.js';
+import { prefix } from './prefix.js';
 
 export const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 
@@ -37,7 +38,12 @@ export interface GroupConfig {
   allow: Rule[];
   /** This group's block answer; undefined = `blocking.answer`. */
   answer?: BlockMode;
+  /** Set when the config has no `groups` and this is DEFAULT_POLICY. */
+  builtIn?: true;
 }
+
+/** What `default` blocks when the config has no `groups` (README: "the default policy"). */
+export const DEFAULT_POLICY: readonly string[] = ['service:deepseek', 'tag:cn'];
 
 const GROUP_NAME = /^[a-z0-9][a-z0-9_-]*$/i;
 
@@ -46,12 +52,14 @@ export function groupsSection(value: unknown, parseBlockMode: (path: string, v: 
   if (value !== undefined && value !== null && !isPlainObject(value)) {
     throw new ConfigError('groups', value, 'is not a mapping of group names to { clients, block, allow, answer }');
   }
-  const entries = Object.entries(value ?? {});
+  // No `groups` at all: the documented default policy, not a resolver that blocks nothing.
+  const entries = value === undefined || value === null ? [['default', { block: [...DEFAULT_POLICY] }] as [string, unknown]] : Object.entries(value);
   if (!entries.some(([name]) => name === 'default')) entries.unshift(['default', {}]);
   const groups = entries.map(([name, body]) => group(name, body, parseBlockMode));
   // `default` first: index 0 is where every client not matched by a prefix goes.
   groups.sort((a, b) => (a.name === 'default' ? -1 : b.name === 'default' ? 1 : 0));
   checkPrefixes(groups);
+  if (value === undefined || value === null) groups[0].builtIn = true;
   return groups;
 }
 
@@ -65,11 +73,7 @@ function group(name: string, body: unknown, parseBlockMode: (path: string, v: un
   if (name !== 'default' && g.clients === undefined) {
     throw new ConfigError(join(path, 'clients'), undefined, 'is missing; list the prefixes of this group, e.g. [10.20.0.0/16]');
   }
-  const clients = g.clients === undefined ? [] : list(join(path, 'clients'), g.clients).map((c, i) => {
-    const cidr = typeof c === 'string' ? parseCidr(c) : null;
-    if (!cidr) throw new ConfigError(join(join(path, 'clients'), i), c, 'is not an IP prefix, e.g. 10.20.0.0/16, 10.30.0.5 or "2001:db8:20::/48"');
-    return cidr;
-  });
+  const clients = g.clients === undefined ? [] : list(join(path, 'clients'), g.clients).map((c, i) => prefix(join(join(path, 'clients'), i), c, '10.20.0.0/16, 10.30.0.5 or "2001:db8:20::/48"'));
   return {
     name,
     clients,

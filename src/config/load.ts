@@ -21,17 +21,18 @@ export class ConfigFileError extends Error {
   }
 }
 
-export function loadConfig(file: string = DEFAULT_CONFIG_PATH): Config {
+/** `systemUpstreams`: the default upstreams when the config names none (the machine's resolv.conf). */
+export function loadConfig(file: string = DEFAULT_CONFIG_PATH, systemUpstreams: () => string[] = systemNameservers): Config {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigFileError(file, `cannot read the config file (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
-  return configFromText(text, file);
+  return configFromText(text, file, systemUpstreams);
 }
 
-export function configFromText(text: string, file: string): Config {
+export function configFromText(text: string, file: string, systemUpstreams: () => string[] = systemNameservers): Config {
   let raw: unknown;
   try {
     raw = parse(text, { uniqueKeys: true });
@@ -39,7 +40,7 @@ export function configFromText(text: string, file: string): Config {
     throw new ConfigFileError(file, `is not valid YAML: ${(err as Error).message}`);
   }
   try {
-    return parseConfig(raw ?? {}, dirname(resolve(file)), systemNameservers);
+    return { file, ...parseConfig(raw ?? {}, dirname(resolve(file)), systemUpstreams) };
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigFileError(file, err.message);
     throw err;

@@ -6,7 +6,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { resolve } from 'node:path';
 import type { ListSpec } from '../match/types.js';
 import type { BlockMode } from '../wire/answers.js';
-import { type Cidr, type HostPort, parseCidr, parseHostPort } from '../net/address.js';
+import { type Cidr, type HostPort, parseHostPort } from '../net/address.js';
 import { type AdminConfig, adminSection } from './admin.js';
 import { type RemoteListSpec, listsSection } from './lists.js';
 import { type GroupConfig, groupsSection } from './groups.js';
@@ -16,8 +16,11 @@ import { type RateLimitConfig, rateLimitSection } from './ratelimit.js';
 import { type TcpConfig, tcpSection } from './tcp.js';
 import { ENCRYPTED_KEYS, type EncryptedListeners, encryptedSection } from './encrypted.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, size, string } from './check.js';
+import { prefix } from './prefix.js';
 
 export interface Config extends EncryptedListeners {
+  /** The file it was read from, for errors found after parsing (unknown selectors). */
+  file?: string;
   /** Directory that relative paths (list sources) are resolved against. */
   baseDir: string;
   listen: HostPort[];
@@ -166,11 +169,7 @@ function blockMode(path: string, value: unknown): BlockMode {
 
 function accessSection(value: unknown): Cidr[] {
   const section = object('access', value, ['clients']);
-  return list('access.clients', section.clients ?? DEFAULT_ACCESS).map((item, i) => {
-    const cidr = typeof item === 'string' ? parseCidr(item) : null;
-    if (!cidr) throw new ConfigError(join('access.clients', i), item, 'is not an IP prefix, e.g. 10.0.0.0/8, 192.168.1.10 or fd00::/8');
-    return cidr;
-  });
+  return list('access.clients', section.clients ?? DEFAULT_ACCESS).map((item, i) => prefix(join('access.clients', i), item, '10.0.0.0/8, 192.168.1.10 or fd00::/8'));
 }
 
 export type { GroupConfig, Rule, Schedule } from './groups.js';

@@ -41,7 +41,7 @@ describe('tcp section', () => {
     [{ maxConnections: 0 }, /tcp\.maxConnections: 0 is not a whole number from 1 to 65535/],
     [{ maxPerClient: 2.5 }, /tcp\.maxPerClient: 2\.5 is not a whole number/],
     [{ maxPipelined: -1 }, /tcp\.maxPipelined: -1 is not a whole number from 1/],
-    [{ idleTimeout: '10' }, /tcp\.idleTimeout: "10" is not a duration from 0\.1s to 3600s; write a number with a unit/],
+    [{ idleTimeout: '10' }, /tcp\.idleTimeout: "10" has no unit; write it with one, e\.g\. "10s"/],
     [{ messageTimeout: '0s' }, /tcp\.messageTimeout: "0s" is not a duration from 0\.1s/],
     [{ maxLifetime: '2d' }, /tcp\.maxLifetime: "2d" is not a duration from 1s to 86400s/],
     [{ maxUnsent: '64KB' }, /tcp\.maxUnsent: "64KB" is under 128KB.*write e\.g\. 256KB/],

@@ -8,6 +8,12 @@ describe('parseHostPort', () => {
     expect(parseHostPort('::1', 53)).toEqual({ host: '::1', port: 53, family: 6 });
     expect(parseHostPort('[2001:db8::1]:853', 53)).toEqual({ host: '2001:db8::1', port: 853, family: 6 });
   });
+  it('writes hosts in canonical form, as a reply source address reads', () => {
+    expect(parseHostPort('[0:0:0:0:0:0:0:1]:53', 53)).toEqual({ host: '::1', port: 53, family: 6 });
+    expect(parseHostPort('2001:DB8:0:0::1', 53)?.host).toBe('2001:db8::1');
+    expect(parseHostPort('[::FFFF:127.0.0.1]:5300', 53)?.host).toBe('::ffff:127.0.0.1');
+    expect(parseHostPort('[fe80::0:1%lo]:53', 53)?.host).toBe('fe80::1%lo');
+  });
   it('rejects names and bad ports', () => {
     expect(parseHostPort('dns.google', 53)).toBeNull();
     expect(parseHostPort('1.2.3.4:99999', 53)).toBeNull();

@@ -1,6 +1,6 @@
 // Host:port and CIDR parsing shared by config, access control and policy.
 
-import { isIP, isIPv4, isIPv6 } from 'node:net';
+import { SocketAddress, isIP, isIPv4, isIPv6 } from 'node:net';
 
 export interface HostPort {
   host: string;
@@ -8,7 +8,12 @@ export interface HostPort {
   family: 4 | 6;
 }
 
-/** `1.2.3.4`, `1.2.3.4:53`, `::1`, `[::1]:53`; null when it is none of these. */
+/**
+ * `1.2.3.4`, `1.2.3.4:53`, `::1`, `[::1]:53`; null when it is none of these.
+ * The host comes back in canonical form (RFC 5952: `[0:0:0:0:0:0:0:1]` is
+ * `::1`), the form the kernel reports as a datagram's source, so that
+ * comparing an upstream's replies against it works however the admin wrote it.
+ */
 export function parseHostPort(text: string, defaultPort: number): HostPort | null {
   let host = text;
   let port = defaultPort;
@@ -25,7 +30,15 @@ export function parseHostPort(text: string, defaultPort: number): HostPort | nul
   }
   const family = isIP(host);
   if (family === 0 || !Number.isInteger(port) || port < 0 || port > 65535) return null;
-  return { host, port, family: family as 4 | 6 };
+  return { host: canonicalAddress(host), port, family: family as 4 | 6 };
+}
+
+/** An IP address as the kernel prints it (lower-case, zeros compressed); an IPv6 zone (`%eth0`) is kept as written. */
+export function canonicalAddress(address: string): string {
+  if (!isIPv6(address)) return address;
+  const zone = address.indexOf('%');
+  const bare = zone < 0 ? address : address.slice(0, zone);
+  return new SocketAddress({ address: bare, family: 'ipv6' }).address + (zone < 0 ? '' : address.slice(zone));
 }
 
 export const formatHostPort = (hp: { host: string; port: number }): string =>

@@ -4,6 +4,7 @@
 
 import { type Catalogue, catalogueLists, loadCatalogue, resolveSelector, serviceListName } from '../catalogue/index.js';
 import type { Config, GroupConfig } from '../config/schema.js';
+import { checkSelectors } from '../config/selectors.js';
 import { loadLists } from '../match/lists.js';
 import type { ListInput, ListSet } from '../match/types.js';
 import type { FilterState } from '../resolve/resolver.js';
@@ -21,7 +22,7 @@ export async function buildFilter(config: Config, catalogue: Catalogue = loadCat
   const adminNames = config.lists.map((l) => l.name);
   const select = (selector: string) => resolveSelector(selector, catalogue, adminNames);
   // Resolve every selector before compiling anything: a typo fails fast, with its suggestion.
-  config.groups.forEach((g) => [...g.block, ...g.allow].forEach((r) => select(r.select)));
+  checkSelectors(config, select);
   const inputs: ListInput[] = [...config.lists.map((spec) => ({ spec })), ...catalogueLists(catalogue)];
   const lists = await loadLists(inputs, { baseDir: config.baseDir });
   const matcher = lists.matcher;

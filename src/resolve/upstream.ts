@@ -1,145 +1,97 @@
 // Forwarding to upstream resolvers. aifence writes its own query (the
 // client's question, RD and CD, its own OPT with DO as the client asked and
 // none of the client's EDNS options: a ministry's ECS subnets and cookies
-// stay inside) with a fresh random ID, from a pool of UDP sockets on
-// kernel-chosen random ports. A reply is accepted only from the server it was sent to, with the
-// ID and question sent (spoofing defence); everything else is dropped and
-// counted. TC replies are retried over TCP; timeouts fail over to the next
-// server; a server that timed out is skipped until its back-off ends.
+// stay inside). Each attempt goes out with a fresh random ID and a random
+// 0x20 case on the question, over UDP from a fresh random port, or over a
+// reused, pipelined TCP connection. A reply counts only when it comes from
+// the server asked, with that ID and that question byte for byte, and its
+// records parse (see upstream/judge.ts); anything else is dropped and counted.
+//
+// Failing over: a timeout, a malformed reply or a failure rcode (SERVFAIL,
+// REFUSED, FORMERR, NOTIMP) moves the query to the next server; TC asks the
+// same server over TCP; when every server failed, or the time is up, the
+// resolver gets null. A server that timed out or refused is skipped until its
+// back-off ends.
 
-import { randomFillSync } from 'node:crypto';
-import { type RemoteInfo, type Socket, createSocket } from 'node:dgram';
-import { connect } from 'node:net';
-import { type HostPort, formatHostPort } from '../net/address.js';
-import { equalsIgnoreCase, isResponse, isTruncated, readU16, writeU16 } from '../wire/message.js';
-import { type ReplyShape, readReplyShape } from '../wire/records.js';
+import type { RemoteInfo, Socket } from 'node:dgram';
+import type { HostPort } from '../net/address.js';
+import { Rcode } from '../wire/message.js';
+import type { ReplyShape } from '../wire/records.js';
+import { Verdict, judgeReply } from './upstream/judge.js';
+import { RandomBytes, type UpstreamQuestion, attemptQuery, upstreamQuery, withoutEdns } from './upstream/query.js';
+import { UpstreamServer, pickServer } from './upstream/servers.js';
+import { type Connection, TcpConnections, type TcpWaiter } from './upstream/tcp.js';
+import { UdpPorts } from './upstream/udp.js';
+
+export { UPSTREAM_UDP_SIZE, type UpstreamQuestion, upstreamQuery } from './upstream/query.js';
 
 export interface UpstreamStats {
   /** Replies dropped: wrong source, unknown ID or a question that differs from the one sent. */
   spoofed: number;
-  /** Replies dropped because their records do not parse. */
+  /** Replies from the server asked whose records do not parse: that server failed the query. */
   malformed: number;
   timeouts: number;
   tcpRetries: number;
-}
-
-/** What the resolver asks upstream: the client's question and the flags that change the answer. */
-export interface UpstreamQuestion {
-  /** qname, qtype and qclass as wire bytes. */
-  question: Uint8Array;
-  rd: boolean;
-  cd: boolean;
-  dnssecOk: boolean;
-}
-
-/** The UDP size aifence advertises upstream (DNS Flag Day 2020: no fragmentation). */
-export const UPSTREAM_UDP_SIZE = 1232;
-
-/** Header + question + a bare OPT record: the query aifence sends for `q` (ID left 0). */
-export function upstreamQuery(q: UpstreamQuestion): Buffer {
-  const msg = Buffer.alloc(12 + q.question.length + 11);
-  msg[2] = q.rd ? 0x01 : 0;
-  msg[3] = q.cd ? 0x10 : 0;
-  writeU16(msg, 4, 1);
-  writeU16(msg, 10, 1);
-  msg.set(q.question, 12);
-  const opt = 12 + q.question.length;
-  writeU16(msg, opt + 1, 41); // OPT, owned by the root
-  writeU16(msg, opt + 3, UPSTREAM_UDP_SIZE);
-  if (q.dnssecOk) msg[opt + 7] = 0x80;
-  return msg;
+  /** Replies with SERVFAIL, REFUSED, FORMERR or NOTIMP: the query went to the next server. */
+  failed: number;
+  /** Queries given up at once because every UDP socket or TCP slot was taken. */
+  overloaded: number;
+  /** Upstream TCP connections opened. */
+  tcpConnections: number;
 }
 
 /** What a finished exchange hands back: the reply and its shape, or null when every server failed in time. */
 export type ExchangeDone = (reply: Buffer | null, shape: ReplyShape | null, server: string) => void;
 
-interface Server {
-  address: HostPort;
-  index: number;
-  bit: number;
-  label: string;
-  /** performance.now() until which the server is skipped after a timeout; 0 when healthy. */
-  skipUntil: number;
-  backoff: number;
-  timeouts: number;
-}
-
 interface Exchange {
-  /** The query with our ID; the question is compared against replies. */
-  msg: Buffer;
+  /** The query as written for this question (ID 0, lower-case as the client sent it); each attempt copies it. */
+  query: Buffer;
   questionEnd: number;
   tcp: boolean;
   deadline: number;
-  /** Bits of the servers tried in this round. */
+  /** Bits of the servers tried in this round, and of those that failed it outright (not to be asked again). */
   tried: number;
+  failed: number;
   done: ExchangeDone;
   finished: boolean;
   timer: NodeJS.Timeout | null;
-  /** Every (socket, id) this exchange is waiting on, so that a late reply from an earlier server still counts. */
-  keys: number[];
+  /** Attempts still listening, so that a late reply from an earlier server still counts. */
+  attempts: Attempt[];
+  /** The newest attempt, the one the timer runs for: only its failure moves the exchange on at once. */
+  current: Attempt | null;
+  /** A query lost with a reused TCP connection is sent once more on a fresh one before the server counts as failed. */
+  tcpResent: boolean;
 }
 
-/** Sockets per upstream server, each on its own kernel-chosen random port. */
-const SOCKETS_PER_SERVER = 4;
+interface Attempt extends TcpWaiter {
+  exchange: Exchange;
+  server: UpstreamServer;
+  socket: Socket | null;
+  conn: Connection | null;
+}
+
 const MIN_ATTEMPT_MS = 200;
-const BACKOFF_START_MS = 1000;
-const BACKOFF_MAX_MS = 30_000;
-const MAX_TCP_REPLY = 65535;
-
-/** Secure random 16-bit IDs, drawn from a refilled block so that each costs no syscall. */
-class RandomIds {
-  private readonly block = new Uint16Array(4096);
-  private next = this.block.length;
-  take(): number {
-    if (this.next === this.block.length) {
-      randomFillSync(this.block);
-      this.next = 0;
-    }
-    return this.block[this.next++];
-  }
-}
 
 export class UpstreamPool {
-  readonly stats: UpstreamStats = { spoofed: 0, malformed: 0, timeouts: 0, tcpRetries: 0 };
-  private readonly servers: Server[];
-  private readonly sockets: Socket[] = [];
-  /** Indices into `sockets`, per server index. */
-  private readonly socketsByServer: number[][] = [];
-  /** (socket index << 16 | id) -> the exchange and the server it was sent to. */
-  private readonly waiting = new Map<number, { exchange: Exchange; server: Server }>();
-  private readonly ids = new RandomIds();
+  readonly stats: UpstreamStats = { spoofed: 0, malformed: 0, timeouts: 0, tcpRetries: 0, failed: 0, overloaded: 0, tcpConnections: 0 };
+  private readonly servers: UpstreamServer[];
+  private readonly random = new RandomBytes();
+  private readonly udp = new UdpPorts();
+  private readonly tcp = new TcpConnections(this.random, () => this.stats.spoofed++);
+  private readonly exchanges = new Set<Exchange>();
   private readonly timeoutMs: number;
 
   constructor(servers: HostPort[], timeoutSeconds: number) {
-    this.servers = servers.map((address, i) => ({ address, index: i, bit: 1 << i, label: formatHostPort(address), skipUntil: 0, backoff: BACKOFF_START_MS, timeouts: 0 }));
+    this.servers = servers.map((address, i) => new UpstreamServer(address, i));
     this.timeoutMs = timeoutSeconds * 1000;
   }
 
-  async start(): Promise<void> {
-    // Connected sockets: the kernel drops datagrams from any other source,
-    // and a send needs neither an address lookup nor a route lookup.
-    for (const server of this.servers) {
-      const pool: number[] = [];
-      for (let i = 0; i < SOCKETS_PER_SERVER; i++) {
-        const socket = createSocket(server.address.family === 6 ? 'udp6' : 'udp4');
-        const index = this.sockets.length;
-        socket.on('message', (msg, rinfo) => this.onReply(index, msg, rinfo));
-        socket.on('error', () => undefined); // ICMP errors (port unreachable) surface here; the timeout handles them
-        await new Promise<void>((resolve) => socket.bind(0, resolve));
-        await new Promise<void>((resolve) => socket.connect(server.address.port, server.address.host, resolve));
-        socket.unref();
-        pool.push(index);
-        this.sockets.push(socket);
-      }
-      this.socketsByServer.push(pool);
-    }
-  }
+  /** Nothing to set up: sockets are opened per attempt. Kept so that callers need not know. */
+  async start(): Promise<void> {}
 
   close(): void {
-    for (const socket of this.sockets) socket.close();
-    this.sockets.length = 0;
-    this.socketsByServer.length = 0;
-    for (const { exchange } of this.waiting.values()) this.finish(exchange, null, null, '');
+    for (const exchange of [...this.exchanges]) this.finish(exchange, null, null, '');
+    this.tcp.close();
   }
 
   /** Timeouts per server, for metrics. */
@@ -149,8 +101,12 @@ export class UpstreamPool {
 
   /** Is any server currently considered healthy? */
   get healthy(): boolean {
-    const now = performance.now();
-    return this.servers.some((s) => s.skipUntil <= now);
+    return this.servers.some((s) => s.healthy);
+  }
+
+  /** UDP sockets and TCP connections open now (tests watch these for leaks). */
+  get openSockets(): { udp: number; tcp: number } {
+    return { udp: this.udp.open, tcp: this.tcp.openConnections };
   }
 
   /**
@@ -158,156 +114,175 @@ export class UpstreamPool {
    * with null when no server answered usefully in time.
    */
   exchange(q: UpstreamQuestion, viaTcp: boolean, done: ExchangeDone): void {
-    const msg = upstreamQuery(q);
     const exchange: Exchange = {
-      msg,
+      query: upstreamQuery(q),
       questionEnd: 12 + q.question.length,
       tcp: viaTcp,
       deadline: performance.now() + this.timeoutMs,
       tried: 0,
+      failed: 0,
       done,
       finished: false,
       timer: null,
-      keys: [],
+      attempts: [],
+      current: null,
+      tcpResent: false,
     };
-    this.attempt(exchange);
+    this.exchanges.add(exchange);
+    this.next(exchange);
   }
 
-  /** The first healthy server in config order that this exchange has not tried; skipped ones when nothing else is left. */
-  private pickServer(exchange: Exchange): Server {
-    const now = performance.now();
-    let fallback: Server | undefined;
-    for (const s of this.servers) {
-      if (exchange.tried & s.bit) continue;
-      if (s.skipUntil <= now) return s;
-      fallback ??= s;
-    }
-    if (fallback) return fallback;
-    exchange.tried = 0; // every server had its turn: go round again while time is left
-    return this.pickServer(exchange);
-  }
-
-  private attempt(exchange: Exchange): void {
-    const now = performance.now();
-    const left = exchange.deadline - now;
-    if (left <= 0) return this.finish(exchange, null, null, '');
-    const server = this.pickServer(exchange);
+  /** Sends the exchange to the next server, or ends it when no time or no server is left. */
+  private next(exchange: Exchange): void {
+    if (exchange.finished) return;
+    if (exchange.timer) clearTimeout(exchange.timer);
+    const left = exchange.deadline - performance.now();
+    const server = left > 0 ? pickServer(this.servers, exchange) : null;
+    if (server === null) return this.finish(exchange, null, null, '');
     exchange.tried |= server.bit;
     // Split the budget so that every server gets a turn before the deadline.
     let turns = 1;
-    for (const s of this.servers) if (!(exchange.tried & s.bit)) turns++;
+    for (const s of this.servers) if (!((exchange.tried | exchange.failed) & s.bit)) turns++;
     const slice = Math.min(left, Math.max(MIN_ATTEMPT_MS, left / turns));
     exchange.timer = setTimeout(() => this.onTimeout(exchange, server), slice);
-    if (exchange.tcp) {
-      this.viaTcp(exchange, server);
-      return;
-    }
-    const pool = this.socketsByServer[server.index];
-    const index = pool[(Math.random() * pool.length) | 0];
-    let id = this.ids.take();
-    while (this.waiting.has((index << 16) | id)) id = this.ids.take();
-    const key = (index << 16) | id;
-    writeU16(exchange.msg, 0, id);
-    exchange.keys.push(key);
-    this.waiting.set(key, { exchange, server });
-    const socket = this.sockets[index];
-    socket.send(exchange.msg);
+    this.send(exchange, server, false);
   }
 
-  private onTimeout(exchange: Exchange, server: Server): void {
+  private send(exchange: Exchange, server: UpstreamServer, freshTcp: boolean): void {
+    const attempt: Attempt = {
+      exchange,
+      server,
+      sent: attemptQuery(exchange.query, this.random.u16(), this.random),
+      socket: null,
+      conn: null,
+      settle: (reply, reused) => this.onTcpReply(attempt, reply, reused),
+    };
+    if (exchange.tcp) {
+      const opened = this.tcp.opened;
+      attempt.conn = this.tcp.send(server, attempt, freshTcp);
+      this.stats.tcpConnections += this.tcp.opened - opened;
+    } else {
+      attempt.socket = this.udp.send(server, attempt.sent, (msg, rinfo) => this.onUdpReply(attempt, msg, rinfo));
+    }
+    if (attempt.socket === null && attempt.conn === null) {
+      // No socket or TCP slot free: this process is overloaded; waiting would only add to it.
+      this.stats.overloaded++;
+      return this.finish(exchange, null, null, '');
+    }
+    exchange.attempts.push(attempt);
+    exchange.current = attempt;
+  }
+
+  private onTimeout(exchange: Exchange, server: UpstreamServer): void {
     if (exchange.finished) return;
+    exchange.timer = null;
     this.stats.timeouts++;
     server.timeouts++;
-    const now = performance.now();
-    server.skipUntil = now + server.backoff;
-    server.backoff = Math.min(server.backoff * 2, BACKOFF_MAX_MS);
-    this.attempt(exchange);
+    server.setBack();
+    this.next(exchange);
   }
 
-  private onReply(index: number, msg: Buffer, rinfo: RemoteInfo): void {
-    if (msg.length < 12) {
-      this.stats.malformed++;
-      return;
-    }
-    const key = (index << 16) | readU16(msg, 0);
-    const hit = this.waiting.get(key);
-    if (
-      hit === undefined ||
-      rinfo.port !== hit.server.address.port ||
-      rinfo.address !== hit.server.address.host ||
-      !this.sameQuestion(hit.exchange, msg)
-    ) {
+  private onUdpReply(attempt: Attempt, msg: Buffer, rinfo: RemoteInfo): void {
+    const { address } = attempt.server;
+    // The socket is connected, so the kernel has checked this already; a second look costs nothing.
+    if (rinfo.port !== address.port || rinfo.address !== address.host) {
       this.stats.spoofed++;
       return;
     }
-    this.accept(hit.exchange, hit.server, msg);
+    this.onReply(attempt, msg);
   }
 
-  private sameQuestion(exchange: Exchange, reply: Uint8Array): boolean {
-    return (
-      isResponse(reply) &&
-      reply.length >= exchange.questionEnd &&
-      readU16(reply, 4) === 1 &&
-      equalsIgnoreCase(reply, 12, exchange.msg, 12, exchange.questionEnd - 12)
-    );
-  }
-
-  private accept(exchange: Exchange, server: Server, reply: Buffer): void {
+  private onTcpReply(attempt: Attempt, reply: Buffer | null, reused: boolean): void {
+    const { exchange } = attempt;
     if (exchange.finished) return;
-    const shape = readReplyShape(reply, exchange.questionEnd);
-    if (shape === null) {
-      this.stats.malformed++;
-      return;
+    if (reply !== null) return this.onReply(attempt, reply);
+    // The connection went before the answer came. A reused one may just have been closed
+    // as idle by the server (RFC 7766 §6.2.3 allows it): send once more on a fresh one.
+    if (reused && !exchange.tcpResent && attempt === exchange.current) {
+      this.drop(attempt);
+      exchange.tcpResent = true;
+      this.send(exchange, attempt.server, true);
+    } else {
+      this.failed(attempt);
     }
-    server.skipUntil = 0;
-    server.backoff = BACKOFF_START_MS;
-    if (isTruncated(reply) && !exchange.tcp) {
-      // The answer does not fit UDP: ask the same server over TCP within what is left of the budget.
-      this.stats.tcpRetries++;
-      exchange.tcp = true;
-      this.viaTcp(exchange, server);
-      return;
-    }
-    this.finish(exchange, reply, shape, server.label);
   }
 
-  private viaTcp(exchange: Exchange, server: Server): void {
-    const id = this.ids.take();
-    const msg = Buffer.allocUnsafe(exchange.msg.length + 2);
-    writeU16(msg, 0, exchange.msg.length);
-    msg.set(exchange.msg, 2);
-    writeU16(msg, 2, id);
-    const socket = connect({ host: server.address.host, port: server.address.port });
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const stop = setTimeout(() => socket.destroy(), Math.max(0, exchange.deadline - performance.now()));
-    socket.on('connect', () => socket.write(msg));
-    socket.on('data', (chunk) => {
-      chunks.push(chunk);
-      received += chunk.length;
-      if (received > MAX_TCP_REPLY + 2) return socket.destroy();
-      if (received < 2) return;
-      const all = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-      const length = readU16(all, 0);
-      if (received < length + 2) return;
-      clearTimeout(stop);
-      socket.destroy();
-      const reply = all.subarray(2, 2 + length);
-      if (reply.length < 12 || readU16(reply, 0) !== id || !this.sameQuestion(exchange, reply)) {
+  private onReply(attempt: Attempt, reply: Buffer): void {
+    const { exchange, server } = attempt;
+    if (exchange.finished) return;
+    const judged = judgeReply(attempt.sent, exchange.questionEnd, reply);
+    switch (judged.verdict) {
+      case Verdict.Spoofed:
         this.stats.spoofed++;
         return;
-      }
-      this.accept(exchange, server, reply);
-    });
-    socket.on('error', () => undefined); // refused or reset: the attempt's timeout moves on
-    socket.on('close', () => clearTimeout(stop));
+      case Verdict.Malformed:
+        this.stats.malformed++;
+        return this.failed(attempt);
+      case Verdict.Failed:
+        this.stats.failed++;
+        if (judged.rcode === Rcode.REFUSED || judged.rcode === Rcode.NOTIMP) server.setBack(); // it will not serve us: ask others first for a while
+        if (judged.rcode === Rcode.FORMERR && readEdns(exchange.query) && attempt === exchange.current) {
+          // Perhaps it does not speak EDNS (RFC 6891 §7): ask it again without OPT before giving up on it.
+          exchange.query = withoutEdns(exchange.query);
+          this.drop(attempt);
+          exchange.tried &= ~server.bit;
+          return this.next(exchange);
+        }
+        return this.failed(attempt);
+      case Verdict.Truncated:
+        server.answered();
+        if (attempt.conn !== null) {
+          this.stats.malformed++; // TC over TCP means nothing sensible
+          return this.failed(attempt);
+        }
+        // The answer does not fit UDP: ask the same server over TCP within what is left of the budget.
+        this.stats.tcpRetries++;
+        exchange.tcp = true;
+        return this.send(exchange, server, false);
+      case Verdict.Answer:
+        server.answered();
+        return this.finish(exchange, reply, judged.shape, server.label);
+    }
+  }
+
+  /**
+   * `attempt`'s server failed this exchange outright: it is not asked again
+   * for it. When that was the attempt the exchange waits on, the next server
+   * is asked now; a late failure of an earlier one leaves the newer attempt be.
+   */
+  private failed(attempt: Attempt): void {
+    const { exchange, server } = attempt;
+    exchange.failed |= server.bit;
+    this.drop(attempt);
+    if (attempt === exchange.current) this.next(exchange);
+  }
+
+  /** Stops listening for one attempt. */
+  private drop(attempt: Attempt): void {
+    const attempts = attempt.exchange.attempts;
+    const i = attempts.indexOf(attempt);
+    if (i >= 0) attempts.splice(i, 1);
+    this.release(attempt);
+  }
+
+  private release(attempt: Attempt): void {
+    if (attempt.socket !== null) this.udp.close(attempt.socket);
+    attempt.socket = null;
+    attempt.conn?.forget(attempt);
+    attempt.conn = null;
   }
 
   private finish(exchange: Exchange, reply: Buffer | null, shape: ReplyShape | null, server: string): void {
     if (exchange.finished) return;
     exchange.finished = true;
     if (exchange.timer) clearTimeout(exchange.timer);
-    for (const key of exchange.keys) this.waiting.delete(key);
+    for (const attempt of exchange.attempts) this.release(attempt);
+    exchange.attempts.length = 0;
+    exchange.current = null;
+    this.exchanges.delete(exchange);
     exchange.done(reply, shape, server);
   }
 }
+
+/** Does the query carry an OPT record (ARCOUNT 1)? */
+const readEdns = (query: Buffer): boolean => query[11] === 1;

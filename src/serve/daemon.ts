@@ -10,6 +10,7 @@ import { CatalogueUpdates, registerCatalogueMetrics } from '../catalogue/updates
 import { checkName } from '../commands/check.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { logPolicy } from '../config/summary.js';
 import type { TcpConfig } from '../config/tcp.js';
 import type { HostPort } from '../net/address.js';
 import { AdminServer, type AdminTarget, HttpError, type Readiness, type ReloadResult } from '../observe/admin.js';
@@ -27,6 +28,7 @@ import { listenUdp } from './udp.js';
 import { type DohListener, listenDoh } from './doh.js';
 import { TlsFiles } from './tls-files.js';
 import { DdrAnswers, type DdrEndpoint } from '../wire/ddr.js';
+import { explainListenError } from './listen-error.js';
 import { releaseLoadGarbage } from './memory.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
 import { watchFiles } from './watch.js';
@@ -141,12 +143,16 @@ export class Daemon implements AdminTarget {
     try {
       daemon.openQueryLog(config);
       for (const at of options.listen ?? config.listen) {
-        const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, config.tcp);
+        const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, config.tcp).catch((err: unknown) => {
+          throw explainListenError(err, at);
+        });
         udp.push(socket);
         tcp.push(listener);
       }
       await daemon.listenEncrypted(config);
-      daemon.admin = await AdminServer.start(config.admin, daemon);
+      daemon.admin = await AdminServer.start(config.admin, daemon).catch((err: unknown) => {
+        throw config.admin.listen ? explainListenError(err, config.admin.listen, 'admin API (http)') : err;
+      });
     } catch (err) {
       await daemon.stop();
       throw err;
@@ -169,6 +175,7 @@ export class Daemon implements AdminTarget {
       },
       'aifence serving',
     );
+    logPolicy(config, options.log);
     return daemon;
   }
 
@@ -217,9 +224,12 @@ export class Daemon implements AdminTarget {
       if (this.options.watch !== false) this.tlsFiles.watch();
     }
     const tls = this.tlsFiles;
-    for (const at of config.listenTls) this.dot.push(await listenTcp(at, this.resolver, config.tcp, { secureContext: tls!.secureContext }));
-    for (const at of config.listenHttps) this.https.push(await listenDoh(at, this.resolver, { tcp: config.tcp, doh: config.doh, tls }));
-    for (const at of config.listenHttp) this.http.push(await listenDoh(at, this.resolver, { tcp: config.tcp, doh: config.doh, tls: null }));
+    const explain = (at: HostPort, what: string) => (err: unknown) => {
+      throw explainListenError(err, at, what);
+    };
+    for (const at of config.listenTls) this.dot.push(await listenTcp(at, this.resolver, config.tcp, { secureContext: tls!.secureContext }).catch(explain(at, 'listenTls (DoT)')));
+    for (const at of config.listenHttps) this.https.push(await listenDoh(at, this.resolver, { tcp: config.tcp, doh: config.doh, tls }).catch(explain(at, 'listenHttps (DoH)')));
+    for (const at of config.listenHttp) this.http.push(await listenDoh(at, this.resolver, { tcp: config.tcp, doh: config.doh, tls: null }).catch(explain(at, 'listenHttp (DoH)')));
     this.resolver.ddr = this.ddrAnswers();
   }
 
@@ -319,6 +329,7 @@ export class Daemon implements AdminTarget {
       this.metrics.reloaded(true);
       releaseLoadGarbage();
       this.log.info(result, 'reloaded');
+      logPolicy(config, this.log);
       return result;
     } catch (err) {
       this.metrics.reloaded(false);

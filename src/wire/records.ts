@@ -2,7 +2,7 @@
 // to validate it, learn how long it may be cached and where its TTLs sit so
 // that cache hits can count them down without parsing again.
 
-import { Rcode, Type, rcodeOf, readU16, readU32, skipName, writeU32 } from './message.js';
+import { Rcode, Type, rcodeOf, readU16, readU32, writeU32 } from './message.js';
 
 export interface ReplyShape {
   /** Offsets of every TTL field (OPT excluded: its TTL field holds flags). */
@@ -18,14 +18,25 @@ export interface ReplyShape {
   targets: number[];
 }
 
+/** The types whose rdata holds names, and where: checked like owner names before a reply is used. */
+const Rdata = { PTR: 12, SRV: 33 } as const;
+
 /**
- * Checks the structure of a reply (every record fits in the message) and
- * collects its TTLs. Returns null for a malformed reply, which is dropped.
+ * Checks the structure of a reply after its question (which the caller has
+ * compared with the one sent) and collects its TTLs. Every record must lie
+ * inside the message and the message must end with the last one; every name,
+ * owner or inside the rdata of NS, CNAME, DNAME, PTR, MX, SOA, SRV, SVCB and
+ * HTTPS, must be well formed (see checkName); A and AAAA have their fixed
+ * sizes; one OPT at most, owned by the root, in the additional section.
+ * Returns null for a malformed reply, which is never relayed or cached.
  */
 export function readReplyShape(msg: Uint8Array, questionEnd: number): ReplyShape | null {
+  if (msg.length < 12 || questionEnd > msg.length) return null;
   const answers = readU16(msg, 6);
   const authority = readU16(msg, 8);
   const total = answers + authority + readU16(msg, 10);
+  // Each record takes at least 11 bytes: a count the message cannot hold is a lie, whatever follows.
+  if (total * 11 > msg.length - questionEnd) return null;
   const offsets = new Uint16Array(total);
   let count = 0;
   let minAnswerTtl = -1;
@@ -36,28 +47,30 @@ export function readReplyShape(msg: Uint8Array, questionEnd: number): ReplyShape
   let at = questionEnd;
   for (let i = 0; i < total; i++) {
     const start = at;
-    at = skipName(msg, at);
+    at = checkName(msg, at, msg.length);
     if (at < 0 || at + 10 > msg.length) return null;
     const type = readU16(msg, at);
     const ttl = readU32(msg, at + 4) & 0x7fffffff; // RFC 2181 §8: the top bit is treated as zero
     const rdlength = readU16(msg, at + 8);
-    if (at + 10 + rdlength > msg.length) return null;
+    const rdata = at + 10;
+    const rdEnd = rdata + rdlength;
+    if (rdEnd > msg.length || !rdataFits(msg, type, rdata, rdEnd)) return null;
     if (type === Type.OPT) {
-      if (optStart >= 0 || i < answers + authority) return null; // one OPT, in the additional section (RFC 6891 §6.1.1)
+      // One OPT, owned by the root, in the additional section (RFC 6891 §6.1.1).
+      if (optStart >= 0 || i < answers + authority || msg[start] !== 0) return null;
       optStart = start;
-      optEnd = at + 10 + rdlength;
+      optEnd = rdEnd;
     } else {
       offsets[count++] = at + 4;
       if (i < answers) {
         if (minAnswerTtl < 0 || ttl < minAnswerTtl) minAnswerTtl = ttl;
-        if (type === Type.CNAME || type === Type.DNAME) targets.push(at + 10);
-        else if ((type === Type.SVCB || type === Type.HTTPS) && rdlength > 2) targets.push(at + 12); // after SvcPriority
+        if (type === Type.CNAME || type === Type.DNAME) targets.push(rdata);
+        else if (type === Type.SVCB || type === Type.HTTPS) targets.push(rdata + 2); // after SvcPriority
       } else if (i < answers + authority && type === Type.SOA && negativeTtl < 0) {
-        const minimum = soaMinimum(msg, at + 10, rdlength);
-        if (minimum >= 0) negativeTtl = Math.min(ttl, minimum);
+        negativeTtl = Math.min(ttl, readU32(msg, rdEnd - 4)); // the SOA MINIMUM, its last field
       }
     }
-    at += 10 + rdlength;
+    at = rdEnd;
   }
   if (at !== msg.length) return null;
   const rcode = rcodeOf(msg);
@@ -65,13 +78,86 @@ export function readReplyShape(msg: Uint8Array, questionEnd: number): ReplyShape
   return { ttlOffsets: offsets.subarray(0, count), ttl, rcode, answers, optStart, optEnd, targets };
 }
 
-/** The SOA MINIMUM field: the last 4 bytes of its rdata, after two names and four counters. */
-function soaMinimum(msg: Uint8Array, rdata: number, rdlength: number): number {
-  let at = skipName(msg, rdata);
-  if (at < 0) return -1;
-  at = skipName(msg, at);
-  if (at < 0 || at + 20 !== rdata + rdlength) return -1;
-  return readU32(msg, at + 16);
+/** Does the rdata in [rdata, rdEnd) have the layout its type requires? Types aifence does not read only need to fit. */
+function rdataFits(msg: Uint8Array, type: number, rdata: number, rdEnd: number): boolean {
+  switch (type) {
+    case Type.A:
+      return rdEnd - rdata === 4;
+    case Type.AAAA:
+      return rdEnd - rdata === 16;
+    case Type.NS:
+    case Type.CNAME:
+    case Type.DNAME:
+    case Rdata.PTR:
+      return checkName(msg, rdata, rdEnd) === rdEnd;
+    case Type.MX:
+      return rdata + 2 < rdEnd && checkName(msg, rdata + 2, rdEnd) === rdEnd;
+    case Rdata.SRV:
+      return rdata + 6 < rdEnd && checkName(msg, rdata + 6, rdEnd) === rdEnd;
+    case Type.SOA: {
+      const rname = checkName(msg, rdata, rdEnd);
+      return rname >= 0 && checkName(msg, rname, rdEnd) + 20 === rdEnd;
+    }
+    case Type.SVCB:
+    case Type.HTTPS: {
+      if (rdata + 2 >= rdEnd) return false;
+      let at = checkName(msg, rdata + 2, rdEnd);
+      if (at < 0) return false;
+      while (at < rdEnd) {
+        // SvcParams: key, length, value (RFC 9460 §2.2)
+        if (at + 4 > rdEnd) return false;
+        at += 4 + readU16(msg, at + 2);
+      }
+      return at === rdEnd;
+    }
+    case Type.OPT: {
+      let at = rdata;
+      while (at < rdEnd) {
+        if (at + 4 > rdEnd) return false;
+        at += 4 + readU16(msg, at + 2);
+      }
+      return at === rdEnd;
+    }
+    default:
+      return true;
+  }
+}
+
+const MAX_JUMPS = 127;
+
+/**
+ * Checks the possibly compressed name at `at`, whose bytes in place must end
+ * by `limit` (the message, or the rdata holding it). Labels are at most 63
+ * bytes, the whole name at most 255 (RFC 1035 §2.3.4); a compression pointer
+ * must point inside the message, past the header and before the run of labels
+ * it was read in, so that every jump goes strictly backwards and no chain can
+ * loop. Returns the offset just past the name's bytes in place, or -1.
+ */
+export function checkName(msg: Uint8Array, at: number, limit: number): number {
+  let end = -1;
+  let length = 0;
+  let runStart = at;
+  let jumps = 0;
+  for (;;) {
+    if (at >= limit) return -1;
+    const len = msg[at];
+    if (len >= 0xc0) {
+      // Backward-only jumps end, but a chain of pointers to pointers could still cost a walk of the
+      // whole message per name; a name has at most 127 labels, so more jumps than that mean nothing good.
+      if (at + 1 >= limit || ++jumps > MAX_JUMPS) return -1;
+      const target = ((len & 0x3f) << 8) | msg[at + 1];
+      if (end < 0) end = at + 2;
+      if (target >= runStart || target < 12) return -1;
+      at = runStart = target;
+      limit = msg.length;
+      continue;
+    }
+    if (len > 63) return -1; // 0x40 and 0x80 label types are obsolete or unassigned
+    length += len + 1;
+    if (length > 255) return -1;
+    if (len === 0) return end < 0 ? at + 1 : end;
+    at += len + 1;
+  }
 }
 
 /** Sets every TTL at `offsets` to its clamped original minus the seconds elapsed (never below 0). */

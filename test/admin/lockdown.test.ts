@@ -181,7 +181,7 @@ describe('admin token file', () => {
   it('is reused on the next start and its path, never its value, is logged', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'aifence-token-'));
     const file = join(dir, 'aifence.yaml');
-    const text = `listen: ["127.0.0.1:0"]\nupstream: { servers: ["${upstream.address}"], timeout: 1s }\nadmin: { listen: "127.0.0.1:0" }\ndataDir: state\n`;
+    const text = `listen: ["127.0.0.1:0"]\nupstream: { servers: ["${upstream.address}"], timeout: 1s }\nadmin: { listen: "127.0.0.1:0" }\ndataDir: state\ngroups: { default: {} }\n`;
     writeFileSync(file, text);
     const logged: string[] = [];
     const log = createLogger({ level: 'info', destination: { write: (line: string) => void logged.push(line) } });

@@ -23,7 +23,8 @@ afterAll(async () => {
 });
 
 const rcode = async (name: string) => (await query(d.port, name, TYPES.A, { timeoutMs: 2000 })).rcode;
-const writeConfig = (text: string) => writeFileSync(join(d.dir, 'aifence.yaml'), `upstream: { servers: ["${upstream.address}"], timeout: 1s }\nadmin: { listen: "127.0.0.1:0" }\n${text}`);
+// `groups` written out: the built-in default policy needs services the empty test catalogue lacks.
+const writeConfig = (text: string) => writeFileSync(join(d.dir, 'aifence.yaml'), `upstream: { servers: ["${upstream.address}"], timeout: 1s }\nadmin: { listen: "127.0.0.1:0" }\ngroups: { default: {} }\n${text}`);
 
 describe('reload', () => {
   it('answers every query while config and lists are reloaded over and over, each answer from the old or the new state', async () => {

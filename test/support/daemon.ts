@@ -41,6 +41,8 @@ export async function startDaemon(yaml: string, upstreams: string[], options: St
   if (!/^listen:/m.test(text)) text = `listen: ["127.0.0.1:0"]\n${text}`;
   if (!/^upstream:/m.test(text)) text = `upstream: { servers: ${JSON.stringify(upstreams)}, timeout: 1s }\n${text}`;
   if (!/^admin:/m.test(text)) text = `admin: { listen: "127.0.0.1:0" }\n${text}`;
+  // Without groups the built-in default policy selects service:deepseek, which the empty catalogue lacks.
+  if (!/^groups:/m.test(text) && catalogue === EMPTY_CATALOGUE) text = `groups: { default: {} }\n${text}`;
   const file = join(dir, 'aifence.yaml');
   writeFileSync(file, text);
   const config = configFromText(text, file);

@@ -1,0 +1,120 @@
+// The systemd unit's promise, carried out without systemd: the daemon, as an
+// unprivileged user holding only CAP_NET_BIND_SERVICE (the unit's
+// AmbientCapabilities and CapabilityBoundingSet), binds a port below 1024 and
+// serves deploy/aifence.yaml, writing only where the unit lets it write
+// (StateDirectory and LogsDirectory stand-ins owned by that user).
+
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { query } from '../support/client.js';
+import { TestUpstream } from '../support/upstream.js';
+
+const run = promisify(execFile);
+const CLI = resolve('dist/cli.js');
+const NOBODY = 65534;
+const canDrop = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+
+/** A port below 1024 free for both UDP and TCP on loopback (checked as root, then released). */
+async function lowPort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = 600 + Math.floor(Math.random() * 400);
+    const udp = createSocket('udp4');
+    const tcp = createServer();
+    const free = await new Promise<boolean>((ok) => {
+      udp.once('error', () => ok(false));
+      udp.bind(port, '127.0.0.1', () => {
+        tcp.once('error', () => ok(false));
+        tcp.listen(port, '127.0.0.1', () => ok(true));
+      });
+    });
+    udp.close();
+    tcp.close();
+    if (free) return port;
+  }
+  throw new Error('no free port below 1024');
+}
+
+/** The unit's user and capabilities, as setpriv grants them. */
+const asUnit = (args: string[]) => [
+  '--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups',
+  '--inh-caps=-all,+net_bind_service', '--ambient-caps=-all,+net_bind_service', '--bounding-set=-all,+net_bind_service',
+  '--no-new-privs',
+  ...args,
+];
+
+describe.runIf(canDrop)('the daemon as the systemd unit runs it', () => {
+  let upstream: TestUpstream;
+  let child: ChildProcess;
+  let port: number;
+  let root: string;
+  let out = '';
+
+  beforeAll(async () => {
+    upstream = await TestUpstream.start();
+    root = mkdtempSync(join(tmpdir(), 'aifence-unit-run-'));
+    chmodSync(root, 0o755); // the config is read by the unit's user
+    const state = join(root, 'var/lib/aifence');
+    const logs = join(root, 'var/log/aifence');
+    for (const d of [state, logs]) {
+      mkdirSync(d, { recursive: true });
+      chownSync(d, NOBODY, NOBODY);
+    }
+    port = await lowPort();
+    const config = parse(readFileSync('deploy/aifence.yaml', 'utf8'));
+    config.listen = [`127.0.0.1:${port}`];
+    config.upstream.servers = [upstream.address];
+    config.dataDir = state;
+    config.queryLog.path = join(logs, 'queries.jsonl');
+    const file = join(root, 'aifence.yaml');
+    writeFileSync(file, stringify(config));
+    child = spawn('setpriv', asUnit([process.execPath, CLI, 'serve', '--config', file]), {
+      env: { ...process.env, MALLOC_TRIM_THRESHOLD_: '131072', NODE_ENV: 'production' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    await new Promise<void>((ok, fail) => {
+      child.stdout!.on('data', (c) => {
+        out += c;
+        if (out.includes('policy in force')) ok();
+      });
+      child.stderr!.on('data', (c) => (out += c));
+      child.on('exit', () => fail(new Error(`serve exited: ${out}`)));
+    });
+  });
+
+  afterAll(async () => {
+    child?.kill('SIGTERM');
+    await upstream?.close();
+  });
+
+  it(`binds a port below 1024 without root, blocks by the deploy policy, forwards the rest`, async () => {
+    expect(out).toContain(`"listen":["127.0.0.1:${port}"]`);
+    expect((await query(port, 'chat.deepseek.com')).rcode).toBe(3);
+    expect((await query(port, 'www.example.org')).rcode).toBe(0);
+    expect((await query(port, 'chat.deepseek.com', 1, { tcp: true })).rcode).toBe(3);
+  });
+
+  it('writes the query log where the unit allows, and health passes with the same config', async () => {
+    const probe = await run(process.execPath, [CLI, 'health', '--config', join(root, 'aifence.yaml')]);
+    expect(probe.stdout).toContain(`aifence answers on 127.0.0.1:${port}`);
+    // Blocked queries are logged in batches every 200 ms.
+    let log = '';
+    for (let i = 0; i < 30 && !log.includes('chat.deepseek.com'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      log = readdirSync(join(root, 'var/log/aifence')).includes('queries.jsonl') ? readFileSync(join(root, 'var/log/aifence/queries.jsonl'), 'utf8') : '';
+    }
+    expect(log).toContain('"verdict":"blocked"');
+  });
+
+  it('cannot bind a low port without the capability (the check above means something)', async () => {
+    const r = spawnSync('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', process.execPath, CLI, 'serve', '--config', join(root, 'aifence.yaml')], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`cannot listen on udp 127.0.0.1:${port}: permission denied`);
+  });
+});
