@@ -15,6 +15,7 @@ import { type CatalogueUpdateConfig, catalogueSection } from './catalogue.js';
 import { type RateLimitConfig, rateLimitSection } from './ratelimit.js';
 import { type TcpConfig, tcpSection } from './tcp.js';
 import { ENCRYPTED_KEYS, type EncryptedListeners, encryptedSection } from './encrypted.js';
+import { type UpstreamAddress, type UpstreamTls, upstreamServers, upstreamTlsSection } from './upstream-servers.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, size, string } from './check.js';
 import { prefix } from './prefix.js';
 
@@ -24,7 +25,7 @@ export interface Config extends EncryptedListeners {
   /** Directory that relative paths (list sources) are resolved against. */
   baseDir: string;
   listen: HostPort[];
-  upstream: { servers: HostPort[]; timeout: number; maxConcurrent: number };
+  upstream: { servers: UpstreamAddress[]; timeout: number; maxConcurrent: number; tls: UpstreamTls };
   cache: CacheConfig;
   /** The largest UDP answer; bigger ones get TC (the client's EDNS size is capped to it). */
   maxUdpSize: number;
@@ -72,7 +73,7 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
   return {
     baseDir,
     listen,
-    upstream: upstreamSection(top.upstream, listen, systemUpstreams),
+    upstream: upstreamSection(top.upstream, listen, systemUpstreams, baseDir),
     cache: cacheSection(top.cache),
     maxUdpSize: top.maxUdpSize === undefined ? 1232 : integer('maxUdpSize', top.maxUdpSize, 512, 65535),
     blocking: blockingSection(top.blocking),
@@ -101,13 +102,13 @@ function hostPorts(path: string, value: unknown, defaultPort: number): HostPort[
   });
 }
 
-function upstreamSection(value: unknown, listen: HostPort[], systemUpstreams: () => string[]): Config['upstream'] {
-  const section = object('upstream', value, ['servers', 'timeout', 'maxConcurrent']);
+function upstreamSection(value: unknown, listen: HostPort[], systemUpstreams: () => string[], baseDir: string): Config['upstream'] {
+  const section = object('upstream', value, ['servers', 'timeout', 'maxConcurrent', 'tls']);
   const timeout = section.timeout === undefined ? 2 : duration('upstream.timeout', section.timeout, 0.05, 60);
   const maxConcurrent = section.maxConcurrent === undefined ? 4096 : integer('upstream.maxConcurrent', section.maxConcurrent, 1, 1_000_000);
-  let servers: HostPort[];
+  let servers: UpstreamAddress[];
   if (section.servers !== undefined) {
-    servers = hostPorts('upstream.servers', section.servers, 53);
+    servers = upstreamServers('upstream.servers', section.servers);
     if (servers.length === 0) throw new ConfigError('upstream.servers', [], 'is empty; name at least one upstream DNS server, e.g. ["9.9.9.9"]');
     if (servers.length > MAX_UPSTREAMS) throw new ConfigError('upstream.servers', section.servers, `names more than ${MAX_UPSTREAMS} servers; keep the ones you trust most`);
   } else {
@@ -120,7 +121,7 @@ function upstreamSection(value: unknown, listen: HostPort[], systemUpstreams: ()
       throw new ConfigError('upstream.servers', undefined, 'is not set and /etc/resolv.conf names no usable nameserver; set upstream.servers, e.g. ["9.9.9.9", "149.112.112.112"]');
     }
   }
-  return { servers, timeout, maxConcurrent };
+  return { servers, timeout, maxConcurrent, tls: upstreamTlsSection(section.tls, baseDir) };
 }
 
 function cacheSection(value: unknown): CacheConfig {

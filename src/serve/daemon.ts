@@ -124,7 +124,7 @@ export class Daemon implements AdminTarget {
     const updates = newUpdates(config, options, () => void daemon?.reload(), clock);
     const filter = await buildFilter(config, updates.current(), clock());
     warnRejects(filter, options.log);
-    const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
+    const upstream = newUpstreamPool(config, options.log);
     await upstream.start();
     const resolver = new Resolver(filter.state, new AnswerCache(config.cache), upstream, options.log, resolverOptions(config));
     resolver.rateLimit = new RateLimiter(config.rateLimit, {
@@ -166,7 +166,7 @@ export class Daemon implements AdminTarget {
         listen: daemon.addresses.map((a) => `${a.address}:${a.port}`),
         ...daemon.encryptedAddresses(),
         admin: daemon.adminAddress ? `${daemon.adminAddress.address}:${daemon.adminAddress.port}` : null,
-        upstream: config.upstream.servers.map((s) => `${s.host}:${s.port}`),
+        upstream: config.upstream.servers.map((s) => s.encrypted?.url ?? `${s.host}:${s.port}`),
         lists: filter.lists.reports.length,
         entries: totalEntries(filter),
         catalogue: `${filter.catalogue.info.origin} ${filter.catalogue.info.version}, reviewed ${filter.catalogue.info.reviewed}`,
@@ -372,7 +372,7 @@ export class Daemon implements AdminTarget {
       this.queryLog.retryNow();
     }
     if (!isDeepStrictEqual(before.upstream, config.upstream)) {
-      const pool = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
+      const pool = newUpstreamPool(config, this.log);
       await pool.start();
       const old = this.resolver.upstream;
       this.resolver.upstream = pool;
@@ -493,6 +493,21 @@ export class Daemon implements AdminTarget {
     // Listeners are closed: what the query log still buffers goes to disk now.
     await this.closeQueryLog();
   }
+}
+
+/** How often the same upstream connection failure is logged again (a down DoT server fails every query). */
+const UPSTREAM_ERROR_LOG_MS = 10_000;
+
+/** The upstream pool for a config; failed TLS connections (a certificate that does not verify) are logged, at most once per 10 s each. */
+function newUpstreamPool(config: Config, log: Logger): UpstreamPool {
+  const lastLogged = new Map<string, number>();
+  return new UpstreamPool(config.upstream.servers, config.upstream.timeout, config.upstream.tls, (message) => {
+    const now = performance.now();
+    if (now - (lastLogged.get(message) ?? -Infinity) < UPSTREAM_ERROR_LOG_MS) return;
+    if (lastLogged.size > 100) lastLogged.clear();
+    lastLogged.set(message, now);
+    log.warn({ err: message }, 'upstream connection failed; the query goes to the next server, never in clear');
+  });
 }
 
 const resolverOptions = (config: Config) => ({
