@@ -16,9 +16,9 @@ import { type Measurement, runDnsperf } from './lib/dnsperf.js';
 import { firstName, runH2load } from './lib/h2load.js';
 import { cleanUpOnExit, pinning, which } from './lib/proc.js';
 import { type Row, type StartRow, jsonLines, table } from './lib/report.js';
-import { type Scenario, type Target, aifenceEncryptedTarget, aifenceTarget, floorTarget } from './lib/targets.js';
+import { type Scenario, type Target, aifenceEncryptedTarget, aifenceTarget, aifenceUpstreamTarget, floorTarget } from './lib/targets.js';
 import { findTools } from './lib/tools.js';
-import { type Upstream, startNodeUpstream, startNsd } from './lib/upstream.js';
+import { type EncryptedUpstream, type Upstream, startNodeUpstream, startNsd, startUnboundUpstream } from './lib/upstream.js';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const repoDir = dirname(benchDir);
@@ -107,6 +107,22 @@ async function main(): Promise<void> {
   const targets: Target[] = [floorTarget(benchDir), aifenceTarget(repoDir, work), aifenceEncryptedTarget(repoDir, work, 'dot')];
   if (h2load) targets.push(aifenceEncryptedTarget(repoDir, work, 'doh'));
   else log('h2load not installed (apt-get install nghttp2-client): skipping the DoH listener');
+  // Misses over each upstream transport, all to one unbound that speaks UDP, DoT and DoH.
+  let encrypted: EncryptedUpstream | null = null;
+  const unbound = which('unbound');
+  if (unbound) {
+    const dir = mkdtempSync(join(work, 'unbound-'));
+    encrypted = await startUnboundUpstream(unbound, dir, pinning.client);
+    log(`encrypted upstream: ${encrypted.description}`);
+    const at = `127.0.0.1:${encrypted.port}`;
+    targets.push(
+      aifenceUpstreamTarget(repoDir, work, 'aifence→udp', at, encrypted.certFile),
+      aifenceUpstreamTarget(repoDir, work, 'aifence→dot', `tls://127.0.0.1:${encrypted.tlsPort}#upstream.bench.test`, encrypted.certFile),
+      aifenceUpstreamTarget(repoDir, work, 'aifence→doh', `https://127.0.0.1:${encrypted.httpsPort}/dns-query#upstream.bench.test`, encrypted.certFile),
+    );
+  } else {
+    log('unbound not installed (apt-get install unbound): skipping misses over DoT and DoH upstreams');
+  }
   const rows: Row[] = [];
   const starts: StartRow[] = [];
   for (const target of targets) {
@@ -131,6 +147,7 @@ async function main(): Promise<void> {
     }
   }
   await upstream.stop();
+  await encrypted?.stop();
 
   const floorUs = rows.find((r) => r.target === 'floor' && r.scenario === 'blocked')?.usPerQuery ?? null;
   for (const r of rows) if (r.target !== 'floor' && floorUs) r.ratioToFloor = r.usPerQuery / floorUs;

@@ -114,3 +114,32 @@ export function aifenceEncryptedTarget(repoDir: string, workDir: string, mode: '
     },
   };
 }
+
+/**
+ * The built daemon forwarding misses to `server` (a plain address, tls:// or
+ * https://), trusting `caFile` for it: the cost of a miss per upstream transport.
+ */
+export function aifenceUpstreamTarget(repoDir: string, workDir: string, name: string, server: string, caFile: string): Target {
+  return {
+    name,
+    scenarios: ['misses'],
+    loadsList: false,
+    async start(listFile) {
+      const config = join(workDir, `${name}.yaml`);
+      writeFileSync(
+        config,
+        [
+          `upstream: { servers: [${JSON.stringify(server)}], timeout: 2s, tls: { ca: ${JSON.stringify(caFile)} } }`,
+          'cache: { maxEntries: 200000 }',
+          `lists: { big: { source: ${JSON.stringify(listFile)}, format: domains } }`,
+          'groups: { default: { block: ["list:big"] } }',
+          'access: { clients: [127.0.0.0/8] }',
+          'blocking: { answer: nxdomain }',
+          '',
+        ].join('\n'),
+      );
+      const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', process.execPath, join(repoDir, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'];
+      return running(await startServer(argv, pinning.server, LISTEN, 120_000));
+    },
+  };
+}
