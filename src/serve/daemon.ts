@@ -231,6 +231,8 @@ export class Daemon implements AdminTarget {
     for (const at of config.listenHttps) this.https.push(await listenDoh(at, this.resolver, { tcp: config.tcp, doh: config.doh, tls }).catch(explain(at, 'listenHttps (DoH)')));
     for (const at of config.listenHttp) this.http.push(await listenDoh(at, this.resolver, { tcp: config.tcp, doh: config.doh, tls: null }).catch(explain(at, 'listenHttp (DoH)')));
     this.resolver.ddr = this.ddrAnswers();
+    // A renewed certificate may carry other names: DDR names what is presented now.
+    tls?.onChange.push(() => (this.resolver.ddr = this.ddrAnswers()));
   }
 
   /**
