@@ -36,7 +36,7 @@ export interface DaemonGauges {
   /** Per upstream server: attempts that timed out. */
   upstreamTimeouts(): { upstream: string; timeouts: number }[];
   /** Replies dropped for coming from the wrong place or question (spoofed), or not parsing (malformed). */
-  upstreamDropped(): { spoofed: number; malformed: number };
+  upstreamDropped(): { spoofed: number; malformed: number; failed: number; overloaded: number; tcpConnections: number };
   queryLogDropped(): number;
   pausedGroups(): string[];
   /** The UDP rate limiter's counts and how many clients it tracks; null without one. */
@@ -92,9 +92,15 @@ export class Metrics implements QueryObserver {
       new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
     counter('aifence_upstream_spoofed_total', 'Upstream replies dropped: wrong source, ID or question', () => gauges.upstreamDropped().spoofed);
     counter('aifence_upstream_malformed_total', 'Upstream replies dropped: records that do not parse', () => gauges.upstreamDropped().malformed);
+    counter('aifence_upstream_failed_total', 'Upstream replies SERVFAIL, REFUSED, FORMERR or NOTIMP: the query went to the next server', () => gauges.upstreamDropped().failed);
+    counter('aifence_upstream_tcp_connections_total', 'Upstream TCP connections opened (reused and pipelined)', () => gauges.upstreamDropped().tcpConnections);
     counter('aifence_cache_hits_total', 'Cache lookups that hit', gauges.cacheHits);
     counter('aifence_cache_stale_answers_total', 'Expired answers served because no upstream answered in time (RFC 8767)', () => gauges.resolverTotals().stale);
-    counter('aifence_upstream_overloaded_total', 'Queries answered SERVFAIL at once because upstream.maxConcurrent were in flight', () => gauges.resolverTotals().overloaded);
+    counter(
+      'aifence_upstream_overloaded_total',
+      'Queries answered SERVFAIL at once because upstream.maxConcurrent were in flight or every upstream socket was taken',
+      () => gauges.resolverTotals().overloaded + gauges.upstreamDropped().overloaded,
+    );
     new Gauge({ name: 'aifence_cache_bytes', help: 'Bytes the answer cache holds (bounded by cache.maxSize)', registers: [registry], collect() { this.set(gauges.cacheBytes()); } });
     new Gauge({ name: 'aifence_tcp_connections', help: 'Open TCP client connections', registers: [registry], collect() { this.set(gauges.tcp().open); } });
     new Counter({
