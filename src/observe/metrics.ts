@@ -36,7 +36,7 @@ export interface DaemonGauges {
   /** Per upstream server: attempts that timed out. */
   upstreamTimeouts(): { upstream: string; timeouts: number }[];
   /** Replies dropped for coming from the wrong place or question (spoofed), or not parsing (malformed). */
-  upstreamDropped(): { spoofed: number; malformed: number; failed: number; overloaded: number; tcpConnections: number };
+  upstreamDropped(): { spoofed: number; malformed: number; failed: number; overloaded: number; tcpConnections: number; dohConnections?: number };
   queryLogDropped(): number;
   pausedGroups(): string[];
   /** The UDP rate limiter's counts and how many clients it tracks; null without one. */
@@ -93,7 +93,8 @@ export class Metrics implements QueryObserver {
     counter('aifence_upstream_spoofed_total', 'Upstream replies dropped: wrong source, ID or question', () => gauges.upstreamDropped().spoofed);
     counter('aifence_upstream_malformed_total', 'Upstream replies dropped: records that do not parse', () => gauges.upstreamDropped().malformed);
     counter('aifence_upstream_failed_total', 'Upstream replies SERVFAIL, REFUSED, FORMERR or NOTIMP: the query went to the next server', () => gauges.upstreamDropped().failed);
-    counter('aifence_upstream_tcp_connections_total', 'Upstream TCP connections opened (reused and pipelined)', () => gauges.upstreamDropped().tcpConnections);
+    counter('aifence_upstream_tcp_connections_total', 'Upstream TCP connections opened, DoT included (reused and pipelined)', () => gauges.upstreamDropped().tcpConnections);
+    counter('aifence_upstream_doh_connections_total', 'Upstream DNS-over-HTTPS (HTTP/2) connections opened (each carries many queries)', () => gauges.upstreamDropped().dohConnections ?? 0);
     counter('aifence_cache_hits_total', 'Cache lookups that hit', gauges.cacheHits);
     counter('aifence_cache_stale_answers_total', 'Expired answers served because no upstream answered in time (RFC 8767)', () => gauges.resolverTotals().stale);
     counter(
