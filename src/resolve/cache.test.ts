@@ -170,6 +170,49 @@ describe('answer cache slab', () => {
     expect([...cache.lookup(a.key, matcherOf(0))!.targetMasks]).toEqual([]);
   });
 
+  it('clear forgets every answer, and the cache fills again', () => {
+    const cache = new AnswerCache(options({ maxSize: 64 * 1024 }));
+    const stored = Array.from({ length: 600 }, (_, i) => put(cache, `k${i}.example`, [aRecord('192.0.2.1')]));
+    cache.clear();
+    expect(cache.size).toBe(0);
+    expect(cache.bytes).toBe(0);
+    for (const a of stored) expect(cache.lookup(a.key, M)).toBeUndefined();
+    put(cache, 'k1.example', [aRecord('192.0.2.2')]);
+    expect(addressIn(hit(cache, stored[1])!)).toBe('192.0.2.2');
+  });
+
+  it('never gives a wrong or expired answer through random stores, replacements, hits and expiries', () => {
+    clock = 0;
+    const rand = (() => {
+      let a = 12345;
+      return () => ((a = (Math.imul(a, 1103515245) + 12345) >>> 0) / 4294967296);
+    })();
+    const cache = new AnswerCache(options({ maxSize: 64 * 1024, maxEntries: 300 }));
+    const model = new Map<number, { address: string; expires: number }>();
+    for (let step = 0; step < 20_000; step++) {
+      const k = Math.floor(rand() * 800);
+      const a = ask(`r${k}.example`, TYPES.TXT);
+      clock += Math.floor(rand() * 50);
+      if (rand() < 0.4) {
+        const address = `10.0.${k >> 8}.${k & 255}`;
+        const ttl = 1 + Math.floor(rand() * 60);
+        const msg = reply(a.query, { answers: [aRecord(address, ttl), txtRecord(Math.floor(rand() * 1500))] });
+        cache.store(a.key, msg, readReplyShape(msg, 12 + questionLength(a.query))!, new Int32Array(0), M);
+        model.set(k, { address, expires: clock + ttl * 1000 });
+      } else {
+        const entry = cache.lookup(a.key, M);
+        if (entry !== undefined) {
+          const want = model.get(k)!;
+          expect(clock).toBeLessThan(want.expires);
+          const out = cache.answer(entry, a.query, a.q);
+          expect(out.subarray(12 + questionLength(a.query) + 12, 12 + questionLength(a.query) + 16).join('.')).toBe(want.address);
+        }
+      }
+      expect(cache.size).toBeLessThanOrEqual(300);
+      expect(cache.bytes).toBeLessThanOrEqual(64 * 1024);
+    }
+  });
+
   it('a detached entry outlives its record', () => {
     const cache = new AnswerCache(options({ maxEntries: 4 }));
     const a = put(cache, 'keep.example', [aRecord('192.0.2.77')]);

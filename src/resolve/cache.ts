@@ -298,9 +298,10 @@ export class AnswerCache {
   }
 
   clear(): void {
-    this.slots.fill(0);
-    this.head = this.tail = this.wrapEnd = this.count = 0;
-    this.wrapped = false;
+    // Record by record, not slots.fill(0): a big index's untouched pages stay untouched.
+    this.chances = 0;
+    while (this.wrapped || this.tail !== this.head) this.evict();
+    this.head = this.tail = this.wrapEnd = 0;
   }
 
   private useMatcher(matcher: Matcher): void {
@@ -373,11 +374,14 @@ export class AnswerCache {
     this.hashes[i] = hash;
   }
 
-  /** The index slot pointing at the record at `at`. */
+  /** The index slot pointing at the record at `at`; -1 if none (never, while the invariants hold: the bound keeps a bug from hanging the resolver). */
   private slotOf(at: number): number {
     let i = this.mem.u32[(at + R_HASH) >> 2] & this.indexMask;
-    while (this.slots[i] !== at + 1) i = (i + 1) & this.indexMask;
-    return i;
+    for (let probes = 0; probes <= this.indexMask; probes++, i = (i + 1) & this.indexMask) {
+      if (this.slots[i] === at + 1) return i;
+      if (this.slots[i] === 0) return -1;
+    }
+    return -1;
   }
 
   /** Takes a record out of the index (its bytes stay until the tail passes them). */
@@ -434,7 +438,10 @@ export class AnswerCache {
     const { u8, u32 } = this.mem;
     const size = u32[(at + R_SIZE) >> 2];
     const flags = u32[(at + R_FLAGS) >> 2];
-    if (flags & LIVE) {
+    if (flags & LIVE && this.slotOf(at) < 0) {
+      u32[(at + R_FLAGS) >> 2] = 0; // not indexed: nothing to keep
+      this.count--;
+    } else if (flags & LIVE) {
       const slot = this.slotOf(at);
       const room = this.wrapped ? this.tail - this.head : this.limit - this.head;
       if (flags & REFERENCED && this.chances > 0 && room >= size) {

@@ -83,6 +83,6 @@ describe('the answer cache under a miss storm', () => {
     expect(await misses('storm', 300_000)).toBeGreaterThan(285_000);
     const after = rssMb(pid);
     console.log(`cache miss storm: RSS ${base.toFixed(0)} MB at start, ${full.toFixed(0)} MB with a full 100k cache, ${after.toFixed(0)} MB after 300k more unique misses`);
-    expect(after - full).toBeLessThan(60);
+    expect(after - full).toBeLessThan(80); // the lru-cache version grew by ~190 MB
   });
 });
