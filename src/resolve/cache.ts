@@ -96,6 +96,7 @@ const GROW = 1 << 20;
 /** Records moved to the head (second chances) per store at most: eviction work per store stays bounded. */
 const SECOND_CHANCES = 8;
 const MASK_VIEWS = 16;
+const MAX_SLAB = 1024 ** 3;
 
 export class AnswerCache {
   private readonly now: () => number;
@@ -134,7 +135,8 @@ export class AnswerCache {
   constructor(private readonly options: CacheOptions) {
     this.now = options.now ?? (() => performance.now());
     this.staleMs = options.serveStale ? options.serveStale.maxStale * 1000 : 0;
-    this.slabSize = options.maxEntries > 0 ? Math.floor(options.maxSize / 8) * 8 : 0;
+    // Offsets live in Int32Arrays: the slab stays under 2 GB (the config allows 1 GB).
+    this.slabSize = options.maxEntries > 0 ? Math.floor(Math.min(options.maxSize, MAX_SLAB) / 8) * 8 : 0;
     this.mem = viewsOf(new SharedArrayBuffer(this.slabSize));
     this.limit = Math.min(this.slabSize, GROW);
     this.maxEntries = Math.min(options.maxEntries, Math.floor(this.slabSize / MIN_RECORD));
