@@ -17,7 +17,7 @@ export interface Upstream {
 }
 
 /** A free UDP port on 127.0.0.1, for nsd, which cannot bind port 0 and tell us. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const s = createSocket('udp4');
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
   const { port } = s.address();

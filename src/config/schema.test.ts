@@ -56,6 +56,7 @@ describe('parseConfig', () => {
     [{ blocking: { answer: { ipv4: '10.0.0.300' } } }, /blocking\.answer\.ipv4: "10\.0\.0\.300" is not an IPv4 address/],
     [{ access: { clients: ['10.0.0.0/33'] } }, /access\.clients\[0\]: "10\.0\.0\.0\/33" is not an IP prefix/],
     [{ cache: { minTtl: '2h', maxTtl: '1h' } }, /cache\.minTtl: "2h" is above cache\.maxTtl/],
+    [{ cache: { maxSize: '4GB' } }, /cache\.maxSize: "4GB" is over 1GB, the largest answer cache; write e\.g\. 256MB or 1GB/],
     [{ lists: { ads: { source: 'a.txt', format: 'hostz' } } }, /lists\.ads\.format: "hostz" is not one of auto \| hosts/],
     [{ lists: { ads: {} } }, /lists\.ads\.source: nothing is not a non-empty string/],
     [{ groups: { default: { block: 'tag:cn' } } }, /groups\.default\.block: "tag:cn" is not a list/],

@@ -129,6 +129,8 @@ function cacheSection(value: unknown): CacheConfig {
   const maxEntries = section.maxEntries === undefined ? 100_000 : integer('cache.maxEntries', section.maxEntries, 0, 50_000_000);
   const maxSize = section.maxSize === undefined ? 64 * 1024 ** 2 : size('cache.maxSize', section.maxSize);
   if (maxSize < 64 * 1024) throw new ConfigError('cache.maxSize', section.maxSize, 'is under 64KB; write e.g. 16MB or 256MB');
+  // The cache's slab is one buffer addressed by 31-bit offsets; 1GB holds millions of answers.
+  if (maxSize > 1024 ** 3) throw new ConfigError('cache.maxSize', section.maxSize, 'is over 1GB, the largest answer cache; write e.g. 256MB or 1GB');
   const minTtl = section.minTtl === undefined ? 0 : Math.floor(duration('cache.minTtl', section.minTtl, 0, 86400));
   const maxTtl = section.maxTtl === undefined ? 86400 : Math.floor(duration('cache.maxTtl', section.maxTtl, 1, 7 * 86400));
   if (minTtl > maxTtl) throw new ConfigError('cache.minTtl', section.minTtl, `is above cache.maxTtl (${maxTtl}s); make it smaller`);

@@ -209,7 +209,9 @@ export class Resolver {
       if (hit !== undefined) return this.fromCache(hit, true, msg, q, group, transport, address, port);
       return this.overloaded(msg, q, group, transport, address, port);
     }
-    const started: Flight = { waiters: [this.waiter(msg, q, group, transport, address, port)], stale: hit, timer: null, servingStale: false };
+    // The lookup's entry is a view the next lookup reuses: the flight keeps its own copy.
+    const stale = hit === undefined ? undefined : this.cache.detach(hit);
+    const started: Flight = { waiters: [this.waiter(msg, q, group, transport, address, port)], stale, timer: null, servingStale: false };
     const staleAfter = this.options.staleAfter;
     if (hit !== undefined && staleAfter !== null) started.timer = setTimeout(() => this.serveStale(key, started), staleAfter * 1000);
     this.inflight.set(key, started);

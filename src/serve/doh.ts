@@ -50,6 +50,9 @@ export interface DohListener {
 type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
 
+/** writeHead on either response type (their overloads do not unite into one callable type). */
+const writeHead = (res: Response, status: number, headers: Record<string, string>): void => void (res as ServerResponse).writeHead(status, headers);
+
 export interface DohOptions {
   tcp: TcpConfig;
   doh: DohConfig;
@@ -184,7 +187,7 @@ function serve(req: Request, res: Response, resolver: Resolver, trusted: readonl
     stats.rejected++;
     // The request body, if any, is not read: the connection closes (HTTP/1.1) or the stream resets (HTTP/2).
     if (!res.headersSent && !res.writableEnded) {
-      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
+      writeHead(res, status, { 'content-type': 'text/plain; charset=utf-8', ...headers });
       res.end(`${why}\n`);
     }
   };
@@ -251,7 +254,7 @@ function answer(
     send(reply) {
       // The client may have gone while upstream answered: nothing to do.
       if (res.headersSent || res.writableEnded || res.destroyed) return;
-      res.writeHead(200, { 'content-type': CONTENT_TYPE, 'content-length': String(reply.length), 'cache-control': `max-age=${freshness(reply)}` });
+      writeHead(res, 200, { 'content-type': CONTENT_TYPE, 'content-length': String(reply.length), 'cache-control': `max-age=${freshness(reply)}` });
       if (head) res.end();
       else res.end(reply);
     },
