@@ -4,47 +4,28 @@
 // by hundreds of MB. Seen from outside: the built daemon in its own process,
 // its RSS read from /proc.
 
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TYPES, encodeQuery } from '../support/client.js';
+import { type DaemonProcess, rssKb, spawnDaemon } from '../support/process.js';
 import { RawUpstream } from '../support/raw-upstream.js';
 
-const CLI = resolve('dist/cli.js');
 let upstream: RawUpstream;
-let child: ChildProcess;
+let daemon: DaemonProcess;
 let port: number;
 
 beforeAll(async () => {
   upstream = await RawUpstream.start();
-  const dir = mkdtempSync(join(tmpdir(), 'aifence-cache-memory-'));
-  writeFileSync(join(dir, 'blocked.txt'), 'blocked.test\n');
-  const file = join(dir, 'aifence.yaml');
-  writeFileSync(
-    file,
-    `upstream: { servers: ["${upstream.address}"] }\nlists:\n  local: { source: blocked.txt }\ncache: { maxEntries: 100000 }\nrateLimit: off\n`,
-  );
-  child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  port = await new Promise<number>((resolvePort, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /"listen":\["127\.0\.0\.1:(\d+)"\]/.exec(out);
-      if (m) resolvePort(Number(m[1]));
-    });
-    child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.on('exit', () => reject(new Error(`serve exited early: ${out}`)));
-  });
+  const config = `upstream: { servers: ["${upstream.address}"] }\nlists:\n  local: { source: blocked.txt }\ncache: { maxEntries: 100000 }\nrateLimit: off\n`;
+  daemon = await spawnDaemon(config, { 'blocked.txt': 'blocked.test\n' });
+  port = daemon.port;
 });
 afterAll(async () => {
-  child?.kill('SIGTERM');
+  daemon?.stop();
   await upstream?.close();
 });
 
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const rssMb = (pid: number) => rssKb(pid) / 1024;
 
 /** Sends `count` unique names in windows of 200, each window waiting for its answers (or 300 ms); returns how many were answered. */
 async function misses(tag: string, count: number): Promise<number> {
@@ -74,7 +55,7 @@ async function misses(tag: string, count: number): Promise<number> {
 
 describe('the answer cache under a miss storm', () => {
   it('keeps RSS near where it was once 100k answers were cached, through 300k more unique misses', { timeout: 180_000 }, async () => {
-    const pid = child.pid!;
+    const pid = daemon.child.pid!;
     const started = rssMb(pid);
     // Fill the cache (and warm the JIT) first: what is measured is what eviction costs.
     expect(await misses('fill', 100_000)).toBeGreaterThan(95_000);

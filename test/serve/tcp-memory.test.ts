@@ -2,43 +2,27 @@
 // the daemon bounded memory, and its connection is reset. Seen from outside:
 // the built daemon in its own process, its RSS read from /proc.
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TYPES, encodeQuery, query } from '../support/client.js';
+import { type DaemonProcess, rssKb, spawnDaemon } from '../support/process.js';
 import { TestUpstream } from '../support/upstream.js';
 
-const CLI = resolve('dist/cli.js');
 let upstream: TestUpstream;
-let child: ChildProcess;
+let daemon: DaemonProcess;
 let port: number;
 
 beforeAll(async () => {
   upstream = await TestUpstream.start();
-  const dir = mkdtempSync(join(tmpdir(), 'aifence-tcp-memory-'));
-  writeFileSync(join(dir, 'blocked.txt'), 'blocked.test\n');
-  const file = join(dir, 'aifence.yaml');
-  writeFileSync(file, `upstream: { servers: ["${upstream.address}"] }\nlists:\n  local: { source: blocked.txt }\ntcp: { idleTimeout: 1s }\n`);
-  child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  port = await new Promise<number>((resolvePort, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /"listen":\["127\.0\.0\.1:(\d+)"\]/.exec(out);
-      if (m) resolvePort(Number(m[1]));
-    });
-    child.on('exit', () => reject(new Error(`serve exited early: ${out}`)));
-  });
+  const config = `upstream: { servers: ["${upstream.address}"] }\nlists:\n  local: { source: blocked.txt }\ntcp: { idleTimeout: 1s }\n`;
+  daemon = await spawnDaemon(config, { 'blocked.txt': 'blocked.test\n' });
+  port = daemon.port;
 });
 afterAll(async () => {
-  child?.kill('SIGTERM');
+  daemon?.stop();
   await upstream?.close();
 });
 
-const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function frames(count: number, from: number): Buffer {
@@ -76,7 +60,7 @@ async function pipelineAndRead(count: number): Promise<number> {
 
 describe('a TCP client that never reads', () => {
   it('costs bounded memory however much it pipelines, and is reset by the idle deadline', { timeout: 40_000 }, async () => {
-    const pid = child.pid!;
+    const pid = daemon.child.pid!;
     // Warm up (JIT, buffers, the first GCs) so the comparison is about this client alone.
     for (let i = 0; i < 3; i++) expect(await pipelineAndRead(20_000)).toBe(20_000);
     await sleep(300);

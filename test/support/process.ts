@@ -1,0 +1,43 @@
+// The built daemon (`node dist/cli.js serve`) in its own process, for tests
+// that must see it from outside: its memory from /proc, its stalls from
+// another process. The config is written as YAML like an admin's.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const CLI = resolve('dist/cli.js');
+
+export interface DaemonProcess {
+  child: ChildProcess;
+  /** The UDP/TCP port it listens on (127.0.0.1). */
+  port: number;
+  dir: string;
+  /** Resident memory now, in KiB, from /proc/PID/status. */
+  rssKb(): number;
+  stop(): void;
+}
+
+/** Resident memory of a process in KiB. */
+export const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+/** Starts the daemon with `yaml` (files written beside it) and resolves once it says where it listens. */
+export async function spawnDaemon(yaml: string, files: Record<string, string> = {}): Promise<DaemonProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'aifence-process-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  const file = join(dir, 'aifence.yaml');
+  writeFileSync(file, yaml);
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const port = await new Promise<number>((ok, fail) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /"listen":\["127\.0\.0\.1:(\d+)"\]/.exec(out);
+      if (m) ok(Number(m[1]));
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('exit', () => fail(new Error(`serve exited early: ${out}`)));
+  });
+  return { child, port, dir, rssKb: () => rssKb(child.pid!), stop: () => void child.kill('SIGTERM') };
+}
