@@ -14,6 +14,7 @@ import { type QueryLogConfig, queryLogSection } from './querylog.js';
 import { type CatalogueUpdateConfig, catalogueSection } from './catalogue.js';
 import { type RateLimitConfig, rateLimitSection } from './ratelimit.js';
 import { type TcpConfig, tcpSection } from './tcp.js';
+import { type StateConfig, stateSection } from './state.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, size, string } from './check.js';
 import { prefix } from './prefix.js';
 
@@ -44,6 +45,8 @@ export interface Config {
   catalogue?: CatalogueUpdateConfig;
   /** Per-client query rate limits (UDP). */
   rateLimit: RateLimitConfig;
+  /** Runtime state (pauses, exceptions) shared through Redis, and this instance's name. */
+  state: StateConfig;
 }
 
 export interface CacheConfig {
@@ -66,7 +69,7 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue']);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue', 'state']);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
@@ -82,6 +85,7 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     queryLog: queryLogSection(top.queryLog, baseDir),
     tcp: tcpSection(top.tcp),
     rateLimit: rateLimitSection(top.rateLimit),
+    state: stateSection(top.state),
   };
 }
 
