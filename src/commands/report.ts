@@ -1,10 +1,12 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, duration } from '../config/check.js';
 import { loadConfig } from '../config/load.js';
+import { buildDbReport } from '../observe/report-db.js';
 import { REPORT_BY, type ReportBy, buildReport, formatReport, logFiles } from '../observe/report.js';
 
 interface ReportOpts {
   log?: string;
+  db?: string;
   config?: string;
   since?: number;
   by: ReportBy;
@@ -25,12 +27,19 @@ export function reportCommand(): Command {
   return new Command('report')
     .description('who tried to reach which AI service, how often, first and last seen, from the query log (rotated files too)')
     .option('--log <path>', 'query log file (default: queryLog.path of the config)')
-    .option('-c, --config <file>', 'config file naming the query log')
+    .option('--db <url>', 'read every instance\'s rows from PostgreSQL (queryLog.sink), e.g. postgres://aifence@10.0.0.3/aifence')
+    .option('-c, --config <file>', 'config file naming the query log (its file, or its PostgreSQL sink)')
     .option('--since <duration>', 'only entries this recent, e.g. 24h, 7d', sinceArg)
     .addOption(new Option('--by <key>', 'one row per').choices(REPORT_BY).default('service'))
     .addOption(new Option('--format <format>', 'output').choices(['table', 'csv', 'json']).default('table'))
     .option('--all', 'count every query, not only blocked ones')
     .action(async (opts: ReportOpts) => {
+      const sink = opts.db || opts.log ? undefined : loadConfig(opts.config).queryLog.sink;
+      const db = opts.db ?? (sink?.kind === 'postgres' ? sink.url : undefined);
+      if (db !== undefined) {
+        process.stdout.write(formatReport(await buildDbReport(db, { by: opts.by, since: opts.since, all: opts.all }), opts.format));
+        return;
+      }
       const path = opts.log ?? loadConfig(opts.config).queryLog.path;
       const files = logFiles(path);
       if (files.length === 0) throw new Error(`no query log at ${path} (is queryLog.mode on?)`);

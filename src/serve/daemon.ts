@@ -19,6 +19,7 @@ import { type AdminAuth, adminAuth } from '../observe/admin-token.js';
 import type { Logger } from '../observe/logger.js';
 import { Metrics } from '../observe/metrics.js';
 import { QueryLog } from '../observe/querylog.js';
+import { PostgresQueryLog } from '../observe/sinks/postgres.js';
 import { type Filter, buildFilter } from '../policy/state.js';
 import { AnswerCache } from '../resolve/cache.js';
 import { RuntimeExceptions } from '../state/exceptions.js';
@@ -63,7 +64,7 @@ export class Daemon implements AdminTarget {
   private readonly runtime: RuntimeState;
   private admin: AdminServer | null = null;
   private remote: RemoteLists;
-  private queryLog: QueryLog | null = null;
+  private queryLog: QueryLog | PostgresQueryLog | null = null;
   /** Signed catalogue updates; set right after construction. */
   private updates!: CatalogueUpdates;
   readonly metrics: Metrics;
@@ -263,15 +264,17 @@ export class Daemon implements AdminTarget {
   }
 
   /** The query log as configured (none when its mode is off); throws when its path cannot be written. */
-  private newQueryLog(config: Config): QueryLog | null {
-    return config.queryLog.mode === 'off' ? null : new QueryLog(config.queryLog, this.log);
+  private newQueryLog(config: Config): QueryLog | PostgresQueryLog | null {
+    if (config.queryLog.mode === 'off') return null;
+    const { sink } = config.queryLog;
+    return sink?.kind === 'postgres' ? new PostgresQueryLog(config.queryLog, sink.url, config.state.instance, this.log) : new QueryLog(config.queryLog, this.log);
   }
 
   private openQueryLog(config: Config): void {
     this.useQueryLog(this.newQueryLog(config));
   }
 
-  private useQueryLog(log: QueryLog | null): void {
+  private useQueryLog(log: QueryLog | PostgresQueryLog | null): void {
     this.queryLog = log;
     if (log) this.resolver.observers.push(log);
   }

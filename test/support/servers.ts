@@ -96,7 +96,7 @@ export class PostgresServer {
     const data = join(dir, 'data');
     const asUser = process.getuid?.() === 0 ? unprivileged() : [];
     if (asUser.length > 0) {
-      const uid = Number(spawnSync('id', ['-u', asUser.at(-1)!.replace('--reuid=', '')], { encoding: 'utf8' }).stdout.trim() || 65534);
+      const uid = Number(spawnSync('id', ['-u', asUser[0].replace('--reuid=', '')], { encoding: 'utf8' }).stdout.trim() || 65534);
       chownSync(dir, uid, -1);
       chmodSync(dir, 0o700);
     }
