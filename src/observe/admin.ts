@@ -17,6 +17,8 @@ import type { CheckResult } from '../commands/check.js';
 import type { CatalogueStatus } from '../catalogue/updates.js';
 import type { SharedStateStatus } from '../state/runtime.js';
 import type { ExceptionView } from '../state/exceptions.js';
+import { CONSOLE_CSS, CONSOLE_JS, FAVICON } from './console/assets.js';
+import { type ConsoleData, renderPage, renderView } from './console/render.js';
 
 export interface Readiness {
   /** Listeners bound, filter loaded, not shutting down. Upstream health does not gate it: an upstream outage must not take the resolver out of a Service. */
@@ -50,6 +52,8 @@ export interface AdminTarget {
   };
   /** Asks every instance sharing the runtime state to reload; false without shared state. */
   broadcastReload(): Promise<boolean>;
+  /** What the console at / shows. */
+  consoleData(): ConsoleData;
   check(name: string, client: string): Promise<CheckResult>;
   /** Asked once, when the API starts listening. */
   adminAuth(): AdminAuth;
@@ -73,18 +77,37 @@ const REQUEST_TIMEOUT_MS = 10_000;
 /** Connections beyond this are dropped on arrival, so the API cannot eat the DNS listeners' file descriptors. */
 const MAX_CONNECTIONS = 128;
 
-type Access = 'probe' | 'read' | 'mutate';
-type Answer = { status: number; body: unknown; contentType?: string };
+/** page: the console's shell and assets, same-origin checked but readable without the token (they hold no data without it). */
+type Access = 'probe' | 'page' | 'read' | 'mutate';
+type Answer = { status: number; body: unknown; contentType?: string; headers?: Record<string, string> };
+
+/** The console runs only its own script and style, in no frame (clickjacking of its buttons), and sends nothing elsewhere. */
+const PAGE_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
+const HTML = 'text/html; charset=utf-8';
 
 interface Route {
   method: 'GET' | 'POST' | 'DELETE';
   access: Access;
   /** `body` is the request body parsed as JSON, for routes that take one. */
-  run(url: URL, target: AdminTarget, request: { body?: unknown; who: string }): Promise<Answer>;
+  run(url: URL, target: AdminTarget, request: { body?: unknown; who: string; canRead: boolean }): Promise<Answer>;
   takesBody?: true;
 }
 
 const ROUTES: Record<string, Route | Route[]> = {
+  '/': {
+    method: 'GET',
+    access: 'page',
+    // Without the token (when reads need one) the page is a shell asking for it; console.js then fetches the view.
+    run: async (_, target, r) => ({ status: 200, body: renderPage(r.canRead ? target.consoleData() : null), contentType: HTML, headers: PAGE_HEADERS }),
+  },
+  '/console/view': { method: 'GET', access: 'read', run: async (_, target) => ({ status: 200, body: renderView(target.consoleData()), contentType: HTML, headers: PAGE_HEADERS }) },
+  '/console.js': { method: 'GET', access: 'page', run: async () => ({ status: 200, body: CONSOLE_JS, contentType: 'text/javascript; charset=utf-8', headers: PAGE_HEADERS }) },
+  '/favicon.ico': { method: 'GET', access: 'page', run: async () => ({ status: 200, body: FAVICON, contentType: 'image/svg+xml', headers: PAGE_HEADERS }) },
+  '/console.css': { method: 'GET', access: 'page', run: async () => ({ status: 200, body: CONSOLE_CSS, contentType: 'text/css; charset=utf-8', headers: PAGE_HEADERS }) },
   '/healthz': { method: 'GET', access: 'probe', run: async () => ({ status: 200, body: 'ok\n', contentType: 'text/plain' }) },
   '/readyz': {
     method: 'GET',
@@ -142,7 +165,7 @@ async function pause(url: URL, target: AdminTarget, resume: boolean): Promise<An
   return { status: 200, body: { paused: await target.pause(url.searchParams.get('group') ?? undefined, minutes) } };
 }
 
-const ROUTE_LIST = 'try GET /healthz, /readyz, /metrics, /check?name=, /exceptions; POST /reload, /pause?minutes=N&group=G, /resume, /exceptions; DELETE /exceptions/ID';
+const ROUTE_LIST = 'try GET / (the console), /healthz, /readyz, /metrics, /check?name=, /exceptions; POST /reload, /pause?minutes=N&group=G, /resume, /exceptions; DELETE /exceptions/ID';
 
 export class AdminServer {
   private constructor(private readonly server: Server) {}
@@ -208,8 +231,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, guard: Guard, t
       throw new HttpError(400, 'the body is not JSON; send e.g. {"group":"default","select":"service:claude","until":"4h","reason":"ticket 4711"}');
     }
   }
-  const answer = await route.run(url, target, { body, who: `token holder at ${req.socket.remoteAddress ?? 'unknown'}` });
-  send(res, answer.status, answer.body, answer.contentType);
+  const answer = await route.run(url, target, { body, who: `token holder at ${req.socket.remoteAddress ?? 'unknown'}`, canRead: guard.allows(req, 'read') });
+  send(res, answer.status, answer.body, answer.contentType, answer.headers);
 }
 
 /** Who may ask: the Host and Origin checks and the bearer token. */
@@ -255,8 +278,18 @@ class Guard {
     return isIPv4(name) || this.names.has(name);
   }
 
+  /** Would authorize() let this request through? */
+  allows(req: IncomingMessage, access: Access): boolean {
+    try {
+      this.authorize(req, access);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   authorize(req: IncomingMessage, access: Access): void {
-    if (access === 'probe' || (access === 'read' && !this.auth.readsNeedToken)) return;
+    if (access === 'probe' || access === 'page' || (access === 'read' && !this.auth.readsNeedToken)) return;
     if (this.tokenDigest === null) {
       throw new HttpError(403, 'no admin token could be read or generated (see the log at start); set admin.token or AIFENCE_ADMIN_TOKEN, or make dataDir writable');
     }

@@ -20,6 +20,9 @@ import type { Logger } from '../observe/logger.js';
 import { Metrics } from '../observe/metrics.js';
 import { QueryLog } from '../observe/querylog.js';
 import { PostgresQueryLog } from '../observe/sinks/postgres.js';
+import type { ConsoleData } from '../observe/console/render.js';
+import { ConsoleStats } from '../observe/console/stats.js';
+import { viewOf } from '../state/exceptions.js';
 import { type Filter, buildFilter } from '../policy/state.js';
 import { AnswerCache } from '../resolve/cache.js';
 import { RuntimeExceptions } from '../state/exceptions.js';
@@ -62,6 +65,8 @@ export class Daemon implements AdminTarget {
   private reloadAgain = false;
   /** Pauses and runtime exceptions, kept across reloads, shared through Redis when configured. */
   private readonly runtime: RuntimeState;
+  /** Blocked attempts of the last hour, for the console's charts. */
+  private readonly consoleStats: ConsoleStats;
   private admin: AdminServer | null = null;
   private remote: RemoteLists;
   private queryLog: QueryLog | PostgresQueryLog | null = null;
@@ -96,6 +101,8 @@ export class Daemon implements AdminTarget {
     this.remote = this.remoteListsFor(config);
     this.runtime = new RuntimeState(config.state, options.log, () => this.applyRuntime(), () => void this.reload(), clock, join(config.dataDir, 'shared-state.json'));
     registerStateMetrics(this.metrics.registry, this.runtime);
+    this.consoleStats = new ConsoleStats(clock);
+    resolver.observers.push(this.consoleStats);
   }
 
   private updatesFor(config: Config): CatalogueUpdates {
@@ -384,6 +391,30 @@ export class Daemon implements AdminTarget {
 
   private livePauses(): { group: string; until: string }[] {
     return [...this.runtime.pauses()].map(([group, until]) => ({ group, until: new Date(until).toISOString() }));
+  }
+
+  consoleData(): ConsoleData {
+    const ready = this.readiness();
+    const catalogue = this.updates.status(this.filter.catalogue);
+    const paused = new Map(ready.paused.map((p) => [p.group, p.until]));
+    return {
+      instance: this.config.state.instance,
+      now: this.clock(),
+      ready: ready.ready,
+      upstreamAnswering: ready.upstreamAnswering,
+      sharedState: this.runtime.status(),
+      catalogue: { origin: catalogue.origin, version: catalogue.version, reviewed: catalogue.reviewed, services: catalogue.services },
+      lists: this.filter.lists.reports.map((r) => ({ name: r.name, entries: r.entries })),
+      groups: this.config.groups.map((g) => ({
+        name: g.name,
+        clients: g.name === 'default' ? ['everyone else'] : g.clients.map((c) => c.text),
+        block: g.block.map((r) => r.select + (r.until ? ` until ${r.untilText}` : '') + (r.schedule ? ` (${r.schedule.text})` : '')),
+        allow: g.allow.map((r) => r.select + (r.until ? ` until ${r.untilText}` : '')),
+        paused: paused.get(g.name) ?? null,
+      })),
+      exceptions: this.runtime.exceptions().map(viewOf),
+      stats: this.consoleStats,
+    };
   }
 
   readiness(): Readiness {
