@@ -2,6 +2,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, duration } from '../config/check.js';
 import { loadConfig } from '../config/load.js';
 import { buildDbReport } from '../observe/report-db.js';
+import { discoverFromDb, discoverFromFiles, formatDiscovery } from '../observe/discover.js';
+import { loadCatalogue } from '../catalogue/index.js';
 import { REPORT_BY, type ReportBy, buildReport, formatReport, logFiles } from '../observe/report.js';
 
 interface ReportOpts {
@@ -12,6 +14,7 @@ interface ReportOpts {
   by: ReportBy;
   format: 'table' | 'csv' | 'json';
   all?: boolean;
+  discover?: boolean;
 }
 
 function sinceArg(value: string): number {
@@ -33,9 +36,14 @@ export function reportCommand(): Command {
     .addOption(new Option('--by <key>', 'one row per').choices(REPORT_BY).default('service'))
     .addOption(new Option('--format <format>', 'output').choices(['table', 'csv', 'json']).default('table'))
     .option('--all', 'count every query, not only blocked ones')
+    .option('--discover', 'shadow AI: allowed names that look like AI services but are in no catalogue entry, with how many clients asked (needs queryLog.mode: all)')
     .action(async (opts: ReportOpts) => {
       const sink = opts.db || opts.log ? undefined : loadConfig(opts.config).queryLog.sink;
       const db = opts.db ?? (sink?.kind === 'postgres' ? sink.url : undefined);
+      if (opts.discover) {
+        await discover(opts, db);
+        return;
+      }
       if (db !== undefined) {
         process.stdout.write(formatReport(await buildDbReport(db, { by: opts.by, since: opts.since, all: opts.all }), opts.format));
         return;
@@ -48,4 +56,18 @@ export function reportCommand(): Command {
       if (report.dropped > 0) process.stderr.write(`aifence report: the daemon dropped ${report.dropped} entries (disk too slow); counts are a lower bound\n`);
       process.stdout.write(formatReport(report, opts.format));
     });
+}
+
+async function discover(opts: ReportOpts, db: string | undefined): Promise<void> {
+  const catalogue = loadCatalogue();
+  let found;
+  if (db !== undefined) found = await discoverFromDb(db, catalogue, { since: opts.since });
+  else {
+    const path = opts.log ?? loadConfig(opts.config).queryLog.path;
+    const files = logFiles(path);
+    if (files.length === 0) throw new Error(`no query log at ${path} (is queryLog.mode on?)`);
+    found = await discoverFromFiles(files, catalogue, { since: opts.since });
+  }
+  if (found.allowedSeen === 0) process.stderr.write('aifence report: no allowed queries in the log: discovery needs queryLog.mode: all\n');
+  process.stdout.write(formatDiscovery(found.rows, opts.format));
 }

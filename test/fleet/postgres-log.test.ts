@@ -77,6 +77,16 @@ describe.runIf(present)('query log to PostgreSQL (two processes)', () => {
     expect(table).toMatch(/list:ai\s+8\s+2/);
   });
 
+  it('report --db --discover finds AI-looking names asked through any instance', async () => {
+    expect(await rcodeOf(a, 'gpt-helper.example.org')).toBe(0);
+    expect(await rcodeOf(b, 'gpt-helper.example.org')).toBe(0);
+    await within(5000, async () => Number((await sql.query("SELECT count(*) AS n FROM aifence_queries WHERE name = 'gpt-helper.example.org'")).rows[0].n) === 2, 'rows land');
+    const { stdout } = await run(process.execPath, [resolve('dist/cli.js'), 'report', '--db', db.url, '--discover', '--format', 'json']);
+    const rows = JSON.parse(stdout).rows;
+    expect(rows.map((r: { name: string }) => r.name)).toEqual(['gpt-helper.example.org']);
+    expect(rows[0]).toMatchObject({ queries: 2, clients: 2 }); // 127.0.0.1 from a, 127.0.0.0 (anonymised) from b
+  });
+
   it('deletes rows older than queryLog.retention', async () => {
     await within(5000, async () => Number((await sql.query("SELECT count(*) AS n FROM aifence_queries WHERE instance = 'old'")).rows[0].n) === 0, 'old row deleted');
     expect(Number((await sql.query("SELECT count(*) AS n FROM aifence_queries WHERE instance = 'recent'")).rows[0].n)).toBe(1);
