@@ -11,13 +11,12 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/observe/sinks/postgres.js';
-import { PostgresServer } from '../support/servers.js';
-import { toolsPresent } from '../support/tools.js';
+import { PostgresServer, postgresPresent } from '../support/servers.js';
 import { TestUpstream } from '../support/upstream.js';
 import { type Instance, rcodeOf, startInstance, within } from './instances.js';
 
 const run = promisify(execFile);
-const present = toolsPresent(['initdb', 'postgres', 'pg_isready'], 'postgresql');
+const present = postgresPresent();
 
 describe.runIf(present)('query log to PostgreSQL (two processes)', () => {
   let upstream: TestUpstream;

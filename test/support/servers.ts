@@ -70,9 +70,18 @@ export class RedisServer {
   }
 }
 
+/** Debian's postgresql is installed (its binaries live in /usr/lib/postgresql/N/bin, not on PATH); in CI its absence fails. */
+export function postgresPresent(): boolean {
+  if (existsSync(pgBin('initdb')) && existsSync(pgBin('postgres'))) return true;
+  const message = 'PostgreSQL not installed: apt-get install postgresql (.ci/run does)';
+  if (process.env.CI) throw new Error(message);
+  console.warn(`skipped: ${message}`);
+  return false;
+}
+
 /** The binaries of Debian's newest installed PostgreSQL, when the plain names are not on PATH. */
 function pgBin(name: string): string {
-  for (const v of ['17', '16', '15', '14', '13']) {
+  for (const v of ['18', '17', '16', '15', '14', '13']) {
     const p = `/usr/lib/postgresql/${v}/bin/${name}`;
     if (existsSync(p)) return p;
   }
