@@ -65,6 +65,8 @@ export const isActive = (rule: Rule, now: number): boolean =>
 export class Policy {
   readonly groups: GroupPolicy[];
   private readonly compile: (rule: Rule) => CompiledRule;
+  /** Per group, the runtime rules last set, to skip recompiling for nothing. */
+  private readonly runtimeKeys: string[] = [];
 
   constructor(
     private readonly matcher: Matcher,
@@ -134,6 +136,10 @@ export class Policy {
    */
   setRuntimeAllows(index: number, rules: Rule[], now: number): Rule[] {
     const group = this.groups[index];
+    // The same rules as last time (most shared-state changes touch one group): the tables stand.
+    const key = rules.map((r) => `${r.select} ${r.until}`).join('\n');
+    if (this.runtimeKeys[index] === key) return [];
+    this.runtimeKeys[index] = key;
     const compiled: CompiledRule[] = [];
     const skipped: Rule[] = [];
     for (const rule of rules) {
