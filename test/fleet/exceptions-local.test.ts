@@ -30,7 +30,7 @@ const api = async (method: string, path: string, body?: unknown) => {
     headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: (await res.json()) as any };
 };
 const rcode = async () => (await query(d.port, 'chat.banned.test', TYPES.A)).rcode;
 
@@ -61,7 +61,7 @@ describe('runtime exceptions on one instance', () => {
       fetch(`http://127.0.0.1:${port}/exceptions`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': type }, body });
     const notJson = await post('{oops');
     expect(notJson.status).toBe(400);
-    expect((await notJson.json()).error).toContain('not JSON');
+    expect(((await notJson.json()) as { error: string }).error).toContain('not JSON');
     expect((await post('{}', 'text/plain')).status).toBe(415);
     expect((await post(JSON.stringify({ group: 'default', select: 'list:ai', until: '1h', reason: 'x'.repeat(70_000) }))).status).toBe(413);
     const unknown = await post(JSON.stringify({ group: 'default', select: 'list:ai', until: '1h', reason: 'x', extra: 1 }));
