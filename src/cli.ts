@@ -22,6 +22,15 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(0);
   throw err;
 });
+// Node 24 LTS is what aifence is built and tested on (Node 20 left support on 2026-04-30). An older one
+// still runs it, with a warning rather than a refusal: the office's only resolver must not fail to start over this.
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+if (NODE_MAJOR < 24) {
+  process.stderr.write(
+    `aifence: warning: running on Node ${process.versions.node}; aifence is built and tested on Node 24 LTS. ` +
+      'Start it with `npm start` or `npx aifence` (they use the Node 24 that npm installed with it), or install Node 24.\n',
+  );
+}
 
 const program = new Command('aifence')
   .description('DNS-filtering resolver that enforces bans on AI services')

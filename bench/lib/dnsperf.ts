@@ -20,6 +20,10 @@ export interface LoadOptions {
   outstanding: number;
   /** Where -v output goes; deleted after parsing. */
   verboseFile: string;
+  /** dnsperf -m: DNS over TLS or HTTPS (GET) instead of UDP. */
+  mode?: 'dot' | 'doh';
+  /** A steady rate (-Q) instead of as fast as the server answers. */
+  maxQps?: number;
 }
 
 export interface Measurement {
@@ -66,6 +70,8 @@ async function readVerbose(path: string): Promise<{ latencies: Float64Array; rco
 export async function runDnsperf(serverPid: number, o: LoadOptions): Promise<Measurement> {
   const args = ['-s', '127.0.0.1', '-p', String(o.port), '-d', o.file, '-c', String(o.clients), '-T', String(o.threads), '-q', String(o.outstanding), '-v'];
   args.push(...(o.once ? ['-n', '1'] : ['-l', String(o.seconds)]));
+  if (o.mode) args.push('-m', o.mode);
+  if (o.maxQps !== undefined) args.push('-Q', String(o.maxQps));
   const argv = [...o.pin, o.dnsperf, ...args];
   const out = openSync(o.verboseFile, 'w');
   const cpuBefore = cpuSeconds(serverPid);

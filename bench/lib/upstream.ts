@@ -2,6 +2,7 @@
 // zone (fast, C, answers from memory), or when nsd is unusable a small Node
 // server in this process that answers the same way.
 
+import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ export interface Upstream {
 }
 
 /** A free UDP port on 127.0.0.1, for nsd, which cannot bind port 0 and tell us. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const s = createSocket('udp4');
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
   const { port } = s.address();
@@ -117,4 +118,55 @@ export async function startNodeUpstream(): Promise<Upstream> {
     description: 'Node fallback upstream in the benchmark process (nsd unusable) — misses are slower than with nsd',
     stop: () => new Promise<void>((r) => socket.close(() => r())),
   };
+}
+
+export interface EncryptedUpstream extends Upstream {
+  tlsPort: number;
+  httpsPort: number;
+  /** The CA for aifence's upstream.tls.ca: the upstream's self-signed certificate. */
+  certFile: string;
+}
+
+/**
+ * Debian's unbound answering the zone from a redirect local zone over plain
+ * DNS, DoT (tls-port) and DoH (https-port) at once: the upstream for the
+ * encrypted-upstream misses, so that UDP, DoT and DoH are compared against
+ * the same server in the same run.
+ */
+export async function startUnboundUpstream(unbound: string, dir: string, pin: string[]): Promise<EncryptedUpstream> {
+  const [port, tlsPort, httpsPort] = [await freePort(), await freePort(), await freePort()];
+  const certFile = join(dir, 'unbound-cert.pem');
+  const keyFile = join(dir, 'unbound-key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=upstream.bench.test', '-addext', 'subjectAltName=DNS:upstream.bench.test,IP:127.0.0.1'], { stdio: 'ignore' });
+  const conf = join(dir, 'unbound.conf');
+  writeFileSync(
+    conf,
+    [
+      'server:',
+      ...[port, tlsPort, httpsPort].map((p) => `  interface: 127.0.0.1@${p}`),
+      `  tls-port: ${tlsPort}`,
+      `  https-port: ${httpsPort}`,
+      `  tls-service-key: "${keyFile}"`,
+      `  tls-service-pem: "${certFile}"`,
+      '  do-daemonize: no',
+      '  username: ""',
+      '  chroot: ""',
+      `  directory: "${dir}"`,
+      `  pidfile: "${join(dir, 'unbound.pid')}"`,
+      '  use-syslog: no',
+      '  logfile: ""',
+      '  verbosity: 0',
+      '  num-threads: 1',
+      '  incoming-num-tcp: 1000',
+      '  access-control: 127.0.0.0/8 allow',
+      '  module-config: "iterator"',
+      `  local-zone: "${ZONE}." redirect`,
+      `  local-data: "${ZONE}. 3600 IN A 192.0.2.1"`,
+      'remote-control:',
+      '  control-enable: no',
+      '',
+    ].join('\n'),
+  );
+  const server = await startServer([unbound, '-d', '-c', conf], pin, async () => (await probe(port, `probe.${ZONE}`, 200)) === 0, 10_000);
+  return { port, tlsPort, httpsPort, certFile, description: `unbound (redirect zone ${ZONE}; UDP ${port}, DoT ${tlsPort}, DoH ${httpsPort})`, stop: server.stop };
 }

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { Rule } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
+import { normalizeName } from '../match/name.js';
 import type { Explanation } from '../match/types.js';
+import { addressBytes } from '../net/address.js';
 import { REFUSED } from '../policy/clients.js';
 import { PASS } from '../policy/policy.js';
 import { type Filter, buildFilter } from '../policy/state.js';
@@ -31,63 +33,135 @@ export interface CheckResult {
   paused?: true;
 }
 
+/** A name to check that is not a usable domain name; the message names the input. */
+export class CheckInputError extends Error {}
+
+/**
+ * What to check for one input: the name itself, or the host of a URL (with
+ * a note saying so). Throws CheckInputError naming the input when there is
+ * no usable name: empty, `bad..name`, a label over 63 octets, an address.
+ */
+export function checkTarget(input: string): { name: string; note?: string } {
+  let name = input.trim();
+  let note: string | undefined;
+  if (name.includes('/')) {
+    let host = '';
+    try {
+      host = new URL(name.includes('://') ? name : `http://${name}`).hostname;
+    } catch {
+      // no host: reported below
+    }
+    if (host === '') throw new CheckInputError(`${JSON.stringify(input)} is a URL without a host name`);
+    note = `${JSON.stringify(input)} is a URL: checking its host ${host}`;
+    name = host;
+  }
+  const valid = normalizeName(name);
+  if (typeof valid !== 'string') throw new CheckInputError(`${JSON.stringify(input)} is not a domain name: ${valid.reason}`);
+  return note === undefined ? { name } : { name, note };
+}
+
+/** The client to decide for: an IPv4 or IPv6 address, or a CheckInputError naming it. */
+export function checkClient(client: string): string {
+  if (addressBytes(client) === null) throw new CheckInputError(`client ${JSON.stringify(client)} is not an IP address (e.g. 10.0.0.5 or 2001:db8::5)`);
+  return client;
+}
+
 const view = (r: Rule | undefined): RuleView | null =>
   r === undefined ? null : { select: r.select, until: r.untilText, reason: r.reason, schedule: r.schedule?.text };
 
 /** The verdict for one name and client, decided exactly as the daemon decides it, with what decided. */
 export async function checkName(filter: Filter, name: string, client = '127.0.0.1', now = Date.now()): Promise<CheckResult> {
+  return (await checkNames(filter, [name], client, now))[0];
+}
+
+/**
+ * checkName for many names at once. Verdicts are decided here (a table read
+ * each); the entries behind them are found in one batch (see ListSet.explainAll),
+ * so each list is read at most once for all the names.
+ */
+export async function checkNames(filter: Filter, names: readonly string[], client = '127.0.0.1', now = Date.now()): Promise<CheckResult[]> {
   const { matcher, policy, clients } = filter.state;
   const groupIndex = clients.classify(client);
   if (groupIndex === REFUSED) {
-    return { name, verdict: 'refused', group: null, list: null, line: null, entry: null, service: null, rule: null, exception: null };
+    return names.map((name) => ({ name, verdict: 'refused', group: null, list: null, line: null, entry: null, service: null, rule: null, exception: null }));
   }
-  const mask = matcher.matchName(name);
-  const decision = policy.decide(groupIndex, mask, now);
-  const explained = mask > 0 ? await filter.lists.explain(name) : [];
-  let decider: Explanation | undefined;
-  if (decision.blocker !== PASS) {
-    const list = matcher.lists[decision.blocker].name;
-    decider = explained.find((e) => e.list === list && !e.allow);
-  } else if (decision.allowList !== undefined) {
-    decider = explained.find((e) => e.list === matcher.lists[decision.allowList!].name && e.allow);
-  }
-  const list = decider?.list ?? null;
-  return {
-    name,
-    verdict: decision.blocker === PASS ? 'allowed' : 'blocked',
-    group: policy.groups[groupIndex].name,
-    list,
-    line: decider?.line ?? null,
-    entry: decider?.entry ?? null,
-    service: list?.startsWith('service:') ? list.slice('service:'.length) : null,
-    rule: view(decision.blockRule),
-    exception: view(decision.allowRule),
-    ...(decision.paused ? { paused: true as const } : {}),
-  };
+  const decisions = names.map((name) => {
+    const mask = matcher.matchName(name);
+    return { name, mask, decision: policy.decide(groupIndex, mask, now) };
+  });
+  // Only a list that decided needs its entry found.
+  const asked = decisions.flatMap((d, i) => (d.mask > 0 && (d.decision.blocker !== PASS || d.decision.allowList !== undefined) ? [i] : []));
+  const found = asked.length > 0 ? await filter.lists.explainAll(asked.map((i) => names[i])) : [];
+  const explained: Explanation[][] = [];
+  asked.forEach((i, k) => (explained[i] = found[k]));
+  return decisions.map(({ name, decision }, i) => {
+    let decider: Explanation | undefined;
+    if (decision.blocker !== PASS) {
+      const list = matcher.lists[decision.blocker].name;
+      decider = explained[i]?.find((e) => e.list === list && !e.allow);
+    } else if (decision.allowList !== undefined) {
+      decider = explained[i]?.find((e) => e.list === matcher.lists[decision.allowList!].name && e.allow);
+    }
+    const list = decider?.list ?? null;
+    return {
+      name,
+      verdict: decision.blocker === PASS ? 'allowed' : 'blocked',
+      group: policy.groups[groupIndex].name,
+      list,
+      line: decider?.line ?? null,
+      entry: decider?.entry ?? null,
+      service: list?.startsWith('service:') ? list.slice('service:'.length) : null,
+      rule: view(decision.blockRule),
+      exception: view(decision.allowRule),
+      ...(decision.paused ? { paused: true as const } : {}),
+    } satisfies CheckResult;
+  });
 }
 
 export function checkCommand(): Command {
   return new Command('check')
     .description('show the verdict for names, and the group, rule and list entry that decided it')
-    .argument('[names...]', 'names to check')
+    .argument('[names...]', 'names to check (a URL is checked by its host)')
     .option('-c, --config <file>', 'config file')
     .option('-f, --file <file>', 'read names one a line from this file')
     .option('--client <ip>', 'decide as for this client address (its group)', '127.0.0.1')
     .option('--json', 'one JSON object a line')
     .action(async (names: string[], opts: { config?: string; file?: string; client: string; json?: boolean }) => {
-      const all = [...names];
-      if (opts.file) all.push(...readFileSync(opts.file, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
-      if (all.length === 0) throw new Error('name at least one name to check, or --file FILE');
-      const filter = await buildFilter(loadConfig(opts.config));
-      for (const name of all) {
-        const r = await checkName(filter, name, opts.client);
-        if (opts.json) {
-          process.stdout.write(JSON.stringify(r) + '\n');
-          continue;
-        }
-        const why = r.list ? `  ${r.list}${r.line ? ` line ${r.line}` : ''}: ${r.entry}` : '';
-        const exception = r.exception ? `  (exception ${r.exception.select}${r.exception.until ? ` until ${r.exception.until}` : ''}${r.exception.reason ? `: ${r.exception.reason}` : ''})` : '';
-        process.stdout.write(`${r.name}\t${r.verdict}\t${r.group ?? '-'}${why}${exception}\n`);
+      const client = checkClient(opts.client);
+      const inputs = names.map((text) => ({ text, where: '' }));
+      if (opts.file) {
+        readFileSync(opts.file, 'utf8').split(/\r?\n/).forEach((line, i) => {
+          const text = line.trim();
+          if (text && !text.startsWith('#')) inputs.push({ text, where: `${opts.file}:${i + 1}: ` });
+        });
       }
+      if (inputs.length === 0) throw new Error('name at least one name to check, or --file FILE');
+      // Every input is looked at before anything is compiled: bad ones are named, the rest still checked.
+      const targets: string[] = [];
+      let bad = 0;
+      for (const { text, where } of inputs) {
+        try {
+          const t = checkTarget(text);
+          if (t.note) process.stderr.write(`aifence check: ${where}note: ${t.note}\n`);
+          targets.push(t.name);
+        } catch (err) {
+          if (!(err instanceof CheckInputError)) throw err;
+          process.stderr.write(`aifence check: ${where}${err.message}\n`);
+          bad++;
+        }
+      }
+      if (targets.length > 0) {
+        const filter = await buildFilter(loadConfig(opts.config));
+        for (const r of await checkNames(filter, targets, client)) {
+          if (opts.json) {
+            process.stdout.write(JSON.stringify(r) + '\n');
+            continue;
+          }
+          const why = r.list ? `  ${r.list}${r.line ? ` line ${r.line}` : ''}: ${r.entry}` : '';
+          const exception = r.exception ? `  (exception ${r.exception.select}${r.exception.until ? ` until ${r.exception.until}` : ''}${r.exception.reason ? `: ${r.exception.reason}` : ''})` : '';
+          process.stdout.write(`${r.name}\t${r.verdict}\t${r.group ?? '-'}${why}${exception}\n`);
+        }
+      }
+      if (bad > 0) throw new Error(`${bad} input${bad === 1 ? ' was' : 's were'} not a domain name (see above); the rest were checked`);
     });
 }

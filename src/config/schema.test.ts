@@ -7,7 +7,7 @@ describe('parseConfig', () => {
   it('fills every default: loopback listener, resolv.conf upstreams, nxdomain, private-range access', () => {
     const c = parse({});
     expect(c.listen).toEqual([{ host: '127.0.0.1', port: 5300, family: 4 }]);
-    expect(c.upstream).toEqual({ servers: [{ host: '192.0.2.53', port: 53, family: 4 }], timeout: 2, maxConcurrent: 4096 });
+    expect(c.upstream).toEqual({ servers: [{ host: '192.0.2.53', port: 53, family: 4 }], timeout: 2, maxConcurrent: 4096, tls: { ca: null, caFile: null, pins: [] } });
     expect(c.cache).toEqual({ maxEntries: 100000, maxSize: 64 * 1024 ** 2, minTtl: 0, maxTtl: 86400, serveStale: { maxStale: 86400, clientTimeout: 1.8 } });
     expect(c.maxUdpSize).toBe(1232);
     expect(c.blocking).toEqual({ answer: { kind: 'nxdomain' }, ttl: 60 });
@@ -56,6 +56,7 @@ describe('parseConfig', () => {
     [{ blocking: { answer: { ipv4: '10.0.0.300' } } }, /blocking\.answer\.ipv4: "10\.0\.0\.300" is not an IPv4 address/],
     [{ access: { clients: ['10.0.0.0/33'] } }, /access\.clients\[0\]: "10\.0\.0\.0\/33" is not an IP prefix/],
     [{ cache: { minTtl: '2h', maxTtl: '1h' } }, /cache\.minTtl: "2h" is above cache\.maxTtl/],
+    [{ cache: { maxSize: '4GB' } }, /cache\.maxSize: "4GB" is over 1GB, the largest answer cache; write e\.g\. 256MB or 1GB/],
     [{ lists: { ads: { source: 'a.txt', format: 'hostz' } } }, /lists\.ads\.format: "hostz" is not one of auto \| hosts/],
     [{ lists: { ads: {} } }, /lists\.ads\.source: nothing is not a non-empty string/],
     [{ groups: { default: { block: 'tag:cn' } } }, /groups\.default\.block: "tag:cn" is not a list/],

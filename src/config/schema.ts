@@ -15,16 +15,18 @@ import { type CatalogueUpdateConfig, catalogueSection } from './catalogue.js';
 import { type RateLimitConfig, rateLimitSection } from './ratelimit.js';
 import { type TcpConfig, tcpSection } from './tcp.js';
 import { type StateConfig, stateSection } from './state.js';
+import { ENCRYPTED_KEYS, type EncryptedListeners, encryptedSection } from './encrypted.js';
+import { type UpstreamAddress, type UpstreamTls, upstreamServers, upstreamTlsSection } from './upstream-servers.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, size, string } from './check.js';
 import { prefix } from './prefix.js';
 
-export interface Config {
+export interface Config extends EncryptedListeners {
   /** The file it was read from, for errors found after parsing (unknown selectors). */
   file?: string;
   /** Directory that relative paths (list sources) are resolved against. */
   baseDir: string;
   listen: HostPort[];
-  upstream: { servers: HostPort[]; timeout: number; maxConcurrent: number };
+  upstream: { servers: UpstreamAddress[]; timeout: number; maxConcurrent: number; tls: UpstreamTls };
   cache: CacheConfig;
   /** The largest UDP answer; bigger ones get TC (the client's EDNS size is capped to it). */
   maxUdpSize: number;
@@ -69,12 +71,12 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue', 'state']);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue', 'state', ...ENCRYPTED_KEYS]);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
     listen,
-    upstream: upstreamSection(top.upstream, listen, systemUpstreams),
+    upstream: upstreamSection(top.upstream, listen, systemUpstreams, baseDir),
     cache: cacheSection(top.cache),
     maxUdpSize: top.maxUdpSize === undefined ? 1232 : integer('maxUdpSize', top.maxUdpSize, 512, 65535),
     blocking: blockingSection(top.blocking),
@@ -85,6 +87,7 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     queryLog: queryLogSection(top.queryLog, baseDir),
     tcp: tcpSection(top.tcp),
     rateLimit: rateLimitSection(top.rateLimit),
+    ...encryptedSection(top, baseDir),
     state: stateSection(top.state),
   };
 }
@@ -103,13 +106,13 @@ function hostPorts(path: string, value: unknown, defaultPort: number): HostPort[
   });
 }
 
-function upstreamSection(value: unknown, listen: HostPort[], systemUpstreams: () => string[]): Config['upstream'] {
-  const section = object('upstream', value, ['servers', 'timeout', 'maxConcurrent']);
+function upstreamSection(value: unknown, listen: HostPort[], systemUpstreams: () => string[], baseDir: string): Config['upstream'] {
+  const section = object('upstream', value, ['servers', 'timeout', 'maxConcurrent', 'tls']);
   const timeout = section.timeout === undefined ? 2 : duration('upstream.timeout', section.timeout, 0.05, 60);
   const maxConcurrent = section.maxConcurrent === undefined ? 4096 : integer('upstream.maxConcurrent', section.maxConcurrent, 1, 1_000_000);
-  let servers: HostPort[];
+  let servers: UpstreamAddress[];
   if (section.servers !== undefined) {
-    servers = hostPorts('upstream.servers', section.servers, 53);
+    servers = upstreamServers('upstream.servers', section.servers);
     if (servers.length === 0) throw new ConfigError('upstream.servers', [], 'is empty; name at least one upstream DNS server, e.g. ["9.9.9.9"]');
     if (servers.length > MAX_UPSTREAMS) throw new ConfigError('upstream.servers', section.servers, `names more than ${MAX_UPSTREAMS} servers; keep the ones you trust most`);
   } else {
@@ -122,7 +125,7 @@ function upstreamSection(value: unknown, listen: HostPort[], systemUpstreams: ()
       throw new ConfigError('upstream.servers', undefined, 'is not set and /etc/resolv.conf names no usable nameserver; set upstream.servers, e.g. ["9.9.9.9", "149.112.112.112"]');
     }
   }
-  return { servers, timeout, maxConcurrent };
+  return { servers, timeout, maxConcurrent, tls: upstreamTlsSection(section.tls, baseDir) };
 }
 
 function cacheSection(value: unknown): CacheConfig {
@@ -130,6 +133,8 @@ function cacheSection(value: unknown): CacheConfig {
   const maxEntries = section.maxEntries === undefined ? 100_000 : integer('cache.maxEntries', section.maxEntries, 0, 50_000_000);
   const maxSize = section.maxSize === undefined ? 64 * 1024 ** 2 : size('cache.maxSize', section.maxSize);
   if (maxSize < 64 * 1024) throw new ConfigError('cache.maxSize', section.maxSize, 'is under 64KB; write e.g. 16MB or 256MB');
+  // The cache's slab is one buffer addressed by 31-bit offsets; 1GB holds millions of answers.
+  if (maxSize > 1024 ** 3) throw new ConfigError('cache.maxSize', section.maxSize, 'is over 1GB, the largest answer cache; write e.g. 256MB or 1GB');
   const minTtl = section.minTtl === undefined ? 0 : Math.floor(duration('cache.minTtl', section.minTtl, 0, 86400));
   const maxTtl = section.maxTtl === undefined ? 86400 : Math.floor(duration('cache.maxTtl', section.maxTtl, 1, 7 * 86400));
   if (minTtl > maxTtl) throw new ConfigError('cache.minTtl', section.minTtl, `is above cache.maxTtl (${maxTtl}s); make it smaller`);

@@ -6,6 +6,7 @@ import type { ListSpec } from './types.js';
 import { MaskBuilder } from './masks.js';
 import { CompiledMatcher, FLAG_FIN, FLAG_SUB } from './matcher.js';
 import { FNV_OFFSET, ROOT_KEY, hashByte, keyHash, reduce } from './hash.js';
+import { sharedArray } from './shared.js';
 
 /**
  * Lookup table load. Probe runs get long at 85%, but they stay within a cache
@@ -237,7 +238,7 @@ export class TrieBuilder {
       size += 1 + this.labelLength(id) + varintLength(offset[this.parentOf(id)]) + ((f & FLAG_SUB) !== 0 ? width : 0) + ((f & FLAG_FIN) !== 0 ? width : 0);
     }
     if (size >= 2 ** 31) throw new Error(`matcher too large (${size} bytes of nodes)`);
-    const pool = new Uint8Array(size);
+    const pool = sharedArray(Uint8Array, size);
     for (let id = 1; id < n; id++) {
       let at = offset[id];
       const len = this.labelLength(id);
@@ -252,7 +253,7 @@ export class TrieBuilder {
     const offBits = Math.max(1, Math.ceil(Math.log2(size)));
     const fpBits = 32 - offBits;
     const cap = Math.ceil((n - 1) / TABLE_LOAD) + 1;
-    const slots = new Uint32Array(cap);
+    const slots = sharedArray(Uint32Array, cap);
     const fpScale = 2 ** fpBits;
     // Nodes go in grouped by the region of the table their home slot lies
     // in (a counting sort on the home's high bits), so the probes of one group

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ListInput, ListSpec } from './types.js';
-import { loadLists } from './lists.js';
+import { loadLists, loadListsOffThread } from './lists.js';
+import type { CompiledMatcher } from './matcher.js';
 import { memoryList } from '../../test/match/helpers.js';
 
 let dir = '';
@@ -66,5 +67,41 @@ describe('explain', () => {
       { list: 'exact', entry: 'chat.deepseek.com', line: 2, allow: false, exact: true },
       { list: 'svc', entry: 'deepseek.com', line: 7, text: 'deepseek.com  # catalogue', allow: false, exact: false },
     ]);
+  });
+});
+
+describe('loadListsOffThread', () => {
+  const inputs = () => [file('ads', 'ads.hosts'), file('ai', 'ai.rpz'), file('ok', 'allow.txt'), memoryList('svc', ['svc.example'])];
+
+  it('compiles in a worker into shared memory, and explains there what this thread explains', async () => {
+    const here = await loadLists(inputs(), { baseDir: dir });
+    const there = await loadListsOffThread(inputs(), { baseDir: dir });
+    const { pool, table, masks } = (there.matcher as CompiledMatcher).parts;
+    for (const a of [pool, table, masks.bits]) expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(there.reports).toEqual(here.reports);
+    const names = ['x.Chat.DeepSeek.com.', 'api.deepseek.com', 'example.org', 'not a name', 'a.svc.example', 'deepseek.com'];
+    for (const n of names) expect(there.matcher.matchName(n)).toBe(here.matcher.matchName(n));
+    expect(await there.explainAll(names)).toEqual(await here.explainAll(names));
+    // Asked separately at once: batched into one job, each answered with its own.
+    const one = await Promise.all(names.map((n) => there.explain(n)));
+    expect(one).toEqual(await here.explainAll(names));
+  });
+
+  it('reuses the last set while no input changed, and compiles again when a file did', async () => {
+    await writeFile(join(dir, 'moving.txt'), 'before.example\n');
+    const spec = () => [file('moving', 'moving.txt'), memoryList('svc', ['svc.example'])];
+    const first = await loadListsOffThread(spec(), { baseDir: dir });
+    expect(await loadListsOffThread(spec(), { baseDir: dir })).toBe(first);
+    await writeFile(join(dir, 'moving.txt'), 'after.example\n');
+    const second = await loadListsOffThread(spec(), { baseDir: dir });
+    expect(second).not.toBe(first);
+    expect(second.matcher.matchName('after.example')).toBeGreaterThan(0);
+    expect(second.matcher.matchName('before.example')).toBe(0);
+    // Another spec (or other in-memory entries) is another set, too.
+    expect(await loadListsOffThread([file('moving', 'moving.txt', { exact: true }), memoryList('svc', ['svc.example'])], { baseDir: dir })).not.toBe(second);
+  });
+
+  it('fails as loadLists fails, naming list and path', async () => {
+    await expect(loadListsOffThread([file('gone', 'missing.txt')], { baseDir: dir })).rejects.toThrow(`list "gone": cannot read ${join(dir, 'missing.txt')}`);
   });
 });

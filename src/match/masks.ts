@@ -2,6 +2,15 @@
 // small integer, so a lookup returns one int and policy precomputes one
 // verdict per id. Any number of lists: bitsets are arrays of 32-bit words.
 
+import { sharedArray } from './shared.js';
+
+/** What a MaskTable is made of: plain numbers and a Uint32Array over shared memory, so it crosses threads without a copy. */
+export interface MaskTableParts {
+  count: number;
+  words: number;
+  bits: Uint32Array;
+}
+
 /** The compiled table: for mask m, words [m*2W, m*2W+W) are block bits, the next W are allow bits. */
 export class MaskTable {
   constructor(
@@ -62,15 +71,15 @@ export class MaskBuilder {
    * kept), renumbered densely: intermediate masks met while adding a node's
    * entries one by one are dropped. `remap[oldId]` is the new id.
    */
-  finish(used: Uint8Array): { table: MaskTable; remap: Int32Array } {
+  finish(used: Uint8Array): { table: MaskTableParts; remap: Int32Array } {
     const remap = new Int32Array(this.masks.length).fill(-1);
     let count = 0;
     for (let id = 0; id < this.masks.length; id++) if (id === 0 || used[id] === 1) remap[id] = count++;
-    const bits = new Uint32Array(count * 2 * this.words);
+    const bits = sharedArray(Uint32Array, count * 2 * this.words);
     this.masks.forEach((m, id) => {
       if (remap[id] >= 0) bits.set(m, remap[id] * 2 * this.words);
     });
-    return { table: new MaskTable(count, this.words, bits), remap };
+    return { table: { count, words: this.words, bits }, remap };
   }
 
   private intern(bits: Uint32Array): number {

@@ -16,7 +16,7 @@
 // bits) with a fingerprint of the key (low bits), so probes past other keys
 // rarely touch the pool.
 import type { ListSpec, Matcher } from './types.js';
-import type { MaskTable } from './masks.js';
+import { MaskTable, type MaskTableParts } from './masks.js';
 import { FNV_OFFSET, FNV_PRIME, FOLD, ROOT_KEY } from './hash.js';
 import { normalizeName } from './name.js';
 
@@ -26,13 +26,19 @@ export const LEN_MASK = 0x3f;
 
 const MAX_WIRE_NAME = 255;
 
+/**
+ * Everything a matcher is made of. The arrays live in SharedArrayBuffers and
+ * the rest is plain data, so the parts can be posted to another thread
+ * (worker_threads) and a matcher built there over the same memory: compiled
+ * once, shared by reference, never copied.
+ */
 export interface CompiledParts {
   pool: Uint8Array;
   table: Uint32Array;
   fpBits: number;
   /** Bytes per stored mask id: 1 up to 256 distinct masks, 2 up to 65,536, else 3. */
   maskWidth: number;
-  masks: MaskTable;
+  masks: MaskTableParts;
   lists: readonly ListSpec[];
   /** Trie nodes, root excluded. */
   nodes: number;
@@ -62,19 +68,29 @@ export class CompiledMatcher implements Matcher {
   private readonly touched = new Int32Array(1);
   /** matchName encodes into this, then takes the wire path. */
   private readonly wire = new Uint8Array(MAX_WIRE_NAME + 1);
+  /**
+   * V8 does not count SharedArrayBuffers toward its GC pressure: a matcher
+   * dropped by a reload would hold its memory until some unrelated GC (a
+   * burst of 30 reloads of a 300k-name list grew the daemon to 560 MB). An
+   * ArrayBuffer of the same size is counted, so this thread collects the old
+   * matcher in time; never written, its pages are never resident.
+   */
+  readonly gcWeight: ArrayBuffer | null;
 
-  constructor(parts: CompiledParts) {
+  constructor(readonly parts: CompiledParts) {
     this.pool = parts.pool;
     this.table = parts.table;
     this.cap = parts.table.length;
     this.fpBits = parts.fpBits;
     this.fpMask = 2 ** parts.fpBits - 1;
     this.maskWidth = parts.maskWidth;
-    this.masks = parts.masks;
+    this.masks = new MaskTable(parts.masks.count, parts.masks.words, parts.masks.bits);
     this.maskCount = parts.masks.count;
     this.lists = parts.lists;
     this.nodes = parts.nodes;
     this.names = parts.names;
+    const shared = parts.pool.byteLength + parts.table.byteLength + parts.masks.bits.byteLength;
+    this.gcWeight = parts.pool.buffer instanceof SharedArrayBuffer ? new ArrayBuffer(shared) : null;
   }
 
   get byteSize(): number {

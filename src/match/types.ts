@@ -100,4 +100,6 @@ export interface ListSet {
   readonly reports: readonly ListReport[];
   /** Every entry on the name's suffix path, most specific first (re-reads file lists: off the hot path). */
   explain(name: string): Promise<Explanation[]>;
+  /** explain() for many names at once: each list is read at most once for all of them. */
+  explainAll(names: readonly string[]): Promise<Explanation[][]>;
 }

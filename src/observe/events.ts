@@ -22,6 +22,8 @@ export class QueryEvent {
   rcode = 0;
   /** The upstream that answered, '' when none did. */
   upstream = '';
+  /** How the query came: udp, tcp, dot or doh. */
+  transport: 'udp' | 'tcp' | 'dot' | 'doh' = 'udp';
   /** Milliseconds from arrival to answer. */
   latencyMs = 0;
 }

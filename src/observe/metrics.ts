@@ -15,6 +15,7 @@ import { rcodeName, typeName } from '../wire/mnemonics.js';
 import type { QueryEvent, QueryObserver, Verdict } from './events.js';
 
 const VERDICTS: readonly Verdict[] = ['allowed', 'blocked', 'refused', 'invalid'];
+const TRANSPORTS: readonly QueryEvent['transport'][] = ['udp', 'tcp', 'dot', 'doh'];
 
 /** Query types with their own label: what clients ask day to day, and what tunnels and zone transfers use. */
 const LABELLED_TYPES = [1, 2, 5, 6, 10, 12, 15, 16, 28, 33, 35, 39, 43, 48, 52, 64, 65, 99, 251, 252, 255, 256, 257];
@@ -35,7 +36,7 @@ export interface DaemonGauges {
   /** Per upstream server: attempts that timed out. */
   upstreamTimeouts(): { upstream: string; timeouts: number }[];
   /** Replies dropped for coming from the wrong place or question (spoofed), or not parsing (malformed). */
-  upstreamDropped(): { spoofed: number; malformed: number; failed: number; overloaded: number; tcpConnections: number };
+  upstreamDropped(): { spoofed: number; malformed: number; failed: number; overloaded: number; tcpConnections: number; dohConnections?: number };
   queryLogDropped(): number;
   pausedGroups(): string[];
   /** The UDP rate limiter's counts and how many clients it tracks; null without one. */
@@ -63,8 +64,8 @@ export class Metrics implements QueryObserver {
     const counts = this.counts;
     new Counter({
       name: 'aifence_queries_total',
-      help: 'Answered queries by verdict, group, service (or list), query type and response code',
-      labelNames: ['verdict', 'cached', 'group', 'service', 'type', 'rcode'],
+      help: 'Answered queries by verdict, group, service (or list), query type, response code and transport',
+      labelNames: ['verdict', 'cached', 'group', 'service', 'type', 'rcode', 'transport'],
       registers: [registry],
       collect() {
         this.reset();
@@ -72,7 +73,7 @@ export class Metrics implements QueryObserver {
           for (const [list, byKey] of byList) {
             const service = list.startsWith('service:') ? list.slice(8) : list === '' ? '' : `list:${list}`;
             for (const [key, n] of byKey) {
-              const labels = { verdict: VERDICTS[key & 3], cached: key & 4 ? 'true' : 'false', group, service, type: TYPE_LABELS[key >>> 7], rcode: RCODE_LABELS[(key >>> 3) & 15] };
+              const labels = { verdict: VERDICTS[key & 3], cached: key & 4 ? 'true' : 'false', group, service, type: TYPE_LABELS[key >>> 9], rcode: RCODE_LABELS[(key >>> 3) & 15], transport: TRANSPORTS[(key >>> 7) & 3] };
               this.inc(labels, n);
             }
           }
@@ -92,7 +93,8 @@ export class Metrics implements QueryObserver {
     counter('aifence_upstream_spoofed_total', 'Upstream replies dropped: wrong source, ID or question', () => gauges.upstreamDropped().spoofed);
     counter('aifence_upstream_malformed_total', 'Upstream replies dropped: records that do not parse', () => gauges.upstreamDropped().malformed);
     counter('aifence_upstream_failed_total', 'Upstream replies SERVFAIL, REFUSED, FORMERR or NOTIMP: the query went to the next server', () => gauges.upstreamDropped().failed);
-    counter('aifence_upstream_tcp_connections_total', 'Upstream TCP connections opened (reused and pipelined)', () => gauges.upstreamDropped().tcpConnections);
+    counter('aifence_upstream_tcp_connections_total', 'Upstream TCP connections opened, DoT included (reused and pipelined)', () => gauges.upstreamDropped().tcpConnections);
+    counter('aifence_upstream_doh_connections_total', 'Upstream DNS-over-HTTPS (HTTP/2) connections opened (each carries many queries)', () => gauges.upstreamDropped().dohConnections ?? 0);
     counter('aifence_cache_hits_total', 'Cache lookups that hit', gauges.cacheHits);
     counter('aifence_cache_stale_answers_total', 'Expired answers served because no upstream answered in time (RFC 8767)', () => gauges.resolverTotals().stale);
     counter(
@@ -167,7 +169,7 @@ export class Metrics implements QueryObserver {
     if (byList === undefined) this.counts.set(e.group, (byList = new Map()));
     let byKey = byList.get(e.list);
     if (byKey === undefined) byList.set(e.list, (byKey = new Map()));
-    const key = (typeIndex[e.qtype] << 7) | ((e.rcode & 15) << 3) | (e.cached ? 4 : 0) | VERDICTS.indexOf(e.verdict);
+    const key = (typeIndex[e.qtype] << 9) | (TRANSPORTS.indexOf(e.transport) << 7) | ((e.rcode & 15) << 3) | (e.cached ? 4 : 0) | VERDICTS.indexOf(e.verdict);
     byKey.set(key, (byKey.get(key) ?? 0) + 1);
     if (e.upstream !== '') {
       let h = this.latencyByUpstream.get(e.upstream);

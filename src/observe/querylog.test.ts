@@ -27,7 +27,7 @@ function setup(config: Partial<QueryLogConfig> = {}, options: QueryLogOptions = 
 const scratch = new QueryEvent();
 function event(name: string, qtype: number, fields: Partial<Omit<QueryEvent, 'msg'>> = {}): QueryEvent {
   const msg = encodeQuery(name, qtype);
-  Object.assign(scratch, { time: Date.UTC(2026, 10, 23, 10, 0, 0), client: '10.1.2.3', group: 'default', verdict: 'allowed', cached: false, list: '', rcode: 0, upstream: '', latencyMs: 0 }, fields);
+  Object.assign(scratch, { time: Date.UTC(2026, 10, 23, 10, 0, 0), client: '10.1.2.3', group: 'default', verdict: 'allowed', cached: false, list: '', rcode: 0, upstream: '', transport: 'udp', latencyMs: 0 }, fields);
   scratch.msg = msg;
   scratch.questionEnd = msg.length; // no EDNS: the question ends the message
   scratch.qtype = qtype;
@@ -47,12 +47,14 @@ describe('QueryLog', () => {
     qlog.observe(event('example.org', 1, { upstream: '9.9.9.9:53', cached: false, latencyMs: 12.3456 }));
     qlog.observe(event('example.org', 4242, { cached: true, client: '::1', group: 'lab' }));
     qlog.observe(event('x.test', 1, { verdict: 'blocked', list: 'ads', rcode: 0 }));
+    qlog.observe(event('example.org', 1, { transport: 'doh' }));
     await qlog.close();
     expect(lines(path)).toEqual([
       { time: '2026-11-23T10:00:00.000Z', client: '10.1.2.3', group: 'default', name: 'chat.deepseek.com', type: 'HTTPS', verdict: 'blocked', cached: false, service: 'deepseek', list: 'service:deepseek', rcode: 'NXDOMAIN', latencyMs: 0.12 },
       { time: '2026-11-23T10:00:00.000Z', client: '10.1.2.3', group: 'default', name: 'example.org', type: 'A', verdict: 'allowed', cached: false, rcode: 'NOERROR', upstream: '9.9.9.9:53', latencyMs: 12.35 },
       { time: '2026-11-23T10:00:00.000Z', client: '::1', group: 'lab', name: 'example.org', type: 'TYPE4242', verdict: 'allowed', cached: true, rcode: 'NOERROR', latencyMs: 0 },
       { time: '2026-11-23T10:00:00.000Z', client: '10.1.2.3', group: 'default', name: 'x.test', type: 'A', verdict: 'blocked', cached: false, list: 'ads', rcode: 'NOERROR', latencyMs: 0 },
+      { time: '2026-11-23T10:00:00.000Z', client: '10.1.2.3', group: 'default', name: 'example.org', type: 'A', verdict: 'allowed', cached: false, rcode: 'NOERROR', transport: 'doh', latencyMs: 0 },
     ]);
   });
 

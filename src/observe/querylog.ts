@@ -45,6 +45,7 @@ class Slot {
   list = '';
   rcode = 0;
   upstream = '';
+  transport: QueryEvent['transport'] = 'udp';
   latencyMs = 0;
 }
 
@@ -180,6 +181,7 @@ export class QueryLog implements QueryObserver {
     s.list = e.list;
     s.rcode = e.rcode;
     s.upstream = e.upstream;
+    s.transport = e.transport;
     s.latencyMs = e.latencyMs;
     this.count++;
     // A stalled or failed file is flushed by its drain or retry: no timer per query meanwhile.
@@ -253,6 +255,8 @@ export class QueryLog implements QueryObserver {
     if (s.list) line += `,"list":${JSON.stringify(s.list)}`;
     line += `,"rcode":"${rcodeName(s.rcode)}"`;
     if (s.upstream) line += `,"upstream":"${s.upstream}"`;
+    // UDP, most queries, goes without saying.
+    if (s.transport !== 'udp') line += `,"transport":"${s.transport}"`;
     return line + `,"latencyMs":${Math.round(s.latencyMs * 100) / 100}}`;
   }
 

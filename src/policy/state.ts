@@ -5,7 +5,7 @@
 import { type Catalogue, catalogueLists, loadCatalogue, resolveSelector, serviceListName } from '../catalogue/index.js';
 import type { Config, GroupConfig } from '../config/schema.js';
 import { checkSelectors } from '../config/selectors.js';
-import { loadLists } from '../match/lists.js';
+import { loadListsOffThread } from '../match/lists.js';
 import type { ListInput, ListSet } from '../match/types.js';
 import type { FilterState } from '../resolve/resolver.js';
 import { BlockAnswers } from '../wire/answers.js';
@@ -24,7 +24,8 @@ export async function buildFilter(config: Config, catalogue: Catalogue = loadCat
   // Resolve every selector before compiling anything: a typo fails fast, with its suggestion.
   checkSelectors(config, select);
   const inputs: ListInput[] = [...config.lists.map((spec) => ({ spec })), ...catalogueLists(catalogue)];
-  const lists = await loadLists(inputs, { baseDir: config.baseDir });
+  // Read and compiled in a worker thread: a reload never holds the query loop.
+  const lists = await loadListsOffThread(inputs, { baseDir: config.baseDir });
   const matcher = lists.matcher;
   const reasons = matcher.lists.map((l) => l.name);
   const { ttl } = config.blocking;

@@ -23,11 +23,17 @@ import type { ReplyShape } from '../wire/records.js';
 import { type AnswerCache, type CachedReply, cacheKey } from './cache.js';
 import { Limit, type RateLimiter } from './ratelimit.js';
 import { blockedTarget, targetMasks } from './targets.js';
+import { type DdrAnswers, isDdrQuestion } from '../wire/ddr.js';
 import type { UpstreamPool } from './upstream.js';
 
-/** Where an answer goes: a UDP socket (to address:port) or one TCP connection. */
+/** How a query came: plain UDP or TCP, DNS over TLS (RFC 7858) or over HTTPS (RFC 8484). */
+export type TransportKind = 'udp' | 'tcp' | 'dot' | 'doh';
+
+/** Where an answer goes: a UDP socket (to address:port), one TCP or TLS connection, or one HTTP request. */
 export interface Transport {
+  /** Datagrams: rate limits and the TC bit apply. Every other transport is connection-based and bounded per connection. */
   readonly udp: boolean;
+  readonly kind: TransportKind;
   send(reply: Buffer, address: string, port: number): void;
 }
 
@@ -105,6 +111,8 @@ export class Resolver {
   readonly observers: QueryObserver[] = [];
   /** Per-client UDP rate limiting; set by the daemon. */
   rateLimit: RateLimiter | null = null;
+  /** RFC 9462 answers naming aifence's own DoT/DoH listeners; null when it has none (then the name goes through the filter as any other). */
+  ddr: DdrAnswers | null = null;
   // When the query being handled arrived (wall clock for logs, monotonic for latency).
   private arrived = 0;
   private started = 0;
@@ -180,6 +188,8 @@ export class Resolver {
       return this.send(errorAnswer(msg, q, Rcode.REFUSED), transport, address, port, msg, q, -1, 'refused', -1, false, '');
     }
     if (isHealthProbe(msg, q)) return this.send(emptyAnswer(msg, q), transport, address, port, msg, q, group, 'allowed', -1, false, '');
+    // Before the lists: designating ourselves keeps the client on a filtered resolver, which is what blocking DDR was for.
+    if (this.ddr !== null && isDdrQuestion(msg, q)) return this.send(this.ddr.answer(msg, q), transport, address, port, msg, q, group, 'allowed', -1, false, '');
     const verdicts = state.policy.groups[group].verdicts;
     const mask = state.matcher.matchWire(msg, 12);
     if (mask > 0 && verdicts[mask] !== PASS) return this.block(msg, q, group, verdicts[mask], transport, address, port);
@@ -199,7 +209,9 @@ export class Resolver {
       if (hit !== undefined) return this.fromCache(hit, true, msg, q, group, transport, address, port);
       return this.overloaded(msg, q, group, transport, address, port);
     }
-    const started: Flight = { waiters: [this.waiter(msg, q, group, transport, address, port)], stale: hit, timer: null, servingStale: false };
+    // The lookup's entry is a view the next lookup reuses: the flight keeps its own copy.
+    const stale = hit === undefined ? undefined : this.cache.detach(hit);
+    const started: Flight = { waiters: [this.waiter(msg, q, group, transport, address, port)], stale, timer: null, servingStale: false };
     const staleAfter = this.options.staleAfter;
     if (hit !== undefined && staleAfter !== null) started.timer = setTimeout(() => this.serveStale(key, started), staleAfter * 1000);
     this.inflight.set(key, started);
@@ -317,6 +329,7 @@ export class Resolver {
     e.list = list >= 0 ? (state.matcher.lists[list]?.name ?? '') : '';
     e.rcode = reply[3] & 0x0f;
     e.upstream = upstream;
+    e.transport = transport.kind;
     e.latencyMs = performance.now() - this.started;
     for (const o of this.observers) o.observe(e);
   }

@@ -14,7 +14,7 @@
 // back-off ends.
 
 import type { RemoteInfo, Socket } from 'node:dgram';
-import type { HostPort } from '../net/address.js';
+import type { UpstreamAddress, UpstreamTls } from '../config/upstream-servers.js';
 import { Rcode } from '../wire/message.js';
 import type { ReplyShape } from '../wire/records.js';
 import { Verdict, judgeReply } from './upstream/judge.js';
@@ -22,6 +22,9 @@ import { RandomBytes, type UpstreamQuestion, attemptQuery, upstreamQuery, withou
 import { UpstreamServer, pickServer } from './upstream/servers.js';
 import { type Connection, TcpConnections, type TcpWaiter } from './upstream/tcp.js';
 import { UdpPorts } from './upstream/udp.js';
+import { DohSessions } from './upstream/doh.js';
+import { padQuery } from './upstream/padding.js';
+import { TlsDialer } from './upstream/tls.js';
 
 export { UPSTREAM_UDP_SIZE, type UpstreamQuestion, upstreamQuery } from './upstream/query.js';
 
@@ -36,8 +39,10 @@ export interface UpstreamStats {
   failed: number;
   /** Queries given up at once because every UDP socket or TCP slot was taken. */
   overloaded: number;
-  /** Upstream TCP connections opened. */
+  /** Upstream TCP connections opened (DoT's included). */
   tcpConnections: number;
+  /** Upstream DoH (HTTP/2) connections opened. */
+  dohConnections: number;
 }
 
 /** What a finished exchange hands back: the reply and its shape, or null when every server failed in time. */
@@ -67,23 +72,46 @@ interface Attempt extends TcpWaiter {
   exchange: Exchange;
   server: UpstreamServer;
   socket: Socket | null;
-  conn: Connection | null;
+  /** A TCP or DoT connection, or a DoH session, that holds this attempt. */
+  conn: Pick<Connection, 'forget'> | null;
 }
+
+const NO_TLS: UpstreamTls = { ca: null, caFile: null, pins: [] };
 
 const MIN_ATTEMPT_MS = 200;
 
 export class UpstreamPool {
-  readonly stats: UpstreamStats = { spoofed: 0, malformed: 0, timeouts: 0, tcpRetries: 0, failed: 0, overloaded: 0, tcpConnections: 0 };
+  readonly stats: UpstreamStats = { spoofed: 0, malformed: 0, timeouts: 0, tcpRetries: 0, failed: 0, overloaded: 0, tcpConnections: 0, dohConnections: 0 };
   private readonly servers: UpstreamServer[];
   private readonly random = new RandomBytes();
   private readonly udp = new UdpPorts();
   private readonly tcp = new TcpConnections(this.random, () => this.stats.spoofed++);
+  private readonly doh = new DohSessions();
   private readonly exchanges = new Set<Exchange>();
   private readonly timeoutMs: number;
 
-  constructor(servers: HostPort[], timeoutSeconds: number) {
-    this.servers = servers.map((address, i) => new UpstreamServer(address, i));
+  /**
+   * `tls` verifies DoT and DoH servers; `onError` hears why a connection to
+   * one failed (certificate, refused, reset), for the log.
+   */
+  constructor(servers: UpstreamAddress[], timeoutSeconds: number, tls: UpstreamTls = NO_TLS, onError: (message: string) => void = () => undefined) {
+    this.servers = servers.map((address, i) => {
+      const server = new UpstreamServer(address, i);
+      if (address.encrypted) server.dialer = new TlsDialer(address, tls, server.label, onError);
+      return server;
+    });
     this.timeoutMs = timeoutSeconds * 1000;
+  }
+
+  /** TLS handshakes with encrypted servers, full and resumed (RFC 5077 / 8446 tickets). */
+  get tlsHandshakes(): { full: number; resumed: number } {
+    let full = 0;
+    let resumed = 0;
+    for (const s of this.servers) {
+      full += s.dialer?.handshakes ?? 0;
+      resumed += s.dialer?.resumed ?? 0;
+    }
+    return { full, resumed };
   }
 
   /** Nothing to set up: sockets are opened per attempt. Kept so that callers need not know. */
@@ -92,6 +120,7 @@ export class UpstreamPool {
   close(): void {
     for (const exchange of [...this.exchanges]) this.finish(exchange, null, null, '');
     this.tcp.close();
+    this.doh.close();
   }
 
   /** Timeouts per server, for metrics. */
@@ -106,7 +135,7 @@ export class UpstreamPool {
 
   /** UDP sockets and TCP connections open now (tests watch these for leaks). */
   get openSockets(): { udp: number; tcp: number } {
-    return { udp: this.udp.open, tcp: this.tcp.openConnections };
+    return { udp: this.udp.open, tcp: this.tcp.openConnections + this.doh.openConnections };
   }
 
   /**
@@ -157,7 +186,14 @@ export class UpstreamPool {
       conn: null,
       settle: (reply, reused) => this.onTcpReply(attempt, reply, reused),
     };
-    if (exchange.tcp) {
+    const encrypted = server.address.encrypted?.protocol;
+    // Encrypted servers get padded queries (RFC 8467) and are only ever reached over their own protocol.
+    if (encrypted) attempt.sent = padQuery(attempt.sent);
+    if (encrypted === 'doh') {
+      const opened = this.doh.opened;
+      attempt.conn = this.doh.send(server, server.dialer!, attempt, freshTcp);
+      this.stats.dohConnections += this.doh.opened - opened;
+    } else if (exchange.tcp || encrypted === 'dot') {
       const opened = this.tcp.opened;
       attempt.conn = this.tcp.send(server, attempt, freshTcp);
       this.stats.tcpConnections += this.tcp.opened - opened;

@@ -6,9 +6,9 @@ import type { Socket as UdpSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { type Catalogue, loadCatalogue } from '../catalogue/index.js';
+import type { Catalogue } from '../catalogue/index.js';
 import { CatalogueUpdates, registerCatalogueMetrics } from '../catalogue/updates.js';
-import { checkName } from '../commands/check.js';
+import { CheckInputError, checkClient, checkName, checkTarget } from '../commands/check.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { logPolicy } from '../config/summary.js';
@@ -33,8 +33,11 @@ import { Resolver } from '../resolve/resolver.js';
 import { UpstreamPool } from '../resolve/upstream.js';
 import { type TcpListener, type TcpStats, listenTcp, noTcpStats } from './tcp.js';
 import { listenUdp } from './udp.js';
+import { type DohListener, listenDoh } from './doh.js';
+import { TlsFiles } from './tls-files.js';
+import { DdrAnswers, type DdrEndpoint } from '../wire/ddr.js';
 import { explainListenError } from './listen-error.js';
-import { releaseLoadGarbage } from './memory.js';
+import { loadCatalogueOffThread } from './offload.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
 import { watchFiles } from './watch.js';
 
@@ -72,6 +75,13 @@ export class Daemon implements AdminTarget {
   private queryLog: QueryLog | PostgresQueryLog | null = null;
   /** Signed catalogue updates; set right after construction. */
   private updates!: CatalogueUpdates;
+  /** Encrypted listeners (DoT, DoH over HTTPS, DoH over plain HTTP for a proxy) and the certificate they present. */
+  private readonly dot: TcpListener[] = [];
+  private readonly https: DohListener[] = [];
+  private readonly http: DohListener[] = [];
+  private tlsFiles: TlsFiles | null = null;
+  /** The packaged catalogue as last read (off the query thread); set right after construction. */
+  private packaged!: PackagedCatalogue;
   readonly metrics: Metrics;
 
   private constructor(
@@ -95,7 +105,7 @@ export class Daemon implements AdminTarget {
       rateLimit: () => this.resolver.rateLimit,
       cacheBytes: () => this.resolver.cache.bytes,
       resolverTotals: () => this.resolver.stats,
-      tcp: () => ({ open: this.tcp.reduce((n, t) => n + t.connections, 0), closed: { ...this.tcpStats } }),
+      tcp: () => ({ open: [...this.tcp, ...this.dot].reduce((n, t) => n + t.connections, 0), closed: { ...this.tcpStats } }),
     });
     resolver.observers.push(this.metrics);
     this.remote = this.remoteListsFor(config);
@@ -106,7 +116,7 @@ export class Daemon implements AdminTarget {
   }
 
   private updatesFor(config: Config): CatalogueUpdates {
-    return newUpdates(config, this.options, () => void this.reload(), this.clock);
+    return newUpdates(config, this.options, this.packaged, () => void this.reload(), this.clock);
   }
 
   private remoteListsFor(config: Config): RemoteLists {
@@ -127,10 +137,11 @@ export class Daemon implements AdminTarget {
     // URL lists load from their copies on disk; downloads happen in the background once serving.
     prepareRemoteLists(config.remoteLists, options.log);
     let daemon: Daemon | undefined;
-    const updates = newUpdates(config, options, () => void daemon?.reload(), clock);
+    const packaged = { current: await readPackaged(options) };
+    const updates = newUpdates(config, options, packaged, () => void daemon?.reload(), clock);
     const filter = await buildFilter(config, updates.current(), clock());
     warnRejects(filter, options.log);
-    const upstream = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
+    const upstream = newUpstreamPool(config, options.log);
     await upstream.start();
     const resolver = new Resolver(filter.state, new AnswerCache(config.cache), upstream, options.log, resolverOptions(config));
     resolver.rateLimit = new RateLimiter(config.rateLimit, {
@@ -140,6 +151,7 @@ export class Daemon implements AdminTarget {
     const tcp: TcpListener[] = [];
     daemon = new Daemon(config, filter, resolver, udp, tcp, options, clock);
     daemon.updates = updates;
+    daemon.packaged = packaged;
     const running = daemon;
     registerCatalogueMetrics(daemon.metrics.registry, {
       status: () => running.updates.status(running.filter.catalogue),
@@ -156,6 +168,7 @@ export class Daemon implements AdminTarget {
         udp.push(socket);
         tcp.push(listener);
       }
+      await daemon.listenEncrypted(config);
       daemon.admin = await AdminServer.start(config.admin, daemon).catch((err: unknown) => {
         throw config.admin.listen ? explainListenError(err, config.admin.listen, 'admin API (http)') : err;
       });
@@ -166,12 +179,12 @@ export class Daemon implements AdminTarget {
     daemon.watch();
     daemon.remote.start();
     daemon.updates.start();
-    releaseLoadGarbage();
     options.log.info(
       {
         listen: daemon.addresses.map((a) => `${a.address}:${a.port}`),
+        ...daemon.encryptedAddresses(),
         admin: daemon.adminAddress ? `${daemon.adminAddress.address}:${daemon.adminAddress.port}` : null,
-        upstream: config.upstream.servers.map((s) => `${s.host}:${s.port}`),
+        upstream: config.upstream.servers.map((s) => s.encrypted?.url ?? `${s.host}:${s.port}`),
         lists: filter.lists.reports.length,
         entries: totalEntries(filter),
         catalogue: `${filter.catalogue.info.origin} ${filter.catalogue.info.version}, reviewed ${filter.catalogue.info.reviewed}`,
@@ -189,10 +202,83 @@ export class Daemon implements AdminTarget {
     return this.udp.map((s) => s.address());
   }
 
-  /** TCP connections refused or cut short, and why, over every listener. */
+  /** The DoT listeners' bound addresses. */
+  get tlsAddresses(): AddressInfo[] {
+    return this.dot.map((t) => t.server.address() as AddressInfo);
+  }
+
+  /** The DoH listeners' bound addresses: HTTPS, and plain HTTP for a reverse proxy. */
+  get httpsAddresses(): AddressInfo[] {
+    return this.https.map((l) => l.address());
+  }
+
+  get httpAddresses(): AddressInfo[] {
+    return this.http.map((l) => l.address());
+  }
+
+  /** DoH requests and connections turned away, over every DoH listener. */
+  get dohStats(): { refused: number; rejected: number } {
+    const sum = { refused: 0, rejected: 0 };
+    for (const l of [...this.https, ...this.http]) {
+      sum.refused += l.stats.refused;
+      sum.rejected += l.stats.rejected;
+    }
+    return sum;
+  }
+
+  private encryptedAddresses(): Record<string, string[]> {
+    const show = (list: AddressInfo[]) => list.map((a) => `${a.address}:${a.port}`);
+    const out: Record<string, string[]> = {};
+    if (this.dot.length > 0) out.listenTls = show(this.tlsAddresses);
+    if (this.https.length > 0) out.listenHttps = show(this.httpsAddresses);
+    if (this.http.length > 0) out.listenHttp = show(this.httpAddresses);
+    return out;
+  }
+
+  /** Opens the DoT and DoH listeners (the certificate first: an unreadable one stops start-up), then DDR names them. */
+  private async listenEncrypted(config: Config): Promise<void> {
+    if (config.tls && config.listenTls.length + config.listenHttps.length > 0) {
+      this.tlsFiles = new TlsFiles(config.tls, this.log);
+      if (this.options.watch !== false) this.tlsFiles.watch();
+    }
+    const tls = this.tlsFiles;
+    const explain = (at: HostPort, what: string) => (err: unknown) => {
+      throw explainListenError(err, at, what);
+    };
+    for (const at of config.listenTls) this.dot.push(await listenTcp(at, this.resolver, config.tcp, { secureContext: tls!.secureContext }).catch(explain(at, 'listenTls (DoT)')));
+    for (const at of config.listenHttps) this.https.push(await listenDoh(at, this.resolver, { tcp: config.tcp, doh: config.doh, tls }).catch(explain(at, 'listenHttps (DoH)')));
+    for (const at of config.listenHttp) this.http.push(await listenDoh(at, this.resolver, { tcp: config.tcp, doh: config.doh, tls: null }).catch(explain(at, 'listenHttp (DoH)')));
+    this.resolver.ddr = this.ddrAnswers();
+    // A renewed certificate may carry other names: DDR names what is presented now.
+    tls?.onChange.push(() => (this.resolver.ddr = this.ddrAnswers()));
+  }
+
+  /**
+   * RFC 9462 answers naming our DoT and DoH listeners, or null (DDR then
+   * stays as the lists decide: NODATA where tag:doh-bypass is blocked).
+   * Clients connect to the name the certificate carries, so without a DNS
+   * name in it there is nothing to designate.
+   */
+  private ddrAnswers(): DdrAnswers | null {
+    const endpoints: DdrEndpoint[] = [
+      ...this.tlsAddresses.map((a) => ({ kind: 'dot' as const, port: a.port })),
+      ...this.httpsAddresses.map((a) => ({ kind: 'doh' as const, port: a.port })),
+    ];
+    if (endpoints.length === 0 || this.tlsFiles === null) return null;
+    const names = this.tlsFiles.subjectNames;
+    if (names.dns.length === 0) {
+      this.log.warn({ cert: this.config.tls?.cert }, 'DDR off: the TLS certificate names no DNS name (subjectAltName DNS:...) for clients to verify');
+      return null;
+    }
+    // Hints only for listeners bound to one address; a wildcard listener's address is whatever the client reached.
+    const bound = [...this.tlsAddresses, ...this.httpsAddresses].map((a) => a.address).filter((a) => a !== '0.0.0.0' && a !== '::');
+    return new DdrAnswers(endpoints, names.dns[0], [...new Set(bound)]);
+  }
+
+  /** TCP connections (DoT's included) refused or cut short, and why, over every listener. */
   get tcpStats(): TcpStats {
     const sum = noTcpStats();
-    for (const t of this.tcp) for (const key of Object.keys(sum) as (keyof TcpStats)[]) sum[key] += t.stats[key];
+    for (const t of [...this.tcp, ...this.dot]) for (const key of Object.keys(sum) as (keyof TcpStats)[]) sum[key] += t.stats[key];
     return sum;
   }
 
@@ -207,7 +293,9 @@ export class Daemon implements AdminTarget {
 
   /**
    * Re-reads config, catalogue and lists, builds everything beside the live
-   * state and swaps it in; queries never wait. A failed reload keeps serving
+   * state and swaps it in; queries never wait: the catalogue and the lists
+   * are read and compiled in worker threads (src/thread/run.ts), and the
+   * compiled matcher comes back in shared memory. A failed reload keeps serving
    * the last good state and says why. Reloads asked for while one runs are
    * folded into one more.
    */
@@ -233,10 +321,12 @@ export class Daemon implements AdminTarget {
       const remoteChanged = !isDeepStrictEqual(config.remoteLists, this.config.remoteLists);
       if (remoteChanged) prepareRemoteLists(config.remoteLists, this.log);
       const catalogueChanged = !isDeepStrictEqual(config.catalogue, this.config.catalogue);
+      this.packaged.current = await readPackaged(this.options);
       const updates = catalogueChanged ? this.updatesFor(config) : this.updates;
       const filter = await buildFilter(config, updates.current(), this.clock());
       warnRejects(filter, this.log);
       await this.applyServing(config);
+      this.tlsFiles?.reload();
       this.filter = filter;
       this.config = config;
       this.resolver.state = filter.state; // the swap: one reference
@@ -259,7 +349,6 @@ export class Daemon implements AdminTarget {
         ms: Math.round(performance.now() - started),
       };
       this.metrics.reloaded(true);
-      releaseLoadGarbage();
       this.log.info(result, 'reloaded');
       logPolicy(config, this.log);
       return result;
@@ -306,7 +395,7 @@ export class Daemon implements AdminTarget {
       this.queryLog.retryNow();
     }
     if (!isDeepStrictEqual(before.upstream, config.upstream)) {
-      const pool = new UpstreamPool(config.upstream.servers, config.upstream.timeout);
+      const pool = newUpstreamPool(config, this.log);
       await pool.start();
       const old = this.resolver.upstream;
       this.resolver.upstream = pool;
@@ -316,7 +405,7 @@ export class Daemon implements AdminTarget {
     if (!isDeepStrictEqual(before.cache, config.cache)) this.resolver.cache = new AnswerCache(config.cache);
     this.resolver.options = resolverOptions(config);
     if (!isDeepStrictEqual(before.rateLimit, config.rateLimit)) this.resolver.rateLimit?.configure(config.rateLimit);
-    for (const key of ['listen', 'admin', 'tcp', 'state'] as const) {
+    for (const key of ['listen', 'admin', 'tcp', 'state', 'listenTls', 'listenHttps', 'listenHttp', 'tls', 'doh'] as const) {
       if (!isDeepStrictEqual(before[key], config[key])) this.log.warn({ key }, `${key} changed: takes effect at the next restart`);
     }
   }
@@ -439,8 +528,17 @@ export class Daemon implements AdminTarget {
     return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
   }
 
-  check(name: string, client: string) {
-    return checkName(this.filter, name, client, this.clock());
+  /** The admin API's /check: a bad name or client is a 400 naming it; the entry behind the verdict is found off the query loop. */
+  async check(name: string, client: string) {
+    let target: { name: string; note?: string };
+    try {
+      target = checkTarget(name);
+      checkClient(client);
+    } catch (err) {
+      throw err instanceof CheckInputError ? new HttpError(400, err.message) : err;
+    }
+    const result = await checkName(this.filter, target.name, client, this.clock());
+    return target.note === undefined ? result : { ...result, note: target.note };
   }
 
   /** Stops accepting, lets queries in flight finish (up to drainMs), then closes everything. */
@@ -450,12 +548,13 @@ export class Daemon implements AdminTarget {
     this.remote.stop();
     this.updates.stop();
     this.draining = true;
-    for (const t of this.tcp) t.stopAccepting();
+    for (const t of [...this.tcp, ...this.dot, ...this.https, ...this.http]) t.stopAccepting();
     const deadline = performance.now() + (this.options.drainMs ?? DEFAULT_DRAIN_MS);
     while (this.resolver.pending > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     if (this.resolver.pending > 0) this.log.warn({ pending: this.resolver.pending }, 'stopped with queries unanswered');
     for (const s of this.udp) s.close();
-    for (const t of this.tcp) t.closeConnections();
+    for (const t of [...this.tcp, ...this.dot, ...this.https, ...this.http]) t.closeConnections();
+    this.tlsFiles?.close();
     await this.admin?.close();
     this.resolver.upstream.close();
     this.resolver.rateLimit?.close();
@@ -471,15 +570,38 @@ function unavailable(err: unknown): never {
   throw err;
 }
 
+/** How often the same upstream connection failure is logged again (a down DoT server fails every query). */
+const UPSTREAM_ERROR_LOG_MS = 10_000;
+
+/** The upstream pool for a config; failed TLS connections (a certificate that does not verify) are logged, at most once per 10 s each. */
+function newUpstreamPool(config: Config, log: Logger): UpstreamPool {
+  const lastLogged = new Map<string, number>();
+  return new UpstreamPool(config.upstream.servers, config.upstream.timeout, config.upstream.tls, (message) => {
+    const now = performance.now();
+    if (now - (lastLogged.get(message) ?? -Infinity) < UPSTREAM_ERROR_LOG_MS) return;
+    if (lastLogged.size > 100) lastLogged.clear();
+    lastLogged.set(message, now);
+    log.warn({ err: message }, 'upstream connection failed; the query goes to the next server, never in clear');
+  });
+}
+
 const resolverOptions = (config: Config) => ({
   maxUdpSize: config.maxUdpSize,
   maxConcurrent: config.upstream.maxConcurrent,
   staleAfter: config.cache.serveStale?.clientTimeout ?? null,
 });
 
+/** The packaged catalogue, read before each (re)load: CatalogueUpdates asks for it synchronously. */
+interface PackagedCatalogue {
+  current: Catalogue;
+}
+
+/** The packaged catalogue: the one given (tests), else the package's blocklists/, parsed in a worker thread (40–150 ms of YAML). */
+const readPackaged = async (options: DaemonOptions): Promise<Catalogue> => options.catalogue ?? loadCatalogueOffThread();
+
 /** The catalogue source for a config: signed bundles when configured, over the packaged catalogue. */
-function newUpdates(config: Config, options: DaemonOptions, onChange: () => void, clock: () => number): CatalogueUpdates {
-  return new CatalogueUpdates(config.catalogue, () => options.catalogue ?? loadCatalogue(), options.log, onChange, clock);
+function newUpdates(config: Config, options: DaemonOptions, packaged: PackagedCatalogue, onChange: () => void, clock: () => number): CatalogueUpdates {
+  return new CatalogueUpdates(config.catalogue, () => packaged.current, options.log, onChange, clock);
 }
 
 const totalEntries = (filter: Filter): number => filter.lists.reports.reduce((n, r) => n + r.entries, 0);

@@ -6,11 +6,17 @@
 // malformed frame stops reading on that connection only; it closes once the
 // good queries before it are answered. A client that half-closes (sends its
 // queries, then FIN) still gets its answers.
+//
+// DNS over TLS (RFC 7858) is the same protocol inside TLS: a DoT listener
+// wraps each accepted socket in TLS and hands it to the same connection
+// code, so every bound above holds for it too (a stalled handshake is an
+// idle connection).
 
 import { type Server, type Socket, createServer } from 'node:net';
+import { type SecureContext, TLSSocket } from 'node:tls';
 import type { TcpConfig } from '../config/tcp.js';
 import type { HostPort } from '../net/address.js';
-import type { Resolver, Transport } from '../resolve/resolver.js';
+import type { Resolver, Transport, TransportKind } from '../resolve/resolver.js';
 import { HEADER_SIZE } from '../wire/message.js';
 
 /** Why connections were refused or cut short, for tests and operators. */
@@ -46,8 +52,17 @@ export interface TcpListener {
 
 const EMPTY = Buffer.alloc(0);
 
-export async function listenTcp(at: HostPort, resolver: Resolver, config: TcpConfig): Promise<TcpListener> {
-  const listener = new Listener(resolver, config);
+/** TLS for a DoT listener: the certificate to present now (it may change between connections). */
+export interface DotOptions {
+  secureContext: () => SecureContext;
+}
+
+/** ALPN for DNS over TLS (RFC 7858 §3.2); clients that offer no ALPN are served too. */
+const DOT_ALPN = ['dot'];
+
+/** Plain TCP, or DNS over TLS when `tls` is given. */
+export async function listenTcp(at: HostPort, resolver: Resolver, config: TcpConfig, tls?: DotOptions): Promise<TcpListener> {
+  const listener = new Listener(resolver, config, tls);
   const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => listener.accept(socket));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -82,10 +97,14 @@ class Listener {
   readonly messageMs: number;
   readonly lifetimeMs: number;
 
+  readonly kind: TransportKind;
+
   constructor(
     readonly resolver: Resolver,
     readonly config: TcpConfig,
+    private readonly tls?: DotOptions,
   ) {
+    this.kind = tls ? 'dot' : 'tcp';
     this.idleMs = config.idleTimeout * 1000;
     this.messageMs = config.messageTimeout * 1000;
     this.lifetimeMs = config.maxLifetime * 1000;
@@ -103,7 +122,9 @@ class Listener {
       return;
     }
     this.perClient.set(address, count + 1);
-    const connection = new Connection(socket, this, address, socket.remotePort ?? 0);
+    // Counted by the TCP socket, which closes however the TLS layer above it ends.
+    const stream = this.tls ? this.secure(socket) : socket;
+    const connection = new Connection(stream, socket, this, address, socket.remotePort ?? 0);
     this.open.add(connection);
     socket.on('close', () => {
       this.open.delete(connection);
@@ -113,6 +134,15 @@ class Listener {
       if (left > 0) this.perClient.set(address, left);
       else this.perClient.delete(address);
     });
+  }
+
+  /** TLS over an accepted socket; a failed handshake closes it (the TLS error concerns that client only). */
+  private secure(socket: Socket): TLSSocket {
+    const secure = new TLSSocket(socket, { isServer: true, secureContext: this.tls!.secureContext(), ALPNProtocols: DOT_ALPN });
+    socket.on('error', () => undefined);
+    secure.on('error', () => socket.destroy());
+    secure.on('close', () => socket.destroy());
+    return secure;
   }
 
   /** Kills the open connection with no query in flight that did something longest ago; false when there is none. */
@@ -172,13 +202,14 @@ class Listener {
 
   closeAll(): void {
     clearInterval(this.sweeper);
-    for (const c of this.open) c.socket.destroy();
+    for (const c of this.open) c.raw.destroy();
   }
 }
 
 /** One client connection; it is the resolver's transport for the queries read from it. */
 class Connection implements Transport {
   readonly udp = false;
+  readonly kind: TransportKind;
   /** Unsent bytes of this connection counted in the listener's total. */
   counted = 0;
   private readonly opened = performance.now();
@@ -209,11 +240,15 @@ class Connection implements Transport {
   private filled = 0;
 
   constructor(
+    /** Where DNS messages are read and written: the TCP socket, or the TLS socket over it. */
     readonly socket: Socket,
+    /** The TCP socket itself: resets go to it (a TLS socket cannot send RST). */
+    readonly raw: Socket,
     private readonly listener: Listener,
     private readonly address: string,
     private readonly port: number,
   ) {
+    this.kind = listener.kind;
     socket.on('error', () => undefined); // a reset connection concerns that client only
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
@@ -366,8 +401,8 @@ class Connection implements Transport {
     this.listener.killed();
     this.listener.stats[reason]++;
     this.listener.release(this);
-    if (reset) this.socket.resetAndDestroy();
-    else this.socket.destroy();
+    if (reset && !this.raw.destroyed) this.raw.resetAndDestroy();
+    this.socket.destroy();
   }
 
   /** The listener's sweep: enforce the deadlines. */

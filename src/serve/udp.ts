@@ -12,6 +12,7 @@ export async function listenUdp(at: HostPort, resolver: Resolver, draining: () =
   const socket = createSocket({ type: at.family === 6 ? 'udp6' : 'udp4', ipv6Only: at.family === 6 });
   const transport: Transport = {
     udp: true,
+    kind: 'udp',
     send: (reply, address, port) => socket.send(reply, port, address),
   };
   socket.on('message', (msg, rinfo) => {

@@ -24,7 +24,7 @@ const OUR_UDP_SIZE = 1232; // the DNS Flag Day 2020 default: no fragmentation
 const POINTER_TO_QNAME = [0xc0, HEADER_SIZE];
 
 /** One prepared resource record, owned by the query name (a pointer to the question). */
-function record(type: number, ttl: number, rdata: Uint8Array): Uint8Array {
+export function record(type: number, ttl: number, rdata: Uint8Array): Uint8Array {
   const rr = new Uint8Array(12 + rdata.length);
   rr.set(POINTER_TO_QNAME, 0);
   writeU16(rr, 2, type);
@@ -35,7 +35,7 @@ function record(type: number, ttl: number, rdata: Uint8Array): Uint8Array {
   return rr;
 }
 
-function encodeName(name: string): Uint8Array {
+export function encodeName(name: string): Uint8Array {
   const parts = name.split('.').filter(Boolean);
   const out: number[] = [];
   for (const p of parts) out.push(p.length, ...Buffer.from(p, 'ascii'));
@@ -141,6 +141,11 @@ export function errorAnswer(query: Uint8Array, q: Query, rcode: number): Buffer 
 /** BADVERS (RFC 6891 §6.1.3): the client asked for an EDNS version above 0; aifence's OPT says version 0. */
 export function badVersAnswer(query: Uint8Array, q: Query): Buffer {
   return compose(query, q, Rcode.NOERROR, [], null, BADVERS_OPT);
+}
+
+/** NOERROR with records aifence prepared itself (owned by the query name), or none. */
+export function ownAnswer(query: Uint8Array, q: Query, answers: readonly Uint8Array[]): Buffer {
+  return compose(query, q, Rcode.NOERROR, answers, null, q.edns ? PLAIN_OPT : null);
 }
 
 /** NOERROR with no records: for the health probe name. */

@@ -41,11 +41,22 @@ function questionEndOf(msg: Uint8Array): number {
 export function relayAnswer(bare: Uint8Array, query: Uint8Array, q: Query, opt: Uint8Array = PLAIN_OPT): Buffer {
   const out = Buffer.allocUnsafe(bare.length + (q.edns ? opt.length : 0));
   out.set(bare, 0);
+  return finishRelay(out, bare.length, query, q, opt);
+}
+
+/** The same from `length` bytes at `start` of `src` (the answer cache's slab), with no view made of them. */
+export function relayAnswerFrom(src: Buffer, start: number, length: number, query: Uint8Array, q: Query, opt: Uint8Array = PLAIN_OPT): Buffer {
+  const out = Buffer.allocUnsafe(length + (q.edns ? opt.length : 0));
+  src.copy(out, 0, start, start + length);
+  return finishRelay(out, length, query, q, opt);
+}
+
+function finishRelay(out: Buffer, length: number, query: Uint8Array, q: Query, opt: Uint8Array): Buffer {
   writeU16(out, 0, q.id);
-  out.set(query.subarray(12, q.questionEnd), 12);
+  for (let i = 12; i < q.questionEnd; i++) out[i] = query[i];
   if (q.edns) {
-    out.set(opt, bare.length);
-    if (q.dnssecOk) out[bare.length + OPT_DO_BYTE] |= 0x80;
+    out.set(opt, length);
+    if (q.dnssecOk) out[length + OPT_DO_BYTE] |= 0x80;
     writeU16(out, 10, readU16(out, 10) + 1);
   }
   return out;

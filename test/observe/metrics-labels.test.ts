@@ -57,7 +57,7 @@ describe('metric labels', () => {
     const text = await scrape();
     const series = text.split('\n').filter((l) => l.startsWith('aifence_queries_total{'));
     expect(series.length).toBeLessThanOrEqual(10);
-    expect(text).toMatch(/aifence_queries_total\{verdict="blocked",cached="false",group="default",service="list:local",type="OTHER",rcode="NXDOMAIN"\} 5000/);
+    expect(text).toMatch(/aifence_queries_total\{verdict="blocked",cached="false",group="default",service="list:local",type="OTHER",rcode="NXDOMAIN",transport="udp"\} 5000/);
     expect(text).toMatch(/aifence_queries_total\{[^}]*type="HTTPS"[^}]*\} 1/);
     expect(text).not.toMatch(/type="TYPE\d+"/);
     // The whole scrape (process metrics included) stays a few kilobytes, not megabytes.
@@ -86,7 +86,7 @@ describe('metric labels', () => {
       metrics.observe(e);
     }
     const text = await metrics.registry.metrics();
-    const rcodes = [...text.matchAll(/aifence_queries_total\{[^}]*rcode="([^"]+)"\} (\d+)/g)].map((m) => [m[1], Number(m[2])]);
+    const rcodes = [...text.matchAll(/aifence_queries_total\{[^}]*rcode="([^"]+)"[^}]*\} (\d+)/g)].map((m) => [m[1], Number(m[2])]);
     expect(rcodes).toContainEqual(['OTHER', 5]);
     expect(rcodes).toContainEqual(['NOTZONE', 1]);
     expect(rcodes).toHaveLength(12);

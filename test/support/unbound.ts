@@ -1,6 +1,8 @@
 // Debian's unbound, started by a test on a loopback port: the reference
 // resolver for conformance tests. Every name under `zone` answers A 192.0.2.1
-// (a redirect local zone), so no network is needed.
+// (a redirect local zone), so no network is needed. With `tls` it also
+// serves DNS over TLS (tls-port) and DNS over HTTPS (https-port, /dns-query)
+// with that certificate, as an encrypted upstream for aifence.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -12,7 +14,16 @@ import { exchange, encodeQuery } from './client.js';
 export interface Unbound {
   port: number;
   address: string;
+  /** With `tls`: the DoT and DoH ports (0 without). */
+  tlsPort: number;
+  httpsPort: number;
   stop(): Promise<void>;
+}
+
+export interface UnboundOptions {
+  tls?: { cert: string; key: string };
+  /** The same ports again (a restart); fresh ones when absent. */
+  ports?: { port: number; tlsPort: number; httpsPort: number };
 }
 
 async function freePort(): Promise<number> {
@@ -24,15 +35,30 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startUnbound(zone = 'example.test'): Promise<Unbound> {
+export async function startUnbound(zone = 'example.test', options: UnboundOptions = {}): Promise<Unbound> {
   const dir = mkdtempSync(join(tmpdir(), 'aifence-unbound-'));
-  const port = await freePort();
+  const port = options.ports?.port ?? (await freePort());
+  const tlsPort = options.tls ? (options.ports?.tlsPort ?? (await freePort())) : 0;
+  const httpsPort = options.tls ? (options.ports?.httpsPort ?? (await freePort())) : 0;
+  const encrypted = options.tls
+    ? [
+        `  interface: 127.0.0.1@${tlsPort}`,
+        `  interface: 127.0.0.1@${httpsPort}`,
+        `  tls-port: ${tlsPort}`,
+        `  https-port: ${httpsPort}`,
+        `  tls-service-key: "${options.tls.key}"`,
+        `  tls-service-pem: "${options.tls.cert}"`,
+        '  http-endpoint: "/dns-query"',
+        '  incoming-num-tcp: 100',
+      ]
+    : [];
   const conf = join(dir, 'unbound.conf');
   writeFileSync(
     conf,
     [
       'server:',
       `  interface: 127.0.0.1@${port}`,
+      ...encrypted,
       '  do-daemonize: no',
       '  username: ""',
       '  chroot: ""',
@@ -66,6 +92,8 @@ export async function startUnbound(zone = 'example.test'): Promise<Unbound> {
   return {
     port,
     address: `127.0.0.1:${port}`,
+    tlsPort,
+    httpsPort,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

@@ -2,7 +2,9 @@
 // skipped for a back-off that doubles up to 30 s, and tried again after it;
 // an answer resets it. Which server an attempt goes to is chosen here.
 
-import { type HostPort, formatHostPort } from '../../net/address.js';
+import type { UpstreamAddress } from '../../config/upstream-servers.js';
+import { formatHostPort } from '../../net/address.js';
+import type { TlsDialer } from './tls.js';
 
 const BACKOFF_START_MS = 1000;
 const BACKOFF_MAX_MS = 30_000;
@@ -16,11 +18,15 @@ export class UpstreamServer {
   timeouts = 0;
   private backoff = BACKOFF_START_MS;
 
+  /** DoT and DoH: how to open a verified TLS connection to it (set by the pool). */
+  dialer: TlsDialer | null = null;
+
   constructor(
-    readonly address: HostPort,
+    readonly address: UpstreamAddress,
     readonly index: number,
   ) {
-    this.label = formatHostPort(address);
+    const scheme = address.encrypted ? (address.encrypted.protocol === 'dot' ? 'tls://' : 'https://') : '';
+    this.label = scheme + formatHostPort(address);
     this.bit = 1 << index;
   }
 

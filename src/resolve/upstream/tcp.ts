@@ -135,7 +135,8 @@ export class TcpConnections {
 
   private open(server: UpstreamServer, conns: Connection[]): Connection {
     this.opened++;
-    const socket = connect({ host: server.address.host, port: server.address.port, noDelay: true });
+    // DoT: the same framing inside TLS (RFC 7858), verified by the server's dialer.
+    const socket = server.dialer ? server.dialer.connect(['dot']) : connect({ host: server.address.host, port: server.address.port, noDelay: true });
     const conn = new Connection(socket, this.onUnknown);
     conns.push(conn);
     socket.unref();
