@@ -1,15 +1,20 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, duration } from '../config/check.js';
 import { loadConfig } from '../config/load.js';
+import { buildDbReport } from '../observe/report-db.js';
+import { discoverFromDb, discoverFromFiles, formatDiscovery } from '../observe/discover.js';
+import { loadCatalogue } from '../catalogue/index.js';
 import { REPORT_BY, type ReportBy, buildReport, formatReport, logFiles } from '../observe/report.js';
 
 interface ReportOpts {
   log?: string;
+  db?: string;
   config?: string;
   since?: number;
   by: ReportBy;
   format: 'table' | 'csv' | 'json';
   all?: boolean;
+  discover?: boolean;
 }
 
 function sinceArg(value: string): number {
@@ -25,12 +30,24 @@ export function reportCommand(): Command {
   return new Command('report')
     .description('who tried to reach which AI service, how often, first and last seen, from the query log (rotated files too)')
     .option('--log <path>', 'query log file (default: queryLog.path of the config)')
-    .option('-c, --config <file>', 'config file naming the query log')
+    .option('--db <url>', 'read every instance\'s rows from PostgreSQL (queryLog.sink), e.g. postgres://aifence@10.0.0.3/aifence')
+    .option('-c, --config <file>', 'config file naming the query log (its file, or its PostgreSQL sink)')
     .option('--since <duration>', 'only entries this recent, e.g. 24h, 7d', sinceArg)
     .addOption(new Option('--by <key>', 'one row per').choices(REPORT_BY).default('service'))
     .addOption(new Option('--format <format>', 'output').choices(['table', 'csv', 'json']).default('table'))
     .option('--all', 'count every query, not only blocked ones')
+    .option('--discover', 'shadow AI: allowed names that look like AI services but are in no catalogue entry, with how many clients asked (needs queryLog.mode: all)')
     .action(async (opts: ReportOpts) => {
+      const sink = opts.db || opts.log ? undefined : loadConfig(opts.config).queryLog.sink;
+      const db = opts.db ?? (sink?.kind === 'postgres' ? sink.url : undefined);
+      if (opts.discover) {
+        await discover(opts, db);
+        return;
+      }
+      if (db !== undefined) {
+        process.stdout.write(formatReport(await buildDbReport(db, { by: opts.by, since: opts.since, all: opts.all }), opts.format));
+        return;
+      }
       const path = opts.log ?? loadConfig(opts.config).queryLog.path;
       const files = logFiles(path);
       if (files.length === 0) throw new Error(`no query log at ${path} (is queryLog.mode on?)`);
@@ -39,4 +56,18 @@ export function reportCommand(): Command {
       if (report.dropped > 0) process.stderr.write(`aifence report: the daemon dropped ${report.dropped} entries (disk too slow); counts are a lower bound\n`);
       process.stdout.write(formatReport(report, opts.format));
     });
+}
+
+async function discover(opts: ReportOpts, db: string | undefined): Promise<void> {
+  const catalogue = loadCatalogue();
+  let found;
+  if (db !== undefined) found = await discoverFromDb(db, catalogue, { since: opts.since });
+  else {
+    const path = opts.log ?? loadConfig(opts.config).queryLog.path;
+    const files = logFiles(path);
+    if (files.length === 0) throw new Error(`no query log at ${path} (is queryLog.mode on?)`);
+    found = await discoverFromFiles(files, catalogue, { since: opts.since });
+  }
+  if (found.allowedSeen === 0) process.stderr.write('aifence report: no allowed queries in the log: discovery needs queryLog.mode: all\n');
+  process.stdout.write(formatDiscovery(found.rows, opts.format));
 }

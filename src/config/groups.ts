@@ -120,7 +120,7 @@ function rule(path: string, item: unknown): Rule {
  * `2027-03-31` lapses at the end of that day (UTC); a full ISO date-time
  * with an offset (`2027-03-31T18:00:00+02:00`) lapses at that instant.
  */
-function untilTime(path: string, value: unknown): number {
+export function untilTime(path: string, value: unknown): number {
   const text = value instanceof Date ? value.toISOString() : typeof value === 'string' ? value : '';
   const dateOnly = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
   let time = NaN;

@@ -14,6 +14,7 @@ import { type QueryLogConfig, queryLogSection } from './querylog.js';
 import { type CatalogueUpdateConfig, catalogueSection } from './catalogue.js';
 import { type RateLimitConfig, rateLimitSection } from './ratelimit.js';
 import { type TcpConfig, tcpSection } from './tcp.js';
+import { type StateConfig, stateSection } from './state.js';
 import { ENCRYPTED_KEYS, type EncryptedListeners, encryptedSection } from './encrypted.js';
 import { type UpstreamAddress, type UpstreamTls, upstreamServers, upstreamTlsSection } from './upstream-servers.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, size, string } from './check.js';
@@ -46,6 +47,8 @@ export interface Config extends EncryptedListeners {
   catalogue?: CatalogueUpdateConfig;
   /** Per-client query rate limits (UDP). */
   rateLimit: RateLimitConfig;
+  /** Runtime state (pauses, exceptions) shared through Redis, and this instance's name. */
+  state: StateConfig;
 }
 
 export interface CacheConfig {
@@ -68,7 +71,7 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue', ...ENCRYPTED_KEYS]);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue', 'state', ...ENCRYPTED_KEYS]);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
@@ -85,6 +88,7 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     tcp: tcpSection(top.tcp),
     rateLimit: rateLimitSection(top.rateLimit),
     ...encryptedSection(top, baseDir),
+    state: stateSection(top.state),
   };
 }
 

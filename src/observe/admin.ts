@@ -15,6 +15,10 @@ import type { AdminAuth } from './admin-token.js';
 import type { AdminConfig } from '../config/admin.js';
 import type { CheckResult } from '../commands/check.js';
 import type { CatalogueStatus } from '../catalogue/updates.js';
+import type { SharedStateStatus } from '../state/runtime.js';
+import type { ExceptionView } from '../state/exceptions.js';
+import { CONSOLE_CSS, CONSOLE_JS, FAVICON } from './console/assets.js';
+import { type ConsoleData, renderPage, renderView } from './console/render.js';
 
 export interface Readiness {
   /** Listeners bound, filter loaded, not shutting down. Upstream health does not gate it: an upstream outage must not take the resolver out of a Service. */
@@ -27,6 +31,8 @@ export interface Readiness {
   paused: { group: string; until: string }[];
   /** The catalogue in use: origin, version, review date, and how its updates go. */
   catalogue?: CatalogueStatus;
+  /** Where pauses and runtime exceptions live and whether it answers; reported, not gating (the last state read is enforced). */
+  sharedState?: SharedStateStatus;
 }
 
 export type ReloadResult = { ok: true; lists: number; entries: number; ms: number } | { ok: false; error: string };
@@ -37,7 +43,17 @@ export interface AdminTarget {
   scrape(): Promise<{ contentType: string; body: string }>;
   reload(): Promise<ReloadResult>;
   /** Pauses blocking for `group` (every group when undefined) for `minutes`; 0 resumes. Throws on an unknown group. */
-  pause(group: string | undefined, minutes: number): { group: string; until: string | null }[];
+  pause(group: string | undefined, minutes: number): Promise<{ group: string; until: string | null }[]>;
+  /** Runtime exceptions (POST/DELETE /exceptions); `who` is the default author. */
+  readonly exceptions: {
+    list(): ExceptionView[];
+    add(body: unknown, who: string): Promise<ExceptionView>;
+    revoke(id: string): Promise<ExceptionView>;
+  };
+  /** Asks every instance sharing the runtime state to reload; false without shared state. */
+  broadcastReload(): Promise<boolean>;
+  /** What the console at / shows. */
+  consoleData(): ConsoleData;
   check(name: string, client: string): Promise<CheckResult>;
   /** Asked once, when the API starts listening. */
   adminAuth(): AdminAuth;
@@ -53,7 +69,7 @@ class HttpError extends Error {
   }
 }
 
-/** Request bodies beyond this are refused (no route takes one today). */
+/** Request bodies beyond this are refused (only POST /exceptions takes one, a small JSON object). */
 export const MAX_BODY = 64 * 1024;
 /** Headers and body must arrive within these (slow senders hold a connection each). */
 const HEADERS_TIMEOUT_MS = 5_000;
@@ -61,16 +77,37 @@ const REQUEST_TIMEOUT_MS = 10_000;
 /** Connections beyond this are dropped on arrival, so the API cannot eat the DNS listeners' file descriptors. */
 const MAX_CONNECTIONS = 128;
 
-type Access = 'probe' | 'read' | 'mutate';
-type Answer = { status: number; body: unknown; contentType?: string };
+/** page: the console's shell and assets, same-origin checked but readable without the token (they hold no data without it). */
+type Access = 'probe' | 'page' | 'read' | 'mutate';
+type Answer = { status: number; body: unknown; contentType?: string; headers?: Record<string, string> };
+
+/** The console runs only its own script and style, in no frame (clickjacking of its buttons), and sends nothing elsewhere. */
+const PAGE_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
+const HTML = 'text/html; charset=utf-8';
 
 interface Route {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   access: Access;
-  run(url: URL, target: AdminTarget): Promise<Answer>;
+  /** `body` is the request body parsed as JSON, for routes that take one. */
+  run(url: URL, target: AdminTarget, request: { body?: unknown; who: string; canRead: boolean }): Promise<Answer>;
+  takesBody?: true;
 }
 
-const ROUTES: Record<string, Route> = {
+const ROUTES: Record<string, Route | Route[]> = {
+  '/': {
+    method: 'GET',
+    access: 'page',
+    // Without the token (when reads need one) the page is a shell asking for it; console.js then fetches the view.
+    run: async (_, target, r) => ({ status: 200, body: renderPage(r.canRead ? target.consoleData() : null), contentType: HTML, headers: PAGE_HEADERS }),
+  },
+  '/console/view': { method: 'GET', access: 'read', run: async (_, target) => ({ status: 200, body: renderView(target.consoleData()), contentType: HTML, headers: PAGE_HEADERS }) },
+  '/console.js': { method: 'GET', access: 'page', run: async () => ({ status: 200, body: CONSOLE_JS, contentType: 'text/javascript; charset=utf-8', headers: PAGE_HEADERS }) },
+  '/favicon.ico': { method: 'GET', access: 'page', run: async () => ({ status: 200, body: FAVICON, contentType: 'image/svg+xml', headers: PAGE_HEADERS }) },
+  '/console.css': { method: 'GET', access: 'page', run: async () => ({ status: 200, body: CONSOLE_CSS, contentType: 'text/css; charset=utf-8', headers: PAGE_HEADERS }) },
   '/healthz': { method: 'GET', access: 'probe', run: async () => ({ status: 200, body: 'ok\n', contentType: 'text/plain' }) },
   '/readyz': {
     method: 'GET',
@@ -100,10 +137,21 @@ const ROUTES: Record<string, Route> = {
   '/reload': {
     method: 'POST',
     access: 'mutate',
-    run: async (_, target) => {
+    run: async (url, target) => {
+      // ?all=1: every instance sharing the runtime state reloads too (they read the same config from their own files).
+      const everywhere = url.searchParams.get('all') === '1' ? await target.broadcastReload() : false;
       const r = await target.reload();
-      return { status: r.ok ? 200 : 422, body: r };
+      return { status: r.ok ? 200 : 422, body: url.searchParams.get('all') === '1' ? { ...r, broadcast: everywhere } : r };
     },
+  },
+  '/exceptions': [
+    { method: 'GET', access: 'read', run: async (_, target) => ({ status: 200, body: { exceptions: target.exceptions.list() } }) },
+    { method: 'POST', access: 'mutate', takesBody: true, run: async (_, target, r) => ({ status: 201, body: await target.exceptions.add(r.body, r.who) }) },
+  ],
+  '/exceptions/:id': {
+    method: 'DELETE',
+    access: 'mutate',
+    run: async (url, target) => ({ status: 200, body: { revoked: await target.exceptions.revoke(decodeURIComponent(url.pathname.slice('/exceptions/'.length))) } }),
   },
   '/pause': { method: 'POST', access: 'mutate', run: async (url, target) => pause(url, target, false) },
   '/resume': { method: 'POST', access: 'mutate', run: async (url, target) => pause(url, target, true) },
@@ -114,10 +162,10 @@ async function pause(url: URL, target: AdminTarget, resume: boolean): Promise<An
   if (!Number.isFinite(minutes) || minutes < 0 || minutes > 7 * 24 * 60) {
     throw new HttpError(400, `minutes=${url.searchParams.get('minutes')} is not a number of minutes from 0 to 10080`);
   }
-  return { status: 200, body: { paused: target.pause(url.searchParams.get('group') ?? undefined, minutes) } };
+  return { status: 200, body: { paused: await target.pause(url.searchParams.get('group') ?? undefined, minutes) } };
 }
 
-const ROUTE_LIST = 'try GET /healthz, /readyz, /metrics, /check?name=; POST /reload, /pause?minutes=N&group=G, /resume';
+const ROUTE_LIST = 'try GET / (the console), /healthz, /readyz, /metrics, /check?name=, /exceptions; POST /reload, /pause?minutes=N&group=G, /resume, /exceptions; DELETE /exceptions/ID';
 
 export class AdminServer {
   private constructor(private readonly server: Server) {}
@@ -162,16 +210,29 @@ async function handle(req: IncomingMessage, res: ServerResponse, guard: Guard, t
   } catch {
     throw new HttpError(400, 'the request target is not a path');
   }
-  const route = Object.hasOwn(ROUTES, url.pathname) ? ROUTES[url.pathname] : undefined;
+  const path = /^\/exceptions\/[^/]+$/.test(url.pathname) ? '/exceptions/:id' : url.pathname;
+  const found = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
+  const routes = found === undefined ? [] : Array.isArray(found) ? found : [found];
+  const route = routes.find((r) => r.method === req.method);
   // Probes stay open, whatever the Host, so that orchestrators need no secret and no name.
   if (route?.access !== 'probe') guard.sameOrigin(req);
-  if (!route) throw new HttpError(404, `no route ${req.method} ${url.pathname}; ${ROUTE_LIST}`);
-  if (req.method !== route.method) throw new HttpError(405, `${url.pathname} takes ${route.method}, not ${req.method}`, { allow: route.method });
+  if (routes.length === 0) throw new HttpError(404, `no route ${req.method} ${url.pathname}; ${ROUTE_LIST}`);
+  const methods = routes.map((r) => r.method).join(', ');
+  if (!route) throw new HttpError(405, `${url.pathname} takes ${methods}, not ${req.method}`, { allow: methods });
   if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) throw tooLarge(res);
   guard.authorize(req, route.access);
-  await discardBody(req, res);
-  const answer = await route.run(url, target);
-  send(res, answer.status, answer.body, answer.contentType);
+  const text = await readBody(req, res);
+  let body: unknown;
+  if (route.takesBody) {
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new HttpError(415, `${url.pathname} takes a JSON body: send Content-Type: application/json`);
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new HttpError(400, 'the body is not JSON; send e.g. {"group":"default","select":"service:claude","until":"4h","reason":"ticket 4711"}');
+    }
+  }
+  const answer = await route.run(url, target, { body, who: `token holder at ${req.socket.remoteAddress ?? 'unknown'}`, canRead: guard.allows(req, 'read') });
+  send(res, answer.status, answer.body, answer.contentType, answer.headers);
 }
 
 /** Who may ask: the Host and Origin checks and the bearer token. */
@@ -217,8 +278,18 @@ class Guard {
     return isIPv4(name) || this.names.has(name);
   }
 
+  /** Would authorize() let this request through? */
+  allows(req: IncomingMessage, access: Access): boolean {
+    try {
+      this.authorize(req, access);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   authorize(req: IncomingMessage, access: Access): void {
-    if (access === 'probe' || (access === 'read' && !this.auth.readsNeedToken)) return;
+    if (access === 'probe' || access === 'page' || (access === 'read' && !this.auth.readsNeedToken)) return;
     if (this.tokenDigest === null) {
       throw new HttpError(403, 'no admin token could be read or generated (see the log at start); set admin.token or AIFENCE_ADMIN_TOKEN, or make dataDir writable');
     }
@@ -247,22 +318,27 @@ function sameAuthority(origin: string, host: string): boolean {
 /** The connection closes after a 413: the rest of the body is not read. */
 function tooLarge(res: ServerResponse): HttpError {
   res.shouldKeepAlive = false;
-  return new HttpError(413, `the request body is larger than ${MAX_BODY} bytes; no admin route takes a body`, { connection: 'close' });
+  return new HttpError(413, `the request body is larger than ${MAX_BODY} bytes`, { connection: 'close' });
 }
 
-/** Reads and drops the body (no route takes one), refusing more than MAX_BODY bytes; the server's requestTimeout bounds the time. */
-function discardBody(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (req.readableEnded) return Promise.resolve();
+/** Reads the body, refusing more than MAX_BODY bytes; the server's requestTimeout bounds the time. */
+function readBody(req: IncomingMessage, res: ServerResponse): Promise<string> {
+  if (req.readableEnded) return Promise.resolve('');
   return new Promise((resolve, reject) => {
     let bytes = 0;
+    const chunks: Buffer[] = [];
+    const onEnd = () => resolve(Buffer.concat(chunks).toString('utf8'));
     const onData = (chunk: Buffer) => {
       bytes += chunk.length;
-      if (bytes <= MAX_BODY) return;
-      req.off('data', onData).off('end', resolve).off('error', reject);
+      if (bytes <= MAX_BODY) {
+        chunks.push(chunk);
+        return;
+      }
+      req.off('data', onData).off('end', onEnd).off('error', reject);
       req.pause();
       reject(tooLarge(res));
     };
-    req.on('data', onData).once('end', resolve).once('error', reject);
+    req.on('data', onData).once('end', onEnd).once('error', reject);
   });
 }
 

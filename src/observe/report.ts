@@ -6,8 +6,8 @@ import { createReadStream, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-export type ReportBy = 'service' | 'client' | 'group' | 'day';
-export const REPORT_BY: readonly ReportBy[] = ['service', 'client', 'group', 'day'];
+export type ReportBy = 'service' | 'client' | 'group' | 'day' | 'instance';
+export const REPORT_BY: readonly ReportBy[] = ['service', 'client', 'group', 'day', 'instance'];
 
 export interface ReportOptions {
   by: ReportBy;
@@ -67,6 +67,8 @@ interface Entry {
   time: string;
   client: string;
   group?: string;
+  /** The instance that logged it (the PostgreSQL sink; absent in files). */
+  instance?: string;
   verdict: string;
   service?: string;
   list?: string;
@@ -142,6 +144,8 @@ function keyOf(e: Entry, by: ReportBy): string {
       return e.group ?? '-';
     case 'day':
       return e.time.slice(0, 10);
+    case 'instance':
+      return e.instance ?? '-';
   }
 }
 

@@ -28,7 +28,8 @@ export interface GroupPolicy {
   /** The group's block answers (its own `answer`, or `blocking.answer`). */
   readonly answers: BlockAnswers;
   readonly block: CompiledRule[];
-  readonly allow: CompiledRule[];
+  /** The config's allow rules, then the runtime exceptions (admin API, shared state). */
+  allow: CompiledRule[];
   /** Admin lists no group selects: they apply to every group. */
   readonly everyone: number[];
   /** Which rules were active (and whether blocking was paused) when `verdicts` was compiled, to notice changes. */
@@ -63,6 +64,9 @@ export const isActive = (rule: Rule, now: number): boolean =>
 
 export class Policy {
   readonly groups: GroupPolicy[];
+  private readonly compile: (rule: Rule) => CompiledRule;
+  /** Per group, the runtime rules last set, to skip recompiling for nothing. */
+  private readonly runtimeKeys: string[] = [];
 
   constructor(
     private readonly matcher: Matcher,
@@ -74,6 +78,7 @@ export class Policy {
   ) {
     const ids = new Map(matcher.lists.map((l, i) => [l.name, i]));
     const compile = (rule: Rule): CompiledRule => ({ rule, lists: select(rule.select).map((n) => ids.get(n)!).filter((i) => i !== undefined) });
+    this.compile = compile;
     const compiled = groups.map((g) => ({ g, block: g.block.map(compile), allow: g.allow.map(compile) }));
     // A configured list blocks for everyone unless some group selects it.
     const selected = new Set(compiled.flatMap((c) => [...c.block, ...c.allow].flatMap((r) => r.lists)));
@@ -117,6 +122,36 @@ export class Policy {
   pause(index: number, until: number, now: number): RuleChange[] {
     this.groups[index].pausedUntil = until;
     return this.refresh(now);
+  }
+
+  /** Throws, with a suggestion, when `select` names nothing in this configuration and catalogue. */
+  checkSelector(select: string): void {
+    this.compile({ select });
+  }
+
+  /**
+   * Replaces the group's runtime exceptions with `rules` (after its config
+   * allow rules) and recompiles it. Returns the rules skipped because their
+   * selector names nothing here (made on an instance with another catalogue).
+   */
+  setRuntimeAllows(index: number, rules: Rule[], now: number): Rule[] {
+    const group = this.groups[index];
+    // The same rules as last time (most shared-state changes touch one group): the tables stand.
+    const key = rules.map((r) => `${r.select} ${r.until}`).join('\n');
+    if (this.runtimeKeys[index] === key) return [];
+    this.runtimeKeys[index] = key;
+    const compiled: CompiledRule[] = [];
+    const skipped: Rule[] = [];
+    for (const rule of rules) {
+      try {
+        compiled.push(this.compile(rule));
+      } catch {
+        skipped.push(rule);
+      }
+    }
+    group.allow = [...group.allow.slice(0, group.config.allow.length), ...compiled];
+    this.compileGroup(group, now);
+    return skipped;
   }
 
   /**

@@ -4,6 +4,7 @@
 
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Catalogue } from '../catalogue/index.js';
 import { CatalogueUpdates, registerCatalogueMetrics } from '../catalogue/updates.js';
@@ -18,8 +19,15 @@ import { type AdminAuth, adminAuth } from '../observe/admin-token.js';
 import type { Logger } from '../observe/logger.js';
 import { Metrics } from '../observe/metrics.js';
 import { QueryLog } from '../observe/querylog.js';
+import { PostgresQueryLog } from '../observe/sinks/postgres.js';
+import type { ConsoleData } from '../observe/console/render.js';
+import { ConsoleStats } from '../observe/console/stats.js';
+import { viewOf } from '../state/exceptions.js';
 import { type Filter, buildFilter } from '../policy/state.js';
 import { AnswerCache } from '../resolve/cache.js';
+import { RuntimeExceptions } from '../state/exceptions.js';
+import { RuntimeState, StateUnavailable } from '../state/runtime.js';
+import { registerStateMetrics } from '../state/metrics.js';
 import { RateLimiter } from '../resolve/ratelimit.js';
 import { Resolver } from '../resolve/resolver.js';
 import { UpstreamPool } from '../resolve/upstream.js';
@@ -58,11 +66,13 @@ export class Daemon implements AdminTarget {
   private unwatch: () => void = () => undefined;
   private reloading: Promise<ReloadResult> | null = null;
   private reloadAgain = false;
-  /** Pauses by group name, kept across reloads. */
-  private readonly pauses = new Map<string, number>();
+  /** Pauses and runtime exceptions, kept across reloads, shared through Redis when configured. */
+  private readonly runtime: RuntimeState;
+  /** Blocked attempts of the last hour, for the console's charts. */
+  private readonly consoleStats: ConsoleStats;
   private admin: AdminServer | null = null;
   private remote: RemoteLists;
-  private queryLog: QueryLog | null = null;
+  private queryLog: QueryLog | PostgresQueryLog | null = null;
   /** Signed catalogue updates; set right after construction. */
   private updates!: CatalogueUpdates;
   /** Encrypted listeners (DoT, DoH over HTTPS, DoH over plain HTTP for a proxy) and the certificate they present. */
@@ -99,6 +109,10 @@ export class Daemon implements AdminTarget {
     });
     resolver.observers.push(this.metrics);
     this.remote = this.remoteListsFor(config);
+    this.runtime = new RuntimeState(config.state, options.log, () => this.applyRuntime(), () => void this.reload(), clock, join(config.dataDir, 'shared-state.json'));
+    registerStateMetrics(this.metrics.registry, this.runtime);
+    this.consoleStats = new ConsoleStats(clock);
+    resolver.observers.push(this.consoleStats);
   }
 
   private updatesFor(config: Config): CatalogueUpdates {
@@ -143,7 +157,8 @@ export class Daemon implements AdminTarget {
       status: () => running.updates.status(running.filter.catalogue),
       results: () => running.updates.results,
     });
-    daemon.refreshPolicy();
+    daemon.runtime.start();
+    daemon.applyRuntime();
     try {
       daemon.openQueryLog(config);
       for (const at of options.listen ?? config.listen) {
@@ -315,8 +330,7 @@ export class Daemon implements AdminTarget {
       this.filter = filter;
       this.config = config;
       this.resolver.state = filter.state; // the swap: one reference
-      this.reapplyPauses();
-      this.refreshPolicy();
+      this.applyRuntime();
       this.watch();
       if (catalogueChanged) {
         this.updates.stop();
@@ -346,15 +360,17 @@ export class Daemon implements AdminTarget {
   }
 
   /** The query log as configured (none when its mode is off); throws when its path cannot be written. */
-  private newQueryLog(config: Config): QueryLog | null {
-    return config.queryLog.mode === 'off' ? null : new QueryLog(config.queryLog, this.log);
+  private newQueryLog(config: Config): QueryLog | PostgresQueryLog | null {
+    if (config.queryLog.mode === 'off') return null;
+    const { sink } = config.queryLog;
+    return sink?.kind === 'postgres' ? new PostgresQueryLog(config.queryLog, sink.url, config.state.instance, this.log) : new QueryLog(config.queryLog, this.log);
   }
 
   private openQueryLog(config: Config): void {
     this.useQueryLog(this.newQueryLog(config));
   }
 
-  private useQueryLog(log: QueryLog | null): void {
+  private useQueryLog(log: QueryLog | PostgresQueryLog | null): void {
     this.queryLog = log;
     if (log) this.resolver.observers.push(log);
   }
@@ -389,7 +405,7 @@ export class Daemon implements AdminTarget {
     if (!isDeepStrictEqual(before.cache, config.cache)) this.resolver.cache = new AnswerCache(config.cache);
     this.resolver.options = resolverOptions(config);
     if (!isDeepStrictEqual(before.rateLimit, config.rateLimit)) this.resolver.rateLimit?.configure(config.rateLimit);
-    for (const key of ['listen', 'admin', 'tcp', 'listenTls', 'listenHttps', 'listenHttp', 'tls', 'doh'] as const) {
+    for (const key of ['listen', 'admin', 'tcp', 'state', 'listenTls', 'listenHttps', 'listenHttp', 'tls', 'doh'] as const) {
       if (!isDeepStrictEqual(before[key], config[key])) this.log.warn({ key }, `${key} changed: takes effect at the next restart`);
     }
   }
@@ -426,33 +442,68 @@ export class Daemon implements AdminTarget {
     if (next !== undefined) this.policyTimer = setTimeout(() => this.refreshPolicy(), Math.min(next - now, 3_600_000)).unref();
   }
 
-  pause(group: string | undefined, minutes: number): { group: string; until: string | null }[] {
+  async pause(group: string | undefined, minutes: number): Promise<{ group: string; until: string | null }[]> {
     const groups = this.resolver.state.policy.groups;
     const targets = group === undefined ? groups : groups.filter((g) => g.name === group);
     if (targets.length === 0) throw new HttpError(404, `no group '${group}'; groups: ${groups.map((g) => g.name).join(', ')}`);
     const until = minutes > 0 ? this.clock() + minutes * 60_000 : 0;
-    for (const g of targets) {
-      if (until > 0) this.pauses.set(g.name, until);
-      else this.pauses.delete(g.name);
-    }
-    this.reapplyPauses();
-    this.refreshPolicy();
+    await this.runtime.setPause(targets.map((g) => g.name), until).catch(unavailable);
     this.log.warn({ groups: targets.map((g) => g.name), minutes }, minutes > 0 ? 'blocking paused' : 'blocking resumed');
     return targets.map((g) => ({ group: g.name, until: until > 0 ? new Date(until).toISOString() : null }));
   }
 
-  private reapplyPauses(): void {
+  /** Runtime exceptions: listed, added and revoked through the admin API. */
+  get exceptions(): RuntimeExceptions {
+    return new RuntimeExceptions(this.runtime, this.resolver.state.policy, this.clock, unavailable);
+  }
+
+  /** Asks every instance sharing the state to reload too; false without shared state. */
+  broadcastReload(): Promise<boolean> {
+    return this.runtime.broadcastReload().catch(unavailable);
+  }
+
+  /** Applies the runtime state (pauses, exceptions) to the live policy's tables, then re-arms the policy timer. */
+  private applyRuntime(): void {
     const policy = this.resolver.state.policy;
     const now = this.clock();
+    const pauses = this.runtime.pauses();
+    const exceptions = this.runtime.exceptions();
     policy.groups.forEach((g, i) => {
-      const until = this.pauses.get(g.name) ?? 0;
+      const until = pauses.get(g.name) ?? 0;
       if (g.pausedUntil !== until) policy.pause(i, until, now);
+      const rules = exceptions.filter((e) => e.group === g.name).map((e) => ({ select: e.select, until: e.until, untilText: new Date(e.until).toISOString(), reason: `${e.reason} (${e.author}, exception ${e.id})` }));
+      const skipped = policy.setRuntimeAllows(i, rules, now);
+      if (skipped.length > 0) this.log.warn({ group: g.name, selectors: skipped.map((r) => r.select) }, 'runtime exceptions name nothing in this instance\'s catalogue; skipped');
     });
+    this.refreshPolicy();
   }
 
   private livePauses(): { group: string; until: string }[] {
-    const now = this.clock();
-    return [...this.pauses].filter(([, until]) => until > now).map(([group, until]) => ({ group, until: new Date(until).toISOString() }));
+    return [...this.runtime.pauses()].map(([group, until]) => ({ group, until: new Date(until).toISOString() }));
+  }
+
+  consoleData(): ConsoleData {
+    const ready = this.readiness();
+    const catalogue = this.updates.status(this.filter.catalogue);
+    const paused = new Map(ready.paused.map((p) => [p.group, p.until]));
+    return {
+      instance: this.config.state.instance,
+      now: this.clock(),
+      ready: ready.ready,
+      upstreamAnswering: ready.upstreamAnswering,
+      sharedState: this.runtime.status(),
+      catalogue: { origin: catalogue.origin, version: catalogue.version, reviewed: catalogue.reviewed, services: catalogue.services },
+      lists: this.filter.lists.reports.map((r) => ({ name: r.name, entries: r.entries })),
+      groups: this.config.groups.map((g) => ({
+        name: g.name,
+        clients: g.name === 'default' ? ['everyone else'] : g.clients.map((c) => c.text),
+        block: g.block.map((r) => r.select + (r.until ? ` until ${r.untilText}` : '') + (r.schedule ? ` (${r.schedule.text})` : '')),
+        allow: g.allow.map((r) => r.select + (r.until ? ` until ${r.untilText}` : '')),
+        paused: paused.get(g.name) ?? null,
+      })),
+      exceptions: this.runtime.exceptions().map(viewOf),
+      stats: this.consoleStats,
+    };
   }
 
   readiness(): Readiness {
@@ -468,6 +519,7 @@ export class Daemon implements AdminTarget {
       draining: this.draining,
       upstreamAnswering: this.resolver.upstream.healthy,
       paused: this.livePauses(),
+      sharedState: this.runtime.status(),
       catalogue: this.updates.status(this.filter.catalogue),
     };
   }
@@ -506,9 +558,16 @@ export class Daemon implements AdminTarget {
     await this.admin?.close();
     this.resolver.upstream.close();
     this.resolver.rateLimit?.close();
+    await this.runtime.close();
     // Listeners are closed: what the query log still buffers goes to disk now.
     await this.closeQueryLog();
   }
+}
+
+/** A change that could not reach the shared state is refused, not applied here alone. */
+function unavailable(err: unknown): never {
+  if (err instanceof StateUnavailable) throw new HttpError(503, err.message, { 'retry-after': '5' });
+  throw err;
 }
 
 /** How often the same upstream connection failure is logged again (a down DoT server fails every query). */

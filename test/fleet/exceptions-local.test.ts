@@ -1,0 +1,70 @@
+// Runtime exceptions on one instance without Redis: added through the admin
+// API, in force at once, lapsing by themselves at their expiry like config
+// exceptions, kept across a reload, and refused on bad input.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TYPES, query } from '../support/client.js';
+import { type TestDaemon, startDaemon } from '../support/daemon.js';
+import { TestUpstream } from '../support/upstream.js';
+
+const TOKEN = 'local-exceptions-token-123';
+let upstream: TestUpstream;
+let d: TestDaemon;
+let now = Date.parse('2026-12-01T09:00:00Z');
+
+beforeAll(async () => {
+  upstream = await TestUpstream.start();
+  d = await startDaemon(`admin: { listen: "127.0.0.1:0", token: "${TOKEN}" }\nlists:\n  ai: { source: ai.txt }\ngroups:\n  default: { block: [list:ai] }\n`, [upstream.address], {
+    files: { 'ai.txt': 'chat.banned.test\n' },
+    clock: () => now,
+  });
+});
+afterAll(async () => {
+  await d.stop();
+  await upstream.close();
+});
+
+const api = async (method: string, path: string, body?: unknown) => {
+  const res = await fetch(`http://127.0.0.1:${d.daemon.adminAddress!.port}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as any };
+};
+const rcode = async () => (await query(d.port, 'chat.banned.test', TYPES.A)).rcode;
+
+describe('runtime exceptions on one instance', () => {
+  it('applies at once, survives a reload, and lapses by itself at its expiry', async () => {
+    expect(await rcode()).toBe(3);
+    const added = await api('POST', '/exceptions', { group: 'default', select: 'list:ai', until: '30m', reason: 'ticket 1' });
+    expect(added.status).toBe(201);
+    expect(added.body.until).toBe('2026-12-01T09:30:00.000Z');
+    expect(added.body.author).toBe('token holder at 127.0.0.1');
+    expect(await rcode()).toBe(0);
+    expect((await api('GET', '/readyz')).body.sharedState).toEqual({ backend: 'local', connected: true, lastSync: null });
+
+    expect((await api('POST', '/reload')).status).toBe(200);
+    expect(await rcode()).toBe(0);
+    const check = (await api('GET', '/check?name=chat.banned.test')).body;
+    expect(JSON.stringify(check)).toContain('ticket 1');
+
+    now += 31 * 60_000;
+    d.daemon.refreshPolicy(); // what the policy timer does at the expiry
+    expect(await rcode()).toBe(3);
+    expect((await api('GET', '/exceptions')).body.exceptions).toEqual([]);
+  });
+
+  it('refuses a body that is not JSON, or too large, with a clear error', async () => {
+    const port = d.daemon.adminAddress!.port;
+    const post = (body: string, type = 'application/json') =>
+      fetch(`http://127.0.0.1:${port}/exceptions`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': type }, body });
+    const notJson = await post('{oops');
+    expect(notJson.status).toBe(400);
+    expect(((await notJson.json()) as { error: string }).error).toContain('not JSON');
+    expect((await post('{}', 'text/plain')).status).toBe(415);
+    expect((await post(JSON.stringify({ group: 'default', select: 'list:ai', until: '1h', reason: 'x'.repeat(70_000) }))).status).toBe(413);
+    const unknown = await post(JSON.stringify({ group: 'default', select: 'list:ai', until: '1h', reason: 'x', extra: 1 }));
+    expect(unknown.status).toBe(400);
+  });
+});

@@ -1,0 +1,93 @@
+// Two aifence processes writing their query logs to one real PostgreSQL:
+// the schema is created once, every row carries its instance's name,
+// anonymisation is honoured, old rows are deleted, and `aifence report --db`
+// counts each instance's blocked queries.
+
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../src/observe/sinks/postgres.js';
+import { PostgresServer, postgresPresent } from '../support/servers.js';
+import { TestUpstream } from '../support/upstream.js';
+import { type Instance, rcodeOf, startInstance, within } from './instances.js';
+
+const run = promisify(execFile);
+const present = postgresPresent();
+
+describe.runIf(present)('query log to PostgreSQL (two processes)', () => {
+  let upstream: TestUpstream;
+  let db: PostgresServer;
+  let sql: pg.Client;
+  let dir: string;
+  let a: Instance;
+  let b: Instance;
+
+  beforeAll(async () => {
+    upstream = await TestUpstream.start();
+    db = await PostgresServer.start();
+    sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    // An old row and a recent one from an earlier run: retention must delete the first only.
+    await migrate(sql);
+    await sql.query(`INSERT INTO aifence_queries (time, instance, client, verdict, cached, rcode, latency_ms) VALUES
+      (now() - interval '200 days', 'old', '10.0.0.1', 'blocked', false, 'NXDOMAIN', 0),
+      (now() - interval '2 days', 'recent', '10.0.0.1', 'allowed', false, 'NOERROR', 0)`);
+    dir = mkdtempSync(join(tmpdir(), 'aifence-pg-fleet-'));
+    const config = (name: string, anonymize: boolean) =>
+      `upstream: { servers: ["${upstream.address}"], timeout: 1s }\nstate: { instance: ${name} }\nqueryLog: { mode: all, sink: "${db.url}", retention: 30d, anonymize: ${anonymize} }\nlists:\n  ai: { source: ai.txt }\ngroups:\n  default: { block: [list:ai] }\n`;
+    const files = { 'ai.txt': 'chat.banned.test\n' };
+    [a, b] = await Promise.all([startInstance(dir, 'a', config('site1-a', false), files), startInstance(dir, 'b', config('site1-b', true), files)]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await sql?.end();
+    await db?.stop();
+    await upstream?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('both write their rows, named, to one table; report --db counts each instance\'s blocked queries', async () => {
+    for (let n = 0; n < 3; n++) expect(await rcodeOf(a, 'chat.banned.test')).toBe(3);
+    for (let n = 0; n < 5; n++) expect(await rcodeOf(b, 'chat.banned.test')).toBe(3);
+    expect(await rcodeOf(a, 'www.example.org')).toBe(0);
+    const count = async (instance: string) => Number((await sql.query('SELECT count(*) AS n FROM aifence_queries WHERE instance = $1', [instance])).rows[0].n);
+    await within(5000, async () => (await count('site1-a')) === 4 && (await count('site1-b')) === 5, 'rows land');
+
+    const rows = (await sql.query("SELECT instance, client, name, qtype, verdict, list, rcode FROM aifence_queries WHERE instance LIKE 'site1-%' ORDER BY instance, time")).rows;
+    expect(rows[0]).toEqual({ instance: 'site1-a', client: '127.0.0.1', name: 'chat.banned.test', qtype: 'A', verdict: 'blocked', list: 'ai', rcode: 'NXDOMAIN' });
+    expect(rows.find((r) => r.instance === 'site1-a' && r.verdict === 'allowed')).toMatchObject({ name: 'www.example.org', rcode: 'NOERROR' });
+    // b anonymises: its clients are networks.
+    expect(new Set(rows.filter((r) => r.instance === 'site1-b').map((r) => r.client))).toEqual(new Set(['127.0.0.0']));
+    // Migrated once, whoever came first.
+    expect((await sql.query('SELECT version FROM aifence_schema')).rows).toEqual([{ version: 3 }]);
+
+    const { stdout } = await run(process.execPath, [resolve('dist/cli.js'), 'report', '--db', db.url, '--by', 'instance', '--format', 'json']);
+    const report = JSON.parse(stdout);
+    expect(report.rows).toEqual([
+      { instance: 'site1-a', service: 'list:ai', queries: 3, clients: 1, first: expect.any(String), last: expect.any(String) },
+      { instance: 'site1-b', service: 'list:ai', queries: 5, clients: 1, first: expect.any(String), last: expect.any(String) },
+    ]);
+    const table = (await run(process.execPath, [resolve('dist/cli.js'), 'report', '--db', db.url])).stdout;
+    expect(table).toMatch(/list:ai\s+8\s+2/);
+  });
+
+  it('report --db --discover finds AI-looking names asked through any instance', async () => {
+    expect(await rcodeOf(a, 'gpt-helper.example.org')).toBe(0);
+    expect(await rcodeOf(b, 'gpt-helper.example.org')).toBe(0);
+    await within(5000, async () => Number((await sql.query("SELECT count(*) AS n FROM aifence_queries WHERE name = 'gpt-helper.example.org'")).rows[0].n) === 2, 'rows land');
+    const { stdout } = await run(process.execPath, [resolve('dist/cli.js'), 'report', '--db', db.url, '--discover', '--format', 'json']);
+    const rows = JSON.parse(stdout).rows;
+    expect(rows.map((r: { name: string }) => r.name)).toEqual(['gpt-helper.example.org']);
+    expect(rows[0]).toMatchObject({ queries: 2, clients: 2 }); // 127.0.0.1 from a, 127.0.0.0 (anonymised) from b
+  });
+
+  it('deletes rows older than queryLog.retention', async () => {
+    await within(5000, async () => Number((await sql.query("SELECT count(*) AS n FROM aifence_queries WHERE instance = 'old'")).rows[0].n) === 0, 'old row deleted');
+    expect(Number((await sql.query("SELECT count(*) AS n FROM aifence_queries WHERE instance = 'recent'")).rows[0].n)).toBe(1);
+  });
+});
