@@ -13,9 +13,9 @@ import { finished } from 'node:stream/promises';
 import { dirname } from 'node:path';
 import type { QueryLogConfig } from '../config/querylog.js';
 import { addressBytes } from '../net/address.js';
-import { nameToString } from '../wire/message.js';
 import { rcodeName, typeName } from '../wire/mnemonics.js';
-import type { QueryEvent, QueryObserver, Verdict } from './events.js';
+import type { QueryEvent, QueryObserver } from './events.js';
+import { EntryRing } from './ring.js';
 import type { Logger } from './logger.js';
 
 export interface QueryLogOptions {
@@ -33,23 +33,6 @@ export interface QueryLogOptions {
   retryMaxMs?: number;
 }
 
-/** One buffered entry; slots are reused, the name's wire bytes live in a shared slab. */
-class Slot {
-  time = 0;
-  client = '';
-  group = '';
-  nameLen = 0;
-  qtype = 0;
-  verdict: Verdict = 'allowed';
-  cached = false;
-  list = '';
-  rcode = 0;
-  upstream = '';
-  transport: QueryEvent['transport'] = 'udp';
-  latencyMs = 0;
-}
-
-const NAME_MAX = 256;
 
 /** The client's network: /24 for IPv4 (IPv4-mapped IPv6 too), /56 for IPv6. */
 export function anonymizeAddress(address: string): string {
@@ -63,10 +46,7 @@ export function anonymizeAddress(address: string): string {
 }
 
 export class QueryLog implements QueryObserver {
-  private readonly slots: Slot[];
-  private readonly names: Uint8Array;
-  private head = 0;
-  private count = 0;
+  private readonly ring: EntryRing;
   private droppedTotal = 0;
   /** Drops not yet noted in the file. */
   private droppedUnnoted = 0;
@@ -101,8 +81,7 @@ export class QueryLog implements QueryObserver {
     options: QueryLogOptions = {},
   ) {
     const capacity = options.capacity ?? 10_000;
-    this.slots = Array.from({ length: capacity }, () => new Slot());
-    this.names = new Uint8Array(capacity * NAME_MAX);
+    this.ring = new EntryRing(capacity);
     // A batch is serialised in one go on the event loop: small enough (~1 ms) not to hold answers up.
     this.batch = Math.min(options.batch ?? 500, capacity);
     this.warnEveryMs = options.warnEveryMs ?? 10_000;
@@ -161,31 +140,13 @@ export class QueryLog implements QueryObserver {
 
   observe(e: QueryEvent): void {
     if (this.closed || (this.onlyBlocked && e.verdict !== 'blocked' && e.verdict !== 'refused')) return;
-    const capacity = this.slots.length;
-    if (this.count === capacity) {
+    if (!this.ring.push(e)) {
       this.droppedTotal++;
       this.droppedUnnoted++;
       return;
     }
-    const i = (this.head + this.count) % capacity;
-    const s = this.slots[i];
-    s.time = e.time;
-    s.client = e.client;
-    s.group = e.group;
-    // The name's wire bytes, root label included; decoded when written.
-    s.nameLen = e.questionEnd > 16 ? e.questionEnd - 16 : 0;
-    if (s.nameLen > 0) this.names.set(e.msg.subarray(12, 12 + s.nameLen), i * NAME_MAX);
-    s.qtype = e.qtype;
-    s.verdict = e.verdict;
-    s.cached = e.cached;
-    s.list = e.list;
-    s.rcode = e.rcode;
-    s.upstream = e.upstream;
-    s.transport = e.transport;
-    s.latencyMs = e.latencyMs;
-    this.count++;
     // A stalled or failed file is flushed by its drain or retry: no timer per query meanwhile.
-    if (this.count >= this.batch && !this.stalled && !this.failed && !this.probe) this.queueFlush();
+    if (this.ring.count >= this.batch && !this.stalled && !this.failed && !this.probe) this.queueFlush();
   }
 
   private queueFlush(): void {
@@ -202,7 +163,7 @@ export class QueryLog implements QueryObserver {
   flush(): void {
     this.flushQueued = false;
     // While failed, entries wait in the ring for the file to come back; observe() counts what does not fit.
-    if (this.failed || this.stalled || this.probe || (this.count === 0 && this.droppedUnnoted === 0)) return;
+    if (this.failed || this.stalled || this.probe || (this.ring.count === 0 && this.droppedUnnoted === 0)) return;
     if (this.size >= this.config.maxSize) {
       this.rotate();
       if (this.failed) return;
@@ -211,10 +172,10 @@ export class QueryLog implements QueryObserver {
     // what was dropped, alone, so that waiting entries are not lost with it.
     const probing = this.recovering && this.droppedUnnoted > 0;
     let text = '';
-    const capacity = this.slots.length;
-    let n = 0;
-    for (; !probing && n < this.batch && this.count > 0; n++, this.count--, this.head = (this.head + 1) % capacity) text += this.line(this.head) + '\n';
-    if (this.count > 0 && !probing) this.queueFlush();
+    const n = probing ? 0 : Math.min(this.batch, this.ring.count);
+    for (let k = 0; k < n; k++) text += this.line(k) + '\n';
+    this.ring.shift(n);
+    if (this.ring.count > 0 && !probing) this.queueFlush();
     const noted = this.droppedUnnoted;
     if (noted > 0) {
       text += JSON.stringify({ time: new Date().toISOString(), event: 'dropped', count: noted }) + '\n';
@@ -229,27 +190,24 @@ export class QueryLog implements QueryObserver {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    while (!this.failed && (this.count > 0 || this.droppedUnnoted > 0)) {
+    while (!this.failed && (this.ring.count > 0 || this.droppedUnnoted > 0)) {
       // once() rejects when the stream fails while we wait; the loop then ends on `failed`.
       if (this.probe) await this.probe;
       else if (this.stalled) await once(this.stream, 'drain').catch(() => undefined);
       else this.flush();
     }
-    if (this.count > 0) this.drop(this.count); // the file failed: what is left is lost
+    if (this.ring.count > 0) this.drop(this.ring.count); // the file failed: what is left is lost
     this.warnDrops(true);
     this.stream.end();
     await Promise.all([...this.retired, this.ended(this.stream)]);
   }
 
   /** One entry as JSON. Addresses and mnemonics need no escaping; names and config strings go through JSON.stringify. */
-  private line(i: number): string {
-    const s = this.slots[i];
+  private line(k: number): string {
+    const s = this.ring.at(k);
     let line = `{"time":"${new Date(s.time).toISOString()}","client":"${this.config.anonymize ? anonymizeAddress(s.client) : s.client}"`;
     if (s.group) line += `,"group":${JSON.stringify(s.group)}`;
-    if (s.nameLen > 0) {
-      const at = i * NAME_MAX;
-      line += `,"name":${JSON.stringify(nameToString(this.names.subarray(at, at + s.nameLen), 0).toLowerCase())},"type":"${typeName(s.qtype)}"`;
-    }
+    if (s.nameLen > 0) line += `,"name":${JSON.stringify(this.ring.name(k))},"type":"${typeName(s.qtype)}"`;
     line += `,"verdict":"${s.verdict}","cached":${s.cached}`;
     if (s.list.startsWith('service:')) line += `,"service":${JSON.stringify(s.list.slice(8))}`;
     if (s.list) line += `,"list":${JSON.stringify(s.list)}`;
@@ -337,8 +295,7 @@ export class QueryLog implements QueryObserver {
   }
 
   private drop(n: number): void {
-    this.head = (this.head + n) % this.slots.length;
-    this.count -= n;
+    this.ring.shift(n);
     this.droppedTotal += n;
     this.droppedUnnoted += n;
   }

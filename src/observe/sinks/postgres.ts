@@ -13,11 +13,11 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { QueryLogConfig } from '../../config/querylog.js';
-import { nameToString } from '../../wire/message.js';
 import { rcodeName, typeName } from '../../wire/mnemonics.js';
-import type { QueryEvent, QueryObserver, Verdict } from '../events.js';
+import type { QueryEvent, QueryObserver } from '../events.js';
 import type { Logger } from '../logger.js';
 import { anonymizeAddress } from '../querylog.js';
+import { EntryRing } from '../ring.js';
 
 export const TABLE = 'aifence_queries';
 
@@ -72,28 +72,10 @@ export interface PostgresLogOptions {
   warnEveryMs?: number;
 }
 
-class Slot {
-  time = 0;
-  client = '';
-  group = '';
-  nameLen = 0;
-  qtype = 0;
-  verdict: Verdict = 'allowed';
-  cached = false;
-  list = '';
-  rcode = 0;
-  upstream = '';
-  latencyMs = 0;
-}
-
-const NAME_MAX = 256;
 const RETENTION_EVERY_MS = 3_600_000;
 
 export class PostgresQueryLog implements QueryObserver {
-  private readonly slots: Slot[];
-  private readonly names: Uint8Array;
-  private head = 0;
-  private count = 0;
+  private readonly ring: EntryRing;
   private droppedTotal = 0;
   private droppedWarned = 0;
   private lastWarn = 0;
@@ -122,8 +104,7 @@ export class PostgresQueryLog implements QueryObserver {
     options: PostgresLogOptions = {},
   ) {
     const capacity = options.capacity ?? 20_000;
-    this.slots = Array.from({ length: capacity }, () => new Slot());
-    this.names = new Uint8Array(capacity * NAME_MAX);
+    this.ring = new EntryRing(capacity);
     this.batch = Math.min(options.batch ?? 2000, capacity);
     this.retryMs = this.retryDelay = options.retryMs ?? 1000;
     this.retryMaxMs = Math.max(this.retryMs, options.retryMaxMs ?? 30_000);
@@ -143,7 +124,7 @@ export class PostgresQueryLog implements QueryObserver {
 
   /** Entries waiting to be sent. */
   get pending(): number {
-    return this.count;
+    return this.ring.count;
   }
 
   retryNow(): boolean {
@@ -154,26 +135,7 @@ export class PostgresQueryLog implements QueryObserver {
 
   observe(e: QueryEvent): void {
     if (this.closed || (this.onlyBlocked && e.verdict !== 'blocked' && e.verdict !== 'refused')) return;
-    const capacity = this.slots.length;
-    if (this.count === capacity) {
-      this.droppedTotal++;
-      return;
-    }
-    const i = (this.head + this.count) % capacity;
-    const s = this.slots[i];
-    s.time = e.time;
-    s.client = e.client;
-    s.group = e.group;
-    s.nameLen = e.questionEnd > 16 ? e.questionEnd - 16 : 0;
-    if (s.nameLen > 0) this.names.set(e.msg.subarray(12, 12 + s.nameLen), i * NAME_MAX);
-    s.qtype = e.qtype;
-    s.verdict = e.verdict;
-    s.cached = e.cached;
-    s.list = e.list;
-    s.rcode = e.rcode;
-    s.upstream = e.upstream;
-    s.latencyMs = e.latencyMs;
-    this.count++;
+    if (!this.ring.push(e)) this.droppedTotal++;
   }
 
   /** Sends what is buffered (waiting up to `ms` for the database), then disconnects. */
@@ -182,25 +144,25 @@ export class PostgresQueryLog implements QueryObserver {
     this.closed = true;
     clearInterval(this.timer);
     const deadline = Date.now() + ms;
-    while (this.count > 0 && !this.failed && Date.now() < deadline) {
+    while (this.ring.count > 0 && !this.failed && Date.now() < deadline) {
       if (this.connecting) await this.connecting;
       else if (this.sending) await this.sending;
       else if (this.client) this.send();
       else break;
     }
     if (this.sending) await this.sending;
-    if (this.count > 0) this.drop(this.count);
+    if (this.ring.count > 0) this.drop(this.ring.count);
     this.warnDrops(true);
     await this.client?.end().catch(() => undefined);
     this.client = null;
   }
 
   private tick(): void {
-    if (this.closed && this.count === 0) return;
+    if (this.closed && this.ring.count === 0) return;
     if (!this.client) {
       if (!this.connecting && Date.now() >= this.retryAt) this.connecting = this.connect().finally(() => (this.connecting = null));
     } else if (!this.sending) {
-      if (this.count > 0) this.send();
+      if (this.ring.count > 0) this.send();
       else if (Date.now() - this.lastRetention >= RETENTION_EVERY_MS) this.sending = this.expire().finally(() => (this.sending = null));
     }
     this.warnDrops(false);
@@ -228,16 +190,14 @@ export class PostgresQueryLog implements QueryObserver {
   /** One COPY of up to one batch; more waiting goes on at once, so a backlog drains at COPY speed. */
   private send(): void {
     const client = this.client!;
-    const n = Math.min(this.count, this.batch);
+    const n = Math.min(this.ring.count, this.batch);
     let text = '';
-    const capacity = this.slots.length;
-    for (let k = 0; k < n; k++) text += this.row((this.head + k) % capacity);
-    this.head = (this.head + n) % capacity;
-    this.count -= n;
+    for (let k = 0; k < n; k++) text += this.row(k);
+    this.ring.shift(n);
     this.sending = pipeline(Readable.from([text]), client.query(copyFrom(`COPY ${TABLE} (time, instance, client, grp, name, qtype, verdict, cached, service, list, rcode, upstream, latency_ms) FROM STDIN`)))
       .then(() => {
         this.written += n;
-        if (this.count > 0 && !this.closed) setImmediate(() => this.tick());
+        if (this.ring.count > 0 && !this.closed) setImmediate(() => this.tick());
       })
       .catch((err: Error) => {
         this.droppedTotal += n;
@@ -257,10 +217,9 @@ export class PostgresQueryLog implements QueryObserver {
   }
 
   /** One row in COPY text format. */
-  private row(i: number): string {
-    const s = this.slots[i];
-    const at = i * NAME_MAX;
-    const name = s.nameLen > 0 ? copyText(nameToString(this.names.subarray(at, at + s.nameLen), 0).toLowerCase()) : '\\N';
+  private row(k: number): string {
+    const s = this.ring.at(k);
+    const name = s.nameLen > 0 ? copyText(this.ring.name(k)) : '\\N';
     const client = this.config.anonymize ? anonymizeAddress(s.client) : s.client;
     const service = s.list.startsWith('service:') ? copyText(s.list.slice(8)) : '\\N';
     return `${new Date(s.time).toISOString()}\t${this.instance}\t${client}\t${s.group ? copyText(s.group) : '\\N'}\t${name}\t${s.nameLen > 0 ? typeName(s.qtype) : '\\N'}\t${s.verdict}\t${s.cached ? 't' : 'f'}\t${service}\t${s.list ? copyText(s.list) : '\\N'}\t${rcodeName(s.rcode)}\t${s.upstream || '\\N'}\t${Math.round(s.latencyMs * 100) / 100}\n`;
@@ -279,8 +238,7 @@ export class PostgresQueryLog implements QueryObserver {
   }
 
   private drop(n: number): void {
-    this.head = (this.head + n) % this.slots.length;
-    this.count -= n;
+    this.ring.shift(n);
     this.droppedTotal += n;
   }
 
