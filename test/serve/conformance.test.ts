@@ -1,18 +1,22 @@
 // The DNS Flag Day EDNS compliance battery (ISC's ednscomp tests, as dig
 // runs them) against aifence and against Debian's unbound on the same
 // names: aifence must answer as unbound does on every path (forwarded,
-// cached, blocked), in front of unbound and in front of an upstream that
-// sends no OPT at all.
+// cached, blocked) and transport (UDP, TCP, DoT, DoH), in front of unbound
+// and in front of an upstream that sends no OPT at all.
 
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeCert } from '../support/certs.js';
 import { type TestDaemon, startDaemon } from '../support/daemon.js';
 import { RawUpstream, aRecord, reply } from '../support/raw-upstream.js';
 import { toolsPresent } from '../support/tools.js';
 import { type Unbound, startUnbound } from '../support/unbound.js';
 
-const ready = toolsPresent(['dig', 'unbound'], 'bind9-dnsutils unbound');
+const ready = toolsPresent(['dig', 'unbound', 'openssl'], 'bind9-dnsutils unbound openssl');
 
 interface Seen {
   status: string;
@@ -64,7 +68,10 @@ describe.runIf(ready)('EDNS compliance battery (ednscomp), aifence beside unboun
     raw = await RawUpstream.start();
     raw.respond = (q) => reply(q, { answers: [aRecord('192.0.2.1')] }); // never an OPT
     const lists = { files: { 'blocked.txt': 'blocked.example.test\n' } };
-    viaUnbound = await startDaemon('lists:\n  local: { source: blocked.txt }\n', [unbound.address], lists);
+    // DoT and DoH listeners too: the battery must hold on every transport.
+    const cert = makeCert(mkdtempSync(join(tmpdir(), 'aifence-conformance-')), 'server', { dns: ['dns.example.test'], ip: ['127.0.0.1'] });
+    const encrypted = `listenTls: ["127.0.0.1:0"]\nlistenHttps: ["127.0.0.1:0"]\ntls: { cert: ${cert.cert}, key: ${cert.key} }\n`;
+    viaUnbound = await startDaemon(`${encrypted}lists:\n  local: { source: blocked.txt }\n`, [unbound.address], lists);
     viaRaw = await startDaemon('lists:\n  local: { source: blocked.txt }\n', [raw.address], lists);
   });
   afterAll(async () => {
@@ -75,7 +82,7 @@ describe.runIf(ready)('EDNS compliance battery (ednscomp), aifence beside unboun
   });
 
   for (const [test, options, expected] of BATTERY) {
-    it(`${test} (${options.join(' ')}): unbound's answer, forwarded, cached and blocked, in front of unbound and of an upstream without OPT`, async () => {
+    it(`${test} (${options.join(' ')}): unbound's answer, forwarded, cached and blocked, over UDP, TCP, DoT and DoH, in front of unbound and of an upstream without OPT`, async () => {
       const name = `${test}.example.test`;
       const reference = await dig(unbound.port, name, options);
       expect(reference).toMatchObject(expected);
@@ -84,6 +91,16 @@ describe.runIf(ready)('EDNS compliance battery (ednscomp), aifence beside unboun
         expect(await dig(d.port, name, options), `cached via ${via}`).toEqual(reference);
         const blocked = await dig(d.port, 'blocked.example.test', options);
         expect(blocked, `blocked via ${via}`).toEqual({ ...reference, status: reference.status === 'BADVERS' ? 'BADVERS' : 'NXDOMAIN' });
+      }
+      // The same answers over DoT and DoH (dig +tls, +https), cached and blocked.
+      const transports: [string, number, string][] = [
+        ['DoT', viaUnbound.daemon.tlsAddresses[0].port, '+tls'],
+        ['DoH', viaUnbound.daemon.httpsAddresses[0].port, '+https'],
+      ];
+      for (const [transport, port, flag] of transports) {
+        const over = options.filter((o) => o !== '+tcp').concat(flag);
+        expect(await dig(port, name, over), `cached over ${transport}`).toEqual(reference);
+        expect(await dig(port, 'blocked.example.test', over), `blocked over ${transport}`).toEqual({ ...reference, status: reference.status === 'BADVERS' ? 'BADVERS' : 'NXDOMAIN' });
       }
     });
   }
