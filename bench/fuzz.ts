@@ -51,7 +51,7 @@ async function startDaemon(upstreams: string[], timeout: string): Promise<Daemon
   writeFileSync(file, `listen: ["127.0.0.1:0"]\nupstream: { servers: ${JSON.stringify(upstreams)}, timeout: ${timeout} }\nadmin: { listen: "127.0.0.1:0", token: ${TOKEN} }\n`);
   // FUZZ_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the daemon (NODE_OPTIONS refuses those flags).
   const nodeArgs = (process.env.FUZZ_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MALLOC_TRIM_THRESHOLD_: '131072' } });
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MALLOC_TRIM_THRESHOLD_: '131072', NODE_OPTIONS: '--max-semi-space-size=4' } });
   const d: Daemon = { child, port: 0, admin: '', exited: false, stopping: false };
   child.on('exit', (code, signal) => {
     d.exited = true;

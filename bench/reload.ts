@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     ].join('\n'),
   );
   // The admin token POST /reload needs (checkouts before the admin lock-down ignore it).
-  const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', `AIFENCE_ADMIN_TOKEN=${TOKEN}`, process.execPath, join(target, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'];
+  const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', 'NODE_OPTIONS=--max-semi-space-size=4', `AIFENCE_ADMIN_TOKEN=${TOKEN}`, process.execPath, join(target, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'];
   const server = await startServer(argv, pin.server, /"listen":\["127\.0\.0\.1:(\d+)"\],"admin":"127\.0\.0\.1:(\d+)"/, 120_000);
   const port = Number(server.ready![1]);
   const adminPort = Number(server.ready![2]);

@@ -69,7 +69,7 @@ export function aifenceTarget(repoDir: string, workDir: string): Target {
         ].join('\n'),
       );
       // Started as `npm start` and the Docker image start it: glibc told to give freed memory back.
-      const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', process.execPath, join(repoDir, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'];
+      const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', 'NODE_OPTIONS=--max-semi-space-size=4', process.execPath, join(repoDir, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'];
       return running(await startServer(argv, pinning.server, LISTEN, 120_000));
     },
   };
@@ -109,7 +109,7 @@ export function aifenceEncryptedTarget(repoDir: string, workDir: string, mode: '
           '',
         ].join('\n'),
       );
-      const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', process.execPath, join(repoDir, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'];
+      const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', 'NODE_OPTIONS=--max-semi-space-size=4', process.execPath, join(repoDir, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'];
       const ready = new RegExp(`"${key}":\\["127\\.0\\.0\\.1:(\\d+)"\\]`);
       return running(await startServer(argv, pinning.server, ready, 120_000));
     },
@@ -139,7 +139,7 @@ export function aifenceUpstreamTarget(repoDir: string, workDir: string, name: st
           '',
         ].join('\n'),
       );
-      const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', process.execPath, join(repoDir, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'];
+      const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', 'NODE_OPTIONS=--max-semi-space-size=4', process.execPath, join(repoDir, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'];
       return running(await startServer(argv, pinning.server, LISTEN, 120_000));
     },
   };

@@ -70,6 +70,7 @@ describe('deploy/systemd/aifence.service', () => {
     expect(one('ProtectSystem')).toBe('strict');
     expect(one('ExecReload')).toMatch(/kill -HUP \$MAINPID/);
     expect(one('Environment')).toMatch(/MALLOC_TRIM_THRESHOLD_=131072/);
+    expect(one('Environment')).toMatch(/NODE_OPTIONS=--max-semi-space-size=4/);
     expect(one('Restart')).toMatch(/always|on-failure/);
   });
 

@@ -75,7 +75,7 @@ describe.runIf(canDrop)('the daemon as the systemd unit runs it', () => {
     const file = join(root, 'aifence.yaml');
     writeFileSync(file, stringify(config));
     child = spawn('setpriv', asUnit([process.execPath, CLI, 'serve', '--config', file]), {
-      env: { ...process.env, MALLOC_TRIM_THRESHOLD_: '131072', NODE_ENV: 'production' },
+      env: { ...process.env, MALLOC_TRIM_THRESHOLD_: '131072', NODE_OPTIONS: '--max-semi-space-size=4', NODE_ENV: 'production' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     await new Promise<void>((ok, fail) => {
