@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { unboundConfig } from '../../test/support/unbound.js';
 import { ZONE } from './data.js';
 import { startServer } from './proc.js';
 
@@ -139,34 +140,7 @@ export async function startUnboundUpstream(unbound: string, dir: string, pin: st
   const keyFile = join(dir, 'unbound-key.pem');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=upstream.bench.test', '-addext', 'subjectAltName=DNS:upstream.bench.test,IP:127.0.0.1'], { stdio: 'ignore' });
   const conf = join(dir, 'unbound.conf');
-  writeFileSync(
-    conf,
-    [
-      'server:',
-      ...[port, tlsPort, httpsPort].map((p) => `  interface: 127.0.0.1@${p}`),
-      `  tls-port: ${tlsPort}`,
-      `  https-port: ${httpsPort}`,
-      `  tls-service-key: "${keyFile}"`,
-      `  tls-service-pem: "${certFile}"`,
-      '  do-daemonize: no',
-      '  username: ""',
-      '  chroot: ""',
-      `  directory: "${dir}"`,
-      `  pidfile: "${join(dir, 'unbound.pid')}"`,
-      '  use-syslog: no',
-      '  logfile: ""',
-      '  verbosity: 0',
-      '  num-threads: 1',
-      '  incoming-num-tcp: 1000',
-      '  access-control: 127.0.0.0/8 allow',
-      '  module-config: "iterator"',
-      `  local-zone: "${ZONE}." redirect`,
-      `  local-data: "${ZONE}. 3600 IN A 192.0.2.1"`,
-      'remote-control:',
-      '  control-enable: no',
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(conf, unboundConfig({ dir, zone: ZONE, ttl: 3600, port, tls: { tlsPort, httpsPort, cert: certFile, key: keyFile }, incomingTcp: 1000 }));
   const server = await startServer([unbound, '-d', '-c', conf], pin, async () => (await probe(port, `probe.${ZONE}`, 200)) === 0, 10_000);
   return { port, tlsPort, httpsPort, certFile, description: `unbound (redirect zone ${ZONE}; UDP ${port}, DoT ${tlsPort}, DoH ${httpsPort})`, stop: server.stop };
 }

@@ -18,7 +18,10 @@ export function withoutOpt(reply: Buffer, shape: ReplyShape): { bare: Buffer; sh
   if (shape.optEnd === reply.length) {
     const bare = reply.subarray(0, shape.optStart);
     writeU16(bare, 10, readU16(bare, 10) - 1);
-    return { bare, shape: { ...shape, optStart: -1, optEnd: -1 } };
+    // The shape is this reply's own: every offset before the OPT stays valid.
+    shape.optStart = -1;
+    shape.optEnd = -1;
+    return { bare, shape };
   }
   const bare = Buffer.concat([reply.subarray(0, shape.optStart), reply.subarray(shape.optEnd)]);
   writeU16(bare, 10, readU16(bare, 10) - 1);

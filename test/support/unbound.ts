@@ -6,10 +6,10 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exchange, encodeQuery } from './client.js';
+import { freePort } from './servers.js';
 
 export interface Unbound {
   port: number;
@@ -26,13 +26,52 @@ export interface UnboundOptions {
   ports?: { port: number; tlsPort: number; httpsPort: number };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
+export interface UnboundConfig {
+  dir: string;
+  zone: string;
+  /** TTL of the zone's A record. */
+  ttl: number;
+  port: number;
+  /** DoT and DoH ports with the certificate to serve them. */
+  tls?: { tlsPort: number; httpsPort: number; cert: string; key: string };
+  incomingTcp?: number;
+}
+
+/** unbound.conf for a foreground unbound on loopback answering every name under `zone` from a redirect local zone. */
+export function unboundConfig(c: UnboundConfig): string {
+  const encrypted = c.tls
+    ? [
+        `  interface: 127.0.0.1@${c.tls.tlsPort}`,
+        `  interface: 127.0.0.1@${c.tls.httpsPort}`,
+        `  tls-port: ${c.tls.tlsPort}`,
+        `  https-port: ${c.tls.httpsPort}`,
+        `  tls-service-key: "${c.tls.key}"`,
+        `  tls-service-pem: "${c.tls.cert}"`,
+        '  http-endpoint: "/dns-query"',
+      ]
+    : [];
+  return [
+    'server:',
+    `  interface: 127.0.0.1@${c.port}`,
+    ...encrypted,
+    ...(c.incomingTcp ? [`  incoming-num-tcp: ${c.incomingTcp}`] : []),
+    '  do-daemonize: no',
+    '  username: ""',
+    '  chroot: ""',
+    `  directory: "${c.dir}"`,
+    `  pidfile: "${join(c.dir, 'unbound.pid')}"`,
+    '  use-syslog: no',
+    '  logfile: ""',
+    '  verbosity: 0',
+    '  num-threads: 1',
+    '  access-control: 127.0.0.0/8 allow',
+    '  module-config: "iterator"',
+    `  local-zone: "${c.zone}." redirect`,
+    `  local-data: "${c.zone}. ${c.ttl} IN A 192.0.2.1"`,
+    'remote-control:',
+    '  control-enable: no',
+    '',
+  ].join('\n');
 }
 
 export async function startUnbound(zone = 'example.test', options: UnboundOptions = {}): Promise<Unbound> {
@@ -40,43 +79,9 @@ export async function startUnbound(zone = 'example.test', options: UnboundOption
   const port = options.ports?.port ?? (await freePort());
   const tlsPort = options.tls ? (options.ports?.tlsPort ?? (await freePort())) : 0;
   const httpsPort = options.tls ? (options.ports?.httpsPort ?? (await freePort())) : 0;
-  const encrypted = options.tls
-    ? [
-        `  interface: 127.0.0.1@${tlsPort}`,
-        `  interface: 127.0.0.1@${httpsPort}`,
-        `  tls-port: ${tlsPort}`,
-        `  https-port: ${httpsPort}`,
-        `  tls-service-key: "${options.tls.key}"`,
-        `  tls-service-pem: "${options.tls.cert}"`,
-        '  http-endpoint: "/dns-query"',
-        '  incoming-num-tcp: 100',
-      ]
-    : [];
   const conf = join(dir, 'unbound.conf');
-  writeFileSync(
-    conf,
-    [
-      'server:',
-      `  interface: 127.0.0.1@${port}`,
-      ...encrypted,
-      '  do-daemonize: no',
-      '  username: ""',
-      '  chroot: ""',
-      `  directory: "${dir}"`,
-      `  pidfile: "${join(dir, 'unbound.pid')}"`,
-      '  use-syslog: no',
-      '  logfile: ""',
-      '  verbosity: 0',
-      '  num-threads: 1',
-      '  access-control: 127.0.0.0/8 allow',
-      '  module-config: "iterator"',
-      `  local-zone: "${zone}." redirect`,
-      `  local-data: "${zone}. 300 IN A 192.0.2.1"`,
-      'remote-control:',
-      '  control-enable: no',
-      '',
-    ].join('\n'),
-  );
+  const tls = options.tls ? { tlsPort, httpsPort, ...options.tls } : undefined;
+  writeFileSync(conf, unboundConfig({ dir, zone, ttl: 300, port, tls, incomingTcp: 100 }));
   const child: ChildProcess = spawn('unbound', ['-d', '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c) => (stderr += c));
