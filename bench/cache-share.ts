@@ -8,7 +8,7 @@
 //   npx tsx bench/cache-share.ts [--json] [--queries N] [--names N] [--alpha A]
 
 import { parseArgs } from 'node:util';
-import { AnswerCache } from '../src/resolve/cache.js';
+import { AnswerCache } from '../src/data/resolve/cache.js';
 import type { Matcher } from '../src/match/types.js';
 import { readReplyShape } from '../src/wire/records.js';
 import { prng } from './lib/data.js';

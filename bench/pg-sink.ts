@@ -5,9 +5,9 @@
 // Needs Debian's postgresql (initdb, postgres); as root it runs as `postgres`.
 
 import pg from 'pg';
-import { QueryEvent } from '../src/observe/events.js';
-import { createLogger } from '../src/observe/logger.js';
-import { PostgresQueryLog } from '../src/observe/sinks/postgres.js';
+import { QueryEvent } from '../src/shared/events.js';
+import { createLogger } from '../src/shared/logger.js';
+import { PostgresQueryLog } from '../src/control/observe/sinks/postgres.js';
 import { encodeQuery } from '../test/support/client.js';
 import { PostgresServer } from '../test/support/servers.js';
 

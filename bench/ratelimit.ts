@@ -12,8 +12,8 @@
 // (0: nothing was allocated per check).
 
 import { PerformanceObserver, constants } from 'node:perf_hooks';
-import { rateLimitSection } from '../src/config/ratelimit.js';
-import { RateLimiter } from '../src/resolve/ratelimit.js';
+import { rateLimitSection } from '../src/control/config/ratelimit.js';
+import { RateLimiter } from '../src/data/resolve/ratelimit.js';
 
 const CHECKS = 2_000_000;
 const ROUNDS = 5;

@@ -6,8 +6,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadCatalogue } from '../src/catalogue/load.js';
-import { coveringService } from '../src/catalogue/review.js';
+import { loadCatalogue } from '../src/control/catalogue/load.js';
+import { coveringService } from '../src/control/catalogue/review.js';
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--data');

@@ -3,9 +3,9 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { DEFAULT_CATALOGUE_DIR, catalogueFromFiles, readCatalogueDir } from '../catalogue/index.js';
-import { generateSigningKey, openBundle, packBundle, parsePrivateKey, parsePublicKey } from '../catalogue/bundle.js';
-import { duration } from '../config/check.js';
+import { DEFAULT_CATALOGUE_DIR, catalogueFromFiles, readCatalogueDir } from '../control/catalogue/index.js';
+import { generateSigningKey, openBundle, packBundle, parsePrivateKey, parsePublicKey } from '../control/catalogue/bundle.js';
+import { duration } from '../control/config/check.js';
 
 export function catalogueCommand(): Command {
   const cmd = new Command('catalogue').description('signed catalogue bundles for updates between releases (maintainers)');

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { loadConfig } from '../config/load.js';
-import type { Rule } from '../config/schema.js';
-import { isActive } from '../policy/policy.js';
+import { loadConfig } from '../control/config/load.js';
+import type { Rule } from '../control/config/schema.js';
+import { isActive } from '../control/policy/policy.js';
 
 const describe = (r: Rule, now: number) => ({
   select: r.select,

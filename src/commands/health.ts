@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/load.js';
+import { DEFAULT_CONFIG_PATH, loadConfig } from '../control/config/load.js';
 import { type HostPort, formatHostPort, parseHostPort } from '../net/address.js';
 import { HEALTH_PROBE_NAME } from '../wire/answers.js';
 

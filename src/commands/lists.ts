@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { loadConfig } from '../config/load.js';
-import { buildFilter } from '../policy/state.js';
+import { loadConfig } from '../control/config/load.js';
+import { buildFilter } from '../control/policy/filter.js';
 
 export function listsCommand(): Command {
   return new Command('lists')

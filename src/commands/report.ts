@@ -1,10 +1,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, duration } from '../config/check.js';
-import { loadConfig } from '../config/load.js';
-import { buildDbReport } from '../observe/report-db.js';
-import { discoverFromDb, discoverFromFiles, formatDiscovery } from '../observe/discover.js';
-import { loadCatalogue } from '../catalogue/index.js';
-import { REPORT_BY, type ReportBy, buildReport, formatReport, logFiles } from '../observe/report.js';
+import { ConfigError, duration } from '../control/config/check.js';
+import { loadConfig } from '../control/config/load.js';
+import { buildDbReport } from '../control/observe/report-db.js';
+import { discoverFromDb, discoverFromFiles, formatDiscovery } from '../control/observe/discover.js';
+import { loadCatalogue } from '../control/catalogue/index.js';
+import { REPORT_BY, type ReportBy, buildReport, formatReport, logFiles } from '../control/observe/report.js';
 
 interface ReportOpts {
   log?: string;

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
-import { ConfigError } from '../config/check.js';
-import { adminSection } from '../config/admin.js';
-import { DEFAULT_CONFIG_PATH, loadConfig } from '../config/load.js';
+import { ConfigError } from '../control/config/check.js';
+import { adminSection } from '../control/config/admin.js';
+import { DEFAULT_CONFIG_PATH, loadConfig } from '../control/config/load.js';
 import { parseHostPort } from '../net/address.js';
-import { createLogger } from '../observe/logger.js';
-import { Daemon } from '../serve/daemon.js';
+import { createLogger } from '../shared/logger.js';
+import { Daemon } from '../control/daemon.js';
 
 export function serveCommand(): Command {
   return new Command('serve')

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import { catalogueVendors, loadCatalogue, vendorId } from '../catalogue/index.js';
-import { catalogueInUse } from '../catalogue/updates.js';
-import { loadConfig } from '../config/load.js';
-import { createLogger } from '../observe/logger.js';
+import { catalogueVendors, loadCatalogue, vendorId } from '../control/catalogue/index.js';
+import { catalogueInUse } from '../control/catalogue/updates.js';
+import { loadConfig } from '../control/config/load.js';
+import { createLogger } from '../shared/logger.js';
 
 export function servicesCommand(): Command {
   return new Command('services')

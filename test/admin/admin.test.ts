@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCatalogue } from '../../src/catalogue/index.js';
+import { loadCatalogue } from '../../src/control/catalogue/index.js';
 import { TYPES, query } from '../support/client.js';
 import { type TestDaemon, startDaemon } from '../support/daemon.js';
 import { TestUpstream } from '../support/upstream.js';

@@ -2,7 +2,7 @@
 // the key, the value and the fix.
 
 import { describe, expect, it } from 'vitest';
-import { adminSection } from '../../src/config/admin.js';
+import { adminSection } from '../../src/control/config/admin.js';
 
 const noEnv = {};
 

@@ -3,7 +3,7 @@
 // subdomains only for suffix entries, nothing outside the catalogue.
 
 import { beforeAll, describe, expect, it } from 'vitest';
-import { catalogueLists, loadCatalogue, resolveSelector, type Service } from '../../src/catalogue/index.js';
+import { catalogueLists, loadCatalogue, resolveSelector, type Service } from '../../src/control/catalogue/index.js';
 import { loadLists } from '../../src/match/lists.js';
 import { blockers, type Blocker } from './blockers.js';
 

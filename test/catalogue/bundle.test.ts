@@ -5,9 +5,9 @@
 
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BundleError, generateSigningKey, openBundle, packBundle, parsePrivateKey, parsePublicKey, publicKeyText } from '../../src/catalogue/bundle.js';
-import { CatalogueError, catalogueFromFiles, readCatalogueDir } from '../../src/catalogue/index.js';
-import { ConfigFileError, configFromText } from '../../src/config/load.js';
+import { BundleError, generateSigningKey, openBundle, packBundle, parsePrivateKey, parsePublicKey, publicKeyText } from '../../src/control/catalogue/bundle.js';
+import { CatalogueError, catalogueFromFiles, readCatalogueDir } from '../../src/control/catalogue/index.js';
+import { ConfigFileError, configFromText } from '../../src/control/config/load.js';
 
 const signer = generateSigningKey();
 const key = parsePrivateKey(signer.privatePem);

@@ -5,8 +5,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CatalogueError, loadCatalogue, type CatalogueIssue } from '../../src/catalogue/index.js';
-import { COUNTRIES } from '../../src/catalogue/schema.js';
+import { CatalogueError, loadCatalogue, type CatalogueIssue } from '../../src/control/catalogue/index.js';
+import { COUNTRIES } from '../../src/control/catalogue/schema.js';
 
 describe('the shipped catalogue', () => {
   const cat = loadCatalogue();

@@ -4,10 +4,10 @@
 
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { catalogueLists, catalogueVendors, loadCatalogue, resolveSelector } from '../../src/catalogue/index.js';
-import { checkName } from '../../src/commands/check.js';
-import { configFromText } from '../../src/config/load.js';
-import { buildFilter } from '../../src/policy/state.js';
+import { catalogueLists, catalogueVendors, loadCatalogue, resolveSelector } from '../../src/control/catalogue/index.js';
+import { checkName } from '../../src/control/policy/explain.js';
+import { configFromText } from '../../src/control/config/load.js';
+import { buildFilter } from '../../src/control/policy/filter.js';
 import { matcherBlocker, type Blocker } from './blockers.js';
 
 const cat = loadCatalogue();

@@ -1,10 +1,10 @@
 // The README's services table is generated: this fails when the block
 // between its markers differs from renderServiceTable. Fix with
-//   npx tsx src/catalogue/print-table.ts --write
+//   npx tsx src/control/catalogue/print-table.ts --write
 
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { loadCatalogue, readmeBlock, renderServiceTable, replaceReadmeBlock } from '../../src/catalogue/index.js';
+import { loadCatalogue, readmeBlock, renderServiceTable, replaceReadmeBlock } from '../../src/control/catalogue/index.js';
 
 const README = new URL('../../README.md', import.meta.url);
 
@@ -13,7 +13,7 @@ describe('README services table', () => {
     const block = existsSync(README) ? readmeBlock(readFileSync(README, 'utf8')) : undefined;
     // Only while the README has no markers yet.
     if (block === undefined) ctx.skip('README.md has no <!-- services:start --> / <!-- services:end --> markers yet');
-    expect(block!.trim(), 'run: npx tsx src/catalogue/print-table.ts --write').toBe(renderServiceTable(loadCatalogue()).trim());
+    expect(block!.trim(), 'run: npx tsx src/control/catalogue/print-table.ts --write').toBe(renderServiceTable(loadCatalogue()).trim());
   });
 
   it('rewrites only the block between the markers', () => {

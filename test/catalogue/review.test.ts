@@ -6,8 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadCatalogue } from '../../src/catalogue/index.js';
-import { coveringService, replaceSingleSourceBlock, singleSourceBlock, singleSourceNames } from '../../src/catalogue/review.js';
+import { loadCatalogue } from '../../src/control/catalogue/index.js';
+import { coveringService, replaceSingleSourceBlock, singleSourceBlock, singleSourceNames } from '../../src/control/catalogue/review.js';
 import { SHARED_DATA } from '../support/shared-data.js';
 
 const cat = loadCatalogue();

@@ -2,7 +2,7 @@
 // and the "did you mean" helper.
 
 import { describe, expect, it } from 'vitest';
-import { catalogueLists, catalogueVendors, loadCatalogue, renderServiceTable, resolveSelector, vendorId } from '../../src/catalogue/index.js';
+import { catalogueLists, catalogueVendors, loadCatalogue, renderServiceTable, resolveSelector, vendorId } from '../../src/control/catalogue/index.js';
 import { closest, editDistance } from '../../src/text/suggest.js';
 
 const cat = loadCatalogue();

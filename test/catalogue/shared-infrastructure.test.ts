@@ -5,8 +5,8 @@
 
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { catalogueLists, loadCatalogue, resolveSelector } from '../../src/catalogue/index.js';
-import { hostnameProblem } from '../../src/catalogue/schema.js';
+import { catalogueLists, loadCatalogue, resolveSelector } from '../../src/control/catalogue/index.js';
+import { hostnameProblem } from '../../src/control/catalogue/schema.js';
 import { blockers, type Blocker } from './blockers.js';
 
 const cat = loadCatalogue();

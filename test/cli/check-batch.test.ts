@@ -10,9 +10,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CheckResult, checkName, checkNames } from '../../src/commands/check.js';
-import { configFromText } from '../../src/config/load.js';
-import { buildFilter } from '../../src/policy/state.js';
+import { type CheckResult, checkName, checkNames } from '../../src/control/policy/explain.js';
+import { configFromText } from '../../src/control/config/load.js';
+import { buildFilter } from '../../src/control/policy/filter.js';
 import { type TestDaemon, startDaemon } from '../support/daemon.js';
 
 const CLI = resolve('dist/cli.js');

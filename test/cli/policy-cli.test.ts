@@ -6,9 +6,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configFromText } from '../../src/config/load.js';
-import { checkName } from '../../src/commands/check.js';
-import { buildFilter } from '../../src/policy/state.js';
+import { configFromText } from '../../src/control/config/load.js';
+import { checkName } from '../../src/control/policy/explain.js';
+import { buildFilter } from '../../src/control/policy/filter.js';
 
 const CONFIG = `
 upstream: { servers: ["127.0.0.1:5399"] }

@@ -6,10 +6,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkName } from '../../src/commands/check.js';
-import { configFromText } from '../../src/config/load.js';
-import { policySummary } from '../../src/config/summary.js';
-import { buildFilter } from '../../src/policy/state.js';
+import { checkName } from '../../src/control/policy/explain.js';
+import { configFromText } from '../../src/control/config/load.js';
+import { policySummary } from '../../src/control/config/summary.js';
+import { buildFilter } from '../../src/control/policy/filter.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'aifence-config-'));
 const UPSTREAM = 'upstream: { servers: ["192.0.2.53"] }\n';

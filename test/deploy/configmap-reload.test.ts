@@ -6,9 +6,9 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/observe/logger.js';
-import { Daemon } from '../../src/serve/daemon.js';
+import { loadConfig } from '../../src/control/config/load.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { Daemon } from '../../src/control/daemon.js';
 import { query } from '../support/client.js';
 import { EMPTY_CATALOGUE } from '../support/daemon.js';
 import { TestUpstream } from '../support/upstream.js';

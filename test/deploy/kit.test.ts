@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
-import { configFromText } from '../../src/config/load.js';
-import type { Config } from '../../src/config/schema.js';
+import { configFromText } from '../../src/control/config/load.js';
+import type { Config } from '../../src/control/config/schema.js';
 
 const read = (path: string) => readFileSync(path, 'utf8');
 /** Environment-independent: no resolv.conf, no AIFENCE_ADMIN_TOKEN from the test's environment. */

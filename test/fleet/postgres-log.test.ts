@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../../src/observe/sinks/postgres.js';
+import { migrate } from '../../src/control/observe/sinks/postgres.js';
 import { PostgresServer, postgresPresent } from '../support/servers.js';
 import { TestUpstream } from '../support/upstream.js';
 import { type Instance, rcodeOf, startInstance, within } from './instances.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { evidence, loadCandidates } from '../../src/observe/discover.js';
+import { evidence, loadCandidates } from '../../src/control/observe/discover.js';
 
 const run = promisify(execFile);
 

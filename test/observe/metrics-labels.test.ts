@@ -5,8 +5,8 @@
 
 import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QueryEvent } from '../../src/observe/events.js';
-import { Metrics } from '../../src/observe/metrics.js';
+import { QueryEvent } from '../../src/shared/events.js';
+import { Metrics } from '../../src/control/observe/metrics.js';
 import { encodeQuery } from '../support/client.js';
 import { type TestDaemon, startDaemon } from '../support/daemon.js';
 import { TestUpstream } from '../support/upstream.js';

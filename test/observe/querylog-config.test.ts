@@ -2,7 +2,7 @@
 // name the key, the value and what would be right.
 
 import { describe, expect, it } from 'vitest';
-import { queryLogSection } from '../../src/config/querylog.js';
+import { queryLogSection } from '../../src/control/config/querylog.js';
 
 describe('queryLog config', () => {
   it('defaults: off, aifence-queries.jsonl beside the config, 100MB, 7 files, addresses kept', () => {

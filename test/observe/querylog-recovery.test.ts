@@ -10,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeQuery, query } from '../support/client.js';
 import { startDaemon } from '../support/daemon.js';
 import { TestUpstream } from '../support/upstream.js';
-import { QueryEvent } from '../../src/observe/events.js';
-import { createLogger } from '../../src/observe/logger.js';
-import { QueryLog } from '../../src/observe/querylog.js';
+import { QueryEvent } from '../../src/shared/events.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { QueryLog } from '../../src/control/observe/querylog.js';
 
 const hasDevFull = existsSync('/dev/full');
 

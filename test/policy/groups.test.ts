@@ -4,7 +4,7 @@
 // cloaking, and the DoH canaries.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCatalogue } from '../../src/catalogue/index.js';
+import { loadCatalogue } from '../../src/control/catalogue/index.js';
 import { TYPES, query } from '../support/client.js';
 import { type TestDaemon, startDaemon } from '../support/daemon.js';
 import { TestUpstream } from '../support/upstream.js';

@@ -15,7 +15,7 @@ import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { loadCatalogue } from '../../src/catalogue/index.js';
+import { loadCatalogue } from '../../src/control/catalogue/index.js';
 import { TYPES, decode, encodeQuery, query } from '../support/client.js';
 import { type TestCert, makeCert } from '../support/certs.js';
 import { type TestDaemon, startDaemon } from '../support/daemon.js';

@@ -8,7 +8,7 @@ import { type Server, createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchList } from '../../src/serve/remote-lists.js';
+import { fetchList } from '../../src/control/remote-lists.js';
 import { query } from '../support/client.js';
 import { startDaemon } from '../support/daemon.js';
 import { TestUpstream } from '../support/upstream.js';

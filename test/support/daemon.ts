@@ -4,10 +4,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Catalogue } from '../../src/catalogue/index.js';
-import { configFromText } from '../../src/config/load.js';
-import { createLogger } from '../../src/observe/logger.js';
-import { Daemon } from '../../src/serve/daemon.js';
+import type { Catalogue } from '../../src/control/catalogue/index.js';
+import { configFromText } from '../../src/control/config/load.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { Daemon } from '../../src/control/daemon.js';
 
 export interface TestDaemon {
   daemon: Daemon;

@@ -1,0 +1,345 @@
+// The admin HTTP API: health and readiness probes, Prometheus metrics,
+// reload, pausing blocking, and the same check as the CLI. Off the hot
+// path; plain node:http, one small router.
+//
+// Switching the ban off must take a secret and must not be reachable from a
+// web page: mutating routes always need the token; every route but the two
+// probes refuses a Host that is not this API's own (DNS rebinding) and a
+// request a browser marks as cross-site; bodies and the time to send them
+// are bounded.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { type AddressInfo, isIPv4, isIPv6 } from 'node:net';
+import type { AdminAuth } from './token.js';
+import type { AdminConfig } from '../config/admin.js';
+import type { CheckResult } from '../policy/explain.js';
+import type { CatalogueStatus } from '../catalogue/updates.js';
+import type { SharedStateStatus } from '../state/runtime.js';
+import type { ExceptionView } from '../state/exceptions.js';
+import { CONSOLE_CSS, CONSOLE_JS, FAVICON } from './console/assets.js';
+import { type ConsoleData, renderPage, renderView } from './console/render.js';
+
+export interface Readiness {
+  /** Listeners bound, filter loaded, not shutting down. Upstream health does not gate it: an upstream outage must not take the resolver out of a Service. */
+  ready: boolean;
+  listening: boolean;
+  listsCompiled: boolean;
+  draining: boolean;
+  /** Reported, not gating. */
+  upstreamAnswering: boolean;
+  paused: { group: string; until: string }[];
+  /** The catalogue in use: origin, version, review date, and how its updates go. */
+  catalogue?: CatalogueStatus;
+  /** Where pauses and runtime exceptions live and whether it answers; reported, not gating (the last state read is enforced). */
+  sharedState?: SharedStateStatus;
+}
+
+export type ReloadResult = { ok: true; lists: number; entries: number; ms: number } | { ok: false; error: string };
+
+/** What the API needs from the daemon. */
+export interface AdminTarget {
+  readiness(): Readiness;
+  scrape(): Promise<{ contentType: string; body: string }>;
+  reload(): Promise<ReloadResult>;
+  /** Pauses blocking for `group` (every group when undefined) for `minutes`; 0 resumes. Throws on an unknown group. */
+  pause(group: string | undefined, minutes: number): Promise<{ group: string; until: string | null }[]>;
+  /** Runtime exceptions (POST/DELETE /exceptions); `who` is the default author. */
+  readonly exceptions: {
+    list(): ExceptionView[];
+    add(body: unknown, who: string): Promise<ExceptionView>;
+    revoke(id: string): Promise<ExceptionView>;
+  };
+  /** Asks every instance sharing the runtime state to reload; false without shared state. */
+  broadcastReload(): Promise<boolean>;
+  /** What the console at / shows. */
+  consoleData(): ConsoleData;
+  check(name: string, client: string): Promise<CheckResult>;
+  /** Asked once, when the API starts listening. */
+  adminAuth(): AdminAuth;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** Request bodies beyond this are refused (only POST /exceptions takes one, a small JSON object). */
+export const MAX_BODY = 64 * 1024;
+/** Headers and body must arrive within these (slow senders hold a connection each). */
+const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+/** Connections beyond this are dropped on arrival, so the API cannot eat the DNS listeners' file descriptors. */
+const MAX_CONNECTIONS = 128;
+
+/** page: the console's shell and assets, same-origin checked but readable without the token (they hold no data without it). */
+type Access = 'probe' | 'page' | 'read' | 'mutate';
+type Answer = { status: number; body: unknown; contentType?: string; headers?: Record<string, string> };
+
+/** The console runs only its own script and style, in no frame (clickjacking of its buttons), and sends nothing elsewhere. */
+const PAGE_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
+const HTML = 'text/html; charset=utf-8';
+
+interface Route {
+  method: 'GET' | 'POST' | 'DELETE';
+  access: Access;
+  /** `body` is the request body parsed as JSON, for routes that take one. */
+  run(url: URL, target: AdminTarget, request: { body?: unknown; who: string; canRead: boolean }): Promise<Answer>;
+  takesBody?: true;
+}
+
+const ROUTES: Record<string, Route | Route[]> = {
+  '/': {
+    method: 'GET',
+    access: 'page',
+    // Without the token (when reads need one) the page is a shell asking for it; console.js then fetches the view.
+    run: async (_, target, r) => ({ status: 200, body: renderPage(r.canRead ? target.consoleData() : null), contentType: HTML, headers: PAGE_HEADERS }),
+  },
+  '/console/view': { method: 'GET', access: 'read', run: async (_, target) => ({ status: 200, body: renderView(target.consoleData()), contentType: HTML, headers: PAGE_HEADERS }) },
+  '/console.js': { method: 'GET', access: 'page', run: async () => ({ status: 200, body: CONSOLE_JS, contentType: 'text/javascript; charset=utf-8', headers: PAGE_HEADERS }) },
+  '/favicon.ico': { method: 'GET', access: 'page', run: async () => ({ status: 200, body: FAVICON, contentType: 'image/svg+xml', headers: PAGE_HEADERS }) },
+  '/console.css': { method: 'GET', access: 'page', run: async () => ({ status: 200, body: CONSOLE_CSS, contentType: 'text/css; charset=utf-8', headers: PAGE_HEADERS }) },
+  '/healthz': { method: 'GET', access: 'probe', run: async () => ({ status: 200, body: 'ok\n', contentType: 'text/plain' }) },
+  '/readyz': {
+    method: 'GET',
+    access: 'probe',
+    run: async (_, target) => {
+      const r = target.readiness();
+      return { status: r.ready ? 200 : 503, body: r };
+    },
+  },
+  '/metrics': {
+    method: 'GET',
+    access: 'read',
+    run: async (_, target) => {
+      const m = await target.scrape();
+      return { status: 200, body: m.body, contentType: m.contentType };
+    },
+  },
+  '/check': {
+    method: 'GET',
+    access: 'read',
+    run: async (url, target) => {
+      const name = url.searchParams.get('name');
+      if (!name) throw new HttpError(400, 'name= is required, e.g. /check?name=chat.deepseek.com&client=10.0.0.5');
+      return { status: 200, body: await target.check(name, url.searchParams.get('client') ?? '127.0.0.1') };
+    },
+  },
+  '/reload': {
+    method: 'POST',
+    access: 'mutate',
+    run: async (url, target) => {
+      // ?all=1: every instance sharing the runtime state reloads too (they read the same config from their own files).
+      const everywhere = url.searchParams.get('all') === '1' ? await target.broadcastReload() : false;
+      const r = await target.reload();
+      return { status: r.ok ? 200 : 422, body: url.searchParams.get('all') === '1' ? { ...r, broadcast: everywhere } : r };
+    },
+  },
+  '/exceptions': [
+    { method: 'GET', access: 'read', run: async (_, target) => ({ status: 200, body: { exceptions: target.exceptions.list() } }) },
+    { method: 'POST', access: 'mutate', takesBody: true, run: async (_, target, r) => ({ status: 201, body: await target.exceptions.add(r.body, r.who) }) },
+  ],
+  '/exceptions/:id': {
+    method: 'DELETE',
+    access: 'mutate',
+    run: async (url, target) => ({ status: 200, body: { revoked: await target.exceptions.revoke(decodeURIComponent(url.pathname.slice('/exceptions/'.length))) } }),
+  },
+  '/pause': { method: 'POST', access: 'mutate', run: async (url, target) => pause(url, target, false) },
+  '/resume': { method: 'POST', access: 'mutate', run: async (url, target) => pause(url, target, true) },
+};
+
+async function pause(url: URL, target: AdminTarget, resume: boolean): Promise<Answer> {
+  const minutes = resume ? 0 : Number(url.searchParams.get('minutes') ?? '5');
+  if (!Number.isFinite(minutes) || minutes < 0 || minutes > 7 * 24 * 60) {
+    throw new HttpError(400, `minutes=${url.searchParams.get('minutes')} is not a number of minutes from 0 to 10080`);
+  }
+  return { status: 200, body: { paused: await target.pause(url.searchParams.get('group') ?? undefined, minutes) } };
+}
+
+const ROUTE_LIST = 'try GET / (the console), /healthz, /readyz, /metrics, /check?name=, /exceptions; POST /reload, /pause?minutes=N&group=G, /resume, /exceptions; DELETE /exceptions/ID';
+
+export class AdminServer {
+  private constructor(private readonly server: Server) {}
+
+  static async start(config: AdminConfig, target: AdminTarget): Promise<AdminServer | null> {
+    if (config.listen === null) return null;
+    const guard = new Guard(config, target.adminAuth());
+    const server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, (req, res) => {
+      handle(req, res, guard, target).catch((err: unknown) => {
+        const e = err instanceof HttpError ? err : new HttpError(500, (err as Error).message);
+        send(res, e.status, { error: e.message }, 'application/json', e.headers);
+      });
+    });
+    server.maxConnections = MAX_CONNECTIONS;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.listen!.port, config.listen!.host, () => resolve());
+    });
+    return new AdminServer(server);
+  }
+
+  get address(): AddressInfo {
+    return this.server.address() as AddressInfo;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json', headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
+  res.end(typeof body === 'string' ? body : JSON.stringify(body) + '\n');
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, guard: Guard, target: AdminTarget): Promise<void> {
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://admin');
+  } catch {
+    throw new HttpError(400, 'the request target is not a path');
+  }
+  const path = /^\/exceptions\/[^/]+$/.test(url.pathname) ? '/exceptions/:id' : url.pathname;
+  const found = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
+  const routes = found === undefined ? [] : Array.isArray(found) ? found : [found];
+  const route = routes.find((r) => r.method === req.method);
+  // Probes stay open, whatever the Host, so that orchestrators need no secret and no name.
+  if (route?.access !== 'probe') guard.sameOrigin(req);
+  if (routes.length === 0) throw new HttpError(404, `no route ${req.method} ${url.pathname}; ${ROUTE_LIST}`);
+  const methods = routes.map((r) => r.method).join(', ');
+  if (!route) throw new HttpError(405, `${url.pathname} takes ${methods}, not ${req.method}`, { allow: methods });
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) throw tooLarge(res);
+  guard.authorize(req, route.access);
+  const text = await readBody(req, res);
+  let body: unknown;
+  if (route.takesBody) {
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new HttpError(415, `${url.pathname} takes a JSON body: send Content-Type: application/json`);
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new HttpError(400, 'the body is not JSON; send e.g. {"group":"default","select":"service:claude","until":"4h","reason":"ticket 4711"}');
+    }
+  }
+  const answer = await route.run(url, target, { body, who: `token holder at ${req.socket.remoteAddress ?? 'unknown'}`, canRead: guard.allows(req, 'read') });
+  send(res, answer.status, answer.body, answer.contentType, answer.headers);
+}
+
+/** Who may ask: the Host and Origin checks and the bearer token. */
+class Guard {
+  private readonly names: Set<string>;
+  private readonly tokenDigest: Buffer | null;
+
+  constructor(
+    config: AdminConfig,
+    private readonly auth: AdminAuth,
+  ) {
+    this.names = new Set(['localhost', ...config.hosts]);
+    this.tokenDigest = auth.token === null ? null : digest(auth.token);
+  }
+
+  /**
+   * A page on another site can make a browser send requests here (a form
+   * posting text/plain needs no preflight), and a name the attacker controls
+   * can be rebound to this address. Browsers always send Host, and Origin or
+   * Sec-Fetch-Site with such requests; scripts and curl send neither of the latter.
+   */
+  sameOrigin(req: IncomingMessage): void {
+    const host = req.headers.host;
+    if (!host || !this.hostAllowed(host)) {
+      throw new HttpError(421, `Host ${JSON.stringify(host ?? '')} is not this admin API; use its IP address or localhost, or list the name in admin.hosts`);
+    }
+    const site = req.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+      throw new HttpError(403, `cross-site request refused (Sec-Fetch-Site: ${site}): call the admin API from curl or a script, not from a web page`);
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined && !sameAuthority(origin, host)) {
+      throw new HttpError(403, `cross-origin request refused (Origin: ${origin.slice(0, 100)}): call the admin API from curl or a script, not from a web page`);
+    }
+  }
+
+  private hostAllowed(host: string): boolean {
+    const v6 = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(host);
+    if (v6) return isIPv6(v6[1]);
+    const m = /^([^:]+)(?::\d{1,5})?$/.exec(host);
+    if (!m) return false;
+    const name = m[1].toLowerCase().replace(/\.$/, '');
+    return isIPv4(name) || this.names.has(name);
+  }
+
+  /** Would authorize() let this request through? */
+  allows(req: IncomingMessage, access: Access): boolean {
+    try {
+      this.authorize(req, access);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  authorize(req: IncomingMessage, access: Access): void {
+    if (access === 'probe' || access === 'page' || (access === 'read' && !this.auth.readsNeedToken)) return;
+    if (this.tokenDigest === null) {
+      throw new HttpError(403, 'no admin token could be read or generated (see the log at start); set admin.token or AIFENCE_ADMIN_TOKEN, or make dataDir writable');
+    }
+    const given = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
+    // Digests have one length whatever was sent: the comparison time says nothing about the token's length or content.
+    if (given === undefined || !timingSafeEqual(digest(given), this.tokenDigest)) {
+      const hint = this.auth.readsNeedToken ? 'admin.token or AIFENCE_ADMIN_TOKEN' : 'the token file in dataDir (its path is in the log at start)';
+      throw new HttpError(401, `missing or wrong bearer token: send "Authorization: Bearer TOKEN" with the token from ${hint}`, { 'www-authenticate': 'Bearer' });
+    }
+  }
+}
+
+const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+/** Is `origin` (scheme://host[:port]) the origin a browser gives a page loaded from `host`? */
+function sameAuthority(origin: string, host: string): boolean {
+  try {
+    const o = new URL(origin);
+    if (o.protocol !== 'http:' && o.protocol !== 'https:') return false;
+    return o.host === new URL(`${o.protocol}//${host}`).host;
+  } catch {
+    return false; // "null" (sandboxed frames, file:) and garbage
+  }
+}
+
+/** The connection closes after a 413: the rest of the body is not read. */
+function tooLarge(res: ServerResponse): HttpError {
+  res.shouldKeepAlive = false;
+  return new HttpError(413, `the request body is larger than ${MAX_BODY} bytes`, { connection: 'close' });
+}
+
+/** Reads the body, refusing more than MAX_BODY bytes; the server's requestTimeout bounds the time. */
+function readBody(req: IncomingMessage, res: ServerResponse): Promise<string> {
+  if (req.readableEnded) return Promise.resolve('');
+  return new Promise((resolve, reject) => {
+    let bytes = 0;
+    const chunks: Buffer[] = [];
+    const onEnd = () => resolve(Buffer.concat(chunks).toString('utf8'));
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes <= MAX_BODY) {
+        chunks.push(chunk);
+        return;
+      }
+      req.off('data', onData).off('end', onEnd).off('error', reject);
+      req.pause();
+      reject(tooLarge(res));
+    };
+    req.on('data', onData).once('end', onEnd).once('error', reject);
+  });
+}
+
+export { HttpError };

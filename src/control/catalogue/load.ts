@@ -1,0 +1,231 @@
+// Reads and validates the AI-service catalogue (blocklists/**/*.yaml).
+// Every problem is collected and reported together, each naming the file,
+// the line, the key, the bad value and what would be right, so a reviewer
+// fixes a pull request in one pass.
+
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readFile } from './read-file.js';
+import type { FORCED_ANSWERS } from './schema.js';
+import { closest } from '../../text/suggest.js';
+
+export interface CatalogueDomain {
+  /** Normalised host name. */
+  name: string;
+  /** Only the name itself; otherwise the name and all its subdomains. */
+  exact: boolean;
+  /** Where the name was seen, e.g. `v2fly:deepseek`, `vendor-docs`. */
+  sources: string[];
+  /** 1-based line of the entry in `file`. */
+  line: number;
+  file: string;
+  /** The entry's line as written, for explanations. */
+  text: string;
+}
+
+export interface Service {
+  id: string;
+  name: string;
+  vendor: string;
+  /** ISO 3166-1 alpha-2, lower case; also usable as a tag (`tag:cn`). */
+  country: string;
+  tags: string[];
+  /** Date of the last review, YYYY-MM-DD. */
+  reviewed: string;
+  /** Services allowed to claim the same names as this one. */
+  shares: string[];
+  /** The answer this service's names always get when blocked (the DoH canaries need NXDOMAIN or NODATA to work). */
+  answer?: (typeof FORCED_ANSWERS)[number];
+  domains: CatalogueDomain[];
+  file: string;
+  line: number;
+}
+
+/** Which catalogue is in use: the one shipped with aifence, or a signed bundle fetched since. */
+export interface CatalogueInfo {
+  origin: 'packaged' | 'bundle';
+  /** The package version, or the bundle's. */
+  version: string;
+  /** The latest `reviewed` date among the services. */
+  reviewed: string;
+  /** Bundles only: when it was signed and until when it may be accepted (ISO times). */
+  created?: string;
+  expires?: string;
+}
+
+export interface Catalogue {
+  services: Service[];
+  info: CatalogueInfo;
+  /**
+   * Every tag in use, sorted, with the country tags: a generative-AI
+   * service's country is also a tag (`cn`). Country tags select only
+   * `genai` services, never `doh-bypass` ones (`tag:us` must not take
+   * Google Public DNS along with the US AI services).
+   */
+  tags(): string[];
+}
+
+export interface CatalogueIssue {
+  file: string;
+  line: number;
+  /** Path of the offending key, e.g. `services[0].domains[2].name`. */
+  key: string;
+  message: string;
+}
+
+export class CatalogueError extends Error {
+  constructor(readonly issues: CatalogueIssue[]) {
+    super(
+      `catalogue has ${issues.length} problem${issues.length === 1 ? '' : 's'}:\n` +
+        issues.map((i) => `  ${i.file}:${i.line}: ${i.key}: ${i.message}`).join('\n'),
+    );
+    this.name = 'CatalogueError';
+  }
+}
+
+/** The package's own blocklists/: `src/control/catalogue/` and `dist/catalogue/` both sit two levels below it. */
+export const DEFAULT_CATALOGUE_DIR = fileURLToPath(new URL('../../../blocklists/', import.meta.url));
+
+/** One catalogue file: its path (relative to the catalogue's root) and text. */
+export interface CatalogueFile {
+  path: string;
+  text: string;
+}
+
+const yamlFiles = (dir: string): string[] =>
+  readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort();
+
+/** The .yaml files under `dir`, sorted by path. */
+export function readCatalogueDir(dir: string = DEFAULT_CATALOGUE_DIR): CatalogueFile[] {
+  return yamlFiles(dir).map((rel) => ({ path: rel.split(sep).join('/'), text: readFileSync(join(dir, rel), 'utf8') }));
+}
+
+/**
+ * The last catalogue loaded from each directory, with the names, sizes and
+ * times of its files: every reload asks for the packaged catalogue, which
+ * changes only with an upgrade, and parsing its 200 files costs the query
+ * thread 100-300 ms where a look at their stats costs a few.
+ */
+const loaded = new Map<string, { stamp: string; catalogue: Catalogue }>();
+
+/** The package's version, which names the packaged catalogue. */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(DEFAULT_CATALOGUE_DIR, '..', 'package.json'), 'utf8')) as { version?: string }).version ?? 'packaged';
+  } catch {
+    return 'packaged';
+  }
+}
+
+export function loadCatalogue(dir: string = DEFAULT_CATALOGUE_DIR): Catalogue {
+  const stamp = yamlFiles(dir)
+    .map((rel) => {
+      const st = statSync(join(dir, rel));
+      return `${rel}:${st.size}:${st.mtimeMs}`;
+    })
+    .join('|');
+  const last = loaded.get(dir);
+  if (last?.stamp === stamp) return last.catalogue;
+  // Problems name the file as found on disk.
+  const catalogue = catalogueFromFiles(
+    readCatalogueDir(dir).map((f) => ({ ...f, path: join(dir, f.path) })),
+    { origin: 'packaged', version: packageVersion() },
+    dir,
+  );
+  loaded.set(dir, { stamp, catalogue });
+  return catalogue;
+}
+
+/** Validates and assembles a catalogue from files already read (from disk, or from a signed bundle). */
+export function catalogueFromFiles(files: CatalogueFile[], info: Omit<CatalogueInfo, 'reviewed'>, where = '(catalogue)'): Catalogue {
+  const issues: CatalogueIssue[] = [];
+  const services: Service[] = [];
+  if (files.length === 0) {
+    issues.push({ file: where, line: 0, key: '(catalogue)', message: 'no .yaml files found' });
+  }
+  for (const f of files) services.push(...readFile(f.path, f.text, issues));
+  checkAcrossServices(services, issues);
+  if (issues.length > 0) throw new CatalogueError(issues);
+  const reviewed = services.reduce((latest, s) => (s.reviewed > latest ? s.reviewed : latest), '');
+  return {
+    services,
+    info: { ...info, reviewed },
+    tags: () => [...new Set(services.flatMap((s) => (s.tags.includes('genai') ? [...s.tags, s.country] : s.tags)))].sort(),
+  };
+}
+
+/** Ids unique; `shares` names real services; no name claimed twice. */
+function checkAcrossServices(services: Service[], issues: CatalogueIssue[]): void {
+  const byId = new Map<string, Service>();
+  for (const s of services) {
+    const prev = byId.get(s.id);
+    if (prev) {
+      issues.push({ file: s.file, line: s.line, key: 'id', message: `'${s.id}' is already the id of a service at ${prev.file}:${prev.line}` });
+    } else byId.set(s.id, s);
+  }
+  for (const s of services) {
+    for (const other of s.shares) {
+      if (!byId.has(other) || other === s.id) {
+        const hint = closest(other, byId.keys());
+        issues.push({
+          file: s.file,
+          line: s.line,
+          key: `${s.id}.shares`,
+          message: `'${other}' is not another service's id${hint ? `; did you mean '${hint}'?` : ''}`,
+        });
+      }
+    }
+  }
+
+  // A name is claimed by a service when one of its entries is that name or
+  // a suffix entry above it. Claims must not overlap: with overlapping claims
+  // an exception for one service would quietly leave a name of another blocked.
+  type Claim = { svc: Service; dom: CatalogueDomain; order: number };
+  const byName = new Map<string, Claim[]>();
+  let order = 0;
+  for (const svc of services) {
+    for (const dom of svc.domains) {
+      const claims = byName.get(dom.name) ?? [];
+      claims.push({ svc, dom, order: order++ });
+      byName.set(dom.name, claims);
+    }
+  }
+  const shared = (a: Service, b: Service) => a.shares.includes(b.id) && b.shares.includes(a.id);
+  for (const claims of byName.values()) {
+    for (const mine of claims) {
+      const labels = mine.dom.name.split('.');
+      for (let i = 0; i < labels.length - 1; i++) {
+        const ancestor = labels.slice(i).join('.');
+        for (const theirs of byName.get(ancestor) ?? []) {
+          const sameName = i === 0;
+          if (theirs === mine || (sameName && theirs.order > mine.order) || (!sameName && theirs.dom.exact)) continue;
+          const where = `${theirs.dom.file}:${theirs.dom.line}`;
+          const { file, line, name } = mine.dom;
+          if (theirs.svc === mine.svc) {
+            issues.push({
+              file,
+              line,
+              key: `${mine.svc.id}.domains`,
+              message: sameName
+                ? `'${name}' is listed twice (also at ${where})`
+                : `'${name}' is already covered by '${ancestor}' (${where}); drop it, or make '${ancestor}' exact`,
+            });
+          } else if (!shared(mine.svc, theirs.svc)) {
+            issues.push({
+              file,
+              line,
+              key: `${mine.svc.id}.domains`,
+              message:
+                `'${name}' is also claimed by service '${theirs.svc.id}' ` +
+                `(${sameName ? 'same name' : `suffix '${ancestor}'`} at ${where}); keep it in one service, ` +
+                `or add shares: [${theirs.svc.id}] to '${mine.svc.id}' and shares: [${mine.svc.id}] to '${theirs.svc.id}'`,
+            });
+          }
+        }
+      }
+    }
+  }
+}

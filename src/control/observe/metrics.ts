@@ -1,0 +1,186 @@
+// Prometheus metrics. Per-query counting happens in plain Maps keyed by
+// strings the daemon already holds (group and list names) and one packed
+// number, so a query allocates nothing; prom-client reads the Maps only
+// when scraped.
+//
+// Every label value is bounded: groups, lists and upstreams come from the
+// config, and the query type and response code, which a client chooses, are
+// folded into a fixed set (anything else is OTHER). Otherwise a client
+// sending every one of the 65,536 query types makes 65,536 series, an 8 MB
+// scrape and half a second of DNS stalled per scrape.
+
+import client, { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RateLimitCounts } from '../../data/resolve/ratelimit.js';
+import { rcodeName, typeName } from '../../wire/mnemonics.js';
+import type { QueryEvent, QueryObserver, Verdict } from '../../shared/events.js';
+
+const VERDICTS: readonly Verdict[] = ['allowed', 'blocked', 'refused', 'invalid'];
+const TRANSPORTS: readonly QueryEvent['transport'][] = ['udp', 'tcp', 'dot', 'doh'];
+
+/** Query types with their own label: what clients ask day to day, and what tunnels and zone transfers use. */
+const LABELLED_TYPES = [1, 2, 5, 6, 10, 12, 15, 16, 28, 33, 35, 39, 43, 48, 52, 64, 65, 99, 251, 252, 255, 256, 257];
+const OTHER = 'OTHER';
+/** Label index by query type; 0 is OTHER. */
+const typeIndex = new Uint8Array(65536);
+const TYPE_LABELS = [OTHER, ...LABELLED_TYPES.map(typeName)];
+LABELLED_TYPES.forEach((t, i) => (typeIndex[t] = i + 1));
+/** Response codes 0-10 by name; the rest of the four bits (11-15, unassigned) are OTHER. */
+const RCODE_LABELS = Array.from({ length: 16 }, (_, r) => (r <= 10 ? rcodeName(r) : OTHER));
+
+/** What the daemon reports about itself when scraped. */
+export interface DaemonGauges {
+  cacheEntries(): number;
+  cacheHits(): number;
+  cacheMisses(): number;
+  listEntries(): { list: string; entries: number }[];
+  /** Per upstream server: attempts that timed out. */
+  upstreamTimeouts(): { upstream: string; timeouts: number }[];
+  /** Replies dropped for coming from the wrong place or question (spoofed), or not parsing (malformed). */
+  upstreamDropped(): { spoofed: number; malformed: number; failed: number; overloaded: number; tcpConnections: number; dohConnections?: number };
+  queryLogDropped(): number;
+  pausedGroups(): string[];
+  /** The UDP rate limiter's counts and how many clients it tracks; null without one. */
+  rateLimit(): { counts: RateLimitCounts; clients: number } | null;
+  /** Bytes the answer cache holds, as counted against cache.maxSize. */
+  cacheBytes(): number;
+  /** Resolver totals that say it protected itself: answered stale, SERVFAIL at maxConcurrent. */
+  resolverTotals(): { stale: number; overloaded: number };
+  /** TCP connections open now, and closed or refused by reason. */
+  tcp(): { open: number; closed: Record<string, number> };
+}
+
+export class Metrics implements QueryObserver {
+  readonly registry = new Registry();
+  /** group -> list -> packed (qtype, rcode, verdict, cached) -> count */
+  private readonly counts = new Map<string, Map<string, Map<number, number>>>();
+  private readonly latency: Histogram<'upstream'>;
+  private readonly latencyByUpstream = new Map<string, ReturnType<Histogram<'upstream'>['labels']>>();
+  readonly reloads: Counter<'result'>;
+  readonly lastReload: Gauge<'result'>;
+
+  constructor(gauges: DaemonGauges) {
+    const registry = this.registry;
+    client.collectDefaultMetrics({ register: registry, prefix: 'aifence_' });
+    const counts = this.counts;
+    new Counter({
+      name: 'aifence_queries_total',
+      help: 'Answered queries by verdict, group, service (or list), query type, response code and transport',
+      labelNames: ['verdict', 'cached', 'group', 'service', 'type', 'rcode', 'transport'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [group, byList] of counts) {
+          for (const [list, byKey] of byList) {
+            const service = list.startsWith('service:') ? list.slice(8) : list === '' ? '' : `list:${list}`;
+            for (const [key, n] of byKey) {
+              const labels = { verdict: VERDICTS[key & 3], cached: key & 4 ? 'true' : 'false', group, service, type: TYPE_LABELS[key >>> 9], rcode: RCODE_LABELS[(key >>> 3) & 15], transport: TRANSPORTS[(key >>> 7) & 3] };
+              this.inc(labels, n);
+            }
+          }
+        }
+      },
+    });
+    this.latency = new Histogram({
+      name: 'aifence_upstream_latency_seconds',
+      help: 'Time from a query arriving to its forwarded answer, by upstream',
+      labelNames: ['upstream'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    });
+    // Totals the daemon already keeps: exposed as counters read at scrape time.
+    const counter = (name: string, help: string, read: () => number) =>
+      new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+    counter('aifence_upstream_spoofed_total', 'Upstream replies dropped: wrong source, ID or question', () => gauges.upstreamDropped().spoofed);
+    counter('aifence_upstream_malformed_total', 'Upstream replies dropped: records that do not parse', () => gauges.upstreamDropped().malformed);
+    counter('aifence_upstream_failed_total', 'Upstream replies SERVFAIL, REFUSED, FORMERR or NOTIMP: the query went to the next server', () => gauges.upstreamDropped().failed);
+    counter('aifence_upstream_tcp_connections_total', 'Upstream TCP connections opened, DoT included (reused and pipelined)', () => gauges.upstreamDropped().tcpConnections);
+    counter('aifence_upstream_doh_connections_total', 'Upstream DNS-over-HTTPS (HTTP/2) connections opened (each carries many queries)', () => gauges.upstreamDropped().dohConnections ?? 0);
+    counter('aifence_cache_hits_total', 'Cache lookups that hit', gauges.cacheHits);
+    counter('aifence_cache_stale_answers_total', 'Expired answers served because no upstream answered in time (RFC 8767)', () => gauges.resolverTotals().stale);
+    counter(
+      'aifence_upstream_overloaded_total',
+      'Queries answered SERVFAIL at once because upstream.maxConcurrent were in flight or every upstream socket was taken',
+      () => gauges.resolverTotals().overloaded + gauges.upstreamDropped().overloaded,
+    );
+    new Gauge({ name: 'aifence_cache_bytes', help: 'Bytes the answer cache holds (bounded by cache.maxSize)', registers: [registry], collect() { this.set(gauges.cacheBytes()); } });
+    new Gauge({ name: 'aifence_tcp_connections', help: 'Open TCP client connections', registers: [registry], collect() { this.set(gauges.tcp().open); } });
+    new Counter({
+      name: 'aifence_tcp_closed_total',
+      help: 'TCP client connections refused or closed by a limit, by reason (refused, evicted, idle, slow, unread, lifetime, malformed)',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(gauges.tcp().closed)) this.inc({ reason }, n);
+      },
+    });
+    counter('aifence_cache_misses_total', 'Cache lookups that missed', gauges.cacheMisses);
+    counter('aifence_querylog_dropped_total', 'Query log entries dropped because the disk could not keep up', gauges.queryLogDropped);
+    new Counter({
+      name: 'aifence_upstream_timeouts_total',
+      help: 'Upstream attempts that timed out, by upstream',
+      labelNames: ['upstream'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const u of gauges.upstreamTimeouts()) this.inc({ upstream: u.upstream }, u.timeouts);
+      },
+    });
+    new Gauge({ name: 'aifence_cache_entries', help: 'Answers in the cache', registers: [registry], collect() { this.set(gauges.cacheEntries()); } });
+    new Gauge({
+      name: 'aifence_list_entries',
+      help: 'Entries loaded per list',
+      labelNames: ['list'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const l of gauges.listEntries()) this.set({ list: l.list }, l.entries);
+      },
+    });
+    new Gauge({
+      name: 'aifence_blocking_paused',
+      help: '1 for each group whose blocking is paused',
+      labelNames: ['group'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const group of gauges.pausedGroups()) this.set({ group }, 1);
+      },
+    });
+    new Counter({
+      name: 'aifence_ratelimited_total',
+      help: 'UDP queries over their client\'s rate, by what was done: drop (no answer), refused, slip (TC, retry over TCP)',
+      labelNames: ['action'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const counts = gauges.rateLimit()?.counts;
+        if (counts) for (const action of ['drop', 'refused', 'slip'] as const) this.inc({ action }, counts[action]);
+      },
+    });
+    counter('aifence_ratelimit_evictions_total', 'Clients pushed out of the full rate-limit table for another', () => gauges.rateLimit()?.counts.evictions ?? 0);
+    new Gauge({ name: 'aifence_ratelimit_clients', help: 'Clients (IPv4 addresses, IPv6 /56) in the rate-limit table', registers: [registry], collect() { this.set(gauges.rateLimit()?.clients ?? 0); } });
+    this.reloads = new Counter({ name: 'aifence_reloads_total', help: 'Reloads by result', labelNames: ['result'], registers: [registry] });
+    this.lastReload = new Gauge({ name: 'aifence_last_reload_timestamp_seconds', help: 'When the last reload finished, by result', labelNames: ['result'], registers: [registry] });
+  }
+
+  observe(e: QueryEvent): void {
+    let byList = this.counts.get(e.group);
+    if (byList === undefined) this.counts.set(e.group, (byList = new Map()));
+    let byKey = byList.get(e.list);
+    if (byKey === undefined) byList.set(e.list, (byKey = new Map()));
+    const key = (typeIndex[e.qtype] << 9) | (TRANSPORTS.indexOf(e.transport) << 7) | ((e.rcode & 15) << 3) | (e.cached ? 4 : 0) | VERDICTS.indexOf(e.verdict);
+    byKey.set(key, (byKey.get(key) ?? 0) + 1);
+    if (e.upstream !== '') {
+      let h = this.latencyByUpstream.get(e.upstream);
+      if (h === undefined) this.latencyByUpstream.set(e.upstream, (h = this.latency.labels(e.upstream)));
+      h.observe(e.latencyMs / 1000);
+    }
+  }
+
+  reloaded(ok: boolean): void {
+    const result = ok ? 'success' : 'failure';
+    this.reloads.inc({ result });
+    this.lastReload.set({ result }, Date.now() / 1000);
+  }
+}

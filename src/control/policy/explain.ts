@@ -1,0 +1,122 @@
+// Explaining a verdict: which group, rule and list line decided a name for
+// a client, decided exactly as the query path decides it. Used by `aifence
+// check` and the admin API's /check.
+
+import type { Rule } from '../config/schema.js';
+import { normalizeName } from '../../match/name.js';
+import type { Explanation } from '../../match/types.js';
+import { addressBytes } from '../../net/address.js';
+import { REFUSED } from '../../data/resolve/clients.js';
+import { PASS } from '../../shared/filter.js';
+import type { Filter } from './filter.js';
+
+export interface RuleView {
+  select: string;
+  until?: string;
+  reason?: string;
+  schedule?: string;
+}
+
+export interface CheckResult {
+  name: string;
+  verdict: 'blocked' | 'allowed' | 'refused';
+  group: string | null;
+  /** The list that decided (the blocking list, or the one whose allow entry lifted a block). */
+  list: string | null;
+  line: number | null;
+  entry: string | null;
+  service: string | null;
+  /** The group rule that made the blocking list apply. */
+  rule: RuleView | null;
+  /** The allow rule (exception) that lifted a block, with its expiry or schedule. */
+  exception: RuleView | null;
+  /** Present when blocking is paused for the client's group (POST /pause). */
+  paused?: true;
+}
+
+/** A name to check that is not a usable domain name; the message names the input. */
+export class CheckInputError extends Error {}
+
+/**
+ * What to check for one input: the name itself, or the host of a URL (with
+ * a note saying so). Throws CheckInputError naming the input when there is
+ * no usable name: empty, `bad..name`, a label over 63 octets, an address.
+ */
+export function checkTarget(input: string): { name: string; note?: string } {
+  let name = input.trim();
+  let note: string | undefined;
+  if (name.includes('/')) {
+    let host = '';
+    try {
+      host = new URL(name.includes('://') ? name : `http://${name}`).hostname;
+    } catch {
+      // no host: reported below
+    }
+    if (host === '') throw new CheckInputError(`${JSON.stringify(input)} is a URL without a host name`);
+    note = `${JSON.stringify(input)} is a URL: checking its host ${host}`;
+    name = host;
+  }
+  const valid = normalizeName(name);
+  if (typeof valid !== 'string') throw new CheckInputError(`${JSON.stringify(input)} is not a domain name: ${valid.reason}`);
+  return note === undefined ? { name } : { name, note };
+}
+
+/** The client to decide for: an IPv4 or IPv6 address, or a CheckInputError naming it. */
+export function checkClient(client: string): string {
+  if (addressBytes(client) === null) throw new CheckInputError(`client ${JSON.stringify(client)} is not an IP address (e.g. 10.0.0.5 or 2001:db8::5)`);
+  return client;
+}
+
+const view = (r: Rule | undefined): RuleView | null =>
+  r === undefined ? null : { select: r.select, until: r.untilText, reason: r.reason, schedule: r.schedule?.text };
+
+/** The verdict for one name and client, decided exactly as the daemon decides it, with what decided. */
+export async function checkName(filter: Filter, name: string, client = '127.0.0.1', now = Date.now()): Promise<CheckResult> {
+  return (await checkNames(filter, [name], client, now))[0];
+}
+
+/**
+ * checkName for many names at once. Verdicts are decided here (a table read
+ * each); the entries behind them are found in one batch (see ListSet.explainAll),
+ * so each list is read at most once for all the names.
+ */
+export async function checkNames(filter: Filter, names: readonly string[], client = '127.0.0.1', now = Date.now()): Promise<CheckResult[]> {
+  const { policy } = filter;
+  const { matcher, clients } = filter.state;
+  const groupIndex = clients.classify(client);
+  if (groupIndex === REFUSED) {
+    return names.map((name) => ({ name, verdict: 'refused', group: null, list: null, line: null, entry: null, service: null, rule: null, exception: null }));
+  }
+  const decisions = names.map((name) => {
+    const mask = matcher.matchName(name);
+    return { name, mask, decision: policy.decide(groupIndex, mask, now) };
+  });
+  // Only a list that decided needs its entry found.
+  const asked = decisions.flatMap((d, i) => (d.mask > 0 && (d.decision.blocker !== PASS || d.decision.allowList !== undefined) ? [i] : []));
+  const found = asked.length > 0 ? await filter.lists.explainAll(asked.map((i) => names[i])) : [];
+  const explained: Explanation[][] = [];
+  asked.forEach((i, k) => (explained[i] = found[k]));
+  return decisions.map(({ name, decision }, i) => {
+    let decider: Explanation | undefined;
+    if (decision.blocker !== PASS) {
+      const list = matcher.lists[decision.blocker].name;
+      decider = explained[i]?.find((e) => e.list === list && !e.allow);
+    } else if (decision.allowList !== undefined) {
+      decider = explained[i]?.find((e) => e.list === matcher.lists[decision.allowList!].name && e.allow);
+    }
+    const list = decider?.list ?? null;
+    return {
+      name,
+      verdict: decision.blocker === PASS ? 'allowed' : 'blocked',
+      group: policy.groups[groupIndex].name,
+      list,
+      line: decider?.line ?? null,
+      entry: decider?.entry ?? null,
+      service: list?.startsWith('service:') ? list.slice('service:'.length) : null,
+      rule: view(decision.blockRule),
+      exception: view(decision.allowRule),
+      ...(decision.paused ? { paused: true as const } : {}),
+    } satisfies CheckResult;
+  });
+}
+

@@ -1,0 +1,97 @@
+// Exceptions made at run time through the admin API: a request body checked
+// like a config rule (group, selector, expiry, reason), then stored in the
+// runtime state, which applies it here and on every instance sharing it.
+
+import { ConfigError, duration, object, string } from '../config/check.js';
+import { untilTime } from '../config/groups.js';
+import type { Policy } from '../policy/policy.js';
+import { HttpError } from '../admin/server.js';
+import type { RuntimeException, RuntimeState } from './runtime.js';
+
+/** Runtime exceptions are for "until the ticket is sorted out"; a longer one belongs in the config, reviewed. */
+export const MAX_EXCEPTION_SECONDS = 90 * 86400;
+const MAX_TEXT = 500;
+const ID = /^[0-9a-f]{12}$/;
+
+export interface ExceptionView {
+  id: string;
+  group: string;
+  select: string;
+  until: string;
+  reason: string;
+  author: string;
+  instance: string;
+  created: string;
+}
+
+export const viewOf = (e: RuntimeException): ExceptionView => ({
+  id: e.id,
+  group: e.group,
+  select: e.select,
+  until: new Date(e.until).toISOString(),
+  reason: e.reason,
+  author: e.author,
+  instance: e.instance,
+  created: new Date(e.created).toISOString(),
+});
+
+export class RuntimeExceptions {
+  constructor(
+    private readonly state: RuntimeState,
+    private readonly policy: Policy,
+    private readonly clock: () => number,
+    private readonly unavailable: (err: unknown) => never,
+  ) {}
+
+  list(): ExceptionView[] {
+    return this.state.exceptions().map(viewOf);
+  }
+
+  /** Checks `body` ({ group, select, until, reason, author? }) and adds the exception; `who` is the default author. */
+  async add(body: unknown, who: string): Promise<ExceptionView> {
+    let request: { group: string; select: string; until: number; reason: string; author: string };
+    try {
+      request = this.check(body, who);
+    } catch (err) {
+      if (err instanceof ConfigError) throw new HttpError(400, err.message.replace(/^config error at /, ''));
+      throw new HttpError(400, (err as Error).message);
+    }
+    try {
+      return viewOf(await this.state.addException(request));
+    } catch (err) {
+      if (err instanceof RangeError) throw new HttpError(409, err.message);
+      return this.unavailable(err);
+    }
+  }
+
+  async revoke(id: string): Promise<ExceptionView> {
+    if (!ID.test(id)) throw new HttpError(404, `no exception '${id.slice(0, 40)}'; GET /exceptions lists them`);
+    const e = await this.state.revokeException(id).catch(this.unavailable);
+    if (!e) throw new HttpError(404, `no exception '${id}' (revoked or lapsed already?); GET /exceptions lists them`);
+    return viewOf(e);
+  }
+
+  private check(body: unknown, who: string) {
+    const b = object('', body, ['group', 'select', 'until', 'reason', 'author']);
+    const group = string('group', b.group);
+    const groups = this.policy.groups.map((g) => g.name);
+    if (!groups.includes(group)) throw new ConfigError('group', group, `is not a group; groups: ${groups.join(', ')}`);
+    const select = text('select', b.select);
+    this.policy.checkSelector(select);
+    const now = this.clock();
+    if (b.until === undefined) throw new ConfigError('until', undefined, 'is missing; give a duration (e.g. "4h", "3d") or a date (2027-03-31, or an ISO date-time with offset)');
+    const until = typeof b.until === 'string' && /^\d+(\.\d+)?\s*[a-z]+$/.test(b.until.trim()) ? now + duration('until', b.until, 60, MAX_EXCEPTION_SECONDS) * 1000 : untilTime('until', b.until);
+    if (until <= now) throw new ConfigError('until', b.until, 'is in the past; an exception must end in the future');
+    if (until > now + MAX_EXCEPTION_SECONDS * 1000) throw new ConfigError('until', b.until, 'is more than 90 days ahead; write a longer exception in the config, where it is reviewed');
+    const reason = text('reason', b.reason);
+    const author = b.author === undefined ? who : text('author', b.author);
+    return { group, select, until, reason, author };
+  }
+}
+
+function text(path: string, value: unknown): string {
+  const s = string(path, value).trim();
+  if (s.length === 0) throw new ConfigError(path, value, 'is empty; say what and why, e.g. "ticket 4711: legal team evaluation"');
+  if (s.length > MAX_TEXT || /[\u0000-\u001f\u007f]/.test(s)) throw new ConfigError(path, value, `must be one line of at most ${MAX_TEXT} characters`);
+  return s;
+}

@@ -1,0 +1,36 @@
+// UDP listener: one socket per listen address, every datagram straight to the resolver.
+
+import { type Socket, createSocket } from 'node:dgram';
+import type { HostPort } from '../../net/address.js';
+import type { Resolver, Transport } from '../resolve/resolver.js';
+
+// Room for a burst of an office's queries while the event loop is busy.
+const RECEIVE_BUFFER = 4 * 1024 * 1024;
+
+/** `draining` says when shutdown has begun: new datagrams are then ignored while answers in flight still go out. */
+export async function listenUdp(at: HostPort, resolver: Resolver, draining: () => boolean): Promise<Socket> {
+  const socket = createSocket({ type: at.family === 6 ? 'udp6' : 'udp4', ipv6Only: at.family === 6 });
+  const transport: Transport = {
+    udp: true,
+    kind: 'udp',
+    send: (reply, address, port) => socket.send(reply, port, address),
+  };
+  socket.on('message', (msg, rinfo) => {
+    if (!draining()) resolver.handle(msg, rinfo.address, rinfo.port, transport);
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(at.port, at.host, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+  // Sending to a client that has gone away raises ICMP errors here; they concern that client only.
+  socket.on('error', () => undefined);
+  try {
+    socket.setRecvBufferSize(RECEIVE_BUFFER);
+  } catch {
+    // The kernel caps it (net.core.rmem_max); the default still works.
+  }
+  return socket;
+}

@@ -1,0 +1,490 @@
+// The answer cache: upstream replies kept as raw bytes (their OPT cut out),
+// shared by every client and group (policy is decided per client before the
+// cache is asked). A hit copies the bytes and counts the TTLs down; nothing
+// is re-encoded. With serve-stale (RFC 8767) an expired answer is kept a
+// while longer, for when no upstream answers in time.
+//
+// Storage is one preallocated byte slab used as a ring (a log): each answer
+// is one record holding its key, its bytes, its TTL offsets and clamped
+// TTLs, its CNAME-target offsets and their mask ids, and its times. A
+// typed-array hash table maps keys to record offsets. Nothing per answer is
+// a JS object, so a full cache costs its bytes and nothing for the GC to
+// walk. Records are evicted from the ring's tail (oldest first); one that
+// was hit since it was written gets a second chance (CLOCK): it is moved to
+// the head when there is room. Both arrays live in SharedArrayBuffers so
+// that worker threads can later share one cache or each have their own.
+
+import type { Matcher } from '../../match/types.js';
+import { STALE_OPT } from '../../wire/answers.js';
+import { Query, Rcode, writeU32 } from '../../wire/message.js';
+import type { ReplyShape } from '../../wire/records.js';
+import { relayAnswerFrom } from '../../wire/relay.js';
+import { NO_TARGETS, targetMasks } from './targets.js';
+
+/** RFC 8767 §4: a stale answer's TTL, so clients come back soon for a fresh one. */
+export const STALE_TTL = 30;
+
+/** Typed views of one byte store: the slab, or a detached copy of one record. */
+interface Views {
+  u8: Buffer;
+  u16: Uint16Array;
+  u32: Uint32Array;
+  i32: Int32Array;
+  f64: Float64Array;
+}
+
+function viewsOf(buffer: ArrayBufferLike): Views {
+  return {
+    u8: Buffer.from(buffer),
+    u16: new Uint16Array(buffer),
+    u32: new Uint32Array(buffer),
+    i32: new Int32Array(buffer),
+    f64: new Float64Array(buffer),
+  };
+}
+
+/**
+ * A cached answer as `lookup` hands it out: a view of one record. The one
+ * `lookup` returns is reused by the next lookup; keep one across an await
+ * only through `detach`.
+ */
+export class CachedReply {
+  constructor(
+    /** The store the record lives in. */
+    public mem: Views,
+    /** The record's byte offset in it. */
+    public at: number,
+    /** Mask ids of the names the answer points to (CNAME inspection), under the matcher last passed to `lookup`. */
+    public targetMasks: Int32Array,
+    public storedAt: number,
+    public expiresAt: number,
+  ) {}
+}
+
+export interface CacheOptions {
+  maxEntries: number;
+  /** Bytes of answers (with their keys and bookkeeping) kept at most: the slab's size. */
+  maxSize: number;
+  minTtl: number;
+  maxTtl: number;
+  /** Expired answers are kept this long (seconds) to be served stale; null: never. */
+  serveStale: { maxStale: number } | null;
+  /** Monotonic milliseconds; injectable for tests. */
+  now?: () => number;
+}
+
+// A record: a 56-byte header, then ttls u32[n], masks i32[t], ttl offsets
+// u16[n], target offsets u16[t], key bytes, message bytes; padded to 8.
+const R_SIZE = 0; // u32: bytes of the whole record
+const R_HASH = 4;
+const R_KEY = 8; // u32: key length
+const R_MSG = 12; // u32: message length
+const R_TTLS = 16; // u32: n
+const R_TARGETS = 20; // u32: t
+const R_MASKS = 24; // u32: how many of the t mask slots are used
+const R_EPOCH = 28; // u32: matcher epoch the masks belong to
+const R_FLAGS = 32; // u32
+const R_STORED = 40; // f64
+const R_EXPIRES = 48; // f64
+const HEADER = 56;
+const LIVE = 1;
+const REFERENCED = 2;
+/** The smallest record there can be (header, a 1-byte name key, a 17-byte message), for sizing the index. */
+const MIN_RECORD = 80;
+/** The ring starts at this many bytes and grows by as much, up to maxSize, while the entry bound is not reached: memory touched follows what is cached. */
+const GROW = 1 << 20;
+/** Records moved to the head (second chances) per store at most: eviction work per store stays bounded. */
+const SECOND_CHANCES = 8;
+const MASK_VIEWS = 16;
+const MAX_SLAB = 1024 ** 3;
+
+export class AnswerCache {
+  private readonly now: () => number;
+  private readonly staleMs: number;
+  /** The slab: a ring of records. */
+  private readonly mem: Views;
+  private readonly slabSize: number;
+  /** Bytes of the slab in use as the ring so far (it grows until the entry bound is reached). */
+  private limit: number;
+  private head = 0;
+  private tail = 0;
+  /** The ring has wrapped: records lie in [tail, wrapEnd) and [0, head). */
+  private wrapped = false;
+  private wrapEnd = 0;
+  private count = 0;
+  private readonly maxEntries: number;
+  private readonly maxRecord: number;
+  /** Open addressing, linear probing: record offset + 1 (0: empty), and the key's hash. */
+  private readonly slots: Int32Array;
+  private readonly hashes: Uint32Array;
+  private readonly indexMask: number;
+  /** A random seed, so clients cannot aim their names at one chain of the index. */
+  private readonly seed = (Math.random() * 0x100000000) >>> 0;
+  /** Mask ids in records are valid for `epochMatcher`; a new matcher (reload) bumps the epoch and they are recomputed on their next hit. */
+  private epochMatcher: Matcher | null = null;
+  private epoch = 1;
+  private chances = 0;
+  private readonly view: CachedReply;
+  private readonly maskScratch = new Int32Array(MASK_VIEWS);
+  private readonly maskViews: Int32Array[] = [];
+  hits = 0;
+  misses = 0;
+  /** Expired entries handed out for serve-stale. */
+  staleHits = 0;
+
+  constructor(private readonly options: CacheOptions) {
+    this.now = options.now ?? (() => performance.now());
+    this.staleMs = options.serveStale ? options.serveStale.maxStale * 1000 : 0;
+    // Offsets live in Int32Arrays: the slab stays under 2 GB (the config allows 1 GB).
+    this.slabSize = options.maxEntries > 0 ? Math.floor(Math.min(options.maxSize, MAX_SLAB) / 8) * 8 : 0;
+    this.mem = viewsOf(new SharedArrayBuffer(this.slabSize));
+    this.limit = Math.min(this.slabSize, GROW);
+    this.maxEntries = Math.min(options.maxEntries, Math.floor(this.slabSize / MIN_RECORD));
+    // An answer bigger than an eighth of the cache is not kept: it would flush too much.
+    this.maxRecord = Math.floor(this.slabSize / 8);
+    let capacity = 16;
+    while (capacity < this.maxEntries * 2) capacity *= 2;
+    this.slots = new Int32Array(new SharedArrayBuffer(capacity * 4));
+    this.hashes = new Uint32Array(new SharedArrayBuffer(capacity * 4));
+    this.indexMask = capacity - 1;
+    for (let i = 0; i <= MASK_VIEWS; i++) this.maskViews.push(i === 0 ? NO_TARGETS : this.maskScratch.subarray(0, i));
+    this.view = new CachedReply(this.mem, 0, NO_TARGETS, 0, 0);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Bytes of the slab the ring holds now (records, including removed ones not yet passed by the tail); at most maxSize. */
+  get bytes(): number {
+    return this.wrapped ? this.wrapEnd - this.tail + this.head : this.head - this.tail;
+  }
+
+  /**
+   * The entry for `key`, its target masks brought up to `matcher`: a live
+   * one, or (with serve-stale) an expired one still within its stale window,
+   * which `isFresh` tells apart. Undefined on a miss. The entry is a view
+   * that the next lookup reuses.
+   */
+  lookup(key: string, matcher: Matcher): CachedReply | undefined {
+    if (this.maxEntries === 0) {
+      this.misses++;
+      return undefined;
+    }
+    const hash = this.hash(key);
+    const slot = this.find(key, hash);
+    if (slot < 0) {
+      this.misses++;
+      return undefined;
+    }
+    const at = this.slots[slot] - 1;
+    const { u32, f64 } = this.mem;
+    const expiresAt = f64[(at + R_EXPIRES) >> 3];
+    const now = this.now();
+    if (now >= expiresAt) {
+      this.misses++;
+      if (now >= expiresAt + this.staleMs) {
+        this.removeSlot(slot);
+        return undefined;
+      }
+    } else {
+      this.hits++;
+    }
+    u32[(at + R_FLAGS) >> 2] |= REFERENCED;
+    this.useMatcher(matcher);
+    if (u32[(at + R_EPOCH) >> 2] !== this.epoch) this.remask(at, matcher);
+    const view = this.view;
+    view.at = at;
+    view.storedAt = f64[(at + R_STORED) >> 3];
+    view.expiresAt = expiresAt;
+    view.targetMasks = this.masksOf(at);
+    return view;
+  }
+
+  isFresh(entry: CachedReply): boolean {
+    return this.now() < entry.expiresAt;
+  }
+
+  /** A copy of the entry that outlives the next lookup and the record's eviction (a flight keeps it for serve-stale). */
+  detach(entry: CachedReply): CachedReply {
+    const size = entry.mem.u32[(entry.at + R_SIZE) >> 2];
+    const copy = new ArrayBuffer(size);
+    new Uint8Array(copy).set(entry.mem.u8.subarray(entry.at, entry.at + size));
+    return new CachedReply(viewsOf(copy), 0, Int32Array.from(entry.targetMasks), entry.storedAt, entry.expiresAt);
+  }
+
+  /** The cached reply rewritten for this query: its ID, the question bytes as the client wrote them, aifence's OPT, TTLs counted down. */
+  answer(entry: CachedReply, query: Uint8Array, q: Query): Buffer {
+    const elapsed = Math.floor((this.now() - entry.storedAt) / 1000);
+    const { u32, u16 } = entry.mem;
+    const at = entry.at;
+    const n = u32[(at + R_TTLS) >> 2];
+    const t = u32[(at + R_TARGETS) >> 2];
+    const out = relayAnswerFrom(entry.mem.u8, msgStart(at, n, t, u32[(at + R_KEY) >> 2]), u32[(at + R_MSG) >> 2], query, q);
+    const ttls = (at + HEADER) >> 2;
+    const offsets = (at + HEADER + (n + t) * 4) >> 1;
+    for (let i = 0; i < n; i++) {
+      const left = u32[ttls + i] - elapsed;
+      writeU32(out, u16[offsets + i], left > 0 ? left : 0);
+    }
+    return out;
+  }
+
+  /** An expired entry served stale (RFC 8767): every TTL 30 s, and EDE 3 (Stale Answer) for EDNS clients. */
+  answerStale(entry: CachedReply, query: Uint8Array, q: Query): Buffer {
+    this.staleHits++;
+    const { u32, u16 } = entry.mem;
+    const at = entry.at;
+    const n = u32[(at + R_TTLS) >> 2];
+    const t = u32[(at + R_TARGETS) >> 2];
+    const out = relayAnswerFrom(entry.mem.u8, msgStart(at, n, t, u32[(at + R_KEY) >> 2]), u32[(at + R_MSG) >> 2], query, q, STALE_OPT);
+    const offsets = (at + HEADER + (n + t) * 4) >> 1;
+    for (let i = 0; i < n; i++) writeU32(out, u16[offsets + i], STALE_TTL);
+    return out;
+  }
+
+  /**
+   * Stores a validated NOERROR or NXDOMAIN reply for as long as its TTLs
+   * allow. Failures (SERVFAIL, REFUSED) are never stored: the next query
+   * asks again, or serve-stale answers.
+   */
+  store(key: string, msg: Uint8Array, shape: ReplyShape, masks: Int32Array, matcher: Matcher): void {
+    if (this.maxEntries === 0) return;
+    if (shape.rcode !== Rcode.NOERROR && shape.rcode !== Rcode.NXDOMAIN) return;
+    const { minTtl, maxTtl } = this.options;
+    // A negative answer without SOA gives no TTL (RFC 2308 §5: do not cache), unless the admin set a floor.
+    const ttl = Math.min(Math.max(shape.ttl < 0 ? 0 : shape.ttl, minTtl), maxTtl);
+    if (ttl <= 0) return;
+    const n = shape.ttlOffsets.length;
+    const targets = shape.targets;
+    const t = targets.length;
+    const size = (msgStart(0, n, t, key.length) + msg.length + 7) & ~7;
+    const hash = this.hash(key);
+    const old = this.find(key, hash);
+    if (old >= 0) this.removeSlot(old);
+    if (size > this.maxRecord) return;
+    this.chances = SECOND_CHANCES;
+    while (this.count >= this.maxEntries) this.evict();
+    const at = this.allocate(size);
+    const { u8, u16, u32, i32, f64 } = this.mem;
+    const w = at >> 2;
+    u32[w] = size;
+    u32[w + 1] = hash;
+    u32[w + 2] = key.length;
+    u32[w + 3] = msg.length;
+    u32[w + 4] = n;
+    u32[w + 5] = t;
+    u32[(at + R_FLAGS) >> 2] = LIVE;
+    const storedAt = this.now();
+    f64[(at + R_STORED) >> 3] = storedAt;
+    f64[(at + R_EXPIRES) >> 3] = storedAt + ttl * 1000;
+    u8.set(msg, msgStart(at, n, t, key.length));
+    const ttls = (at + HEADER) >> 2;
+    const ttlOffsets = (at + HEADER + (n + t) * 4) >> 1;
+    for (let i = 0; i < n; i++) {
+      const offset = shape.ttlOffsets[i];
+      const value = ((msg[offset] << 24) | (msg[offset + 1] << 16) | (msg[offset + 2] << 8) | msg[offset + 3]) & 0x7fffffff;
+      u32[ttls + i] = value < minTtl ? minTtl : value > maxTtl ? maxTtl : value;
+      u16[ttlOffsets + i] = offset;
+    }
+    for (let i = 0; i < t; i++) u16[ttlOffsets + n + i] = targets[i];
+    const keyAt = at + HEADER + (n + t) * 6;
+    for (let i = 0; i < key.length; i++) u8[keyAt + i] = key.charCodeAt(i);
+    this.useMatcher(matcher);
+    const masksAt = ttls + n;
+    for (let i = 0; i < masks.length && i < t; i++) i32[masksAt + i] = masks[i];
+    u32[(at + R_MASKS) >> 2] = Math.min(masks.length, t);
+    u32[(at + R_EPOCH) >> 2] = this.epoch;
+    this.insert(hash, at);
+    this.count++;
+  }
+
+  clear(): void {
+    // Record by record, not slots.fill(0): a big index's untouched pages stay untouched.
+    this.chances = 0;
+    while (this.wrapped || this.tail !== this.head) this.evict();
+    this.head = this.tail = this.wrapEnd = 0;
+  }
+
+  private useMatcher(matcher: Matcher): void {
+    if (matcher === this.epochMatcher) return;
+    this.epochMatcher = matcher;
+    this.epoch = (this.epoch + 1) >>> 0 || 1;
+  }
+
+  /** A reload brought a new matcher: the record's targets are matched again. */
+  private remask(at: number, matcher: Matcher): void {
+    const { u8, u16, u32, i32 } = this.mem;
+    const n = u32[(at + R_TTLS) >> 2];
+    const t = u32[(at + R_TARGETS) >> 2];
+    const start = msgStart(at, n, t, u32[(at + R_KEY) >> 2]);
+    const msg = u8.subarray(start, start + u32[(at + R_MSG) >> 2]);
+    const offsets: number[] = [];
+    for (let i = 0; i < t; i++) offsets.push(u16[((at + HEADER + (n + t) * 4) >> 1) + n + i]);
+    const masks = targetMasks(msg, offsets, matcher);
+    i32.set(masks, ((at + HEADER) >> 2) + n);
+    u32[(at + R_MASKS) >> 2] = masks.length;
+    u32[(at + R_EPOCH) >> 2] = this.epoch;
+  }
+
+  /** The record's masks as an Int32Array: a reused view for the common few, a copy beyond. */
+  private masksOf(at: number): Int32Array {
+    const { u32, i32 } = this.mem;
+    const count = u32[(at + R_MASKS) >> 2];
+    const from = ((at + HEADER) >> 2) + u32[(at + R_TTLS) >> 2];
+    if (count > MASK_VIEWS) return i32.slice(from, from + count);
+    for (let i = 0; i < count; i++) this.maskScratch[i] = i32[from + i];
+    return this.maskViews[count];
+  }
+
+  private hash(key: string): number {
+    let h = this.seed ^ key.length;
+    for (let i = 0; i < key.length; i++) {
+      h = Math.imul(h ^ key.charCodeAt(i), 0x5bd1e995);
+      h ^= h >>> 15;
+    }
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    return (h ^ (h >>> 16)) >>> 0;
+  }
+
+  /** The index slot holding `key`, or -1. */
+  private find(key: string, hash: number): number {
+    const { slots, hashes, indexMask } = this;
+    const { u8, u32 } = this.mem;
+    for (let i = hash & indexMask; ; i = (i + 1) & indexMask) {
+      const entry = slots[i];
+      if (entry === 0) return -1;
+      if (hashes[i] !== hash) continue;
+      const at = entry - 1;
+      if (u32[(at + R_KEY) >> 2] !== key.length) continue;
+      let k = at + HEADER + (u32[(at + R_TTLS) >> 2] + u32[(at + R_TARGETS) >> 2]) * 6;
+      let same = true;
+      for (let j = 0; j < key.length; j++, k++) {
+        if (u8[k] !== key.charCodeAt(j)) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return i;
+    }
+  }
+
+  private insert(hash: number, at: number): void {
+    let i = hash & this.indexMask;
+    while (this.slots[i] !== 0) i = (i + 1) & this.indexMask;
+    this.slots[i] = at + 1;
+    this.hashes[i] = hash;
+  }
+
+  /** The index slot pointing at the record at `at`; -1 if none (never, while the invariants hold: the bound keeps a bug from hanging the resolver). */
+  private slotOf(at: number): number {
+    let i = this.mem.u32[(at + R_HASH) >> 2] & this.indexMask;
+    for (let probes = 0; probes <= this.indexMask; probes++, i = (i + 1) & this.indexMask) {
+      if (this.slots[i] === at + 1) return i;
+      if (this.slots[i] === 0) return -1;
+    }
+    return -1;
+  }
+
+  /** Takes a record out of the index (its bytes stay until the tail passes them). */
+  private removeSlot(slot: number): void {
+    const at = this.slots[slot] - 1;
+    this.mem.u32[(at + R_FLAGS) >> 2] = 0;
+    this.count--;
+    // Backward-shift deletion keeps every probe chain unbroken without tombstones.
+    const { slots, hashes, indexMask } = this;
+    let hole = slot;
+    for (let j = (slot + 1) & indexMask; slots[j] !== 0; j = (j + 1) & indexMask) {
+      const home = hashes[j] & indexMask;
+      const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+      if (stays) continue;
+      slots[hole] = slots[j];
+      hashes[hole] = hashes[j];
+      hole = j;
+    }
+    slots[hole] = 0;
+  }
+
+  /** Room for `size` bytes at the head, evicting from the tail as needed. */
+  private allocate(size: number): number {
+    for (;;) {
+      if (!this.wrapped) {
+        if (this.head + size <= this.limit) return this.take(size);
+        if (this.limit < this.slabSize && this.count < this.maxEntries) {
+          this.limit = Math.min(this.slabSize, this.limit + Math.max(GROW, size));
+          continue;
+        }
+        if (this.tail === this.head) {
+          this.tail = this.head = 0; // empty: start again from the front
+          continue;
+        }
+        this.wrapEnd = this.head;
+        this.head = 0;
+        this.wrapped = true;
+        continue;
+      }
+      if (this.head + size <= this.tail) return this.take(size);
+      this.evict();
+    }
+  }
+
+  private take(size: number): number {
+    const at = this.head;
+    this.head += size;
+    return at;
+  }
+
+  /** Frees the record at the tail, or moves it to the head if it was hit since it was written and there is room. */
+  private evict(): void {
+    const at = this.tail;
+    const { u8, u32 } = this.mem;
+    const size = u32[(at + R_SIZE) >> 2];
+    const flags = u32[(at + R_FLAGS) >> 2];
+    if (flags & LIVE && this.slotOf(at) < 0) {
+      u32[(at + R_FLAGS) >> 2] = 0; // not indexed: nothing to keep
+      this.count--;
+    } else if (flags & LIVE) {
+      const slot = this.slotOf(at);
+      const room = this.wrapped ? this.tail - this.head : this.limit - this.head;
+      if (flags & REFERENCED && this.chances > 0 && room >= size) {
+        this.chances--;
+        u32[(at + R_FLAGS) >> 2] = LIVE;
+        const to = this.take(size);
+        u8.copyWithin(to, at, at + size);
+        this.slots[slot] = to + 1;
+      } else {
+        this.removeSlot(slot);
+      }
+    }
+    this.tail += size;
+    if (this.wrapped && this.tail >= this.wrapEnd) {
+      this.tail = 0;
+      this.wrapped = false;
+    }
+  }
+}
+
+/** Where the message bytes of a record at `at` begin. */
+function msgStart(at: number, n: number, t: number, keyLength: number): number {
+  return at + HEADER + (n + t) * 6 + keyLength;
+}
+
+const keyScratch = Buffer.allocUnsafe(256 + 5);
+
+/**
+ * The cache and in-flight key: the question lower-cased (name, type, class)
+ * plus one byte for the flags that change the upstream's answer: RD (an
+ * RD=0 answer is not a recursive one), CD (a CD=1 answer skipped the
+ * upstream's DNSSEC validation: never serve it to clients that rely on it)
+ * and DO (a DNSSEC client needs the RRSIGs). EDNS itself is not in the key:
+ * aifence answers every EDNS client with its own OPT.
+ */
+export function cacheKey(query: Uint8Array, q: Query): string {
+  const length = q.questionEnd - 12;
+  for (let i = 0; i < length; i++) {
+    const c = query[12 + i];
+    keyScratch[i] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+  }
+  keyScratch[length] = 0x40 | (q.rd ? 1 : 0) | (q.cd ? 2 : 0) | (q.dnssecOk ? 4 : 0);
+  return keyScratch.toString('latin1', 0, length + 1);
+}

@@ -1,0 +1,330 @@
+// The query path, in order: parse, access, policy, cache, in-flight
+// sharing, upstream. Block answers and cache hits are answered
+// synchronously from bytes; only misses wait for the network.
+
+import type { Logger } from 'pino';
+import { QueryEvent, type QueryObserver, type Verdict } from '../../shared/events.js';
+import { REFUSED } from './clients.js';
+import { type FilterState, PASS } from '../../shared/filter.js';
+import {
+  HEALTH_PROBE_NAME,
+  anyAnswer,
+  badVersAnswer,
+  emptyAnswer,
+  errorAnswer,
+  headerOnlyAnswer,
+  truncatedAnswer,
+} from '../../wire/answers.js';
+import { DEFAULT_MAX_UDP, ParseResult, Query, Rcode, Type, equalsIgnoreCase, parseQuery } from '../../wire/message.js';
+import { relayAnswer, withoutOpt } from '../../wire/relay.js';
+import type { ReplyShape } from '../../wire/records.js';
+import { type AnswerCache, type CachedReply, cacheKey } from './cache.js';
+import { Limit, type RateLimiter } from './ratelimit.js';
+import { blockedTarget, targetMasks } from './targets.js';
+import { type DdrAnswers, isDdrQuestion } from '../../wire/ddr.js';
+import type { UpstreamPool } from './upstream.js';
+
+/** How a query came: plain UDP or TCP, DNS over TLS (RFC 7858) or over HTTPS (RFC 8484). */
+export type TransportKind = 'udp' | 'tcp' | 'dot' | 'doh';
+
+/** Where an answer goes: a UDP socket (to address:port), one TCP or TLS connection, or one HTTP request. */
+export interface Transport {
+  /** Datagrams: rate limits and the TC bit apply. Every other transport is connection-based and bounded per connection. */
+  readonly udp: boolean;
+  readonly kind: TransportKind;
+  send(reply: Buffer, address: string, port: number): void;
+}
+
+export interface ResolverStats {
+  queries: number;
+  blocked: number;
+  cacheHits: number;
+  forwarded: number;
+  shared: number;
+  servfail: number;
+  refused: number;
+  formerr: number;
+  dropped: number;
+  errors: number;
+  /** Answered SERVFAIL (or stale) at once because upstream.maxConcurrent queries were already in flight. */
+  overloaded: number;
+  /** Answered from an expired cache entry because no upstream answered in time (RFC 8767). */
+  stale: number;
+}
+
+export interface ResolverOptions {
+  /** The largest UDP answer; the client's EDNS size is capped to it. */
+  maxUdpSize: number;
+  /** Distinct questions waiting on upstream at once; beyond it new ones get SERVFAIL at once. */
+  maxConcurrent: number;
+  /** Seconds without news from upstream before a stale answer is given (RFC 8767 client response timer); null: no serve-stale. */
+  staleAfter: number | null;
+}
+
+/** Clients waiting on one question; beyond it the next get SERVFAIL (a flood of one name must not grow memory). */
+const MAX_WAITERS = 1024;
+
+/** A client waiting for an upstream answer. */
+interface Waiter {
+  msg: Buffer;
+  q: Query;
+  transport: Transport;
+  address: string;
+  port: number;
+  group: number;
+  arrived: number;
+  started: number;
+}
+
+/** One question in flight upstream, and who waits for it. */
+interface Flight {
+  waiters: Waiter[];
+  /** An expired cache entry to fall back on (serve-stale), if any. */
+  stale: CachedReply | undefined;
+  /** Fires when the client timer runs out before upstream answers. */
+  timer: NodeJS.Timeout | null;
+  /** The timer fired: waiters from now on get the stale answer at once while the refresh goes on. */
+  servingStale: boolean;
+}
+
+const HEALTH_PROBE = Buffer.from(HEALTH_PROBE_NAME.split('.').flatMap((l) => [l.length, ...Buffer.from(l, 'latin1')]).concat(0));
+
+export class Resolver {
+  readonly stats: ResolverStats = {
+    queries: 0, blocked: 0, cacheHits: 0, forwarded: 0, shared: 0, servfail: 0, refused: 0, formerr: 0, dropped: 0, errors: 0, overloaded: 0, stale: 0,
+  };
+  private readonly q = new Query();
+  private readonly inflight = new Map<string, Flight>();
+  private readonly event = new QueryEvent();
+  /** Query log and metrics; each sees every answered query. */
+  readonly observers: QueryObserver[] = [];
+  /** Per-client UDP rate limiting; set by the daemon. */
+  rateLimit: RateLimiter | null = null;
+  /** RFC 9462 answers naming aifence's own DoT/DoH listeners; null when it has none (then the name goes through the filter as any other). */
+  ddr: DdrAnswers | null = null;
+  // When the query being handled arrived (wall clock for logs, monotonic for latency).
+  private arrived = 0;
+  private started = 0;
+
+  constructor(
+    public state: FilterState,
+    /** Swapped on reload when cache limits change. */
+    public cache: AnswerCache,
+    /** Swapped on reload when upstream servers change; exchanges in flight finish on the old pool. */
+    public upstream: UpstreamPool,
+    private readonly log: Logger,
+    /** Swapped on reload. */
+    public options: ResolverOptions = { maxUdpSize: DEFAULT_MAX_UDP, maxConcurrent: 4096, staleAfter: 1.8 },
+  ) {}
+
+  /** Queries waiting on upstream now (graceful shutdown waits for this to reach 0). */
+  get pending(): number {
+    return this.inflight.size;
+  }
+
+  /** Answers `msg` now or later through `transport`; returns false when it is dropped unanswered. */
+  handle(msg: Buffer, address: string, port: number, transport: Transport): boolean {
+    this.stats.queries++;
+    // First, before any other work: a client over its rate gets a drop, REFUSED or TC, nothing more.
+    const limit = transport.udp && this.rateLimit !== null ? this.rateLimit.check(address) : Limit.Pass;
+    if (limit !== Limit.Pass) {
+      const reply = this.rateLimit!.reply(msg, limit);
+      if (reply !== null) transport.send(reply, address, port);
+      return reply !== null;
+    }
+    if (this.observers.length > 0) {
+      this.arrived = Date.now();
+      this.started = performance.now();
+    }
+    const q = this.q;
+    let parsed = ParseResult.Drop;
+    try {
+      parsed = parseQuery(msg, q, this.options.maxUdpSize);
+      if (parsed === ParseResult.Ok) this.resolve(msg, q, address, port, transport);
+      else this.reject(parsed, msg, q, address, port, transport);
+    } catch (err) {
+      // One bad query must not take the office's DNS down: answer it SERVFAIL and carry on.
+      this.stats.errors++;
+      this.log.error({ err, client: address }, 'query handling failed');
+      if (parsed === ParseResult.Ok) this.send(errorAnswer(msg, q, Rcode.SERVFAIL), transport, address, port, msg, q, -1, 'allowed', -1, false, '');
+    }
+    return parsed !== ParseResult.Drop;
+  }
+
+  private reject(parsed: ParseResult, msg: Buffer, q: Query, address: string, port: number, transport: Transport): void {
+    switch (parsed) {
+      case ParseResult.Drop:
+        this.stats.dropped++;
+        return;
+      case ParseResult.FormErr:
+        this.stats.formerr++;
+        return this.send(headerOnlyAnswer(msg, Rcode.FORMERR), transport, address, port, msg, null, -1, 'invalid', -1, false, '');
+      case ParseResult.BadVers:
+        return this.send(badVersAnswer(msg, q), transport, address, port, msg, q, -1, 'invalid', -1, false, '');
+      case ParseResult.Refused:
+        this.stats.refused++;
+        return this.send(errorAnswer(msg, q, Rcode.REFUSED), transport, address, port, msg, q, -1, 'invalid', -1, false, '');
+      default:
+        return this.send(headerOnlyAnswer(msg, Rcode.NOTIMP), transport, address, port, msg, null, -1, 'invalid', -1, false, '');
+    }
+  }
+
+  private resolve(msg: Buffer, q: Query, address: string, port: number, transport: Transport): void {
+    const state = this.state;
+    const group = state.clients.classify(address);
+    if (group === REFUSED) {
+      this.stats.refused++;
+      return this.send(errorAnswer(msg, q, Rcode.REFUSED), transport, address, port, msg, q, -1, 'refused', -1, false, '');
+    }
+    if (isHealthProbe(msg, q)) return this.send(emptyAnswer(msg, q), transport, address, port, msg, q, group, 'allowed', -1, false, '');
+    // Before the lists: designating ourselves keeps the client on a filtered resolver, which is what blocking DDR was for.
+    if (this.ddr !== null && isDdrQuestion(msg, q)) return this.send(this.ddr.answer(msg, q), transport, address, port, msg, q, group, 'allowed', -1, false, '');
+    const verdicts = state.groups[group].verdicts;
+    const mask = state.matcher.matchWire(msg, 12);
+    if (mask > 0 && verdicts[mask] !== PASS) return this.block(msg, q, group, verdicts[mask], transport, address, port);
+    if (q.qtype === Type.ANY) return this.send(anyAnswer(msg, q), transport, address, port, msg, q, group, 'allowed', -1, false, '');
+    const key = cacheKey(msg, q);
+    const hit = this.cache.lookup(key, state.matcher);
+    if (hit !== undefined && this.cache.isFresh(hit)) return this.fromCache(hit, false, msg, q, group, transport, address, port);
+    const flight = this.inflight.get(key);
+    if (flight !== undefined) {
+      if (flight.servingStale && hit !== undefined) return this.fromCache(hit, true, msg, q, group, transport, address, port);
+      if (flight.waiters.length >= MAX_WAITERS) return this.overloaded(msg, q, group, transport, address, port);
+      this.stats.shared++;
+      flight.waiters.push(this.waiter(msg, q, group, transport, address, port));
+      return;
+    }
+    if (this.inflight.size >= this.options.maxConcurrent) {
+      if (hit !== undefined) return this.fromCache(hit, true, msg, q, group, transport, address, port);
+      return this.overloaded(msg, q, group, transport, address, port);
+    }
+    // The lookup's entry is a view the next lookup reuses: the flight keeps its own copy.
+    const stale = hit === undefined ? undefined : this.cache.detach(hit);
+    const started: Flight = { waiters: [this.waiter(msg, q, group, transport, address, port)], stale, timer: null, servingStale: false };
+    const staleAfter = this.options.staleAfter;
+    if (hit !== undefined && staleAfter !== null) started.timer = setTimeout(() => this.serveStale(key, started), staleAfter * 1000);
+    this.inflight.set(key, started);
+    this.stats.forwarded++;
+    this.upstream.exchange(
+      { question: msg.subarray(12, q.questionEnd), rd: q.rd, cd: q.cd, dnssecOk: q.dnssecOk },
+      !transport.udp,
+      (reply, shape, server) => this.answered(key, reply, shape, server),
+    );
+  }
+
+  private waiter(msg: Buffer, q: Query, group: number, transport: Transport, address: string, port: number): Waiter {
+    return { msg, q: Object.assign(new Query(), q), transport, address, port, group, arrived: this.arrived, started: this.started };
+  }
+
+  /** A cached answer (fresh, or stale when upstream failed us), unless one of its targets is blocked for this client's group. */
+  private fromCache(hit: CachedReply, stale: boolean, msg: Buffer, q: Query, group: number, transport: Transport, address: string, port: number): void {
+    const cloaked = blockedTarget(hit.targetMasks, this.state.groups[group].verdicts);
+    if (cloaked !== PASS) return this.block(msg, q, group, cloaked, transport, address, port);
+    if (stale) this.stats.stale++;
+    else this.stats.cacheHits++;
+    const reply = stale ? this.cache.answerStale(hit, msg, q) : this.cache.answer(hit, msg, q);
+    this.send(reply, transport, address, port, msg, q, group, 'allowed', -1, true, '');
+  }
+
+  private overloaded(msg: Buffer, q: Query, group: number, transport: Transport, address: string, port: number): void {
+    this.stats.overloaded++;
+    this.stats.servfail++;
+    this.send(errorAnswer(msg, q, Rcode.SERVFAIL), transport, address, port, msg, q, group, 'allowed', -1, false, '');
+  }
+
+  private block(msg: Buffer, q: Query, group: number, list: number, transport: Transport, address: string, port: number): void {
+    this.stats.blocked++;
+    const state = this.state;
+    const answers = state.listAnswers[list] ?? state.groups[group].answers;
+    this.send(answers.answer(msg, q, list), transport, address, port, msg, q, group, 'blocked', list, false, '');
+  }
+
+  /** The client timer ran out with an expired answer at hand: give it now; the refresh goes on and refills the cache. */
+  private serveStale(key: string, flight: Flight): void {
+    flight.timer = null;
+    if (this.inflight.get(key) !== flight || flight.stale === undefined) return;
+    flight.servingStale = true;
+    const waiters = flight.waiters;
+    flight.waiters = [];
+    for (const w of waiters) this.answerWaiter(w, null, null, '', flight.stale);
+  }
+
+  private answered(key: string, reply: Buffer | null, shape: ReplyShape | null, server: string): void {
+    const flight = this.inflight.get(key);
+    this.inflight.delete(key);
+    if (flight === undefined) return;
+    if (flight.timer !== null) clearTimeout(flight.timer);
+    let masks: Int32Array | null = null;
+    const relayed = reply !== null && shape !== null ? withoutOpt(reply, shape) : null;
+    if (relayed !== null) {
+      reply = relayed.bare;
+      masks = targetMasks(reply, relayed.shape.targets, this.state.matcher);
+      this.cache.store(key, reply, relayed.shape, masks, this.state.matcher);
+    }
+    for (const w of flight.waiters) this.answerWaiter(w, reply, masks, server, flight.stale);
+  }
+
+  /** SERVFAIL (or the stale answer) when no upstream answered; else the reply, unless one of its targets is blocked for this client's group. */
+  private answerWaiter(w: Waiter, reply: Buffer | null, masks: Int32Array | null, server: string, stale: CachedReply | undefined): void {
+    this.arrived = w.arrived;
+    this.started = w.started;
+    try {
+      const groups = this.state.groups;
+      // A reload may have dropped the waiter's group while it waited: default decides then.
+      const group = w.group < groups.length ? w.group : 0;
+      if (reply === null || masks === null) {
+        if (stale !== undefined) return this.fromCache(stale, true, w.msg, w.q, group, w.transport, w.address, w.port);
+        this.stats.servfail++;
+        return this.send(errorAnswer(w.msg, w.q, Rcode.SERVFAIL), w.transport, w.address, w.port, w.msg, w.q, group, 'allowed', -1, false, '');
+      }
+      const cloaked = blockedTarget(masks, groups[group].verdicts);
+      if (cloaked !== PASS) this.block(w.msg, w.q, group, cloaked, w.transport, w.address, w.port);
+      else this.send(relayAnswer(reply, w.msg, w.q), w.transport, w.address, w.port, w.msg, w.q, group, 'allowed', -1, false, server);
+    } catch (err) {
+      // A failure here concerns this client only.
+      this.stats.errors++;
+      this.log.error({ err, client: w.address }, 'answering a waiting client failed');
+    }
+  }
+
+  /** Sends one answer and tells the observers about it, filling the one scratch event (nothing allocated here). */
+  private send(
+    reply: Buffer,
+    transport: Transport,
+    address: string,
+    port: number,
+    msg: Uint8Array,
+    q: Query | null,
+    group: number,
+    verdict: Verdict,
+    list: number,
+    cached: boolean,
+    upstream: string,
+  ): void {
+    // Every path alike: an answer bigger than the client's (capped) UDP size becomes TC, so it asks again over TCP.
+    if (transport.udp && q !== null && reply.length > q.udpSize) reply = truncatedAnswer(msg, q);
+    transport.send(reply, address, port);
+    if (this.observers.length === 0) return;
+    const e = this.event;
+    const state = this.state;
+    e.time = this.arrived;
+    e.client = address;
+    e.group = group >= 0 ? (state.groups[group]?.name ?? '') : '';
+    e.msg = msg;
+    e.questionEnd = q ? q.questionEnd : 0;
+    e.qtype = q ? q.qtype : 0;
+    e.verdict = verdict;
+    e.cached = cached;
+    e.list = list >= 0 ? (state.matcher.lists[list]?.name ?? '') : '';
+    e.rcode = reply[3] & 0x0f;
+    e.upstream = upstream;
+    e.transport = transport.kind;
+    e.latencyMs = performance.now() - this.started;
+    for (const o of this.observers) o.observe(e);
+  }
+}
+
+/** Is this the question `aifence health` asks (any case, any type)? */
+function isHealthProbe(msg: Uint8Array, q: Query): boolean {
+  return q.questionEnd - 16 === HEALTH_PROBE.length && equalsIgnoreCase(msg, 12, HEALTH_PROBE, 0, HEALTH_PROBE.length);
+}

@@ -1,0 +1,30 @@
+// The compiled filter: what the control plane builds and the data plane
+// reads per query. Everything big in it (the matcher's arrays, each group's
+// verdict table) lives in SharedArrayBuffers, so one compiled filter serves
+// every worker thread by reference; a reload swaps the whole object.
+
+import type { Matcher } from '../match/types.js';
+import type { ClientClassifier } from '../data/resolve/clients.js';
+import type { BlockAnswers } from '../wire/answers.js';
+
+/** Verdict table value for names that the group lets through. */
+export const PASS = -1;
+
+/** What the query path needs of one group. */
+export interface GroupVerdicts {
+  readonly name: string;
+  /** Per matcher mask id: the id of the list that blocks the name for this group, or PASS. Swapped whole when rules change. */
+  verdicts: Int32Array;
+  /** The group's block answers (its own `answer`, or `blocking.answer`). */
+  readonly answers: BlockAnswers;
+}
+
+/** Everything a reload rebuilds, swapped as one reference so a query sees either the old state or the new. */
+export interface FilterState {
+  matcher: Matcher;
+  clients: ClientClassifier;
+  /** By group index (0 is default), as the classifier returns it. */
+  groups: readonly GroupVerdicts[];
+  /** Answers that a list imposes whatever the group's mode (the DoH canaries need NXDOMAIN / NODATA), by list id. */
+  listAnswers: readonly (BlockAnswers | undefined)[];
+}
