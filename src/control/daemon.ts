@@ -1,8 +1,9 @@
-// Assembling the daemon: filter state, cache, upstream pool, listeners,
-// metrics and the admin API; reloading without dropping a query; taking it
-// all down gracefully.
+// The control plane: config, compiled filter, admin API, query log,
+// metrics, runtime state and timers; the data plane (listeners, resolver,
+// cache, upstream) runs in-process with `workers: 1` or as one data plane per
+// worker thread. Reloading without dropping a query; taking it all down
+// gracefully.
 
-import type { Socket as UdpSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -12,7 +13,6 @@ import { CheckInputError, checkClient, checkName, checkTarget } from './policy/e
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { logPolicy } from './config/summary.js';
-import type { TcpConfig } from './config/tcp.js';
 import type { HostPort } from '../net/address.js';
 import { AdminServer, type AdminTarget, HttpError, type Readiness, type ReloadResult } from './admin/server.js';
 import { type AdminAuth, adminAuth } from './admin/token.js';
@@ -24,18 +24,15 @@ import type { ConsoleData } from './admin/console/render.js';
 import { ConsoleStats } from './admin/console/stats.js';
 import { viewOf } from './state/exceptions.js';
 import { type Filter, buildFilter } from './policy/filter.js';
-import { AnswerCache } from '../data/resolve/cache.js';
 import { RuntimeExceptions } from './state/exceptions.js';
 import { RuntimeState, StateUnavailable } from './state/runtime.js';
 import { registerStateMetrics } from './state/metrics.js';
-import { RateLimiter } from '../data/resolve/ratelimit.js';
-import { Resolver } from '../data/resolve/resolver.js';
-import { UpstreamPool } from '../data/resolve/upstream.js';
-import { type TcpListener, type TcpStats, listenTcp, noTcpStats } from '../data/listen/tcp.js';
-import { listenUdp } from '../data/listen/udp.js';
-import { type DohListener, listenDoh } from '../data/listen/doh.js';
-import { TlsFiles } from '../data/listen/tls-files.js';
-import { DdrAnswers, type DdrEndpoint } from '../wire/ddr.js';
+import type { Resolver } from '../data/resolve/resolver.js';
+import type { UpstreamPool } from '../data/resolve/upstream.js';
+import { DataPlane, type PlaneAddresses, type PlaneStats } from '../data/plane.js';
+import { servingConfig } from '../shared/channel.js';
+import type { QueryObserver } from '../shared/events.js';
+import { EMPTY_STATS, WorkerPlane, boundTo } from './workers.js';
 import { explainListenError } from '../data/listen/listen-error.js';
 import { loadCatalogueOffThread } from './catalogue/offload.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
@@ -75,44 +72,47 @@ export class Daemon implements AdminTarget {
   private queryLog: QueryLog | PostgresQueryLog | null = null;
   /** Signed catalogue updates; set right after construction. */
   private updates!: CatalogueUpdates;
-  /** Encrypted listeners (DoT, DoH over HTTPS, DoH over plain HTTP for a proxy) and the certificate they present. */
-  private readonly dot: TcpListener[] = [];
-  private readonly https: DohListener[] = [];
-  private readonly http: DohListener[] = [];
-  private tlsFiles: TlsFiles | null = null;
   /** The packaged catalogue as last read (off the query thread); set right after construction. */
   private packaged!: PackagedCatalogue;
+  /** The data plane in this thread (`workers: 1`), or null when worker threads answer. */
+  private local: DataPlane | null = null;
+  /** The worker threads' data planes (`workers` above 1). */
+  private readonly workers: WorkerPlane[] = [];
+  /** Where the data plane listens (the first worker's addresses: every worker binds the same). */
+  private bound: PlaneAddresses = { udp: [], tls: [], https: [], http: [] };
+  /** The verdict tables the workers were last sent, to send only changes. */
+  private sentVerdicts: Int32Array[] = [];
+  /** Every answered query is observed here: metrics, the console, the query log. */
+  private readonly observers: QueryObserver[] = [];
   readonly metrics: Metrics;
 
   private constructor(
     private config: Config,
     private filter: Filter,
-    readonly resolver: Resolver,
-    private readonly udp: UdpSocket[],
-    private readonly tcp: TcpListener[],
     private readonly options: DaemonOptions,
     private readonly clock: () => number,
   ) {
+    const stats = () => this.planeStats();
     this.metrics = new Metrics({
-      cacheEntries: () => this.resolver.cache.size,
-      cacheHits: () => this.resolver.cache.hits,
-      cacheMisses: () => this.resolver.cache.misses,
+      cacheEntries: () => stats().cache.entries,
+      cacheHits: () => stats().cache.hits,
+      cacheMisses: () => stats().cache.misses,
       listEntries: () => this.filter.lists.reports.map((r) => ({ list: r.name, entries: r.entries })),
-      upstreamTimeouts: () => this.resolver.upstream.serverTimeouts(),
-      upstreamDropped: () => this.resolver.upstream.stats,
+      upstreamTimeouts: () => stats().upstreamTimeouts,
+      upstreamDropped: () => stats().upstream,
       queryLogDropped: () => this.queryLog?.dropped ?? 0,
       pausedGroups: () => this.livePauses().map((p) => p.group),
-      rateLimit: () => this.resolver.rateLimit,
-      cacheBytes: () => this.resolver.cache.bytes,
-      resolverTotals: () => this.resolver.stats,
-      tcp: () => ({ open: [...this.tcp, ...this.dot].reduce((n, t) => n + t.connections, 0), closed: { ...this.tcpStats } }),
+      rateLimit: () => stats().rateLimit,
+      cacheBytes: () => stats().cache.bytes,
+      resolverTotals: () => stats().resolver,
+      tcp: () => ({ open: stats().tcp.open, closed: { ...stats().tcp.closed } }),
     });
-    resolver.observers.push(this.metrics);
+    this.observers.push(this.metrics);
     this.remote = this.remoteListsFor(config);
     this.runtime = new RuntimeState(config.state, options.log, () => this.applyRuntime(), () => void this.reload(), clock, join(config.dataDir, 'shared-state.json'));
     registerStateMetrics(this.metrics.registry, this.runtime);
     this.consoleStats = new ConsoleStats(clock);
-    resolver.observers.push(this.consoleStats);
+    this.observers.push(this.consoleStats);
   }
 
   private updatesFor(config: Config): CatalogueUpdates {
@@ -121,6 +121,12 @@ export class Daemon implements AdminTarget {
 
   private remoteListsFor(config: Config): RemoteLists {
     return new RemoteLists(config.remoteLists, this.log, () => void this.reload());
+  }
+
+  /** The in-process resolver (`workers: 1`; tests look inside it). */
+  get resolver(): Resolver {
+    if (this.local === null) throw new Error('the resolver runs in worker threads (workers > 1): use planeStats()');
+    return this.local.resolver;
   }
 
   get upstream(): UpstreamPool {
@@ -141,15 +147,7 @@ export class Daemon implements AdminTarget {
     const updates = newUpdates(config, options, packaged, () => void daemon?.reload(), clock);
     const filter = await buildFilter(config, updates.current(), clock());
     warnRejects(filter, options.log);
-    const upstream = newUpstreamPool(config, options.log);
-    await upstream.start();
-    const resolver = new Resolver(filter.state, new AnswerCache(config.cache), upstream, options.log, resolverOptions(config));
-    resolver.rateLimit = new RateLimiter(config.rateLimit, {
-      onLimited: (r) => options.log.warn(r, 'rate limit: clients over their rate (at most one line every 10 s)'),
-    });
-    const udp: UdpSocket[] = [];
-    const tcp: TcpListener[] = [];
-    daemon = new Daemon(config, filter, resolver, udp, tcp, options, clock);
+    daemon = new Daemon(config, filter, options, clock);
     daemon.updates = updates;
     daemon.packaged = packaged;
     const running = daemon;
@@ -161,14 +159,7 @@ export class Daemon implements AdminTarget {
     daemon.applyRuntime();
     try {
       daemon.openQueryLog(config);
-      for (const at of options.listen ?? config.listen) {
-        const [socket, listener] = await listenBoth(at, resolver, () => daemon.draining, config.tcp).catch((err: unknown) => {
-          throw explainListenError(err, at);
-        });
-        udp.push(socket);
-        tcp.push(listener);
-      }
-      await daemon.listenEncrypted(config);
+      await daemon.startPlanes(config);
       daemon.admin = await AdminServer.start(config.admin, daemon).catch((err: unknown) => {
         throw config.admin.listen ? explainListenError(err, config.admin.listen, 'admin API (http)') : err;
       });
@@ -185,6 +176,7 @@ export class Daemon implements AdminTarget {
         ...daemon.encryptedAddresses(),
         admin: daemon.adminAddress ? `${daemon.adminAddress.address}:${daemon.adminAddress.port}` : null,
         upstream: config.upstream.servers.map((s) => s.encrypted?.url ?? `${s.host}:${s.port}`),
+        workers: config.workers,
         lists: filter.lists.reports.length,
         entries: totalEntries(filter),
         catalogue: `${filter.catalogue.info.origin} ${filter.catalogue.info.version}, reviewed ${filter.catalogue.info.reviewed}`,
@@ -197,89 +189,103 @@ export class Daemon implements AdminTarget {
     return daemon;
   }
 
+  /**
+   * The data plane: in this thread with `workers: 1`, else one per worker
+   * thread. The first worker binds the configured addresses (port 0: the
+   * kernel picks); the others bind the same ones, ports resolved.
+   */
+  private async startPlanes(config: Config): Promise<void> {
+    const listen = this.options.listen ?? config.listen;
+    const watchTls = this.options.watch !== false;
+    if (config.workers === 1) {
+      this.local = await DataPlane.start(servingConfig(config), this.filter.state, { listen, reusePort: false, watchTls, share: 1 }, this.log);
+      // The resolver tells the observers directly (the same array): no channel in between.
+      this.local.resolver.observers = this.observers;
+      this.bound = this.local.addresses;
+      return;
+    }
+    const hooks = { log: this.log, observers: this.observers, current: () => ({ filter: this.filter.spec, verdicts: this.verdicts() }) };
+    const first = {
+      index: 0,
+      config: servingConfig(config),
+      listen,
+      ...hooks.current(),
+      share: 1 / config.workers,
+      watchTls,
+      logLevel: this.log.level,
+    };
+    this.sentVerdicts = first.verdicts;
+    this.workers.push(await WorkerPlane.start(first, hooks));
+    this.bound = this.workers[0].addresses;
+    const rest = boundTo(first, this.bound);
+    const others = await Promise.allSettled(Array.from({ length: config.workers - 1 }, (_, i) => WorkerPlane.start({ ...rest, index: i + 1 }, hooks)));
+    for (const o of others) if (o.status === 'fulfilled') this.workers.push(o.value);
+    const failed = others.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** The live verdict tables, by group. */
+  private verdicts(): Int32Array[] {
+    return this.filter.policy.groups.map((g) => g.verdicts);
+  }
+
+  /** Tells the workers about verdict tables recompiled since last told (pauses, exceptions, schedules). */
+  private publishVerdicts(): void {
+    if (this.workers.length === 0) return;
+    const now = this.verdicts();
+    if (now.length === this.sentVerdicts.length && now.every((v, i) => v === this.sentVerdicts[i])) return;
+    this.sentVerdicts = now;
+    for (const w of this.workers) w.setVerdicts(this.filter.spec.generation, now);
+  }
+
+  /** Counters summed over the data planes: fresh in-process; with workers, as last heard (refreshStats asks). */
+  planeStats(): PlaneStats {
+    if (this.local !== null) return this.local.stats();
+    return sumStats(this.workers.map((w) => w.known ?? EMPTY_STATS));
+  }
+
+  /** Asks every worker for its counters now (before a scrape). */
+  async refreshStats(): Promise<PlaneStats> {
+    if (this.local !== null) return this.local.stats();
+    return sumStats(await Promise.all(this.workers.map((w) => w.stats())));
+  }
+
   /** The bound UDP addresses (the TCP listeners share them). */
   get addresses(): AddressInfo[] {
-    return this.udp.map((s) => s.address());
+    return this.bound.udp;
   }
 
   /** The DoT listeners' bound addresses. */
   get tlsAddresses(): AddressInfo[] {
-    return this.dot.map((t) => t.server.address() as AddressInfo);
+    return this.bound.tls;
   }
 
   /** The DoH listeners' bound addresses: HTTPS, and plain HTTP for a reverse proxy. */
   get httpsAddresses(): AddressInfo[] {
-    return this.https.map((l) => l.address());
+    return this.bound.https;
   }
 
   get httpAddresses(): AddressInfo[] {
-    return this.http.map((l) => l.address());
+    return this.bound.http;
   }
 
   /** DoH requests and connections turned away, over every DoH listener. */
   get dohStats(): { refused: number; rejected: number } {
-    const sum = { refused: 0, rejected: 0 };
-    for (const l of [...this.https, ...this.http]) {
-      sum.refused += l.stats.refused;
-      sum.rejected += l.stats.rejected;
-    }
-    return sum;
+    return this.planeStats().doh;
   }
 
   private encryptedAddresses(): Record<string, string[]> {
     const show = (list: AddressInfo[]) => list.map((a) => `${a.address}:${a.port}`);
     const out: Record<string, string[]> = {};
-    if (this.dot.length > 0) out.listenTls = show(this.tlsAddresses);
-    if (this.https.length > 0) out.listenHttps = show(this.httpsAddresses);
-    if (this.http.length > 0) out.listenHttp = show(this.httpAddresses);
+    if (this.tlsAddresses.length > 0) out.listenTls = show(this.tlsAddresses);
+    if (this.httpsAddresses.length > 0) out.listenHttps = show(this.httpsAddresses);
+    if (this.httpAddresses.length > 0) out.listenHttp = show(this.httpAddresses);
     return out;
   }
 
-  /** Opens the DoT and DoH listeners (the certificate first: an unreadable one stops start-up), then DDR names them. */
-  private async listenEncrypted(config: Config): Promise<void> {
-    if (config.tls && config.listenTls.length + config.listenHttps.length > 0) {
-      this.tlsFiles = new TlsFiles(config.tls, this.log);
-      if (this.options.watch !== false) this.tlsFiles.watch();
-    }
-    const tls = this.tlsFiles;
-    const explain = (at: HostPort, what: string) => (err: unknown) => {
-      throw explainListenError(err, at, what);
-    };
-    for (const at of config.listenTls) this.dot.push(await listenTcp(at, this.resolver, config.tcp, { secureContext: tls!.secureContext }).catch(explain(at, 'listenTls (DoT)')));
-    for (const at of config.listenHttps) this.https.push(await listenDoh(at, this.resolver, { tcp: config.tcp, doh: config.doh, tls }).catch(explain(at, 'listenHttps (DoH)')));
-    for (const at of config.listenHttp) this.http.push(await listenDoh(at, this.resolver, { tcp: config.tcp, doh: config.doh, tls: null }).catch(explain(at, 'listenHttp (DoH)')));
-    this.resolver.ddr = this.ddrAnswers();
-    // A renewed certificate may carry other names: DDR names what is presented now.
-    tls?.onChange.push(() => (this.resolver.ddr = this.ddrAnswers()));
-  }
-
-  /**
-   * RFC 9462 answers naming our DoT and DoH listeners, or null (DDR then
-   * stays as the lists decide: NODATA where tag:doh-bypass is blocked).
-   * Clients connect to the name the certificate carries, so without a DNS
-   * name in it there is nothing to designate.
-   */
-  private ddrAnswers(): DdrAnswers | null {
-    const endpoints: DdrEndpoint[] = [
-      ...this.tlsAddresses.map((a) => ({ kind: 'dot' as const, port: a.port })),
-      ...this.httpsAddresses.map((a) => ({ kind: 'doh' as const, port: a.port })),
-    ];
-    if (endpoints.length === 0 || this.tlsFiles === null) return null;
-    const names = this.tlsFiles.subjectNames;
-    if (names.dns.length === 0) {
-      this.log.warn({ cert: this.config.tls?.cert }, 'DDR off: the TLS certificate names no DNS name (subjectAltName DNS:...) for clients to verify');
-      return null;
-    }
-    // Hints only for listeners bound to one address; a wildcard listener's address is whatever the client reached.
-    const bound = [...this.tlsAddresses, ...this.httpsAddresses].map((a) => a.address).filter((a) => a !== '0.0.0.0' && a !== '::');
-    return new DdrAnswers(endpoints, names.dns[0], [...new Set(bound)]);
-  }
-
   /** TCP connections (DoT's included) refused or cut short, and why, over every listener. */
-  get tcpStats(): TcpStats {
-    const sum = noTcpStats();
-    for (const t of [...this.tcp, ...this.dot]) for (const key of Object.keys(sum) as (keyof TcpStats)[]) sum[key] += t.stats[key];
-    return sum;
+  get tcpStats(): PlaneStats['tcp']['closed'] {
+    return this.planeStats().tcp.closed;
   }
 
   get adminAddress(): AddressInfo | null {
@@ -326,11 +332,10 @@ export class Daemon implements AdminTarget {
       const filter = await buildFilter(config, updates.current(), this.clock());
       warnRejects(filter, this.log);
       await this.applyServing(config);
-      this.tlsFiles?.reload();
       this.filter = filter;
       this.config = config;
-      this.resolver.state = filter.state; // the swap: one reference
       this.applyRuntime();
+      this.swapFilter();
       this.watch();
       if (catalogueChanged) {
         this.updates.stop();
@@ -372,14 +377,14 @@ export class Daemon implements AdminTarget {
 
   private useQueryLog(log: QueryLog | PostgresQueryLog | null): void {
     this.queryLog = log;
-    if (log) this.resolver.observers.push(log);
+    if (log) this.observers.push(log);
   }
 
   private async closeQueryLog(): Promise<void> {
     const log = this.queryLog;
     if (!log) return;
     this.queryLog = null;
-    this.resolver.observers.splice(this.resolver.observers.indexOf(log), 1);
+    this.observers.splice(this.observers.indexOf(log), 1);
     await log.close();
   }
 
@@ -394,20 +399,21 @@ export class Daemon implements AdminTarget {
       // The admin may have freed the disk: a reload tries the file now rather than at the end of its back-off.
       this.queryLog.retryNow();
     }
-    if (!isDeepStrictEqual(before.upstream, config.upstream)) {
-      const pool = newUpstreamPool(config, this.log);
-      await pool.start();
-      const old = this.resolver.upstream;
-      this.resolver.upstream = pool;
-      // Exchanges in flight finish on the old pool within its timeout.
-      setTimeout(() => old.close(), before.upstream.timeout * 1000 + 500).unref();
-    }
-    if (!isDeepStrictEqual(before.cache, config.cache)) this.resolver.cache = new AnswerCache(config.cache);
-    this.resolver.options = resolverOptions(config);
-    if (!isDeepStrictEqual(before.rateLimit, config.rateLimit)) this.resolver.rateLimit?.configure(config.rateLimit);
-    for (const key of ['listen', 'admin', 'tcp', 'state', 'listenTls', 'listenHttps', 'listenHttp', 'tls', 'doh'] as const) {
+    // Upstream servers, cache and rate limits, and the certificate, in every data plane.
+    const serving = servingConfig(config);
+    this.local?.configure(serving);
+    for (const w of this.workers) w.configure(serving);
+    for (const key of ['listen', 'admin', 'tcp', 'state', 'listenTls', 'listenHttps', 'listenHttp', 'tls', 'doh', 'workers'] as const) {
       if (!isDeepStrictEqual(before[key], config[key])) this.log.warn({ key }, `${key} changed: takes effect at the next restart`);
     }
+  }
+
+  /** The swap: the data planes serve the new filter from their next query (one reference in each). */
+  private swapFilter(): void {
+    this.local?.setFilter(this.filter.state);
+    if (this.workers.length === 0) return;
+    this.sentVerdicts = this.verdicts();
+    for (const w of this.workers) w.setFilter(this.filter.spec, this.sentVerdicts);
   }
 
   /** Re-arms file watching on the config and every list file. */
@@ -437,6 +443,7 @@ export class Daemon implements AdminTarget {
       const rule = c.rule && { select: c.rule.select, until: c.rule.untilText, reason: c.rule.reason, schedule: c.rule.schedule?.text };
       this.log.info({ group: c.group, kind: c.kind, ...rule }, c.kind === 'pause' ? `blocking pause ${c.change}` : `policy rule ${c.change}`);
     }
+    this.publishVerdicts();
     const next = policy.nextChange(now);
     // Capped so that a clock that jumps (suspend, NTP step) is caught within the hour.
     if (next !== undefined) this.policyTimer = setTimeout(() => this.refreshPolicy(), Math.min(next - now, 3_600_000)).unref();
@@ -509,15 +516,15 @@ export class Daemon implements AdminTarget {
   readiness(): Readiness {
     // Ready means serving: listeners bound and a filter loaded (a failed reload keeps the last good one). An
     // upstream outage is reported, not gating: taking every replica out of a Service would not bring it back.
-    const listening = this.udp.length > 0 && this.tcp.length === this.udp.length;
-    const listsCompiled = this.resolver.state !== undefined;
+    const listening = this.bound.udp.length > 0 && (this.local !== null || this.workers.length === this.config.workers);
+    const listsCompiled = this.filter.state !== undefined;
     const ready = listening && listsCompiled && !this.draining;
     return {
       ready,
       listening,
       listsCompiled,
       draining: this.draining,
-      upstreamAnswering: this.resolver.upstream.healthy,
+      upstreamAnswering: this.planeStats().upstreamHealthy,
       paused: this.livePauses(),
       sharedState: this.runtime.status(),
       catalogue: this.updates.status(this.filter.catalogue),
@@ -525,6 +532,7 @@ export class Daemon implements AdminTarget {
   }
 
   async scrape(): Promise<{ contentType: string; body: string }> {
+    await this.refreshStats();
     return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
   }
 
@@ -548,16 +556,9 @@ export class Daemon implements AdminTarget {
     this.remote.stop();
     this.updates.stop();
     this.draining = true;
-    for (const t of [...this.tcp, ...this.dot, ...this.https, ...this.http]) t.stopAccepting();
-    const deadline = performance.now() + (this.options.drainMs ?? DEFAULT_DRAIN_MS);
-    while (this.resolver.pending > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    if (this.resolver.pending > 0) this.log.warn({ pending: this.resolver.pending }, 'stopped with queries unanswered');
-    for (const s of this.udp) s.close();
-    for (const t of [...this.tcp, ...this.dot, ...this.https, ...this.http]) t.closeConnections();
-    this.tlsFiles?.close();
+    const drainMs = this.options.drainMs ?? DEFAULT_DRAIN_MS;
+    await Promise.all([this.local?.stop(drainMs), ...this.workers.map((w) => w.stop(drainMs))]);
     await this.admin?.close();
-    this.resolver.upstream.close();
-    this.resolver.rateLimit?.close();
     await this.runtime.close();
     // Listeners are closed: what the query log still buffers goes to disk now.
     await this.closeQueryLog();
@@ -569,27 +570,6 @@ function unavailable(err: unknown): never {
   if (err instanceof StateUnavailable) throw new HttpError(503, err.message, { 'retry-after': '5' });
   throw err;
 }
-
-/** How often the same upstream connection failure is logged again (a down DoT server fails every query). */
-const UPSTREAM_ERROR_LOG_MS = 10_000;
-
-/** The upstream pool for a config; failed TLS connections (a certificate that does not verify) are logged, at most once per 10 s each. */
-function newUpstreamPool(config: Config, log: Logger): UpstreamPool {
-  const lastLogged = new Map<string, number>();
-  return new UpstreamPool(config.upstream.servers, config.upstream.timeout, config.upstream.tls, (message) => {
-    const now = performance.now();
-    if (now - (lastLogged.get(message) ?? -Infinity) < UPSTREAM_ERROR_LOG_MS) return;
-    if (lastLogged.size > 100) lastLogged.clear();
-    lastLogged.set(message, now);
-    log.warn({ err: message }, 'upstream connection failed; the query goes to the next server, never in clear');
-  });
-}
-
-const resolverOptions = (config: Config) => ({
-  maxUdpSize: config.maxUdpSize,
-  maxConcurrent: config.upstream.maxConcurrent,
-  staleAfter: config.cache.serveStale?.clientTimeout ?? null,
-});
 
 /** The packaged catalogue, read before each (re)load: CatalogueUpdates asks for it synchronously. */
 interface PackagedCatalogue {
@@ -612,18 +592,32 @@ function warnRejects(filter: Filter, log: Logger): void {
   }
 }
 
-/**
- * UDP and TCP on one address. With port 0 (tests) TCP takes the port the
- * kernel gave UDP; if something already holds that TCP port, try another.
- */
-async function listenBoth(at: HostPort, resolver: Resolver, draining: () => boolean, tcp: TcpConfig): Promise<[UdpSocket, TcpListener]> {
-  for (let attempt = 0; ; attempt++) {
-    const socket = await listenUdp(at, resolver, draining);
-    try {
-      return [socket, await listenTcp({ ...at, port: socket.address().port }, resolver, tcp)];
-    } catch (err) {
-      socket.close();
-      if (at.port !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 10) throw err;
+/** Counters of several data planes as one. */
+function sumStats(all: PlaneStats[]): PlaneStats {
+  const sum = structuredClone(EMPTY_STATS);
+  const timeouts = new Map<string, number>();
+  for (const p of all) {
+    addInto(sum.resolver, p.resolver);
+    addInto(sum.cache, p.cache);
+    addInto(sum.upstream, p.upstream);
+    addInto(sum.openSockets, p.openSockets);
+    addInto(sum.tcp.closed, p.tcp.closed);
+    addInto(sum.doh, p.doh);
+    sum.pending += p.pending;
+    sum.tcp.open += p.tcp.open;
+    sum.upstreamHealthy ||= p.upstreamHealthy;
+    for (const t of p.upstreamTimeouts) timeouts.set(t.upstream, (timeouts.get(t.upstream) ?? 0) + t.timeouts);
+    if (p.rateLimit !== null) {
+      sum.rateLimit ??= { counts: { drop: 0, refused: 0, slip: 0, evictions: 0 }, clients: 0 };
+      addInto(sum.rateLimit.counts, p.rateLimit.counts);
+      sum.rateLimit.clients += p.rateLimit.clients;
     }
   }
+  sum.upstreamTimeouts = [...timeouts].map(([upstream, n]) => ({ upstream, timeouts: n }));
+  return sum;
+}
+
+function addInto<T extends object>(into: T, from: T): void {
+  const a = into as Record<string, number>;
+  for (const [k, v] of Object.entries(from)) if (typeof v === 'number') a[k] = (a[k] ?? 0) + v;
 }

@@ -26,6 +26,8 @@ export class QueryEvent {
   transport: 'udp' | 'tcp' | 'dot' | 'doh' = 'udp';
   /** Milliseconds from arrival to answer. */
   latencyMs = 0;
+  /** The worker thread that answered (0 with `workers: 1`). */
+  worker = 0;
 }
 
 export interface QueryObserver {

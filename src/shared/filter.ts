@@ -3,9 +3,11 @@
 // verdict table) lives in SharedArrayBuffers, so one compiled filter serves
 // every worker thread by reference; a reload swaps the whole object.
 
+import type { CompiledParts } from '../match/matcher.js';
 import type { Matcher } from '../match/types.js';
+import type { Cidr } from '../net/address.js';
 import type { ClientClassifier } from '../data/resolve/clients.js';
-import type { BlockAnswers } from '../wire/answers.js';
+import type { BlockAnswers, BlockMode } from '../wire/answers.js';
 
 /** Verdict table value for names that the group lets through. */
 export const PASS = -1;
@@ -27,4 +29,22 @@ export interface FilterState {
   groups: readonly GroupVerdicts[];
   /** Answers that a list imposes whatever the group's mode (the DoH canaries need NXDOMAIN / NODATA), by list id. */
   listAnswers: readonly (BlockAnswers | undefined)[];
+}
+
+/**
+ * A FilterState as plain data, to post to a worker thread: the matcher's
+ * parts and the verdict tables are SharedArrayBuffers (shared, not copied);
+ * the rest (prefixes, answer modes) is small and rebuilt in the worker.
+ */
+export interface FilterSpec {
+  /** Bumped by every reload: verdict updates name the filter they belong to. */
+  generation: number;
+  parts: CompiledParts;
+  /** `access.clients`. */
+  access: readonly Cidr[];
+  /** Per group: its name, client prefixes and block answer. */
+  groups: readonly { name: string; clients: readonly Cidr[]; answer: BlockMode }[];
+  ttl: number;
+  /** Per list id: the answer the list imposes whatever the group (DoH canaries), or null. */
+  listAnswers: readonly ('nxdomain' | 'nodata' | null)[];
 }

@@ -75,9 +75,7 @@ export class JobRunner {
 
   private start(): WorkerType {
     const module = this.module;
-    const worker = module.pathname.endsWith('.ts')
-      ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(module.href)}); })`, { eval: true })
-      : new Worker(module);
+    const worker = startThread(module);
     worker.on('message', (reply: Reply) => {
       const job = this.current;
       if (job === null || reply.id !== job.id) return;
@@ -107,6 +105,13 @@ export class JobRunner {
     this.worker = null;
     void worker.terminate();
   }
+}
+
+/** Starts `module` in a worker thread; TypeScript sources (under tsx or vitest) get tsx registered first. */
+export function startThread(module: URL, workerData?: unknown): WorkerType {
+  return module.pathname.endsWith('.ts')
+    ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(module.href)}); })`, { eval: true, workerData })
+    : new Worker(module, { workerData });
 }
 
 /** In the worker: answer each job with `handler`'s result, or with its error's message. */

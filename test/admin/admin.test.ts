@@ -50,8 +50,8 @@ describe('admin API', () => {
     await query(d.port, 'metrics.example');
     await query(d.port, 'metrics.example');
     const text = await (await api('/metrics')).text();
-    expect(text).toMatch(/aifence_queries_total\{verdict="blocked",cached="false",group="default",service="deepseek",type="A",rcode="NXDOMAIN",transport="udp"\} 1/);
-    expect(text).toMatch(/aifence_queries_total\{verdict="allowed",cached="true",group="default",service="",type="A",rcode="NOERROR",transport="udp"\} 1/);
+    expect(text).toMatch(/aifence_queries_total\{verdict="blocked",cached="false",group="default",service="deepseek",type="A",rcode="NXDOMAIN",transport="udp",worker="0"\} 1/);
+    expect(text).toMatch(/aifence_queries_total\{verdict="allowed",cached="true",group="default",service="",type="A",rcode="NOERROR",transport="udp",worker="0"\} 1/);
     expect(text).toMatch(/aifence_upstream_latency_seconds_count\{upstream="127\.0\.0\.1:\d+"\} 1/);
     expect(text).toMatch(/aifence_cache_hits_total 1/);
     expect(text).toMatch(/aifence_list_entries\{list="service:deepseek"\} \d+/);

@@ -57,7 +57,7 @@ describe('metric labels', () => {
     const text = await scrape();
     const series = text.split('\n').filter((l) => l.startsWith('aifence_queries_total{'));
     expect(series.length).toBeLessThanOrEqual(10);
-    expect(text).toMatch(/aifence_queries_total\{verdict="blocked",cached="false",group="default",service="list:local",type="OTHER",rcode="NXDOMAIN",transport="udp"\} 5000/);
+    expect(text).toMatch(/aifence_queries_total\{verdict="blocked",cached="false",group="default",service="list:local",type="OTHER",rcode="NXDOMAIN",transport="udp",worker="0"\} 5000/);
     expect(text).toMatch(/aifence_queries_total\{[^}]*type="HTTPS"[^}]*\} 1/);
     expect(text).not.toMatch(/type="TYPE\d+"/);
     // The whole scrape (process metrics included) stays a few kilobytes, not megabytes.

@@ -104,7 +104,7 @@ describe.skipIf(!present)('encrypted listeners', () => {
     await query(d.port, BLOCKED, TYPES.A);
     const { body } = await d.daemon.scrape();
     for (const transport of ['udp', 'dot', 'doh']) {
-      expect(body).toMatch(new RegExp(`aifence_queries_total\\{verdict="blocked"[^}]*service="deepseek"[^}]*transport="${transport}"\\} \\d+`));
+      expect(body).toMatch(new RegExp(`aifence_queries_total\\{verdict="blocked"[^}]*service="deepseek"[^}]*transport="${transport}",worker="0"\\} \\d+`));
     }
   });
 

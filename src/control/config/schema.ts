@@ -3,6 +3,7 @@
 // key means. config/aifence.yaml documents the same keys for admins.
 
 import { isIPv4, isIPv6 } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { ListSpec } from '../../match/types.js';
 import type { BlockMode } from '../../wire/answers.js';
@@ -49,6 +50,8 @@ export interface Config extends EncryptedListeners {
   rateLimit: RateLimitConfig;
   /** Runtime state (pauses, exceptions) shared through Redis, and this instance's name. */
   state: StateConfig;
+  /** Threads answering queries, each binding every listen address (SO_REUSEPORT); 1: the control thread answers itself. */
+  workers: number;
 }
 
 export interface CacheConfig {
@@ -71,7 +74,7 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue', 'state', ...ENCRYPTED_KEYS]);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue', 'state', 'workers', ...ENCRYPTED_KEYS]);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
@@ -89,7 +92,19 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     rateLimit: rateLimitSection(top.rateLimit),
     ...encryptedSection(top, baseDir),
     state: stateSection(top.state),
+    workers: workersSection(top.workers),
   };
+}
+
+/** The most worker threads: beyond this the control thread's event traffic, not the cores, limits. */
+export const MAX_WORKERS = 64;
+
+/** `auto`: one a core (os.availableParallelism, which honours a container's CPU set); else 1 to MAX_WORKERS. */
+function workersSection(raw: unknown): number {
+  if (raw === undefined) return 1;
+  if (raw === 'auto') return Math.min(availableParallelism(), MAX_WORKERS);
+  if (typeof raw === 'string') throw new ConfigError('workers', raw, 'is neither auto nor a number: write workers: auto (one thread a core) or a count such as workers: 4');
+  return integer('workers', raw, 1, MAX_WORKERS);
 }
 
 function remoteAndFileLists(top: Record<string, unknown>, baseDir: string): Pick<Config, 'lists' | 'remoteLists' | 'dataDir' | 'catalogue'> {

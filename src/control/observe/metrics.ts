@@ -51,7 +51,7 @@ export interface DaemonGauges {
 
 export class Metrics implements QueryObserver {
   readonly registry = new Registry();
-  /** group -> list -> packed (qtype, rcode, verdict, cached) -> count */
+  /** group -> list -> packed (worker, qtype, transport, rcode, cached, verdict) -> count */
   private readonly counts = new Map<string, Map<string, Map<number, number>>>();
   private readonly latency: Histogram<'upstream'>;
   private readonly latencyByUpstream = new Map<string, ReturnType<Histogram<'upstream'>['labels']>>();
@@ -64,8 +64,8 @@ export class Metrics implements QueryObserver {
     const counts = this.counts;
     new Counter({
       name: 'aifence_queries_total',
-      help: 'Answered queries by verdict, group, service (or list), query type, response code and transport',
-      labelNames: ['verdict', 'cached', 'group', 'service', 'type', 'rcode', 'transport'],
+      help: 'Answered queries by verdict, group, service (or list), query type, response code, transport and worker thread',
+      labelNames: ['verdict', 'cached', 'group', 'service', 'type', 'rcode', 'transport', 'worker'],
       registers: [registry],
       collect() {
         this.reset();
@@ -73,7 +73,7 @@ export class Metrics implements QueryObserver {
           for (const [list, byKey] of byList) {
             const service = list.startsWith('service:') ? list.slice(8) : list === '' ? '' : `list:${list}`;
             for (const [key, n] of byKey) {
-              const labels = { verdict: VERDICTS[key & 3], cached: key & 4 ? 'true' : 'false', group, service, type: TYPE_LABELS[key >>> 9], rcode: RCODE_LABELS[(key >>> 3) & 15], transport: TRANSPORTS[(key >>> 7) & 3] };
+              const labels = { verdict: VERDICTS[key & 3], cached: key & 4 ? 'true' : 'false', group, service, type: TYPE_LABELS[(key >>> 9) & 31], rcode: RCODE_LABELS[(key >>> 3) & 15], transport: TRANSPORTS[(key >>> 7) & 3], worker: String(key >>> 14) };
               this.inc(labels, n);
             }
           }
@@ -169,7 +169,7 @@ export class Metrics implements QueryObserver {
     if (byList === undefined) this.counts.set(e.group, (byList = new Map()));
     let byKey = byList.get(e.list);
     if (byKey === undefined) byList.set(e.list, (byKey = new Map()));
-    const key = (typeIndex[e.qtype] << 9) | (TRANSPORTS.indexOf(e.transport) << 7) | ((e.rcode & 15) << 3) | (e.cached ? 4 : 0) | VERDICTS.indexOf(e.verdict);
+    const key = (e.worker << 14) | (typeIndex[e.qtype] << 9) | (TRANSPORTS.indexOf(e.transport) << 7) | ((e.rcode & 15) << 3) | (e.cached ? 4 : 0) | VERDICTS.indexOf(e.verdict);
     byKey.set(key, (byKey.get(key) ?? 0) + 1);
     if (e.upstream !== '') {
       let h = this.latencyByUpstream.get(e.upstream);

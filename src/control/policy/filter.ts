@@ -3,22 +3,27 @@
 // `serve` and by the CLI (`check`, `lists`, `groups`) so all decide alike.
 
 import { type Catalogue, catalogueLists, loadCatalogue, resolveSelector, serviceListName } from '../catalogue/index.js';
-import type { Config, GroupConfig } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import { checkSelectors } from '../config/selectors.js';
 import { loadListsOffThread } from '../../match/lists.js';
+import type { CompiledMatcher } from '../../match/matcher.js';
 import type { ListInput, ListSet } from '../../match/types.js';
-import type { FilterState } from '../../shared/filter.js';
-import { BlockAnswers } from '../../wire/answers.js';
+import type { FilterSpec, FilterState } from '../../shared/filter.js';
+import { answersOf } from '../../data/filter.js';
 import { ClientClassifier } from '../../data/resolve/clients.js';
 import { Policy } from './policy.js';
 
 export interface Filter {
   state: FilterState;
+  /** The same filter as plain data and shared memory, for the worker threads. */
+  spec: FilterSpec;
   /** The rules behind the state's verdict tables: pauses, exceptions and schedules recompile them here. */
   policy: Policy;
   lists: ListSet;
   catalogue: Catalogue;
 }
+
+let generation = 0;
 
 export async function buildFilter(config: Config, catalogue: Catalogue = loadCatalogue(), now = Date.now()): Promise<Filter> {
   const adminNames = config.lists.map((l) => l.name);
@@ -28,18 +33,19 @@ export async function buildFilter(config: Config, catalogue: Catalogue = loadCat
   const inputs: ListInput[] = [...config.lists.map((spec) => ({ spec })), ...catalogueLists(catalogue)];
   // Read and compiled in a worker thread: a reload never holds the query loop.
   const lists = await loadListsOffThread(inputs, { baseDir: config.baseDir });
-  const matcher = lists.matcher;
-  const reasons = matcher.lists.map((l) => l.name);
-  const { ttl } = config.blocking;
-  const answersFor = (g: GroupConfig) => new BlockAnswers(g.answer ?? config.blocking.answer, ttl, reasons);
-  const policy = new Policy(matcher, config.groups, select, adminNames, answersFor, now);
-  const clients = new ClientClassifier(config.access.clients, config.groups.map((g) => g.clients));
+  const matcher = lists.matcher as CompiledMatcher;
   // The DoH canaries only work with the answer their clients look for, whatever the group's block page.
-  const forced = { nxdomain: new BlockAnswers({ kind: 'nxdomain' }, ttl, reasons), nodata: new BlockAnswers({ kind: 'nodata' }, ttl, reasons) };
   const answerOf = new Map(catalogue.services.map((s) => [serviceListName(s.id), s.answer]));
-  const listAnswers = matcher.lists.map((l) => {
-    const answer = answerOf.get(l.name);
-    return answer === undefined ? undefined : forced[answer];
-  });
-  return { state: { matcher, clients, groups: policy.groups, listAnswers }, policy, lists, catalogue };
+  const spec: FilterSpec = {
+    generation: ++generation,
+    parts: matcher.parts,
+    access: config.access.clients,
+    groups: config.groups.map((g) => ({ name: g.name, clients: g.clients, answer: g.answer ?? config.blocking.answer })),
+    ttl: config.blocking.ttl,
+    listAnswers: matcher.lists.map((l) => answerOf.get(l.name) ?? null),
+  };
+  const answers = answersOf(spec, matcher.lists.map((l) => l.name));
+  const policy = new Policy(matcher, config.groups, select, adminNames, (g) => answers.groups[config.groups.indexOf(g)], now);
+  const clients = new ClientClassifier(spec.access, spec.groups.map((g) => g.clients));
+  return { state: { matcher, clients, groups: policy.groups, listAnswers: answers.lists }, spec, policy, lists, catalogue };
 }

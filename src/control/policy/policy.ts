@@ -7,6 +7,7 @@ import type { GroupConfig, Rule } from '../config/schema.js';
 import type { Matcher } from '../../match/types.js';
 import type { BlockAnswers } from '../../wire/answers.js';
 import { type GroupVerdicts, PASS } from '../../shared/filter.js';
+import { sharedArray } from '../../match/shared.js';
 import { scheduleActive } from './schedule.js';
 
 /** Resolves one selector (`service:ID`, `tag:TAG`, `list:NAME`) to list names; throws on an unknown one. */
@@ -190,7 +191,8 @@ export class Policy {
     const blockIds = unique([...group.block.filter((r) => isActive(r.rule, now)).flatMap((r) => r.lists), ...group.everyone]);
     const allowIds = unique(group.allow.filter((r) => isActive(r.rule, now)).flatMap((r) => r.lists));
     const usedIds = unique([...blockIds, ...allowIds]);
-    const verdicts = new Int32Array(m.maskCount).fill(PASS);
+    // Shared memory: worker threads read the same table, posted by reference.
+    const verdicts = sharedArray(Int32Array, m.maskCount).fill(PASS);
     const paused = group.pausedUntil > now;
     for (let mask = 1; mask < m.maskCount && !paused; mask++) {
       const blocker = blockIds.find((id) => m.blocks(mask, id));

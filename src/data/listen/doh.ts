@@ -58,6 +58,8 @@ export interface DohOptions {
   doh: DohConfig;
   /** The certificate for HTTPS; null: plain HTTP/1.1 for a reverse proxy in front. */
   tls: TlsFiles | null;
+  /** Every worker thread binds the same address (SO_REUSEPORT). */
+  reusePort?: boolean;
 }
 
 export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOptions): Promise<DohListener> {
@@ -116,7 +118,7 @@ export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOp
   server.on('clientError', (_err: Error, socket: Socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: at.host, port: at.port, ipv6Only: at.family === 6 }, () => {
+    server.listen({ host: at.host, port: at.port, ipv6Only: at.family === 6, reusePort: options.reusePort === true }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -61,12 +61,12 @@ export interface DotOptions {
 const DOT_ALPN = ['dot'];
 
 /** Plain TCP, or DNS over TLS when `tls` is given. */
-export async function listenTcp(at: HostPort, resolver: Resolver, config: TcpConfig, tls?: DotOptions): Promise<TcpListener> {
+export async function listenTcp(at: HostPort, resolver: Resolver, config: TcpConfig, tls?: DotOptions, reusePort = false): Promise<TcpListener> {
   const listener = new Listener(resolver, config, tls);
   const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => listener.accept(socket));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: at.host, port: at.port, ipv6Only: at.family === 6 }, () => {
+    server.listen({ host: at.host, port: at.port, ipv6Only: at.family === 6, reusePort }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -7,9 +7,12 @@ import type { Resolver, Transport } from '../resolve/resolver.js';
 // Room for a burst of an office's queries while the event loop is busy.
 const RECEIVE_BUFFER = 4 * 1024 * 1024;
 
-/** `draining` says when shutdown has begun: new datagrams are then ignored while answers in flight still go out. */
-export async function listenUdp(at: HostPort, resolver: Resolver, draining: () => boolean): Promise<Socket> {
-  const socket = createSocket({ type: at.family === 6 ? 'udp6' : 'udp4', ipv6Only: at.family === 6 });
+/**
+ * `draining` says when shutdown has begun: new datagrams are then ignored while answers in flight still go out.
+ * `reusePort`: every worker thread binds the same address and the kernel spreads clients over them (SO_REUSEPORT).
+ */
+export async function listenUdp(at: HostPort, resolver: Resolver, draining: () => boolean, reusePort = false): Promise<Socket> {
+  const socket = createSocket({ type: at.family === 6 ? 'udp6' : 'udp4', ipv6Only: at.family === 6, reusePort });
   const transport: Transport = {
     udp: true,
     kind: 'udp',

@@ -96,8 +96,8 @@ export class Resolver {
   private readonly q = new Query();
   private readonly inflight = new Map<string, Flight>();
   private readonly event = new QueryEvent();
-  /** Query log and metrics; each sees every answered query. */
-  readonly observers: QueryObserver[] = [];
+  /** Query log and metrics; each sees every answered query. The daemon may hand its own array. */
+  observers: QueryObserver[] = [];
   /** Per-client UDP rate limiting; set by the daemon. */
   rateLimit: RateLimiter | null = null;
   /** RFC 9462 answers naming aifence's own DoT/DoH listeners; null when it has none (then the name goes through the filter as any other). */

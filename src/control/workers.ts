@@ -1,0 +1,203 @@
+// The control plane's handle on one worker thread's data plane: starts it,
+// posts it filters, verdict tables and config, asks for its counters, hears
+// its query events and log lines, and stops it. A worker that dies is
+// started again with the same addresses and the current filter: the kernel
+// meanwhile spreads its clients over the others (its sockets closed with it).
+
+import type { AddressInfo } from 'node:net';
+import type { Worker } from 'node:worker_threads';
+import pino from 'pino';
+import type { PlaneAddresses, PlaneStats } from '../data/plane.js';
+import { unpackEvents } from '../data/events.js';
+import { ListenError } from '../data/listen/listen-error.js';
+import type { FromWorker, ToWorker, WorkerStart } from '../shared/channel.js';
+import { QueryEvent, type QueryObserver } from '../shared/events.js';
+import type { Logger } from '../shared/logger.js';
+import type { HostPort } from '../net/address.js';
+import { startThread } from '../thread/run.js';
+
+/** The worker entry: .ts from sources (tests, tsx), .js from dist. */
+const WORKER_MODULE = new URL(`../data/worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+/** How long a stats request waits before the last answer stands in. */
+const STATS_TIMEOUT_MS = 2000;
+/** How long a stopping worker may take beyond its drain time before it is terminated. */
+const STOP_GRACE_MS = 2000;
+/** A worker that keeps dying is not restarted more often than this. */
+const RESTART_DELAY_MS = 1000;
+
+export interface WorkerHooks {
+  log: Logger;
+  /** Observers of every answered query (metrics, query log, console), on this thread. */
+  observers: readonly QueryObserver[];
+  /** The filter and tables to start (or restart) with: the current ones. */
+  current: () => Pick<WorkerStart, 'filter' | 'verdicts'>;
+}
+
+export class WorkerPlane {
+  private worker!: Worker;
+  private nextId = 1;
+  private readonly waiting = new Map<number, (stats: PlaneStats) => void>();
+  private lastStats: PlaneStats | null = null;
+  private stopping = false;
+  private readonly event = new QueryEvent();
+  addresses!: PlaneAddresses;
+
+  private constructor(
+    private readonly start: WorkerStart,
+    private readonly hooks: WorkerHooks,
+  ) {}
+
+  get index(): number {
+    return this.start.index;
+  }
+
+  /** Starts the worker and waits until it listens; a listener that cannot open rejects, naming it. */
+  static async start(start: WorkerStart, hooks: WorkerHooks): Promise<WorkerPlane> {
+    const plane = new WorkerPlane(start, hooks);
+    await plane.spawn(start);
+    return plane;
+  }
+
+  private spawn(start: WorkerStart): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const worker = startThread(WORKER_MODULE, start);
+      this.worker = worker;
+      let started = false;
+      worker.on('message', (m: FromWorker) => {
+        switch (m.kind) {
+          case 'started':
+            started = true;
+            this.addresses = m.addresses;
+            return resolve();
+          case 'failed':
+            return reject(m.code ? new ListenError(m.error, m.code) : new Error(m.error));
+          default:
+            return this.heard(m);
+        }
+      });
+      worker.on('error', (err) => {
+        if (!started) reject(err);
+        else this.hooks.log.error({ worker: start.index, err: err.message }, 'worker thread failed');
+      });
+      worker.on('exit', (code) => {
+        for (const answer of this.waiting.values()) answer(this.lastStats ?? EMPTY_STATS);
+        this.waiting.clear();
+        if (!started) return reject(new Error(`worker ${start.index} exited with code ${code} while starting`));
+        if (this.stopping || this.worker !== worker) return;
+        this.hooks.log.error({ worker: start.index, code }, 'worker thread exited; starting it again');
+        setTimeout(() => void this.respawn(), RESTART_DELAY_MS).unref();
+      });
+    });
+  }
+
+  private async respawn(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      // The same addresses, the filter in force now.
+      await this.spawn({ ...boundTo(this.start, this.addresses), ...this.hooks.current() });
+      this.hooks.log.info({ worker: this.start.index }, 'worker thread serving again');
+    } catch (err) {
+      this.hooks.log.error({ worker: this.start.index, err: (err as Error).message }, 'worker thread did not start again; retrying');
+      setTimeout(() => void this.respawn(), RESTART_DELAY_MS).unref();
+    }
+  }
+
+  private heard(m: FromWorker): void {
+    switch (m.kind) {
+      case 'events':
+        return unpackEvents(m.batch, m.length, this.start.index, this.hooks.observers, this.event);
+      case 'stats': {
+        this.lastStats = m.stats;
+        const answer = this.waiting.get(m.id);
+        this.waiting.delete(m.id);
+        return answer?.(m.stats);
+      }
+      case 'log':
+        return relayLog(this.hooks.log, m.line, this.start.index);
+      default:
+        return;
+    }
+  }
+
+  private post(message: ToWorker): void {
+    this.worker.postMessage(message);
+  }
+
+  setFilter(filter: WorkerStart['filter'], verdicts: Int32Array[]): void {
+    this.post({ kind: 'filter', filter, verdicts });
+  }
+
+  setVerdicts(generation: number, verdicts: Int32Array[]): void {
+    this.post({ kind: 'verdicts', generation, verdicts });
+  }
+
+  configure(config: WorkerStart['config']): void {
+    this.post({ kind: 'configure', config });
+  }
+
+  /** The worker's counters now; the last known ones if it does not answer within 2 s (busy, or restarting). */
+  stats(): Promise<PlaneStats> {
+    const id = this.nextId++;
+    return new Promise<PlaneStats>((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        resolve(this.lastStats ?? EMPTY_STATS);
+      }, STATS_TIMEOUT_MS).unref();
+      this.waiting.set(id, (stats) => {
+        clearTimeout(timer);
+        resolve(stats);
+      });
+      this.post({ kind: 'stats', id });
+    });
+  }
+
+  /** The counters last heard, without asking. */
+  get known(): PlaneStats | null {
+    return this.lastStats;
+  }
+
+  /** Drains and closes the worker's listeners; terminates it if it takes longer than drainMs and a grace. */
+  async stop(drainMs: number): Promise<void> {
+    this.stopping = true;
+    const worker = this.worker;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    this.post({ kind: 'stop', drainMs });
+    const deadline = setTimeout(() => void worker.terminate(), drainMs + STOP_GRACE_MS);
+    await exited;
+    clearTimeout(deadline);
+  }
+}
+
+/** `start` with the addresses a worker was given instead of the configured ones (which may say port 0): for the other workers, and restarts. */
+export function boundTo(start: WorkerStart, bound: PlaneAddresses): WorkerStart {
+  const config = { ...start.config, listenTls: bound.tls.map(hostPort), listenHttps: bound.https.map(hostPort), listenHttp: bound.http.map(hostPort) };
+  return { ...start, config, listen: bound.udp.map(hostPort) };
+}
+
+const hostPort = (a: AddressInfo): HostPort => ({ host: a.address, port: a.port, family: a.family === 'IPv6' ? 6 : 4 });
+
+/** A worker's pino line, logged again by the control thread's logger with the worker's index. */
+function relayLog(log: Logger, line: string, worker: number): void {
+  try {
+    const { level, msg, time: _time, ...fields } = JSON.parse(line) as { level: number; msg?: string; time?: number };
+    const method = (pino.levels.labels[level] ?? 'info') as 'info';
+    log[method]({ ...fields, worker }, msg ?? '');
+  } catch {
+    log.info({ worker }, line.trim());
+  }
+}
+
+const EMPTY_STATS: PlaneStats = {
+  resolver: { queries: 0, blocked: 0, cacheHits: 0, forwarded: 0, shared: 0, servfail: 0, refused: 0, formerr: 0, dropped: 0, errors: 0, overloaded: 0, stale: 0 },
+  pending: 0,
+  cache: { entries: 0, hits: 0, misses: 0, bytes: 0 },
+  upstream: { spoofed: 0, malformed: 0, timeouts: 0, tcpRetries: 0, failed: 0, overloaded: 0, tcpConnections: 0, dohConnections: 0 },
+  upstreamHealthy: false,
+  upstreamTimeouts: [],
+  openSockets: { udp: 0, tcp: 0 },
+  rateLimit: null,
+  tcp: { open: 0, closed: { refused: 0, evicted: 0, idle: 0, slow: 0, unread: 0, lifetime: 0, malformed: 0 } },
+  doh: { refused: 0, rejected: 0 },
+};
+
+export { EMPTY_STATS };

@@ -1,0 +1,37 @@
+// The data plane's side of the compiled filter: a FilterState rebuilt from
+// the spec the control plane posts. The matcher and the verdict tables are
+// the control plane's shared memory, used in place; only the client
+// classifier and the block answers (a few KB) are built here.
+
+import { CompiledMatcher } from '../match/matcher.js';
+import type { FilterSpec, FilterState, GroupVerdicts } from '../shared/filter.js';
+import { BlockAnswers } from '../wire/answers.js';
+import { ClientClassifier } from './resolve/clients.js';
+
+/** The block answers every group and list uses, from the spec. */
+export function answersOf(spec: FilterSpec, reasons: readonly string[]): { groups: BlockAnswers[]; lists: (BlockAnswers | undefined)[] } {
+  const forced = { nxdomain: new BlockAnswers({ kind: 'nxdomain' }, spec.ttl, reasons), nodata: new BlockAnswers({ kind: 'nodata' }, spec.ttl, reasons) };
+  return {
+    groups: spec.groups.map((g) => new BlockAnswers(g.answer, spec.ttl, reasons)),
+    lists: spec.listAnswers.map((kind) => (kind === null ? undefined : forced[kind])),
+  };
+}
+
+/** The FilterState for `spec` with the given verdict tables (by group), as a worker thread uses it. */
+export function stateOf(spec: FilterSpec, verdicts: readonly Int32Array[]): FilterState {
+  const matcher = new CompiledMatcher(spec.parts);
+  const answers = answersOf(spec, matcher.lists.map((l) => l.name));
+  return {
+    matcher,
+    clients: new ClientClassifier(spec.access, spec.groups.map((g) => g.clients)),
+    groups: spec.groups.map((g, i): GroupVerdicts => ({ name: g.name, verdicts: verdicts[i], answers: answers.groups[i] })),
+    listAnswers: answers.lists,
+  };
+}
+
+/** New verdict tables for the same filter (a pause, an exception or a schedule changed them): one reference swap per group. */
+export function swapVerdicts(state: FilterState, verdicts: readonly Int32Array[]): void {
+  state.groups.forEach((g, i) => {
+    if (verdicts[i] !== undefined) g.verdicts = verdicts[i];
+  });
+}

@@ -1,0 +1,268 @@
+// One thread's data plane: its listeners (UDP, TCP, DoT, DoH), resolver,
+// answer cache, upstream pool and rate limiter. With `workers: 1` the control
+// thread runs one in-process; with more, each worker thread runs one
+// (src/data/worker.ts) and binds every listen address with SO_REUSEPORT, so
+// the kernel spreads clients over the threads. All a plane shares with the
+// control plane is the compiled filter (shared memory) and its messages.
+
+import type { Socket as UdpSocket } from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
+import type { HostPort } from '../net/address.js';
+import type { ServingConfig } from '../shared/channel.js';
+import type { FilterState } from '../shared/filter.js';
+import type { Logger } from '../shared/logger.js';
+import { DdrAnswers, type DdrEndpoint } from '../wire/ddr.js';
+import { type DohListener, listenDoh } from './listen/doh.js';
+import { explainListenError } from './listen/listen-error.js';
+import { type TcpListener, type TcpStats, listenTcp, noTcpStats } from './listen/tcp.js';
+import { TlsFiles } from './listen/tls-files.js';
+import { listenUdp } from './listen/udp.js';
+import { AnswerCache } from './resolve/cache.js';
+import { RateLimiter } from './resolve/ratelimit.js';
+import { Resolver, type ResolverStats } from './resolve/resolver.js';
+import { UpstreamPool, type UpstreamStats } from './resolve/upstream.js';
+import type { RateLimitCounts } from './resolve/ratelimit.js';
+
+/** Where a plane listens, once bound (port 0 resolved). */
+export interface PlaneAddresses {
+  udp: AddressInfo[];
+  tls: AddressInfo[];
+  https: AddressInfo[];
+  http: AddressInfo[];
+}
+
+/** What a plane counts, as plain data: summed over planes for metrics and readiness. */
+export interface PlaneStats {
+  resolver: ResolverStats;
+  /** Questions waiting on upstream now. */
+  pending: number;
+  cache: { entries: number; hits: number; misses: number; bytes: number };
+  upstream: UpstreamStats;
+  upstreamHealthy: boolean;
+  upstreamTimeouts: { upstream: string; timeouts: number }[];
+  openSockets: { udp: number; tcp: number };
+  rateLimit: { counts: RateLimitCounts; clients: number } | null;
+  tcp: { open: number; closed: TcpStats };
+  doh: { refused: number; rejected: number };
+}
+
+export interface PlaneOptions {
+  /** The addresses to bind (the CLI's --listen, else config.listen); with port 0 the kernel picks. */
+  listen: HostPort[];
+  /** Bind with SO_REUSEPORT: several threads on one address. */
+  reusePort: boolean;
+  /** Re-read the TLS certificate when its files change. */
+  watchTls: boolean;
+  /** This plane's share of the cache and of the per-client rates: 1 / workers. */
+  share: number;
+}
+
+/** How often the same upstream connection failure is logged again (a down DoT server fails every query). */
+const UPSTREAM_ERROR_LOG_MS = 10_000;
+
+export class DataPlane {
+  private readonly udp: UdpSocket[] = [];
+  private readonly tcp: TcpListener[] = [];
+  private readonly dot: TcpListener[] = [];
+  private readonly https: DohListener[] = [];
+  private readonly http: DohListener[] = [];
+  private tlsFiles: TlsFiles | null = null;
+  private draining = false;
+
+  private constructor(
+    private config: ServingConfig,
+    readonly resolver: Resolver,
+    private readonly options: PlaneOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Binds every listener; a clash or an unreadable certificate throws, naming the listener, with nothing left open. */
+  static async start(config: ServingConfig, state: FilterState, options: PlaneOptions, log: Logger): Promise<DataPlane> {
+    const resolver = new Resolver(state, newCache(config, options.share), newUpstreamPool(config, log), log, resolverOptions(config));
+    resolver.rateLimit = new RateLimiter(rateLimitShare(config, options.share), {
+      onLimited: (r) => log.warn(r, 'rate limit: clients over their rate (at most one line every 10 s)'),
+    });
+    const plane = new DataPlane(config, resolver, options, log);
+    try {
+      await plane.listen(options.listen);
+      await plane.listenEncrypted();
+    } catch (err) {
+      await plane.stop(0);
+      throw err;
+    }
+    return plane;
+  }
+
+  get addresses(): PlaneAddresses {
+    return {
+      udp: this.udp.map((s) => s.address()),
+      tls: this.dot.map((t) => t.server.address() as AddressInfo),
+      https: this.https.map((l) => l.address()),
+      http: this.http.map((l) => l.address()),
+    };
+  }
+
+  /** The filter a reload built: one reference swap, the next query sees it. */
+  setFilter(state: FilterState): void {
+    this.resolver.state = state;
+  }
+
+  /** Upstream servers, cache limits and rate limits take effect on reload; listeners need a restart. */
+  configure(config: ServingConfig): void {
+    const before = this.config;
+    this.config = config;
+    const resolver = this.resolver;
+    if (!same(before.upstream, config.upstream)) {
+      const old = resolver.upstream;
+      resolver.upstream = newUpstreamPool(config, this.log);
+      // Exchanges in flight finish on the old pool within its timeout.
+      setTimeout(() => old.close(), before.upstream.timeout * 1000 + 500).unref();
+    }
+    if (!same(before.cache, config.cache)) resolver.cache = newCache(config, this.options.share);
+    resolver.options = resolverOptions(config);
+    if (!same(before.rateLimit, config.rateLimit)) resolver.rateLimit?.configure(rateLimitShare(config, this.options.share));
+    this.tlsFiles?.reload();
+  }
+
+  stats(): PlaneStats {
+    const { resolver } = this;
+    const { cache, upstream } = resolver;
+    const tcp = [...this.tcp, ...this.dot];
+    const closed = noTcpStats();
+    for (const t of tcp) for (const key of Object.keys(closed) as (keyof TcpStats)[]) closed[key] += t.stats[key];
+    const doh = { refused: 0, rejected: 0 };
+    for (const l of [...this.https, ...this.http]) {
+      doh.refused += l.stats.refused;
+      doh.rejected += l.stats.rejected;
+    }
+    const limiter = resolver.rateLimit;
+    return {
+      resolver: { ...resolver.stats },
+      pending: resolver.pending,
+      cache: { entries: cache.size, hits: cache.hits, misses: cache.misses, bytes: cache.bytes },
+      upstream: { ...upstream.stats },
+      upstreamHealthy: upstream.healthy,
+      upstreamTimeouts: upstream.serverTimeouts(),
+      openSockets: upstream.openSockets,
+      rateLimit: limiter === null ? null : { counts: { ...limiter.counts }, clients: limiter.clients },
+      tcp: { open: tcp.reduce((n, t) => n + t.connections, 0), closed },
+      doh,
+    };
+  }
+
+  /** Stops accepting, lets queries in flight finish (up to drainMs), then closes everything. */
+  async stop(drainMs: number): Promise<void> {
+    this.draining = true;
+    const listeners = [...this.tcp, ...this.dot, ...this.https, ...this.http];
+    for (const t of listeners) t.stopAccepting();
+    const resolver = this.resolver;
+    const deadline = performance.now() + drainMs;
+    while (resolver.pending > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (resolver.pending > 0) this.log.warn({ pending: resolver.pending }, 'stopped with queries unanswered');
+    for (const s of this.udp) s.close();
+    for (const t of listeners) t.closeConnections();
+    this.tlsFiles?.close();
+    resolver.upstream.close();
+    resolver.rateLimit?.close();
+  }
+
+  /** UDP and TCP on each address. With port 0 (tests) TCP takes the port the kernel gave UDP; if something already holds that TCP port, try another. */
+  private async listen(addresses: HostPort[]): Promise<void> {
+    const { resolver, config, options } = this;
+    for (const at of addresses) {
+      for (let attempt = 0; ; attempt++) {
+        const socket = await listenUdp(at, resolver, () => this.draining, options.reusePort).catch((err: unknown) => {
+          throw explainListenError(err, at);
+        });
+        try {
+          const tcp = await listenTcp({ ...at, port: socket.address().port }, resolver, config.tcp, undefined, options.reusePort);
+          this.udp.push(socket);
+          this.tcp.push(tcp);
+          break;
+        } catch (err) {
+          socket.close();
+          if (at.port !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 10) throw explainListenError(err, at);
+        }
+      }
+    }
+  }
+
+  /** Opens the DoT and DoH listeners (the certificate first: an unreadable one stops start-up), then DDR names them. */
+  private async listenEncrypted(): Promise<void> {
+    const { config, resolver, options } = this;
+    if (config.tls && config.listenTls.length + config.listenHttps.length > 0) {
+      this.tlsFiles = new TlsFiles(config.tls, this.log);
+      if (options.watchTls) this.tlsFiles.watch();
+    }
+    const tls = this.tlsFiles;
+    const explain = (at: HostPort, what: string) => (err: unknown) => {
+      throw explainListenError(err, at, what);
+    };
+    const reusePort = options.reusePort;
+    for (const at of config.listenTls) this.dot.push(await listenTcp(at, resolver, config.tcp, { secureContext: tls!.secureContext }, reusePort).catch(explain(at, 'listenTls (DoT)')));
+    for (const at of config.listenHttps) this.https.push(await listenDoh(at, resolver, { tcp: config.tcp, doh: config.doh, tls, reusePort }).catch(explain(at, 'listenHttps (DoH)')));
+    for (const at of config.listenHttp) this.http.push(await listenDoh(at, resolver, { tcp: config.tcp, doh: config.doh, tls: null, reusePort }).catch(explain(at, 'listenHttp (DoH)')));
+    resolver.ddr = this.ddrAnswers();
+    // A renewed certificate may carry other names: DDR names what is presented now.
+    tls?.onChange.push(() => (resolver.ddr = this.ddrAnswers()));
+  }
+
+  /**
+   * RFC 9462 answers naming our DoT and DoH listeners, or null (DDR then
+   * stays as the lists decide: NODATA where tag:doh-bypass is blocked).
+   * Clients connect to the name the certificate carries, so without a DNS
+   * name in it there is nothing to designate.
+   */
+  private ddrAnswers(): DdrAnswers | null {
+    const { tls, https } = this.addresses;
+    const endpoints: DdrEndpoint[] = [...tls.map((a) => ({ kind: 'dot' as const, port: a.port })), ...https.map((a) => ({ kind: 'doh' as const, port: a.port }))];
+    if (endpoints.length === 0 || this.tlsFiles === null) return null;
+    const names = this.tlsFiles.subjectNames;
+    if (names.dns.length === 0) {
+      this.log.warn({ cert: this.config.tls?.cert }, 'DDR off: the TLS certificate names no DNS name (subjectAltName DNS:...) for clients to verify');
+      return null;
+    }
+    // Hints only for listeners bound to one address; a wildcard listener's address is whatever the client reached.
+    const bound = [...tls, ...https].map((a) => a.address).filter((a) => a !== '0.0.0.0' && a !== '::');
+    return new DdrAnswers(endpoints, names.dns[0], [...new Set(bound)]);
+  }
+}
+
+const same = isDeepStrictEqual;
+
+/** This plane's cache: its share of the configured entries and bytes, so that N workers hold what one would. */
+function newCache(config: ServingConfig, share: number): AnswerCache {
+  const { cache } = config;
+  if (share === 1) return new AnswerCache(cache);
+  return new AnswerCache({ ...cache, maxEntries: Math.max(1, Math.floor(cache.maxEntries * share)), maxSize: Math.max(64 * 1024, Math.floor(cache.maxSize * share)) });
+}
+
+/**
+ * The kernel spreads a client's queries over the workers by source port, so
+ * each worker allows its share of the client's rate: together they allow
+ * about what one would.
+ */
+function rateLimitShare(config: ServingConfig, share: number): ServingConfig['rateLimit'] {
+  const { rateLimit } = config;
+  if (share === 1 || rateLimit.qps === 0) return rateLimit;
+  return { ...rateLimit, qps: Math.max(1, rateLimit.qps * share), burst: Math.max(1, Math.ceil(rateLimit.burst * share)) };
+}
+
+/** The upstream pool for a config; failed TLS connections (a certificate that does not verify) are logged, at most once per 10 s each. */
+function newUpstreamPool(config: ServingConfig, log: Logger): UpstreamPool {
+  const lastLogged = new Map<string, number>();
+  return new UpstreamPool(config.upstream.servers, config.upstream.timeout, config.upstream.tls, (message) => {
+    const now = performance.now();
+    if (now - (lastLogged.get(message) ?? -Infinity) < UPSTREAM_ERROR_LOG_MS) return;
+    if (lastLogged.size > 100) lastLogged.clear();
+    lastLogged.set(message, now);
+    log.warn({ err: message }, 'upstream connection failed; the query goes to the next server, never in clear');
+  });
+}
+
+const resolverOptions = (config: ServingConfig) => ({
+  maxUdpSize: config.maxUdpSize,
+  maxConcurrent: config.upstream.maxConcurrent,
+  staleAfter: config.cache.serveStale?.clientTimeout ?? null,
+});

@@ -1,0 +1,62 @@
+// A worker thread's entry: one data plane, driven by the control plane's
+// messages (src/shared/channel.ts). It answers queries; everything else
+// (reloads, the admin API, the query log, metrics, timers) stays on the
+// control thread, which it tells about each answered query in batches.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import pino from 'pino';
+import type { FromWorker, ToWorker, WorkerStart } from '../shared/channel.js';
+import type { FilterState } from '../shared/filter.js';
+import { EventPacker } from './events.js';
+import { stateOf, swapVerdicts } from './filter.js';
+import { DataPlane } from './plane.js';
+
+const start = workerData as WorkerStart;
+const port = parentPort!;
+const send = (message: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(message, transfer);
+
+// Log lines go to the control thread's logger, which adds `worker` and writes them where it writes its own.
+const log = pino({ level: start.logLevel, base: undefined }, { write: (line: string) => send({ kind: 'log', line }) });
+
+let generation = start.filter.generation;
+let state: FilterState = stateOf(start.filter, start.verdicts);
+let plane: DataPlane | null = null;
+const events = new EventPacker((batch, length) => send({ kind: 'events', batch, length }, [batch]));
+
+port.on('message', (m: ToWorker) => {
+  if (plane === null) return;
+  switch (m.kind) {
+    case 'filter':
+      generation = m.filter.generation;
+      state = stateOf(m.filter, m.verdicts);
+      plane.setFilter(state);
+      return;
+    case 'verdicts':
+      // Tables compiled for a filter this worker no longer serves are dropped: the next filter brings its own.
+      if (m.generation === generation) swapVerdicts(state, m.verdicts);
+      return;
+    case 'configure':
+      plane.configure(m.config);
+      return;
+    case 'stats':
+      send({ kind: 'stats', id: m.id, stats: plane.stats() });
+      return;
+    case 'stop':
+      void plane.stop(m.drainMs).then(() => {
+        events.flush();
+        send({ kind: 'stopped' });
+        port.close();
+      });
+      return;
+  }
+});
+
+try {
+  plane = await DataPlane.start(start.config, state, { listen: start.listen, reusePort: true, watchTls: start.watchTls, share: start.share }, log);
+  plane.resolver.observers.push(events);
+  send({ kind: 'started', addresses: plane.addresses });
+} catch (err) {
+  const e = err as Error & { code?: string };
+  send({ kind: 'failed', error: e.message, code: e.code });
+  port.close();
+}

@@ -1,0 +1,58 @@
+// The message channel between the control plane and a worker thread's data
+// plane: what each side may say. Everything here is structured-cloneable;
+// SharedArrayBuffers inside (the matcher, the verdict tables) are shared.
+
+import type { Config } from '../control/config/schema.js';
+import type { PlaneAddresses, PlaneStats } from '../data/plane.js';
+import type { HostPort } from '../net/address.js';
+import type { FilterSpec } from './filter.js';
+
+/** The part of the config a data plane serves by. */
+export type ServingConfig = Pick<Config, 'listen' | 'upstream' | 'cache' | 'maxUdpSize' | 'tcp' | 'rateLimit' | 'listenTls' | 'listenHttps' | 'listenHttp' | 'tls' | 'doh'>;
+
+export const servingConfig = (c: Config): ServingConfig => ({
+  listen: c.listen,
+  upstream: c.upstream,
+  cache: c.cache,
+  maxUdpSize: c.maxUdpSize,
+  tcp: c.tcp,
+  rateLimit: c.rateLimit,
+  listenTls: c.listenTls,
+  listenHttps: c.listenHttps,
+  listenHttp: c.listenHttp,
+  tls: c.tls,
+  doh: c.doh,
+});
+
+/** What a worker is started with (its workerData). */
+export interface WorkerStart {
+  index: number;
+  config: ServingConfig;
+  /** The addresses to bind; for every worker after the first, with the ports the first was given (the config may say 0). */
+  listen: HostPort[];
+  filter: FilterSpec;
+  verdicts: Int32Array[];
+  share: number;
+  watchTls: boolean;
+  logLevel: string;
+}
+
+/** Control plane to worker. */
+export type ToWorker =
+  | { kind: 'filter'; filter: FilterSpec; verdicts: Int32Array[] }
+  /** New verdict tables for the filter of that generation (pause, exception, schedule). */
+  | { kind: 'verdicts'; generation: number; verdicts: Int32Array[] }
+  | { kind: 'configure'; config: ServingConfig }
+  | { kind: 'stats'; id: number }
+  | { kind: 'stop'; drainMs: number };
+
+/** Worker to control plane. */
+export type FromWorker =
+  | { kind: 'started'; addresses: PlaneAddresses }
+  | { kind: 'failed'; error: string; code?: string }
+  | { kind: 'stats'; id: number; stats: PlaneStats }
+  /** Query events, packed by src/data/events.ts. */
+  | { kind: 'events'; batch: ArrayBuffer; length: number }
+  /** A pino line the worker logged. */
+  | { kind: 'log'; line: string }
+  | { kind: 'stopped' };
