@@ -71,6 +71,7 @@ export class DataPlane {
   private draining = false;
 
   private constructor(
+    /** The config with this plane's share of the process-wide bounds (see shareOf). */
     private config: ServingConfig,
     readonly resolver: Resolver,
     private readonly options: PlaneOptions,
@@ -78,9 +79,10 @@ export class DataPlane {
   ) {}
 
   /** Binds every listener; a clash or an unreadable certificate throws, naming the listener, with nothing left open. */
-  static async start(config: ServingConfig, state: FilterState, options: PlaneOptions, log: Logger): Promise<DataPlane> {
-    const resolver = new Resolver(state, newCache(config, options.share), newUpstreamPool(config, log), log, resolverOptions(config));
-    resolver.rateLimit = new RateLimiter(rateLimitShare(config, options.share), {
+  static async start(configured: ServingConfig, state: FilterState, options: PlaneOptions, log: Logger): Promise<DataPlane> {
+    const config = shareOf(configured, options.share);
+    const resolver = new Resolver(state, new AnswerCache(config.cache), newUpstreamPool(config, log), log, resolverOptions(config));
+    resolver.rateLimit = new RateLimiter(config.rateLimit, {
       onLimited: (r) => log.warn(r, 'rate limit: clients over their rate (at most one line every 10 s)'),
     });
     const plane = new DataPlane(config, resolver, options, log);
@@ -109,7 +111,8 @@ export class DataPlane {
   }
 
   /** Upstream servers, cache limits and rate limits take effect on reload; listeners need a restart. */
-  configure(config: ServingConfig): void {
+  configure(configured: ServingConfig): void {
+    const config = shareOf(configured, this.options.share);
     const before = this.config;
     this.config = config;
     const resolver = this.resolver;
@@ -119,9 +122,9 @@ export class DataPlane {
       // Exchanges in flight finish on the old pool within its timeout.
       setTimeout(() => old.close(), before.upstream.timeout * 1000 + 500).unref();
     }
-    if (!same(before.cache, config.cache)) resolver.cache = newCache(config, this.options.share);
+    if (!same(before.cache, config.cache)) resolver.cache = new AnswerCache(config.cache);
     resolver.options = resolverOptions(config);
-    if (!same(before.rateLimit, config.rateLimit)) resolver.rateLimit?.configure(rateLimitShare(config, this.options.share));
+    if (!same(before.rateLimit, config.rateLimit)) resolver.rateLimit?.configure(config.rateLimit);
     this.tlsFiles?.reload();
   }
 
@@ -231,22 +234,24 @@ export class DataPlane {
 
 const same = isDeepStrictEqual;
 
-/** This plane's cache: its share of the configured entries and bytes, so that N workers hold what one would. */
-function newCache(config: ServingConfig, share: number): AnswerCache {
-  const { cache } = config;
-  if (share === 1) return new AnswerCache(cache);
-  return new AnswerCache({ ...cache, maxEntries: Math.max(1, Math.floor(cache.maxEntries * share)), maxSize: Math.max(64 * 1024, Math.floor(cache.maxSize * share)) });
-}
-
 /**
- * The kernel spreads a client's queries over the workers by source port, so
- * each worker allows its share of the client's rate: together they allow
- * about what one would.
+ * The config one of N workers serves by: 1/N of each process-wide bound, so
+ * that N workers together hold what one would. The cache's entries and
+ * bytes, the TCP connections and unread bytes over all clients, and the
+ * per-client query rate (the kernel spreads a client's queries over the
+ * workers by source port). Per-connection and per-client TCP limits stay as
+ * they are: they bound one client, whatever thread serves it.
  */
-function rateLimitShare(config: ServingConfig, share: number): ServingConfig['rateLimit'] {
-  const { rateLimit } = config;
-  if (share === 1 || rateLimit.qps === 0) return rateLimit;
-  return { ...rateLimit, qps: Math.max(1, rateLimit.qps * share), burst: Math.max(1, Math.ceil(rateLimit.burst * share)) };
+function shareOf(config: ServingConfig, share: number): ServingConfig {
+  if (share === 1) return config;
+  const part = (n: number, min = 1) => Math.max(min, Math.ceil(n * share));
+  const { cache, tcp, rateLimit } = config;
+  return {
+    ...config,
+    cache: { ...cache, maxEntries: part(cache.maxEntries), maxSize: part(cache.maxSize, 64 * 1024) },
+    tcp: { ...tcp, maxConnections: part(tcp.maxConnections, tcp.maxPerClient), maxUnsentTotal: part(tcp.maxUnsentTotal, tcp.maxUnsent) },
+    rateLimit: rateLimit.qps === 0 ? rateLimit : { ...rateLimit, qps: rateLimit.qps * share, burst: part(rateLimit.burst) },
+  };
 }
 
 /** The upstream pool for a config; failed TLS connections (a certificate that does not verify) are logged, at most once per 10 s each. */

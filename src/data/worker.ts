@@ -39,6 +39,8 @@ port.on('message', (m: ToWorker) => {
       plane.configure(m.config);
       return;
     case 'stats':
+      // Events first: once the control thread has the counters, it has heard of every query they count.
+      events.flush();
       send({ kind: 'stats', id: m.id, stats: plane.stats() });
       return;
     case 'stop':
