@@ -1,7 +1,7 @@
 // Serving benchmark: what aifence costs per query, next to the cheapest Node
 // DNS server (bench/floor.mjs) measured in the same run on the same machine.
 //
-//   npm run bench:serve -- [--json] [--seconds N] [--names N] [--peers unbound,dnsmasq,dnsdist|none] [--only floor,aifence,…]
+//   npm run bench:serve -- [--json] [--seconds N] [--names N] [--peers unbound,dnsmasq,dnsdist|none] [--only floor,aifence,…] [--workers 1,2,…]
 //
 // The peers (unbound, dnsmasq, dnsdist) run with the same list, upstream and
 // query files, set up as ../shared/docs/PEERS.md says (bench/lib/peers.ts).
@@ -49,13 +49,15 @@ const { values } = parseArgs({
     names: { type: 'string', default: '1000000' },
     peers: { type: 'string', default: PEERS.join(',') },
     only: { type: 'string' },
+    workers: { type: 'string', default: '1' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
   console.log(
     'usage: npx tsx bench/serve.ts [--json] [--seconds N (10)] [--names N (1000000)]\n' +
-      `         [--peers ${PEERS.join(',')} (default) | none] [--only floor,aifence,${PEERS.join(',')} (servers to run; default: all)]`,
+      `         [--peers ${PEERS.join(',')} (default) | none] [--only floor,aifence,${PEERS.join(',')} (servers to run; default: all)]\n' +
+        '         [--workers 1,2,… (aifence with each number of worker threads; default 1)]`,
   );
   process.exit(0);
 }
@@ -67,6 +69,11 @@ if (!(seconds >= 1 && seconds <= 120) || !Number.isInteger(names) || names < 100
 }
 
 const ALL = ['floor', 'aifence', ...PEERS];
+const workerCounts = values.workers.split(',').map(Number);
+if (!workerCounts.every((n) => Number.isInteger(n) && n >= 1 && n <= 64)) {
+  console.error('--workers takes counts from 1 to 64, e.g. --workers 1,2');
+  process.exit(2);
+}
 const listOf = (text: string) => (text === 'none' ? [] : text.split(',').map((x) => x.trim()).filter(Boolean));
 const peersAsked = listOf(values.peers);
 const only = values.only === undefined ? ALL : listOf(values.only);
@@ -137,7 +144,7 @@ async function main(): Promise<void> {
     dnsmasq: () => (peerBinaries.dnsmasq ? dnsmasqTarget(peerBinaries.dnsmasq, work) : null),
     dnsdist: () => (peerBinaries.dnsdist ? dnsdistTarget(peerBinaries.dnsdist, work) : null),
   };
-  const targets = selected.map((name) => make[name]()).filter((t): t is Target => t !== null);
+  const targets = selected.flatMap((name) => (name === 'aifence' ? workerCounts.map((n) => aifenceTarget(repoDir, work, n)) : [make[name]()])).filter((t): t is Target => t !== null);
   // aifence's encrypted listeners and upstreams, beside plain UDP, when aifence is measured and no --only narrows the run.
   let encrypted: EncryptedUpstream | null = null;
   if (selected.includes('aifence') && values.only === undefined) {

@@ -79,6 +79,10 @@ export function verdicts(rows: Row[], starts: StartRow[], names: number): Verdic
       met: dnsmasq ? miss.usPerQuery < dnsmasq.usPerQuery : null,
     });
   }
+  for (const r of rows.filter((w) => /^aifence-w\d+$/.test(w.target))) {
+    const one = cell('aifence', r.scenario);
+    if (one) out.push({ goal: `${r.target} ${r.scenario}: µs/q ≤ 1 worker's`, figure: `${r.usPerQuery.toFixed(1)} vs ${one.usPerQuery.toFixed(1)} µs/q`, met: r.usPerQuery <= one.usPerQuery });
+  }
   const a = starts.find((s) => s.target === 'aifence');
   if (a) {
     const full = names === TARGET_NAMES;
@@ -106,6 +110,9 @@ export function table(rows: Row[], starts: StartRow[], floorUs: number | null, m
     // Judged on the ratio as shown (two decimals), so "1.20× ≤ 1.2" never reads as a miss.
     if (r.target === 'aifence' && r.ratioToFloor !== null && goal !== undefined) verdict = `≤ ${goal}× ${round(r.ratioToFloor, 2) <= goal ? 'met' : 'MISSED'}`;
     if (r.target === 'aifence' && r.scenario === 'misses' && dnsmasqMiss !== undefined) verdict = `< dnsmasq ${r.usPerQuery < dnsmasqMiss ? 'met' : 'MISSED'}`;
+    // More worker threads must not cost more per query than one.
+    const one = /^aifence-w\d+$/.test(r.target) ? rows.find((o) => o.target === 'aifence' && o.scenario === r.scenario) : undefined;
+    if (one) verdict = `≤ 1 worker ${r.usPerQuery <= one.usPerQuery ? 'met' : 'MISSED'} (${(r.usPerQuery / one.usPerQuery).toFixed(2)}×)`;
     return [
       r.target,
       r.scenario,

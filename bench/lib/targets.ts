@@ -48,9 +48,10 @@ export function floorTarget(benchDir: string): Target {
 }
 
 /** The built daemon (dist/cli.js) with the list as its only block rule. */
-export function aifenceTarget(repoDir: string, workDir: string): Target {
+/** `workers` above 1: that many worker threads (config `workers`), named aifence-wN. */
+export function aifenceTarget(repoDir: string, workDir: string, workers = 1): Target {
   return {
-    name: 'aifence',
+    name: workers === 1 ? 'aifence' : `aifence-w${workers}`,
     scenarios: ['blocked', 'hits', 'misses', 'mix'],
     loadsList: true,
     async start(listFile, upstreamPort) {
@@ -65,6 +66,7 @@ export function aifenceTarget(repoDir: string, workDir: string): Target {
           'groups: { default: { block: ["list:big"] } }',
           'access: { clients: [127.0.0.0/8] }',
           'blocking: { answer: nxdomain }',
+          `workers: ${workers}`,
           '',
         ].join('\n'),
       );

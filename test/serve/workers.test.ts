@@ -101,6 +101,36 @@ groups: { default: { block: [list:local] } }
   });
 });
 
+describe('workers: 2 when a worker dies', () => {
+  it('keeps answering from the other thread, and starts the dead one again on the same address with the filter in force', async () => {
+    const upstream = await TestUpstream.start();
+    const d = await startDaemon('workers: 2\nlists: { local: { source: local.txt } }\ngroups: { default: { block: [list:local] } }\n', [`127.0.0.1:${upstream.port}`], {
+      files: { 'local.txt': 'blocked.example\n' },
+    });
+    try {
+      const hex = d.port.toString(16).toUpperCase().padStart(4, '0');
+      const udpSockets = () => readFileSync('/proc/net/udp', 'utf8').split('\n').filter((l) => l.includes(`0100007F:${hex} `)).length;
+      expect(udpSockets()).toBe(2);
+      // A crash, as the control thread sees one: the thread is gone with its sockets.
+      const workers = (d.daemon as unknown as { workers: { worker: { terminate(): Promise<number> } }[] }).workers;
+      await workers[0].worker.terminate();
+      expect(udpSockets()).toBe(1);
+      const meanwhile = await many(d, 32, () => 'blocked.example');
+      expect(meanwhile.every((a) => a.rcode === NXDOMAIN)).toBe(true);
+      // Started again within about a second (RESTART_DELAY_MS), on the same port.
+      const deadline = Date.now() + 10_000;
+      while (udpSockets() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(udpSockets()).toBe(2);
+      const after = await many(d, 64, () => 'blocked.example');
+      expect(after.every((a) => a.rcode === NXDOMAIN)).toBe(true);
+      expect([...(await perWorker(d, 'blocked')).keys()].sort()).toEqual(['0', '1']);
+    } finally {
+      await d.stop();
+      await upstream.close();
+    }
+  });
+});
+
 describe('workers: 2 as a process', () => {
   it('binds each address twice (SO_REUSEPORT), answers every query, and stops cleanly on SIGTERM', async () => {
     const upstream = await TestUpstream.start();
