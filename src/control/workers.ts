@@ -8,10 +8,10 @@ import type { AddressInfo } from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import type { PlaneAddresses, PlaneStats } from '../data/plane.js';
-import { unpackEvents } from '../data/events.js';
+import { EventUnpacker } from '../data/events.js';
 import { ListenError } from '../data/listen/listen-error.js';
 import type { FromWorker, ToWorker, WorkerStart } from '../shared/channel.js';
-import { QueryEvent, type QueryObserver } from '../shared/events.js';
+import type { QueryObserver } from '../shared/events.js';
 import type { Logger } from '../shared/logger.js';
 import type { HostPort } from '../net/address.js';
 import { startThread } from '../thread/run.js';
@@ -39,7 +39,8 @@ export class WorkerPlane {
   private readonly waiting = new Map<number, (stats: PlaneStats) => void>();
   private lastStats: PlaneStats | null = null;
   private stopping = false;
-  private readonly event = new QueryEvent();
+  /** The current thread's string table: a restarted worker starts its own. */
+  private unpacker!: EventUnpacker;
   addresses!: PlaneAddresses;
 
   private constructor(
@@ -61,6 +62,7 @@ export class WorkerPlane {
   private spawn(start: WorkerStart): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const worker = startThread(WORKER_MODULE, start);
+      this.unpacker = new EventUnpacker(start.index, this.hooks.observers);
       this.worker = worker;
       let started = false;
       worker.on('message', (m: FromWorker) => {
@@ -105,7 +107,7 @@ export class WorkerPlane {
   private heard(m: FromWorker): void {
     switch (m.kind) {
       case 'events':
-        return unpackEvents(m.batch, m.length, this.start.index, this.hooks.observers, this.event);
+        return this.unpacker.unpack(m.batch);
       case 'stats': {
         this.lastStats = m.stats;
         const answer = this.waiting.get(m.id);
