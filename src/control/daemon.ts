@@ -30,6 +30,7 @@ import { registerStateMetrics } from './state/metrics.js';
 import type { Resolver } from '../data/resolve/resolver.js';
 import type { UpstreamPool } from '../data/resolve/upstream.js';
 import { DataPlane, type PlaneAddresses, type PlaneStats } from '../data/plane.js';
+import { AnswerCache } from '../data/resolve/cache.js';
 import { servingConfig } from '../shared/channel.js';
 import type { QueryObserver } from '../shared/events.js';
 import { EMPTY_STATS, WorkerPlane, boundTo } from './workers.js';
@@ -80,6 +81,8 @@ export class Daemon implements AdminTarget {
   private readonly workers: WorkerPlane[] = [];
   /** Where the data plane listens (the first worker's addresses: every worker binds the same). */
   private bound: PlaneAddresses = { udp: [], tls: [], https: [], http: [] };
+  /** The answer cache the workers share (its memory; the control thread never answers from it). */
+  private sharedCache: AnswerCache | null = null;
   /** The verdict tables the workers were last sent, to send only changes. */
   private sentVerdicts: Int32Array[] = [];
   /** Every answered query is observed here: metrics, the console, the query log. */
@@ -204,7 +207,14 @@ export class Daemon implements AdminTarget {
       this.bound = this.local.addresses;
       return;
     }
-    const hooks = { log: this.log, observers: this.observers, current: () => ({ filter: this.filter.spec, verdicts: this.verdicts() }) };
+    this.sharedCache = new AnswerCache(config.cache);
+    const hooks = {
+      log: this.log,
+      observers: this.observers,
+      current: () => ({ filter: this.filter.spec, verdicts: this.verdicts(), cache: this.sharedCache!.memory }),
+      // A worker that died holding the cache's lock must not leave the others waiting for it.
+      exited: (index: number) => void this.sharedCache?.releaseIfHeldBy(index + 1),
+    };
     const first = {
       index: 0,
       config: servingConfig(config),
@@ -241,13 +251,20 @@ export class Daemon implements AdminTarget {
   /** Counters summed over the data planes: fresh in-process; with workers, as last heard (refreshStats asks). */
   planeStats(): PlaneStats {
     if (this.local !== null) return this.local.stats();
-    return sumStats(this.workers.map((w) => w.known ?? EMPTY_STATS));
+    return this.withSharedCache(sumStats(this.workers.map((w) => w.known ?? EMPTY_STATS)));
   }
 
   /** Asks every worker for its counters now (before a scrape). */
   async refreshStats(): Promise<PlaneStats> {
     if (this.local !== null) return this.local.stats();
-    return sumStats(await Promise.all(this.workers.map((w) => w.stats())));
+    return this.withSharedCache(sumStats(await Promise.all(this.workers.map((w) => w.stats()))));
+  }
+
+  /** Every worker reports the one shared cache: its figures once, not summed. */
+  private withSharedCache(stats: PlaneStats): PlaneStats {
+    const c = this.sharedCache;
+    if (c !== null) stats.cache = { entries: c.size, hits: c.hits, misses: c.misses, bytes: c.bytes };
+    return stats;
   }
 
   /** The bound UDP addresses (the TCP listeners share them). */
@@ -402,7 +419,10 @@ export class Daemon implements AdminTarget {
     // Upstream servers, cache and rate limits, and the certificate, in every data plane.
     const serving = servingConfig(config);
     this.local?.configure(serving);
-    for (const w of this.workers) w.configure(serving);
+    // New cache limits: a new shared cache for every worker (the old one goes when the last lets go of it).
+    const cacheChanged = this.sharedCache !== null && !isDeepStrictEqual(before.cache, config.cache);
+    if (cacheChanged) this.sharedCache = new AnswerCache(config.cache);
+    for (const w of this.workers) w.configure(serving, cacheChanged ? this.sharedCache!.memory : undefined);
     for (const key of ['listen', 'admin', 'tcp', 'state', 'listenTls', 'listenHttps', 'listenHttp', 'tls', 'doh', 'workers'] as const) {
       if (!isDeepStrictEqual(before[key], config[key])) this.log.warn({ key }, `${key} changed: takes effect at the next restart`);
     }

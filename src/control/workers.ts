@@ -29,8 +29,10 @@ export interface WorkerHooks {
   log: Logger;
   /** Observers of every answered query (metrics, query log, console), on this thread. */
   observers: readonly QueryObserver[];
-  /** The filter and tables to start (or restart) with: the current ones. */
-  current: () => Pick<WorkerStart, 'filter' | 'verdicts'>;
+  /** The filter, tables and cache to start (or restart) with: the current ones. */
+  current: () => Pick<WorkerStart, 'filter' | 'verdicts' | 'cache'>;
+  /** Told when a worker thread has ended, whatever the reason. */
+  exited: (index: number) => void;
 }
 
 export class WorkerPlane {
@@ -82,6 +84,7 @@ export class WorkerPlane {
         else this.hooks.log.error({ worker: start.index, err: err.message }, 'worker thread failed');
       });
       worker.on('exit', (code) => {
+        this.hooks.exited(start.index);
         for (const answer of this.waiting.values()) answer(this.lastStats ?? EMPTY_STATS);
         this.waiting.clear();
         if (!started) return reject(new Error(`worker ${start.index} exited with code ${code} while starting`));
@@ -133,8 +136,8 @@ export class WorkerPlane {
     this.post({ kind: 'verdicts', generation, verdicts });
   }
 
-  configure(config: WorkerStart['config']): void {
-    this.post({ kind: 'configure', config });
+  configure(config: WorkerStart['config'], cache?: WorkerStart['cache']): void {
+    this.post({ kind: 'configure', config, cache });
   }
 
   /** The worker's counters now; the last known ones if it does not answer within 2 s (busy, or restarting). */

@@ -22,6 +22,7 @@ export function stateOf(spec: FilterSpec, verdicts: readonly Int32Array[]): Filt
   const matcher = new CompiledMatcher(spec.parts);
   const answers = answersOf(spec, matcher.lists.map((l) => l.name));
   return {
+    generation: spec.generation,
     matcher,
     clients: new ClientClassifier(spec.access, spec.groups.map((g) => g.clients)),
     groups: spec.groups.map((g, i): GroupVerdicts => ({ name: g.name, verdicts: verdicts[i], answers: answers.groups[i] })),

@@ -18,7 +18,7 @@ import { explainListenError } from './listen/listen-error.js';
 import { type TcpListener, type TcpStats, listenTcp, noTcpStats } from './listen/tcp.js';
 import { TlsFiles } from './listen/tls-files.js';
 import { listenUdp } from './listen/udp.js';
-import { AnswerCache } from './resolve/cache.js';
+import { AnswerCache, type CacheMemory } from './resolve/cache.js';
 import { RateLimiter } from './resolve/ratelimit.js';
 import { Resolver, type ResolverStats } from './resolve/resolver.js';
 import { UpstreamPool, type UpstreamStats } from './resolve/upstream.js';
@@ -54,8 +54,10 @@ export interface PlaneOptions {
   reusePort: boolean;
   /** Re-read the TLS certificate when its files change. */
   watchTls: boolean;
-  /** This plane's share of the cache and of the per-client rates: 1 / workers. */
+  /** This plane's share of the process-wide bounds: 1 / workers. */
   share: number;
+  /** The answer cache every worker shares (its memory), with this thread's id in its lock; absent: a cache of its own. */
+  cache?: { memory: CacheMemory; owner: number };
 }
 
 /** How often the same upstream connection failure is logged again (a down DoT server fails every query). */
@@ -81,7 +83,7 @@ export class DataPlane {
   /** Binds every listener; a clash or an unreadable certificate throws, naming the listener, with nothing left open. */
   static async start(configured: ServingConfig, state: FilterState, options: PlaneOptions, log: Logger): Promise<DataPlane> {
     const config = shareOf(configured, options.share);
-    const resolver = new Resolver(state, new AnswerCache(config.cache), newUpstreamPool(config, log), log, resolverOptions(config));
+    const resolver = new Resolver(state, newCache(config, options.cache), newUpstreamPool(config, log), log, resolverOptions(config));
     resolver.rateLimit = new RateLimiter(config.rateLimit, {
       onLimited: (r) => log.warn(r, 'rate limit: clients over their rate (at most one line every 10 s)'),
     });
@@ -111,7 +113,7 @@ export class DataPlane {
   }
 
   /** Upstream servers, cache limits and rate limits take effect on reload; listeners need a restart. */
-  configure(configured: ServingConfig): void {
+  configure(configured: ServingConfig, cache?: PlaneOptions['cache']): void {
     const config = shareOf(configured, this.options.share);
     const before = this.config;
     this.config = config;
@@ -122,7 +124,8 @@ export class DataPlane {
       // Exchanges in flight finish on the old pool within its timeout.
       setTimeout(() => old.close(), before.upstream.timeout * 1000 + 500).unref();
     }
-    if (!same(before.cache, config.cache)) resolver.cache = new AnswerCache(config.cache);
+    if (cache !== undefined) resolver.cache = newCache(config, cache);
+    else if (!same(before.cache, config.cache) && this.options.cache === undefined) resolver.cache = newCache(config);
     resolver.options = resolverOptions(config);
     if (!same(before.rateLimit, config.rateLimit)) resolver.rateLimit?.configure(config.rateLimit);
     this.tlsFiles?.reload();
@@ -236,22 +239,26 @@ const same = isDeepStrictEqual;
 
 /**
  * The config one of N workers serves by: 1/N of each process-wide bound, so
- * that N workers together hold what one would. The cache's entries and
- * bytes, the TCP connections and unread bytes over all clients, and the
- * per-client query rate (the kernel spreads a client's queries over the
- * workers by source port). Per-connection and per-client TCP limits stay as
- * they are: they bound one client, whatever thread serves it.
+ * that N workers together hold what one would: the TCP connections and
+ * unread bytes over all clients, and the per-client query rate (the kernel
+ * spreads a client's queries over the workers by source port). The cache is
+ * one, shared. Per-connection and per-client TCP limits stay as they are:
+ * they bound one client, whatever thread serves it.
  */
 function shareOf(config: ServingConfig, share: number): ServingConfig {
   if (share === 1) return config;
   const part = (n: number, min = 1) => Math.max(min, Math.ceil(n * share));
-  const { cache, tcp, rateLimit } = config;
+  const { tcp, rateLimit } = config;
   return {
     ...config,
-    cache: { ...cache, maxEntries: part(cache.maxEntries), maxSize: part(cache.maxSize, 64 * 1024) },
     tcp: { ...tcp, maxConnections: part(tcp.maxConnections, tcp.maxPerClient), maxUnsentTotal: part(tcp.maxUnsentTotal, tcp.maxUnsent) },
     rateLimit: rateLimit.qps === 0 ? rateLimit : { ...rateLimit, qps: rateLimit.qps * share, burst: part(rateLimit.burst) },
   };
+}
+
+/** The plane's cache: attached to the shared one, or its own. */
+function newCache(config: ServingConfig, shared?: PlaneOptions['cache']): AnswerCache {
+  return shared ? AnswerCache.attach(shared.memory, shared.owner) : new AnswerCache(config.cache);
 }
 
 /** The upstream pool for a config; failed TLS connections (a certificate that does not verify) are logged, at most once per 10 s each. */

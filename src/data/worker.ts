@@ -36,7 +36,7 @@ port.on('message', (m: ToWorker) => {
       if (m.generation === generation) swapVerdicts(state, m.verdicts);
       return;
     case 'configure':
-      plane.configure(m.config);
+      plane.configure(m.config, m.cache && { memory: m.cache, owner: start.index + 1 });
       return;
     case 'stats':
       // Events first: once the control thread has the counters, it has heard of every query they count.
@@ -54,7 +54,7 @@ port.on('message', (m: ToWorker) => {
 });
 
 try {
-  plane = await DataPlane.start(start.config, state, { listen: start.listen, reusePort: true, watchTls: start.watchTls, share: start.share }, log);
+  plane = await DataPlane.start(start.config, state, { listen: start.listen, reusePort: true, watchTls: start.watchTls, share: start.share, cache: { memory: start.cache, owner: start.index + 1 } }, log);
   plane.resolver.observers.push(events);
   send({ kind: 'started', addresses: plane.addresses });
 } catch (err) {

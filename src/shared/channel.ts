@@ -5,6 +5,7 @@
 import type { Config } from '../control/config/schema.js';
 import type { PlaneAddresses, PlaneStats } from '../data/plane.js';
 import type { HostPort } from '../net/address.js';
+import type { CacheMemory } from '../data/resolve/cache.js';
 import type { FilterSpec } from './filter.js';
 
 /** The part of the config a data plane serves by. */
@@ -33,6 +34,8 @@ export interface WorkerStart {
   filter: FilterSpec;
   verdicts: Int32Array[];
   share: number;
+  /** The answer cache all workers share. */
+  cache: CacheMemory;
   watchTls: boolean;
   logLevel: string;
 }
@@ -42,7 +45,8 @@ export type ToWorker =
   | { kind: 'filter'; filter: FilterSpec; verdicts: Int32Array[] }
   /** New verdict tables for the filter of that generation (pause, exception, schedule). */
   | { kind: 'verdicts'; generation: number; verdicts: Int32Array[] }
-  | { kind: 'configure'; config: ServingConfig }
+  /** `cache`: a new shared cache (its limits changed). */
+  | { kind: 'configure'; config: ServingConfig; cache?: CacheMemory }
   | { kind: 'stats'; id: number }
   | { kind: 'stop'; drainMs: number };
 

@@ -23,6 +23,8 @@ export interface GroupVerdicts {
 
 /** Everything a reload rebuilds, swapped as one reference so a query sees either the old state or the new. */
 export interface FilterState {
+  /** Which compile this is (FilterSpec.generation): cached CNAME-target masks say which matcher they were computed with. */
+  generation: number;
   matcher: Matcher;
   clients: ClientClassifier;
   /** By group index (0 is default), as the classifier returns it. */

@@ -68,6 +68,16 @@ groups: { default: { block: [list:local] } }
     expect(upstream.received.length).toBeGreaterThanOrEqual(32);
   });
 
+  it('shares one cache: a name one thread fetched is a hit in the other', async () => {
+    expect((await query(d.port, 'shared.example')).rcode).toBe(0);
+    const answers = await many(d, 64, () => 'shared.example');
+    expect(answers.every((a) => a.rcode === 0)).toBe(true);
+    expect(upstream.count('shared.example')).toBe(1);
+    const { body } = await d.daemon.scrape();
+    const cachedBy = new Set([...body.matchAll(/^aifence_queries_total\{verdict="allowed",cached="true"[^}]*worker="(\d+)"\} \d+$/gm)].map((m) => m[1]));
+    expect([...cachedBy].sort()).toEqual(['0', '1']);
+  });
+
   it('swaps a reloaded filter into both threads', async () => {
     writeFileSync(join(d.dir, 'local.txt'), 'blocked.example\nnewly-blocked.example\n');
     const before = await perWorker(d, 'blocked');

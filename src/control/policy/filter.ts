@@ -47,5 +47,5 @@ export async function buildFilter(config: Config, catalogue: Catalogue = loadCat
   const answers = answersOf(spec, matcher.lists.map((l) => l.name));
   const policy = new Policy(matcher, config.groups, select, adminNames, (g) => answers.groups[config.groups.indexOf(g)], now);
   const clients = new ClientClassifier(spec.access, spec.groups.map((g) => g.clients));
-  return { state: { matcher, clients, groups: policy.groups, listAnswers: answers.lists }, spec, policy, lists, catalogue };
+  return { state: { generation: spec.generation, matcher, clients, groups: policy.groups, listAnswers: answers.lists }, spec, policy, lists, catalogue };
 }

@@ -222,3 +222,30 @@ describe('answer cache slab', () => {
     expect(addressIn(cache.answerStale(kept, a.query, a.q))).toBe('192.0.2.77');
   });
 });
+
+describe('answer cache shared by threads', () => {
+  it('gives every thread the answer stored for its name while threads store and evict at once (no torn or mixed records)', async () => {
+    const { Worker } = await import('node:worker_threads');
+    // Small enough that the ring wraps and evicts many times over.
+    const cache = new AnswerCache({ maxEntries: 2000, maxSize: 256 * 1024, minTtl: 0, maxTtl: 86400, serveStale: null });
+    const hammer = new URL('../../../test/support/cache-hammer.ts', import.meta.url).href;
+    const run = (owner: number) =>
+      new Promise<{ hits: number; wrong: number }>((resolve, reject) => {
+        const w = new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(hammer)}); })`, {
+          eval: true,
+          workerData: { memory: cache.memory, owner, names: 5000, rounds: 200_000 },
+        });
+        w.once('message', resolve);
+        w.once('error', reject);
+      });
+    const results = await Promise.all([run(1), run(2), run(3)]);
+    for (const r of results) {
+      expect(r.wrong).toBe(0);
+      expect(r.hits).toBeGreaterThan(10_000);
+    }
+    // The counters are shared: this thread sees what the others did.
+    expect(cache.hits).toBe(results.reduce((n, r) => n + r.hits, 0));
+    expect(cache.size).toBeLessThanOrEqual(2000);
+    expect(cache.bytes).toBeLessThanOrEqual(256 * 1024);
+  }, 60_000);
+});

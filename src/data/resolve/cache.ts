@@ -11,8 +11,14 @@
 // a JS object, so a full cache costs its bytes and nothing for the GC to
 // walk. Records are evicted from the ring's tail (oldest first); one that
 // was hit since it was written gets a second chance (CLOCK): it is moved to
-// the head when there is room. Both arrays live in SharedArrayBuffers so
-// that worker threads can later share one cache or each have their own.
+// the head when there is room.
+//
+// Everything (slab, index, and the ring's counters) lives in
+// SharedArrayBuffers, so worker threads share one cache (`memory` and
+// `attach`): a name one thread fetched is a hit for every other, and N
+// workers hold what one would. A short spin lock guards each operation; a
+// hit is copied out of the slab under it, so the answer is built after the
+// lock is released from bytes no other thread can change.
 
 import type { Matcher } from '../../match/types.js';
 import { STALE_OPT } from '../../wire/answers.js';
@@ -69,9 +75,38 @@ export interface CacheOptions {
   maxTtl: number;
   /** Expired answers are kept this long (seconds) to be served stale; null: never. */
   serveStale: { maxStale: number } | null;
-  /** Monotonic milliseconds; injectable for tests. */
+  /** Monotonic milliseconds; injectable for tests. Threads sharing a cache must share the clock (the default does). */
   now?: () => number;
 }
+
+/** A cache's shared memory and limits: what a worker thread attaches to. */
+export interface CacheMemory {
+  options: Omit<CacheOptions, 'now'>;
+  slab: SharedArrayBuffer;
+  slots: SharedArrayBuffer;
+  hashes: SharedArrayBuffer;
+  /** The lock word and the ring's counters. */
+  state: SharedArrayBuffer;
+}
+
+// The shared state: an Int32 lock word (0 free, else the holder's id), then the ring's counters as float64s.
+const S_HEAD = 1;
+const S_TAIL = 2;
+const S_WRAPPED = 3;
+const S_WRAP_END = 4;
+const S_COUNT = 5;
+const S_LIMIT = 6;
+const S_HITS = 7;
+const S_MISSES = 8;
+const S_STALE_HITS = 9;
+const S_SEED = 10;
+const S_EPOCH = 11;
+const STATE_BYTES = 12 * 8;
+/** Spins before a waiting thread sleeps a little (the holder may have lost its core). */
+const SPINS = 256;
+
+/** Wall-clock-anchored monotonic milliseconds: the same scale in every thread (each has its own performance.now origin). */
+const sharedNow = (): number => performance.timeOrigin + performance.now();
 
 // A record: a 56-byte header, then ttls u32[n], masks i32[t], ttl offsets
 // u16[n], target offsets u16[t], key bytes, message bytes; padded to 8.
@@ -104,51 +139,113 @@ export class AnswerCache {
   /** The slab: a ring of records. */
   private readonly mem: Views;
   private readonly slabSize: number;
-  /** Bytes of the slab in use as the ring so far (it grows until the entry bound is reached). */
-  private limit: number;
-  private head = 0;
-  private tail = 0;
-  /** The ring has wrapped: records lie in [tail, wrapEnd) and [0, head). */
-  private wrapped = false;
-  private wrapEnd = 0;
-  private count = 0;
+  /** The lock word and the ring's counters, shared by every thread using this cache. */
+  private readonly lockWord: Int32Array;
+  private readonly st: Float64Array;
+  /** This thread's id in the lock word. */
+  private readonly owner: number;
+  /** A hit's record, copied out of the slab under the lock. */
+  private scratch: Views = viewsOf(new ArrayBuffer(1024));
   private readonly maxEntries: number;
   private readonly maxRecord: number;
   /** Open addressing, linear probing: record offset + 1 (0: empty), and the key's hash. */
   private readonly slots: Int32Array;
   private readonly hashes: Uint32Array;
   private readonly indexMask: number;
-  /** A random seed, so clients cannot aim their names at one chain of the index. */
-  private readonly seed = (Math.random() * 0x100000000) >>> 0;
-  /** Mask ids in records are valid for `epochMatcher`; a new matcher (reload) bumps the epoch and they are recomputed on their next hit. */
+  /** A random seed (shared), so clients cannot aim their names at one chain of the index. */
+  private readonly seed: number;
+  /** Mask ids in records are valid for one filter generation (or, without one, `epochMatcher`); they are recomputed on their next hit under another. */
   private epochMatcher: Matcher | null = null;
-  private epoch = 1;
   private chances = 0;
   private readonly view: CachedReply;
   private readonly maskScratch = new Int32Array(MASK_VIEWS);
   private readonly maskViews: Int32Array[] = [];
-  hits = 0;
-  misses = 0;
-  /** Expired entries handed out for serve-stale. */
-  staleHits = 0;
 
-  constructor(private readonly options: CacheOptions) {
-    this.now = options.now ?? (() => performance.now());
+  /** A new cache; `attached`: the memory of an existing one (another thread's), `owner` this thread's id in its lock. */
+  constructor(
+    private readonly options: CacheOptions,
+    attached?: CacheMemory,
+    owner = 1,
+  ) {
+    this.now = options.now ?? sharedNow;
     this.staleMs = options.serveStale ? options.serveStale.maxStale * 1000 : 0;
     // Offsets live in Int32Arrays: the slab stays under 2 GB (the config allows 1 GB).
     this.slabSize = options.maxEntries > 0 ? Math.floor(Math.min(options.maxSize, MAX_SLAB) / 8) * 8 : 0;
-    this.mem = viewsOf(new SharedArrayBuffer(this.slabSize));
-    this.limit = Math.min(this.slabSize, GROW);
     this.maxEntries = Math.min(options.maxEntries, Math.floor(this.slabSize / MIN_RECORD));
     // An answer bigger than an eighth of the cache is not kept: it would flush too much.
     this.maxRecord = Math.floor(this.slabSize / 8);
     let capacity = 16;
     while (capacity < this.maxEntries * 2) capacity *= 2;
-    this.slots = new Int32Array(new SharedArrayBuffer(capacity * 4));
-    this.hashes = new Uint32Array(new SharedArrayBuffer(capacity * 4));
+    const memory = attached ?? {
+      options: { maxEntries: options.maxEntries, maxSize: options.maxSize, minTtl: options.minTtl, maxTtl: options.maxTtl, serveStale: options.serveStale },
+      slab: new SharedArrayBuffer(this.slabSize),
+      slots: new SharedArrayBuffer(capacity * 4),
+      hashes: new SharedArrayBuffer(capacity * 4),
+      state: new SharedArrayBuffer(STATE_BYTES),
+    };
+    this.memory = memory;
+    this.mem = viewsOf(memory.slab);
+    this.slots = new Int32Array(memory.slots);
+    this.hashes = new Uint32Array(memory.hashes);
     this.indexMask = capacity - 1;
+    this.lockWord = new Int32Array(memory.state, 0, 1);
+    this.st = new Float64Array(memory.state);
+    this.owner = owner;
+    if (attached === undefined) {
+      this.st[S_LIMIT] = Math.min(this.slabSize, GROW);
+      this.st[S_SEED] = (Math.random() * 0x100000000) >>> 0;
+      this.st[S_EPOCH] = 1;
+    }
+    this.seed = this.st[S_SEED];
     for (let i = 0; i <= MASK_VIEWS; i++) this.maskViews.push(i === 0 ? NO_TARGETS : this.maskScratch.subarray(0, i));
-    this.view = new CachedReply(this.mem, 0, NO_TARGETS, 0, 0);
+    this.view = new CachedReply(this.scratch, 0, NO_TARGETS, 0, 0);
+  }
+
+  /** This cache's memory, for another thread to `attach` to. */
+  readonly memory: CacheMemory;
+
+  /** The same cache in this thread: `owner` (1 and up, distinct per thread) names it in the lock. */
+  static attach(memory: CacheMemory, owner: number): AnswerCache {
+    return new AnswerCache(memory.options, memory, owner);
+  }
+
+  // The ring's counters, in shared memory.
+  private get head(): number { return this.st[S_HEAD]; }
+  private set head(v: number) { this.st[S_HEAD] = v; }
+  private get tail(): number { return this.st[S_TAIL]; }
+  private set tail(v: number) { this.st[S_TAIL] = v; }
+  /** The ring has wrapped: records lie in [tail, wrapEnd) and [0, head). */
+  private get wrapped(): boolean { return this.st[S_WRAPPED] === 1; }
+  private set wrapped(v: boolean) { this.st[S_WRAPPED] = v ? 1 : 0; }
+  private get wrapEnd(): number { return this.st[S_WRAP_END]; }
+  private set wrapEnd(v: number) { this.st[S_WRAP_END] = v; }
+  private get count(): number { return this.st[S_COUNT]; }
+  private set count(v: number) { this.st[S_COUNT] = v; }
+  /** Bytes of the slab in use as the ring so far (it grows until the entry bound is reached). */
+  private get limit(): number { return this.st[S_LIMIT]; }
+  private set limit(v: number) { this.st[S_LIMIT] = v; }
+  private get epoch(): number { return this.st[S_EPOCH]; }
+  private set epoch(v: number) { this.st[S_EPOCH] = v; }
+  get hits(): number { return this.st[S_HITS]; }
+  get misses(): number { return this.st[S_MISSES]; }
+  /** Expired entries handed out for serve-stale. */
+  get staleHits(): number { return this.st[S_STALE_HITS]; }
+
+  /** Spins (then naps) until this thread holds the lock. */
+  private lock(): void {
+    const word = this.lockWord;
+    for (let spins = 0; Atomics.compareExchange(word, 0, 0, this.owner) !== 0; spins++) {
+      if (spins >= SPINS) Atomics.wait(word, 0, Atomics.load(word, 0), 0.1);
+    }
+  }
+
+  private unlock(): void {
+    Atomics.store(this.lockWord, 0, 0);
+  }
+
+  /** Frees the lock if thread `owner` held it when it died (the control plane calls this when a worker exits). */
+  releaseIfHeldBy(owner: number): boolean {
+    return Atomics.compareExchange(this.lockWord, 0, owner, 0) === owner;
   }
 
   get size(): number {
@@ -166,39 +263,56 @@ export class AnswerCache {
    * which `isFresh` tells apart. Undefined on a miss. The entry is a view
    * that the next lookup reuses.
    */
-  lookup(key: string, matcher: Matcher): CachedReply | undefined {
+  lookup(key: string, matcher: Matcher, generation?: number): CachedReply | undefined {
     if (this.maxEntries === 0) {
-      this.misses++;
+      this.st[S_MISSES]++;
       return undefined;
     }
     const hash = this.hash(key);
-    const slot = this.find(key, hash);
-    if (slot < 0) {
-      this.misses++;
-      return undefined;
-    }
-    const at = this.slots[slot] - 1;
-    const { u32, f64 } = this.mem;
-    const expiresAt = f64[(at + R_EXPIRES) >> 3];
-    const now = this.now();
-    if (now >= expiresAt) {
-      this.misses++;
-      if (now >= expiresAt + this.staleMs) {
-        this.removeSlot(slot);
+    this.lock();
+    try {
+      const slot = this.find(key, hash);
+      if (slot < 0) {
+        this.st[S_MISSES]++;
         return undefined;
       }
-    } else {
-      this.hits++;
+      const at = this.slots[slot] - 1;
+      const { u32, f64 } = this.mem;
+      const expiresAt = f64[(at + R_EXPIRES) >> 3];
+      const now = this.now();
+      if (now >= expiresAt) {
+        this.st[S_MISSES]++;
+        if (now >= expiresAt + this.staleMs) {
+          this.removeSlot(slot);
+          return undefined;
+        }
+      } else {
+        this.st[S_HITS]++;
+      }
+      u32[(at + R_FLAGS) >> 2] |= REFERENCED;
+      this.useMatcher(matcher, generation);
+      if (u32[(at + R_EPOCH) >> 2] !== this.epoch) this.remask(at, matcher);
+      const view = this.view;
+      view.mem = this.copyOut(at);
+      view.at = 0;
+      view.storedAt = f64[(at + R_STORED) >> 3];
+      view.expiresAt = expiresAt;
+      view.targetMasks = this.masksOf(view.mem, 0);
+      return view;
+    } finally {
+      this.unlock();
     }
-    u32[(at + R_FLAGS) >> 2] |= REFERENCED;
-    this.useMatcher(matcher);
-    if (u32[(at + R_EPOCH) >> 2] !== this.epoch) this.remask(at, matcher);
-    const view = this.view;
-    view.at = at;
-    view.storedAt = f64[(at + R_STORED) >> 3];
-    view.expiresAt = expiresAt;
-    view.targetMasks = this.masksOf(at);
-    return view;
+  }
+
+  /** The record at `at`, copied into this thread's scratch (grown to fit), word by word. */
+  private copyOut(at: number): Views {
+    const size = this.mem.u32[(at + R_SIZE) >> 2];
+    if (this.scratch.u8.length < size) this.scratch = viewsOf(new ArrayBuffer(Math.max(size, this.scratch.u8.length * 2)));
+    const from = this.mem.u32;
+    const to = this.scratch.u32;
+    const base = at >> 2;
+    for (let w = 0, n = size >> 2; w < n; w++) to[w] = from[base + w];
+    return this.scratch;
   }
 
   isFresh(entry: CachedReply): boolean {
@@ -232,7 +346,7 @@ export class AnswerCache {
 
   /** An expired entry served stale (RFC 8767): every TTL 30 s, and EDE 3 (Stale Answer) for EDNS clients. */
   answerStale(entry: CachedReply, query: Uint8Array, q: Query): Buffer {
-    this.staleHits++;
+    this.st[S_STALE_HITS]++; // a statistic: a lost increment between threads does no harm
     const { u32, u16 } = entry.mem;
     const at = entry.at;
     const n = u32[(at + R_TTLS) >> 2];
@@ -248,7 +362,7 @@ export class AnswerCache {
    * allow. Failures (SERVFAIL, REFUSED) are never stored: the next query
    * asks again, or serve-stale answers.
    */
-  store(key: string, msg: Uint8Array, shape: ReplyShape, masks: Int32Array, matcher: Matcher): void {
+  store(key: string, msg: Uint8Array, shape: ReplyShape, masks: Int32Array, matcher: Matcher, generation?: number): void {
     if (this.maxEntries === 0) return;
     if (shape.rcode !== Rcode.NOERROR && shape.rcode !== Rcode.NXDOMAIN) return;
     const { minTtl, maxTtl } = this.options;
@@ -260,6 +374,19 @@ export class AnswerCache {
     const t = targets.length;
     const size = (msgStart(0, n, t, key.length) + msg.length + 7) & ~7;
     const hash = this.hash(key);
+    this.lock();
+    try {
+      this.storeLocked(key, hash, size, msg, shape, masks, matcher, generation, ttl);
+    } finally {
+      this.unlock();
+    }
+  }
+
+  private storeLocked(key: string, hash: number, size: number, msg: Uint8Array, shape: ReplyShape, masks: Int32Array, matcher: Matcher, generation: number | undefined, ttl: number): void {
+    const { minTtl, maxTtl } = this.options;
+    const n = shape.ttlOffsets.length;
+    const targets = shape.targets;
+    const t = targets.length;
     const old = this.find(key, hash);
     if (old >= 0) this.removeSlot(old);
     if (size > this.maxRecord) return;
@@ -290,7 +417,7 @@ export class AnswerCache {
     for (let i = 0; i < t; i++) u16[ttlOffsets + n + i] = targets[i];
     const keyAt = at + HEADER + (n + t) * 6;
     for (let i = 0; i < key.length; i++) u8[keyAt + i] = key.charCodeAt(i);
-    this.useMatcher(matcher);
+    this.useMatcher(matcher, generation);
     const masksAt = ttls + n;
     for (let i = 0; i < masks.length && i < t; i++) i32[masksAt + i] = masks[i];
     u32[(at + R_MASKS) >> 2] = Math.min(masks.length, t);
@@ -300,13 +427,27 @@ export class AnswerCache {
   }
 
   clear(): void {
-    // Record by record, not slots.fill(0): a big index's untouched pages stay untouched.
-    this.chances = 0;
-    while (this.wrapped || this.tail !== this.head) this.evict();
-    this.head = this.tail = this.wrapEnd = 0;
+    this.lock();
+    try {
+      // Record by record, not slots.fill(0): a big index's untouched pages stay untouched.
+      this.chances = 0;
+      while (this.wrapped || this.tail !== this.head) this.evict();
+      this.head = this.tail = this.wrapEnd = 0;
+    } finally {
+      this.unlock();
+    }
   }
 
-  private useMatcher(matcher: Matcher): void {
+  /**
+   * The epoch masks are valid for: the filter generation when given (every
+   * thread's matcher of one generation is the same, so they share masks);
+   * else a new one for each new matcher object (one thread, tests).
+   */
+  private useMatcher(matcher: Matcher, generation: number | undefined): void {
+    if (generation !== undefined) {
+      this.epoch = generation;
+      return;
+    }
     if (matcher === this.epochMatcher) return;
     this.epochMatcher = matcher;
     this.epoch = (this.epoch + 1) >>> 0 || 1;
@@ -328,8 +469,8 @@ export class AnswerCache {
   }
 
   /** The record's masks as an Int32Array: a reused view for the common few, a copy beyond. */
-  private masksOf(at: number): Int32Array {
-    const { u32, i32 } = this.mem;
+  private masksOf(mem: Views, at: number): Int32Array {
+    const { u32, i32 } = mem;
     const count = u32[(at + R_MASKS) >> 2];
     const from = ((at + HEADER) >> 2) + u32[(at + R_TTLS) >> 2];
     if (count > MASK_VIEWS) return i32.slice(from, from + count);

@@ -184,7 +184,7 @@ export class Resolver {
     if (mask > 0 && verdicts[mask] !== PASS) return this.block(msg, q, group, verdicts[mask], transport, address, port);
     if (q.qtype === Type.ANY) return this.send(anyAnswer(msg, q), transport, address, port, msg, q, group, 'allowed', -1, false, '');
     const key = cacheKey(msg, q);
-    const hit = this.cache.lookup(key, state.matcher);
+    const hit = this.cache.lookup(key, state.matcher, state.generation);
     if (hit !== undefined && this.cache.isFresh(hit)) return this.fromCache(hit, false, msg, q, group, transport, address, port);
     const flight = this.inflight.get(key);
     if (flight !== undefined) {
@@ -259,7 +259,7 @@ export class Resolver {
     if (relayed !== null) {
       reply = relayed.bare;
       masks = targetMasks(reply, relayed.shape.targets, this.state.matcher);
-      this.cache.store(key, reply, relayed.shape, masks, this.state.matcher);
+      this.cache.store(key, reply, relayed.shape, masks, this.state.matcher, this.state.generation);
     }
     for (const w of flight.waiters) this.answerWaiter(w, reply, masks, server, flight.stale);
   }
