@@ -18,7 +18,7 @@ beforeEach(async () => {
   second.behave = () => ({ kind: 'answer', address: '192.0.2.2' });
 });
 afterEach(async () => {
-  if (d) expect(d.daemon.upstream.openSockets.udp).toBe(0); // every attempt's socket closed with its exchange
+  if (d) expect(d.daemon.upstream.openSockets.udpWaiting).toBe(0); // no attempt left waiting on a pooled socket after its exchange
   await d?.stop();
   d = undefined;
   await first.close();

@@ -1,15 +1,25 @@
 // UDP listener: one socket per listen address, every datagram straight to the resolver.
 
 import { type Socket, createSocket } from 'node:dgram';
+import type { LookupOneOptions } from 'node:dns';
 import type { HostPort } from '../../net/address.js';
 import type { Resolver, Transport } from '../resolve/resolver.js';
 
 // Room for a burst of an office's queries while the event loop is busy.
 const RECEIVE_BUFFER = 4 * 1024 * 1024;
 
+/**
+ * Answers go to the address a query came from, always an IP literal (and the
+ * listen address is one too): handed straight back, where dgram's default
+ * dns.lookup would validate it, run isIP's regex and defer the send by a tick
+ * with a closure, for every answer.
+ */
+const literal = (address: string, _: LookupOneOptions, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void =>
+  callback(null, address, address.includes(':') ? 6 : 4);
+
 /** `draining` says when shutdown has begun: new datagrams are then ignored while answers in flight still go out. */
 export async function listenUdp(at: HostPort, resolver: Resolver, draining: () => boolean): Promise<Socket> {
-  const socket = createSocket({ type: at.family === 6 ? 'udp6' : 'udp4', ipv6Only: at.family === 6 });
+  const socket = createSocket({ type: at.family === 6 ? 'udp6' : 'udp4', ipv6Only: at.family === 6, lookup: literal });
   const transport: Transport = {
     udp: true,
     kind: 'udp',
