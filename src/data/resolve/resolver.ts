@@ -2,6 +2,7 @@
 // sharing, upstream. Block answers and cache hits are answered
 // synchronously from bytes; only misses wait for the network.
 
+import { performance } from 'node:perf_hooks'; // the global is a getter, read on every use
 import type { Logger } from 'pino';
 import { QueryEvent, type QueryObserver, type Verdict } from '../../shared/events.js';
 import { REFUSED } from './clients.js';

@@ -29,6 +29,7 @@
 // carries up to MAX_USES queries and its cost is shared out among them.
 
 import { type RemoteInfo, type Socket, createSocket } from 'node:dgram';
+import { performance } from 'node:perf_hooks';
 import { writeU16 } from '../../../wire/message.js';
 import type { RandomBytes } from './query.js';
 import type { UpstreamServer } from './servers.js';
