@@ -5,12 +5,16 @@
 // random port or 0x20. Whatever a miss costs aifence above this is
 // aifence's own work; this much is Node's UDP I/O.
 //
-//   node bench/floor-forward.mjs UPSTREAM_PORT [port]   prints {"listen":["127.0.0.1:PORT"]} when ready
+//   node bench/floor-forward.mjs UPSTREAM_PORT [port] [sockets (16)]   prints {"listen":["127.0.0.1:PORT"]} when ready
+//
+// With more upstream sockets (aifence's pool has 1024), each datagram tends to
+// come in on a socket of its own: that shows what the number of sockets costs.
 
 import { createSocket } from 'node:dgram';
 
 const upstreamPort = Number(process.argv[2]);
 const port = Number(process.argv[3] ?? 0);
+const sockets = Number(process.argv[4] ?? 16);
 // The listener's answers go to IP literals: no dns.lookup per send (as aifence's listener).
 const literal = (address, _family, callback) => callback(null, address, 4);
 const socket = createSocket({ type: 'udp4', lookup: literal });
@@ -22,7 +26,7 @@ const clientId = new Uint16Array(65536);
 let nextId = 0;
 
 const upstream = [];
-for (let i = 0; i < 16; i++) {
+for (let i = 0; i < sockets; i++) {
   const s = createSocket('udp4');
   await new Promise((r) => s.connect(upstreamPort, '127.0.0.1', r));
   s.on('message', (reply) => {
@@ -47,7 +51,7 @@ socket.on('message', (msg, rinfo) => {
   clientId[id] = (msg[0] << 8) | msg[1];
   msg[0] = id >> 8;
   msg[1] = id & 0xff;
-  upstream[id & 15].send(msg);
+  upstream[id % sockets].send(msg);
 });
 
 socket.on('error', () => undefined);
@@ -60,3 +64,6 @@ socket.bind(port, '127.0.0.1', () => {
   const a = socket.address();
   console.log(JSON.stringify({ listen: [`${a.address}:${a.port}`] }));
 });
+
+// Exit cleanly when stopped, so that a --cpu-prof profile gets written.
+process.on('SIGTERM', () => process.exit(0));

@@ -9,6 +9,7 @@
 //   npx tsx bench/miss.ts --compare /tmp/before         # alternate runs with another checkout's dist/
 //   npx tsx bench/miss.ts --dnsmasq                     # and dnsmasq, same upstream and load
 //   npx tsx bench/miss.ts --floor                       # and bench/floor-forward.mjs: Node's UDP I/O for a miss, nothing else
+//   npx tsx bench/miss.ts --floor --floor-sockets 1024  # the floor with as many upstream sockets as aifence's pool
 //   npx tsx bench/miss.ts --prof /tmp/prof              # one run under --cpu-prof; the .cpuprofile lands there
 //   npx tsx bench/profile-summary.ts /tmp/prof/*.cpuprofile   # where the time went
 //
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     compare: { type: 'string' },
     dnsmasq: { type: 'boolean', default: false },
     floor: { type: 'boolean', default: false },
+    'floor-sockets': { type: 'string', default: '16' },
     prof: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
@@ -85,7 +87,8 @@ async function main(): Promise<void> {
     servers.push({
       name: 'floor',
       async start(_, upstreamPort) {
-        const s = await startServer([process.execPath, join(here, 'bench/floor-forward.mjs'), String(upstreamPort)], pinning.server, /"listen":\["127\.0\.0\.1:(\d+)"\]/, 10_000);
+        const prof = values.prof ? ['--cpu-prof', `--cpu-prof-dir=${resolve(values.prof)}`, `--cpu-prof-name=floor-${Date.now()}.cpuprofile`] : [];
+        const s = await startServer([process.execPath, ...prof, join(here, 'bench/floor-forward.mjs'), String(upstreamPort), '0', values['floor-sockets']], pinning.server, /"listen":\["127\.0\.0\.1:(\d+)"\]/, 10_000);
         return { pid: s.pid, port: Number(s.ready?.[1]), stop: s.stop };
       },
     });
