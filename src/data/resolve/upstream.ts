@@ -75,8 +75,8 @@ interface Exchange {
   /** A query lost with a reused TCP connection is sent once more on a fresh one before the server counts as failed. */
   tcpResent: boolean;
   /** The pool's list of exchanges in flight (for close()): links instead of a Set, no hashing per miss. */
-  prev: Exchange | null;
-  next: Exchange | null;
+  newer: Exchange | null;
+  older: Exchange | null;
 }
 
 /** One query sent to one server for an exchange. A class, so that the TCP callback is a method and not a closure per attempt. */
@@ -192,13 +192,14 @@ export class UpstreamPool {
   }
 
   private begin(query: Buffer, questionEnd: number, viaTcp: boolean, done: ExchangeDone, key: string): void {
+    const now = performance.now();
     const exchange: Exchange = {
       query,
       queryTaken: false,
       key,
       questionEnd,
       tcp: viaTcp,
-      deadline: performance.now() + this.timeoutMs,
+      deadline: now + this.timeoutMs,
       tried: 0,
       failed: 0,
       done,
@@ -207,20 +208,19 @@ export class UpstreamPool {
       attempts: [],
       current: null,
       tcpResent: false,
-      prev: null,
-      next: null,
+      newer: null,
+      older: this.exchanges,
     };
-    exchange.next = this.exchanges;
-    if (this.exchanges !== null) this.exchanges.prev = exchange;
+    if (this.exchanges !== null) this.exchanges.newer = exchange;
     this.exchanges = exchange;
-    this.next(exchange);
+    this.next(exchange, now);
   }
 
   /** Sends the exchange to the next server, or ends it when no time or no server is left. */
-  private next(exchange: Exchange): void {
+  private next(exchange: Exchange, now = performance.now()): void {
     if (exchange.finished) return;
     if (exchange.timer) clearTimeout(exchange.timer);
-    const left = exchange.deadline - performance.now();
+    const left = exchange.deadline - now;
     const server = left > 0 ? pickServer(this.servers, exchange) : null;
     if (server === null) return this.finish(exchange, null, null, '');
     exchange.tried |= server.bit;
@@ -356,10 +356,10 @@ export class UpstreamPool {
     for (let i = 0; i < attempts.length; i++) this.release(attempts[i]);
     exchange.attempts.length = 0;
     exchange.current = null;
-    if (exchange.prev !== null) exchange.prev.next = exchange.next;
-    else this.exchanges = exchange.next;
-    if (exchange.next !== null) exchange.next.prev = exchange.prev;
-    exchange.prev = exchange.next = null;
+    if (exchange.newer !== null) exchange.newer.older = exchange.older;
+    else this.exchanges = exchange.older;
+    if (exchange.older !== null) exchange.older.newer = exchange.newer;
+    exchange.newer = exchange.older = null;
     exchange.done(reply, shape, server, exchange.key);
   }
 }
