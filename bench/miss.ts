@@ -79,6 +79,7 @@ async function main(): Promise<void> {
   cleanUpOnExit(() => undefined);
   const tools = findTools(log);
   const work = mkdtempSync(join(tmpdir(), 'aifence-miss-'));
+  const out = mkdtempSync(join(work, 'out-'));
   const upstream: Upstream = tools.nsd ? await startNsd(tools.nsd, work, pinning.client) : await startNodeUpstream();
   log(`upstream: ${upstream.description}; ${pinning.note}`);
   const servers: Server[] = [aifence('aifence', here)];
@@ -119,7 +120,8 @@ async function main(): Promise<void> {
             clients: 4,
             threads: 2,
             outstanding: 200,
-            verboseFile: join(work, 'verbose.txt'),
+            // Not beside the daemon's config: it watches that directory, and dnsperf -v writes a line per answer.
+            verboseFile: join(out, 'verbose.txt'),
           });
           const row = { server: server.name, run, usPerQuery: m.usPerQuery, qps: m.qps, completed: m.completed, lost: m.lost, busy: m.busy };
           results.push(row);
