@@ -92,6 +92,8 @@ if (selected.length === 0) {
 const log = (line: string) => console.error(`[bench] ${line}`);
 const work = mkdtempSync(join(tmpdir(), 'aifence-bench-'));
 cleanUpOnExit(() => rmSync(work, { recursive: true, force: true }));
+// dnsperf's -v output (a line per answer) not beside aifence's config: the daemon watches that directory.
+const dnsperfOut = join(mkdtempSync(join(work, 'dnsperf-')), 'dnsperf.out');
 
 function build(): void {
   log('npm run build');
@@ -134,7 +136,7 @@ async function main(): Promise<void> {
       if (once) return Promise.resolve(null as unknown as Measurement); // one name: the first request warms the cache
       return runH2load(pid, { h2load: h2load!, pin: pinning.client, port, name: firstName(file), bodyFile: join(work, 'doh-query.bin'), seconds, clients: CLIENTS, streams: OUTSTANDING / CLIENTS });
     }
-    return runDnsperf(pid, { dnsperf: tools.dnsperf, pin: pinning.client, port, file, seconds, once, clients: CLIENTS, threads: THREADS, outstanding: OUTSTANDING, verboseFile: join(work, 'dnsperf.out'), mode });
+    return runDnsperf(pid, { dnsperf: tools.dnsperf, pin: pinning.client, port, file, seconds, once, clients: CLIENTS, threads: THREADS, outstanding: OUTSTANDING, verboseFile: dnsperfOut, mode });
   };
 
   const make: Record<string, () => Target | null> = {

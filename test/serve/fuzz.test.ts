@@ -68,7 +68,7 @@ describe('a fuzzing upstream', () => {
     const stats = d.daemon.upstream.stats;
     expect(stats.malformed).toBeGreaterThanOrEqual(30 * 10); // the ten kinds broken for sure that come before any back-off
     expect(d.daemon.resolver.stats.errors).toBe(0);
-    expect(d.daemon.upstream.openSockets.udp).toBe(0);
+    expect(d.daemon.upstream.openSockets.udpWaiting).toBe(0);
   });
 });
 

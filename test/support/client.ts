@@ -77,7 +77,9 @@ export function exchange(port: number, msg: Buffer, options: QueryOptions = {}):
   return new Promise((resolve, reject) => {
     const sock = createSocket('udp4');
     const timer = setTimeout(() => (sock.close(), reject(new Error('udp timeout'))), timeoutMs);
-    sock.on('message', (reply) => {
+    sock.on('message', (reply, rinfo) => {
+      // Only the daemon's: spoof.test.ts's storm, running beside, sprays forged answers at random local ports.
+      if (rinfo.port !== port || rinfo.address !== '127.0.0.1') return;
       clearTimeout(timer);
       sock.close();
       resolve(reply);

@@ -1,6 +1,7 @@
 // UDP listener: one socket per listen address, every datagram straight to the resolver.
 
 import { type Socket, createSocket } from 'node:dgram';
+import type { LookupOneOptions } from 'node:dns';
 import type { HostPort } from '../../net/address.js';
 import type { Resolver, Transport } from '../resolve/resolver.js';
 
@@ -8,11 +9,20 @@ import type { Resolver, Transport } from '../resolve/resolver.js';
 const RECEIVE_BUFFER = 4 * 1024 * 1024;
 
 /**
+ * Answers go to the address a query came from, always an IP literal (and the
+ * listen address is one too): handed straight back, where dgram's default
+ * dns.lookup would validate it, run isIP's regex and defer the send by a tick
+ * with a closure, for every answer.
+ */
+const literal = (address: string, _: LookupOneOptions, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void =>
+  callback(null, address, address.includes(':') ? 6 : 4);
+
+/**
  * `draining` says when shutdown has begun: new datagrams are then ignored while answers in flight still go out.
  * `reusePort`: every worker thread binds the same address and the kernel spreads clients over them (SO_REUSEPORT).
  */
 export async function listenUdp(at: HostPort, resolver: Resolver, draining: () => boolean, reusePort = false): Promise<Socket> {
-  const socket = createSocket({ type: at.family === 6 ? 'udp6' : 'udp4', ipv6Only: at.family === 6, reusePort });
+  const socket = createSocket({ type: at.family === 6 ? 'udp6' : 'udp4', ipv6Only: at.family === 6, reusePort, lookup: literal });
   const transport: Transport = {
     udp: true,
     kind: 'udp',

@@ -2,6 +2,7 @@
 // sharing, upstream. Block answers and cache hits are answered
 // synchronously from bytes; only misses wait for the network.
 
+import { performance } from 'node:perf_hooks'; // the global is a getter, read on every use
 import type { Logger } from 'pino';
 import { QueryEvent, type QueryObserver, type Verdict } from '../../shared/events.js';
 import { REFUSED } from './clients.js';
@@ -22,7 +23,7 @@ import { type AnswerCache, type CachedReply, cacheKey } from './cache.js';
 import { Limit, type RateLimiter } from './ratelimit.js';
 import { blockedTarget, targetMasks } from './targets.js';
 import { type DdrAnswers, isDdrQuestion } from '../../wire/ddr.js';
-import type { UpstreamPool } from './upstream.js';
+import type { ExchangeDone, UpstreamPool } from './upstream.js';
 
 /** How a query came: plain UDP or TCP, DNS over TLS (RFC 7858) or over HTTPS (RFC 8484). */
 export type TransportKind = 'udp' | 'tcp' | 'dot' | 'doh';
@@ -105,6 +106,8 @@ export class Resolver {
   // When the query being handled arrived (wall clock for logs, monotonic for latency).
   private arrived = 0;
   private started = 0;
+  /** Bound once: the upstream hands each exchange's key back, so a miss costs no closure. */
+  private readonly onAnswered: ExchangeDone = (reply, shape, server, key) => this.answered(key, reply, shape, server);
 
   constructor(
     public state: FilterState,
@@ -205,11 +208,7 @@ export class Resolver {
     if (hit !== undefined && staleAfter !== null) started.timer = setTimeout(() => this.serveStale(key, started), staleAfter * 1000);
     this.inflight.set(key, started);
     this.stats.forwarded++;
-    this.upstream.exchange(
-      { question: msg.subarray(12, q.questionEnd), rd: q.rd, cd: q.cd, dnssecOk: q.dnssecOk },
-      !transport.udp,
-      (reply, shape, server) => this.answered(key, reply, shape, server),
-    );
+    this.upstream.exchangeFor(msg, q, !transport.udp, this.onAnswered, key);
   }
 
   private waiter(msg: Buffer, q: Query, group: number, transport: Transport, address: string, port: number): Waiter {

@@ -2,7 +2,8 @@
 // client's question, RD and CD, its own OPT with DO as the client asked and
 // none of the client's EDNS options: a ministry's ECS subnets and cookies
 // stay inside). Each attempt goes out with a fresh random ID and a random
-// 0x20 case on the question, over UDP from a fresh random port, or over a
+// 0x20 case on the question, over UDP from a random one of a pool of
+// sockets on random ports that keep moving (upstream/udp.ts), or over a
 // reused, pipelined TCP connection. A reply counts only when it comes from
 // the server asked, with that ID and that question byte for byte, and its
 // records parse (see upstream/judge.ts); anything else is dropped and counted.
@@ -13,15 +14,15 @@
 // resolver gets null. A server that timed out or refused is skipped until its
 // back-off ends.
 
-import type { RemoteInfo, Socket } from 'node:dgram';
+import { performance } from 'node:perf_hooks';
 import type { UpstreamAddress, UpstreamTls } from '../../control/config/upstream-servers.js';
 import { Rcode } from '../../wire/message.js';
 import type { ReplyShape } from '../../wire/records.js';
 import { Verdict, judgeReply } from './upstream/judge.js';
-import { RandomBytes, type UpstreamQuestion, attemptQuery, upstreamQuery, withoutEdns } from './upstream/query.js';
+import { type QuestionFlags, RandomBytes, type UpstreamQuestion, attemptQuery, upstreamQuery, upstreamQueryFor, withoutEdns } from './upstream/query.js';
 import { UpstreamServer, pickServer } from './upstream/servers.js';
 import { type Connection, TcpConnections, type TcpWaiter } from './upstream/tcp.js';
-import { UdpPorts } from './upstream/udp.js';
+import { type PooledSocket, type UdpPoolOptions, UdpPorts, type UdpWaiter } from './upstream/udp.js';
 import { DohSessions } from './upstream/doh.js';
 import { padQuery } from './upstream/padding.js';
 import { TlsDialer } from './upstream/tls.js';
@@ -37,7 +38,7 @@ export interface UpstreamStats {
   tcpRetries: number;
   /** Replies with SERVFAIL, REFUSED, FORMERR or NOTIMP: the query went to the next server. */
   failed: number;
-  /** Queries given up at once because every UDP socket or TCP slot was taken. */
+  /** Queries given up at once because no UDP socket had room or every TCP slot was taken. */
   overloaded: number;
   /** Upstream TCP connections opened (DoT's included). */
   tcpConnections: number;
@@ -45,12 +46,19 @@ export interface UpstreamStats {
   dohConnections: number;
 }
 
-/** What a finished exchange hands back: the reply and its shape, or null when every server failed in time. */
-export type ExchangeDone = (reply: Buffer | null, shape: ReplyShape | null, server: string) => void;
+/**
+ * What a finished exchange hands back: the reply and its shape, or null when
+ * every server failed in time; and the `key` it was started with, so that
+ * one function bound once can serve every exchange (no closure per miss).
+ */
+export type ExchangeDone = (reply: Buffer | null, shape: ReplyShape | null, server: string, key: string) => void;
 
 interface Exchange {
-  /** The query as written for this question (ID 0, lower-case as the client sent it); each attempt copies it. */
+  /** The query as written for this question (ID 0 until the first attempt takes it as its own); later attempts copy it. */
   query: Buffer;
+  /** The first attempt sent `query` itself (saving a copy): later ones must copy it. */
+  queryTaken: boolean;
+  key: string;
   questionEnd: number;
   tcp: boolean;
   deadline: number;
@@ -66,14 +74,28 @@ interface Exchange {
   current: Attempt | null;
   /** A query lost with a reused TCP connection is sent once more on a fresh one before the server counts as failed. */
   tcpResent: boolean;
+  /** The pool's list of exchanges in flight (for close()): links instead of a Set, no hashing per miss. */
+  newer: Exchange | null;
+  older: Exchange | null;
 }
 
-interface Attempt extends TcpWaiter {
-  exchange: Exchange;
-  server: UpstreamServer;
-  socket: Socket | null;
+/** One query sent to one server for an exchange. A class, so that the TCP callback is a method and not a closure per attempt. */
+class Attempt implements TcpWaiter, UdpWaiter {
+  /** The pooled UDP socket it waits on. */
+  udp: PooledSocket | null = null;
   /** A TCP or DoT connection, or a DoH session, that holds this attempt. */
-  conn: Pick<Connection, 'forget'> | null;
+  conn: Pick<Connection, 'forget'> | null = null;
+
+  constructor(
+    readonly pool: UpstreamPool,
+    readonly exchange: Exchange,
+    readonly server: UpstreamServer,
+    public sent: Buffer,
+  ) {}
+
+  settle(reply: Buffer | null, reused: boolean): void {
+    this.pool.onTcpReply(this, reply, reused);
+  }
 }
 
 const NO_TLS: UpstreamTls = { ca: null, caFile: null, pins: [] };
@@ -84,17 +106,26 @@ export class UpstreamPool {
   readonly stats: UpstreamStats = { spoofed: 0, malformed: 0, timeouts: 0, tcpRetries: 0, failed: 0, overloaded: 0, tcpConnections: 0, dohConnections: 0 };
   private readonly servers: UpstreamServer[];
   private readonly random = new RandomBytes();
-  private readonly udp = new UdpPorts();
+  private readonly udp: UdpPorts;
   private readonly tcp = new TcpConnections(this.random, () => this.stats.spoofed++);
   private readonly doh = new DohSessions();
-  private readonly exchanges = new Set<Exchange>();
+  /** Exchanges in flight, newest first. */
+  private exchanges: Exchange | null = null;
   private readonly timeoutMs: number;
 
   /**
    * `tls` verifies DoT and DoH servers; `onError` hears why a connection to
-   * one failed (certificate, refused, reset), for the log.
+   * one failed (certificate, refused, reset), for the log. `udp` changes the
+   * UDP socket pool's defaults (tests).
    */
-  constructor(servers: UpstreamAddress[], timeoutSeconds: number, tls: UpstreamTls = NO_TLS, onError: (message: string) => void = () => undefined) {
+  constructor(
+    servers: UpstreamAddress[],
+    timeoutSeconds: number,
+    tls: UpstreamTls = NO_TLS,
+    onError: (message: string) => void = () => undefined,
+    udp: UdpPoolOptions = {},
+  ) {
+    this.udp = new UdpPorts(this.random, (attempt, reply) => this.onReply(attempt as Attempt, reply), () => this.stats.spoofed++, udp);
     this.servers = servers.map((address, i) => {
       const server = new UpstreamServer(address, i);
       if (address.encrypted) server.dialer = new TlsDialer(address, tls, server.label, onError);
@@ -114,11 +145,12 @@ export class UpstreamPool {
     return { full, resumed };
   }
 
-  /** Nothing to set up: sockets are opened per attempt. Kept so that callers need not know. */
+  /** Nothing to set up: sockets are opened when queries need them. Kept so that callers need not know. */
   async start(): Promise<void> {}
 
   close(): void {
-    for (const exchange of [...this.exchanges]) this.finish(exchange, null, null, '');
+    while (this.exchanges !== null) this.finish(this.exchanges, null, null, '');
+    this.udp.close();
     this.tcp.close();
     this.doh.close();
   }
@@ -133,21 +165,41 @@ export class UpstreamPool {
     return this.servers.some((s) => s.healthy);
   }
 
-  /** UDP sockets and TCP connections open now (tests watch these for leaks). */
-  get openSockets(): { udp: number; tcp: number } {
-    return { udp: this.udp.open, tcp: this.tcp.openConnections + this.doh.openConnections };
+  /**
+   * UDP sockets and TCP connections open now, UDP queries waiting on a
+   * socket, and UDP sockets opened so far (tests watch these for leaks and reuse).
+   */
+  get openSockets(): { udp: number; tcp: number; udpWaiting: number; udpOpened: number } {
+    return { udp: this.udp.open, tcp: this.tcp.openConnections + this.doh.openConnections, udpWaiting: this.udp.waiting, udpOpened: this.udp.opened };
+  }
+
+  /** The source ports `server` (an index into the servers) may get a query from now: the pool's open sockets. */
+  udpPorts(server: number): number[] {
+    return this.udp.ports(this.servers[server]);
   }
 
   /**
    * Asks upstream for `q` and calls `done` once: with a validated reply, or
-   * with null when no server answered usefully in time.
+   * with null when no server answered usefully in time; `key` is handed back.
    */
-  exchange(q: UpstreamQuestion, viaTcp: boolean, done: ExchangeDone): void {
+  exchange(q: UpstreamQuestion, viaTcp: boolean, done: ExchangeDone, key = ''): void {
+    this.begin(upstreamQuery(q), 12 + q.question.length, viaTcp, done, key);
+  }
+
+  /** The same for the question of client query `msg`, parsed into `q` (a Query): read in place, nothing built to pass it. */
+  exchangeFor(msg: Uint8Array, q: QuestionFlags, viaTcp: boolean, done: ExchangeDone, key: string): void {
+    this.begin(upstreamQueryFor(msg, q), q.questionEnd, viaTcp, done, key);
+  }
+
+  private begin(query: Buffer, questionEnd: number, viaTcp: boolean, done: ExchangeDone, key: string): void {
+    const now = performance.now();
     const exchange: Exchange = {
-      query: upstreamQuery(q),
-      questionEnd: 12 + q.question.length,
+      query,
+      queryTaken: false,
+      key,
+      questionEnd,
       tcp: viaTcp,
-      deadline: performance.now() + this.timeoutMs,
+      deadline: now + this.timeoutMs,
       tried: 0,
       failed: 0,
       done,
@@ -156,16 +208,19 @@ export class UpstreamPool {
       attempts: [],
       current: null,
       tcpResent: false,
+      newer: null,
+      older: this.exchanges,
     };
-    this.exchanges.add(exchange);
-    this.next(exchange);
+    if (this.exchanges !== null) this.exchanges.newer = exchange;
+    this.exchanges = exchange;
+    this.next(exchange, now);
   }
 
   /** Sends the exchange to the next server, or ends it when no time or no server is left. */
-  private next(exchange: Exchange): void {
+  private next(exchange: Exchange, now = performance.now()): void {
     if (exchange.finished) return;
     if (exchange.timer) clearTimeout(exchange.timer);
-    const left = exchange.deadline - performance.now();
+    const left = exchange.deadline - now;
     const server = left > 0 ? pickServer(this.servers, exchange) : null;
     if (server === null) return this.finish(exchange, null, null, '');
     exchange.tried |= server.bit;
@@ -178,14 +233,8 @@ export class UpstreamPool {
   }
 
   private send(exchange: Exchange, server: UpstreamServer, freshTcp: boolean): void {
-    const attempt: Attempt = {
-      exchange,
-      server,
-      sent: attemptQuery(exchange.query, this.random.u16(), this.random),
-      socket: null,
-      conn: null,
-      settle: (reply, reused) => this.onTcpReply(attempt, reply, reused),
-    };
+    const attempt = new Attempt(this, exchange, server, attemptQuery(exchange.query, this.random.u16(), this.random, !exchange.queryTaken));
+    exchange.queryTaken = true;
     const encrypted = server.address.encrypted?.protocol;
     // Encrypted servers get padded queries (RFC 8467) and are only ever reached over their own protocol.
     if (encrypted) attempt.sent = padQuery(attempt.sent);
@@ -197,11 +246,11 @@ export class UpstreamPool {
       const opened = this.tcp.opened;
       attempt.conn = this.tcp.send(server, attempt, freshTcp);
       this.stats.tcpConnections += this.tcp.opened - opened;
-    } else {
-      attempt.socket = this.udp.send(server, attempt.sent, (msg, rinfo) => this.onUdpReply(attempt, msg, rinfo));
+    } else if (!this.udp.send(server, attempt)) {
+      attempt.udp = null;
     }
-    if (attempt.socket === null && attempt.conn === null) {
-      // No socket or TCP slot free: this process is overloaded; waiting would only add to it.
+    if (attempt.udp === null && attempt.conn === null) {
+      // No socket with room or TCP slot free: this process is overloaded; waiting would only add to it.
       this.stats.overloaded++;
       return this.finish(exchange, null, null, '');
     }
@@ -218,17 +267,8 @@ export class UpstreamPool {
     this.next(exchange);
   }
 
-  private onUdpReply(attempt: Attempt, msg: Buffer, rinfo: RemoteInfo): void {
-    const { address } = attempt.server;
-    // The socket is connected, so the kernel has checked this already; a second look costs nothing.
-    if (rinfo.port !== address.port || rinfo.address !== address.host) {
-      this.stats.spoofed++;
-      return;
-    }
-    this.onReply(attempt, msg);
-  }
-
-  private onTcpReply(attempt: Attempt, reply: Buffer | null, reused: boolean): void {
+  /** A TCP, DoT or DoH attempt's reply, or null when its connection went first. */
+  onTcpReply(attempt: Attempt, reply: Buffer | null, reused: boolean): void {
     const { exchange } = attempt;
     if (exchange.finished) return;
     if (reply !== null) return this.onReply(attempt, reply);
@@ -260,6 +300,7 @@ export class UpstreamPool {
         if (judged.rcode === Rcode.FORMERR && readEdns(exchange.query) && attempt === exchange.current) {
           // Perhaps it does not speak EDNS (RFC 6891 §7): ask it again without OPT before giving up on it.
           exchange.query = withoutEdns(exchange.query);
+          exchange.queryTaken = false;
           this.drop(attempt);
           exchange.tried &= ~server.bit;
           return this.next(exchange);
@@ -302,8 +343,7 @@ export class UpstreamPool {
   }
 
   private release(attempt: Attempt): void {
-    if (attempt.socket !== null) this.udp.close(attempt.socket);
-    attempt.socket = null;
+    if (attempt.udp !== null) this.udp.forget(attempt);
     attempt.conn?.forget(attempt);
     attempt.conn = null;
   }
@@ -312,11 +352,15 @@ export class UpstreamPool {
     if (exchange.finished) return;
     exchange.finished = true;
     if (exchange.timer) clearTimeout(exchange.timer);
-    for (const attempt of exchange.attempts) this.release(attempt);
+    const attempts = exchange.attempts;
+    for (let i = 0; i < attempts.length; i++) this.release(attempts[i]);
     exchange.attempts.length = 0;
     exchange.current = null;
-    this.exchanges.delete(exchange);
-    exchange.done(reply, shape, server);
+    if (exchange.newer !== null) exchange.newer.older = exchange.older;
+    else this.exchanges = exchange.older;
+    if (exchange.older !== null) exchange.older.newer = exchange.newer;
+    exchange.newer = exchange.older = null;
+    exchange.done(reply, shape, server, exchange.key);
   }
 }
 

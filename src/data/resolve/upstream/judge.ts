@@ -30,21 +30,34 @@ export interface Judged {
   shape: ReplyShape | null;
 }
 
-/** Judges `reply` against `sent`, the query as this attempt sent it (its question ends at `questionEnd`). */
+/** judgeReply's answer: one object, rewritten by each call (no allocation per reply). */
+const judged: Judged = { verdict: Verdict.Spoofed, rcode: -1, shape: null };
+
+function verdict(v: Verdict, rcode: number, shape: ReplyShape | null): Judged {
+  judged.verdict = v;
+  judged.rcode = rcode;
+  judged.shape = shape;
+  return judged;
+}
+
+/**
+ * Judges `reply` against `sent`, the query as this attempt sent it (its
+ * question ends at `questionEnd`). The result is valid until the next call.
+ */
 export function judgeReply(sent: Buffer, questionEnd: number, reply: Buffer): Judged {
   if (reply.length < 12 || reply[0] !== sent[0] || reply[1] !== sent[1] || !isResponse(reply) || opcodeOf(reply) !== 0) {
-    return { verdict: Verdict.Spoofed, rcode: -1, shape: null };
+    return verdict(Verdict.Spoofed, -1, null);
   }
   const rcode = rcodeOf(reply);
   const questions = readU16(reply, 4);
   // A server that cannot parse a query may answer with no question at all (RFC 1035 leaves
   // it open): from our source, port and ID it is still its answer to us.
-  if (questions === 0 && isFailure(rcode)) return { verdict: Verdict.Failed, rcode, shape: null };
+  if (questions === 0 && isFailure(rcode)) return verdict(Verdict.Failed, rcode, null);
   if (questions !== 1 || reply.length < questionEnd || reply.compare(sent, 12, questionEnd, 12, questionEnd) !== 0) {
-    return { verdict: Verdict.Spoofed, rcode, shape: null };
+    return verdict(Verdict.Spoofed, rcode, null);
   }
-  if (isFailure(rcode)) return { verdict: Verdict.Failed, rcode, shape: null };
-  if (isTruncated(reply)) return { verdict: Verdict.Truncated, rcode, shape: null };
+  if (isFailure(rcode)) return verdict(Verdict.Failed, rcode, null);
+  if (isTruncated(reply)) return verdict(Verdict.Truncated, rcode, null);
   const shape = readReplyShape(reply, questionEnd);
-  return shape === null ? { verdict: Verdict.Malformed, rcode, shape } : { verdict: Verdict.Answer, rcode, shape };
+  return verdict(shape === null ? Verdict.Malformed : Verdict.Answer, rcode, shape);
 }

@@ -18,18 +18,45 @@ export interface UpstreamQuestion {
 export const UPSTREAM_UDP_SIZE = 1232;
 const OPT_SIZE = 11;
 
+/** The flags of a client's question that change the answer, and where its question ends (a parsed Query has them). */
+export interface QuestionFlags {
+  questionEnd: number;
+  rd: boolean;
+  cd: boolean;
+  dnssecOk: boolean;
+}
+
 /** Header + question + a bare OPT record: the query aifence sends for `q` (ID left 0). */
 export function upstreamQuery(q: UpstreamQuestion): Buffer {
-  const msg = Buffer.alloc(12 + q.question.length + OPT_SIZE);
-  msg[2] = q.rd ? 0x01 : 0;
-  msg[3] = q.cd ? 0x10 : 0;
+  return writeQuery(q.question, 0, q.question.length, q.rd, q.cd, q.dnssecOk);
+}
+
+/** The same for the question of client query `msg` as parsed into `q`, read in place (no view or object per miss). */
+export function upstreamQueryFor(msg: Uint8Array, q: QuestionFlags): Buffer {
+  return writeQuery(msg, 12, q.questionEnd, q.rd, q.cd, q.dnssecOk);
+}
+
+function writeQuery(from: Uint8Array, start: number, end: number, rd: boolean, cd: boolean, dnssecOk: boolean): Buffer {
+  const opt = 12 + end - start;
+  // From Node's pooled slab (allocUnsafe): every byte is written below, so nothing stale shows.
+  const msg = Buffer.allocUnsafe(opt + OPT_SIZE);
+  msg[0] = 0;
+  msg[1] = 0;
+  msg[2] = rd ? 0x01 : 0;
+  msg[3] = cd ? 0x10 : 0;
   writeU16(msg, 4, 1);
+  writeU16(msg, 6, 0);
+  writeU16(msg, 8, 0);
   writeU16(msg, 10, 1);
-  msg.set(q.question, 12);
-  const opt = 12 + q.question.length;
-  writeU16(msg, opt + 1, 41); // OPT, owned by the root
+  for (let i = start, at = 12; i < end; i++, at++) msg[at] = from[i]; // a question is short: a loop beats a view to set() from
+  msg[opt] = 0; // OPT, owned by the root
+  writeU16(msg, opt + 1, 41);
   writeU16(msg, opt + 3, UPSTREAM_UDP_SIZE);
-  if (q.dnssecOk) msg[opt + 7] = 0x80;
+  msg[opt + 5] = 0; // extended rcode and version
+  msg[opt + 6] = 0;
+  msg[opt + 7] = dnssecOk ? 0x80 : 0;
+  msg[opt + 8] = 0;
+  writeU16(msg, opt + 9, 0); // no options
   return msg;
 }
 
@@ -59,12 +86,13 @@ export class RandomBytes {
 }
 
 /**
- * A copy of `query` as one attempt sends it: ID `id`, and every ASCII letter
- * of the question name in a random case. The name is uncompressed (the
- * resolver checked it), so its labels can be walked without bounds surprises.
+ * A copy of `query` as one attempt sends it (or `query` itself, rewritten,
+ * when `inPlace`): ID `id`, and every ASCII letter of the question name in a
+ * random case (whatever case it had). The name is uncompressed (the resolver
+ * checked it), so its labels can be walked without bounds surprises.
  */
-export function attemptQuery(query: Buffer, id: number, random: RandomBytes): Buffer {
-  const out = Buffer.from(query);
+export function attemptQuery(query: Buffer, id: number, random: RandomBytes, inPlace = false): Buffer {
+  const out = inPlace ? query : Buffer.from(query);
   writeU16(out, 0, id);
   let bits = 0;
   let left = 0;

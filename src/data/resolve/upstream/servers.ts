@@ -2,6 +2,7 @@
 // skipped for a back-off that doubles up to 30 s, and tried again after it;
 // an answer resets it. Which server an attempt goes to is chosen here.
 
+import { performance } from 'node:perf_hooks';
 import type { UpstreamAddress } from '../../../control/config/upstream-servers.js';
 import { formatHostPort } from '../../../net/address.js';
 import type { TlsDialer } from './tls.js';
@@ -31,7 +32,7 @@ export class UpstreamServer {
   }
 
   get healthy(): boolean {
-    return this.skipUntil <= performance.now();
+    return this.skipUntil === 0 || this.skipUntil <= performance.now(); // healthy: no clock read
   }
 
   /** It timed out or refused to serve us: skip it for a while, longer each time in a row. */
