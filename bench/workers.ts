@@ -77,7 +77,10 @@ async function main(): Promise<void> {
     servers.push({ n, server });
   }
   const load = (pid: number, port: number, file: string, once = false) =>
-    runDnsperf(pid, { dnsperf: tools.dnsperf, pin: pinning.client, port, file, seconds, once, clients: 16, threads: 2, outstanding: 200, verboseFile: join(work, 'dnsperf.out') });
+    runDnsperf(pid, { dnsperf: tools.dnsperf, pin: pinning.client, port, file, seconds, once, clients: 16, threads: 2, outstanding: 200, verboseFile: join(outDir, 'dnsperf.out') });
+  // Not beside the list: the daemon watches that folder, and every line dnsperf writes would wake it.
+  const outDir = mkdtempSync(join(tmpdir(), 'aifence-workers-out-'));
+  cleanUpOnExit(() => rmSync(outDir, { recursive: true, force: true }));
   const us = new Map<string, number[]>();
   const split = new Map<string, Map<string, number>>();
   try {

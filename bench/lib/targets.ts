@@ -67,6 +67,8 @@ export function aifenceTarget(repoDir: string, workDir: string, workers = 1): Ta
           'access: { clients: [127.0.0.0/8] }',
           'blocking: { answer: nxdomain }',
           `workers: ${workers}`,
+          // Port 0: two aifences at once (bench/workers.ts) must not both want 8053.
+          'admin: { listen: "127.0.0.1:0" }',
           '',
         ].join('\n'),
       );

@@ -22,6 +22,8 @@ const resolved = (path: string): string => {
 
 export function watchFiles(paths: readonly string[], onChange: () => void, debounceMs = 300): () => void {
   const byDir = new Map<string, Set<string>>();
+  // Directories holding a watched path that is a link: only there can another name's event move a target.
+  const linked = new Set<string>();
   const add = (p: string) => {
     const dir = dirname(p);
     if (!byDir.has(dir)) byDir.set(dir, new Set());
@@ -33,7 +35,10 @@ export function watchFiles(paths: readonly string[], onChange: () => void, debou
     add(p);
     const target = resolved(p);
     targets.set(p, target);
-    if (target && target !== p) add(target);
+    if (target && target !== p) {
+      add(target);
+      linked.add(dirname(p));
+    }
   }
   const retargeted = (): boolean => {
     let changed = false;
@@ -50,8 +55,10 @@ export function watchFiles(paths: readonly string[], onChange: () => void, debou
   const watchers: FSWatcher[] = [];
   for (const [dir, names] of byDir) {
     try {
+      // Elsewhere a busy neighbour (a log, a benchmark's output) costs one name lookup per event, not a realpath per watched file.
+      const links = linked.has(dir);
       const w = watch(dir, (_event, file) => {
-        if (file !== null && !names.has(file.toString()) && !retargeted()) return;
+        if (file !== null && !names.has(file.toString()) && !(links && retargeted())) return;
         clearTimeout(timer);
         timer = setTimeout(onChange, debounceMs);
       });
