@@ -2,7 +2,7 @@
 // `workers: 1`, measured in alternating rounds so that a machine whose load
 // drifts (other processes) weighs on both alike; medians are reported.
 //
-//   npx tsx bench/workers.ts [--workers 2] [--rounds 5] [--seconds 4] [--names N] [--pin 0|all]
+//   npx tsx bench/workers.ts [--workers 2] [--rounds 5] [--seconds 4] [--names N] [--server-cores 0 | 0,1]
 //
 // Both servers are up at once (same list, same nsd upstream); each round
 // runs each scenario against one, then the other. dnsperf uses 16 sockets so
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '4' },
     names: { type: 'string', default: '1000000' },
     scenarios: { type: 'string', default: 'blocked,hits,misses' },
+    'server-cores': { type: 'string' },
   },
 });
 const workers = Number(values.workers);
@@ -42,6 +43,11 @@ const seconds = Number(values.seconds);
 const names = Number(values.names);
 const scenarios = values.scenarios.split(',') as Scenario[];
 const log = (line: string) => console.error(`[workers] ${line}`);
+// By default the server has core 0 and dnsperf and nsd core 1 (bench:serve's pinning): N workers then share one core.
+// --server-cores 0,1 lets the workers spread (they then share core 1 with the load generator).
+const taskset = pinning.server[0];
+const pin = values['server-cores'] === undefined || taskset === undefined ? pinning.server : [taskset, '-c', values['server-cores']];
+const pinNote = values['server-cores'] === undefined ? pinning.note : `server on cores ${values['server-cores']}, dnsperf and upstream on core 1 (taskset)`;
 const work = mkdtempSync(join(tmpdir(), 'aifence-workers-'));
 cleanUpOnExit(() => rmSync(work, { recursive: true, force: true }));
 
@@ -67,11 +73,11 @@ async function main(): Promise<void> {
   const tools = findTools(log);
   const upstream = tools.nsd ? await startNsd(tools.nsd, work, pinning.client) : await startNodeUpstream();
   const data = await generate(work, names, Math.ceil(130_000 * seconds), 20_260_101, Date.now().toString(36));
-  log(`${names.toLocaleString('en-US')} names; upstream ${upstream.description}; ${pinning.note}`);
+  log(`${names.toLocaleString('en-US')} names; upstream ${upstream.description}; ${pinNote}`);
   const configs = [1, workers];
   const servers = [];
   for (const n of configs) {
-    const target = aifenceTarget(repoDir, mkdtempSync(join(work, `w${n}-`)), n);
+    const target = aifenceTarget(repoDir, mkdtempSync(join(work, `w${n}-`)), n, pin);
     const server = await target.start(data.list, upstream.port);
     log(`${target.name} ready in ${Math.round(server.startMs)} ms`);
     servers.push({ n, server });
@@ -105,7 +111,7 @@ async function main(): Promise<void> {
     for (const { server } of servers) await server.stop();
     await upstream.stop();
   }
-  console.log(`\nworker threads: ${rounds} alternating rounds of ${seconds} s, dnsperf -c 16 -T 2 -q 200, ${names.toLocaleString('en-US')}-name list; ${pinning.note}\n`);
+  console.log(`\nworker threads: ${rounds} alternating rounds of ${seconds} s, dnsperf -c 16 -T 2 -q 200, ${names.toLocaleString('en-US')}-name list; ${pinNote}\n`);
   console.log('scenario  workers  median µs/q  (all rounds)                     × 1 worker  CPU split');
   for (const scenario of scenarios) {
     const one = median(us.get(`1 ${scenario}`)!);

@@ -48,8 +48,8 @@ export function floorTarget(benchDir: string): Target {
 }
 
 /** The built daemon (dist/cli.js) with the list as its only block rule. */
-/** `workers` above 1: that many worker threads (config `workers`), named aifence-wN. */
-export function aifenceTarget(repoDir: string, workDir: string, workers = 1): Target {
+/** `workers` above 1: that many worker threads (config `workers`), named aifence-wN; `pin`: the taskset prefix (default: the server's core). */
+export function aifenceTarget(repoDir: string, workDir: string, workers = 1, pin: string[] = pinning.server): Target {
   return {
     name: workers === 1 ? 'aifence' : `aifence-w${workers}`,
     scenarios: ['blocked', 'hits', 'misses', 'mix'],
@@ -74,7 +74,7 @@ export function aifenceTarget(repoDir: string, workDir: string, workers = 1): Ta
       );
       // Started as `npm start` and the Docker image start it: glibc told to give freed memory back.
       const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', 'NODE_OPTIONS=--max-semi-space-size=4', process.execPath, join(repoDir, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'];
-      return running(await startServer(argv, pinning.server, LISTEN, 120_000));
+      return running(await startServer(argv, pin, LISTEN, 120_000));
     },
   };
 }
