@@ -103,7 +103,8 @@ export class Daemon implements AdminTarget {
       listEntries: () => this.filter.lists.reports.map((r) => ({ list: r.name, entries: r.entries })),
       upstreamTimeouts: () => stats().upstreamTimeouts,
       upstreamDropped: () => stats().upstream,
-      queryLogDropped: () => this.queryLog?.dropped ?? 0,
+      // Dropped before the log too: events a worker could not hand over while this thread fell behind.
+      queryLogDropped: () => (this.queryLog?.dropped ?? 0) + this.workers.reduce((n, w) => n + w.droppedEvents, 0),
       pausedGroups: () => this.livePauses().map((p) => p.group),
       rateLimit: () => stats().rateLimit,
       cacheBytes: () => stats().cache.bytes,

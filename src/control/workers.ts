@@ -1,6 +1,7 @@
 // The control plane's handle on one worker thread's data plane: starts it,
-// posts it filters, verdict tables and config, asks for its counters, hears
-// its query events and log lines, and stops it. A worker that dies is
+// posts it filters, verdict tables and config, asks for its counters, reads
+// its query events from their shared ring every 10 ms, relays its log lines,
+// and stops it. A worker that dies is
 // started again with the same addresses and the current filter: the kernel
 // meanwhile spreads its clients over the others (its sockets closed with it).
 
@@ -8,13 +9,16 @@ import type { AddressInfo } from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import type { PlaneAddresses, PlaneStats } from '../data/plane.js';
-import { EventUnpacker } from '../data/events.js';
+import { DRAIN_MS, EventReader, eventRing } from '../data/events.js';
 import { ListenError } from '../data/listen/listen-error.js';
-import type { FromWorker, ToWorker, WorkerStart } from '../shared/channel.js';
+import type { FromWorker, ToWorker, WorkerStart as WorkerStartWithRing } from '../shared/channel.js';
 import type { QueryObserver } from '../shared/events.js';
 import type { Logger } from '../shared/logger.js';
 import type { HostPort } from '../net/address.js';
 import { startThread } from '../thread/run.js';
+
+/** What a worker starts with, but its event ring: each start (and restart) gets a new one here. */
+type WorkerStart = Omit<WorkerStartWithRing, 'events'>;
 
 /** The worker entry: .ts from sources (tests, tsx), .js from dist. */
 const WORKER_MODULE = new URL(`../data/worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
@@ -41,8 +45,11 @@ export class WorkerPlane {
   private readonly waiting = new Map<number, (stats: PlaneStats) => void>();
   private lastStats: PlaneStats | null = null;
   private stopping = false;
-  /** The current thread's string table: a restarted worker starts its own. */
-  private unpacker!: EventUnpacker;
+  /** The current thread's event ring: a restarted worker gets a new one (its string table starts afresh). */
+  private events!: EventReader;
+  private drainTimer: NodeJS.Timeout | undefined;
+  /** Events dropped by threads that have ended (their rings are gone). */
+  private droppedBefore = 0;
   addresses!: PlaneAddresses;
 
   private constructor(
@@ -63,8 +70,12 @@ export class WorkerPlane {
 
   private spawn(start: WorkerStart): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const worker = startThread(WORKER_MODULE, start);
-      this.unpacker = new EventUnpacker(start.index, this.hooks.observers);
+      const ring = eventRing();
+      const worker = startThread(WORKER_MODULE, { ...start, events: ring });
+      if (this.events) this.droppedBefore += this.events.dropped;
+      this.events = new EventReader(ring, start.index, this.hooks.observers);
+      clearInterval(this.drainTimer);
+      this.drainTimer = setInterval(() => this.drain(), DRAIN_MS).unref();
       this.worker = worker;
       let started = false;
       worker.on('message', (m: FromWorker) => {
@@ -85,6 +96,7 @@ export class WorkerPlane {
       });
       worker.on('exit', (code) => {
         this.hooks.exited(start.index);
+        this.drain(); // what it answered before it ended still counts
         for (const answer of this.waiting.values()) answer(this.lastStats ?? EMPTY_STATS);
         this.waiting.clear();
         if (!started) return reject(new Error(`worker ${start.index} exited with code ${code} while starting`));
@@ -109,9 +121,9 @@ export class WorkerPlane {
 
   private heard(m: FromWorker): void {
     switch (m.kind) {
-      case 'events':
-        return this.unpacker.unpack(m.batch);
       case 'stats': {
+        // The worker wrote every event these counters count before it sent them.
+        this.drain();
         this.lastStats = m.stats;
         const answer = this.waiting.get(m.id);
         this.waiting.delete(m.id);
@@ -122,6 +134,20 @@ export class WorkerPlane {
       default:
         return;
     }
+  }
+
+  /** Hands the events the worker wrote since the last drain to the observers. */
+  private drain(): void {
+    try {
+      this.events.drain();
+    } catch (err) {
+      this.hooks.log.error({ worker: this.start.index, err: (err as Error).message }, 'reading query events failed');
+    }
+  }
+
+  /** Events the worker could not hand over because the control thread fell behind (the ring was full). */
+  get droppedEvents(): number {
+    return this.droppedBefore + this.events.dropped;
   }
 
   private post(message: ToWorker): void {
@@ -170,6 +196,8 @@ export class WorkerPlane {
     const deadline = setTimeout(() => void worker.terminate(), drainMs + STOP_GRACE_MS);
     await exited;
     clearTimeout(deadline);
+    clearInterval(this.drainTimer);
+    this.drain();
   }
 }
 

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import type { FromWorker, ToWorker, WorkerStart } from '../shared/channel.js';
 import type { FilterState } from '../shared/filter.js';
-import { EventPacker } from './events.js';
+import { EventWriter } from './events.js';
 import { stateOf, swapVerdicts } from './filter.js';
 import { DataPlane } from './plane.js';
 
@@ -21,7 +21,7 @@ const log = pino({ level: start.logLevel, base: undefined }, { write: (line: str
 let generation = start.filter.generation;
 let state: FilterState = stateOf(start.filter, start.verdicts);
 let plane: DataPlane | null = null;
-const events = new EventPacker((batch, length) => send({ kind: 'events', batch, length }, [batch]));
+const events = new EventWriter(start.events);
 
 port.on('message', (m: ToWorker) => {
   if (plane === null) return;
@@ -39,13 +39,11 @@ port.on('message', (m: ToWorker) => {
       plane.configure(m.config, m.cache && { memory: m.cache, owner: start.index + 1 });
       return;
     case 'stats':
-      // Events first: once the control thread has the counters, it has heard of every query they count.
-      events.flush();
+      // Every query these count is in the ring already: the control thread drains it when the counters arrive.
       send({ kind: 'stats', id: m.id, stats: plane.stats() });
       return;
     case 'stop':
       void plane.stop(m.drainMs).then(() => {
-        events.flush();
         send({ kind: 'stopped' });
         port.close();
       });

@@ -36,6 +36,8 @@ export interface WorkerStart {
   share: number;
   /** The answer cache all workers share. */
   cache: CacheMemory;
+  /** The ring this worker writes its query events into (src/data/events.ts). */
+  events: SharedArrayBuffer;
   watchTls: boolean;
   logLevel: string;
 }
@@ -55,8 +57,6 @@ export type FromWorker =
   | { kind: 'started'; addresses: PlaneAddresses }
   | { kind: 'failed'; error: string; code?: string }
   | { kind: 'stats'; id: number; stats: PlaneStats }
-  /** Query events, packed by src/data/events.ts. */
-  | { kind: 'events'; batch: ArrayBuffer; length: number }
   /** A pino line the worker logged. */
   | { kind: 'log'; line: string }
   | { kind: 'stopped' };
