@@ -1,5 +1,6 @@
 // The message channel between the control plane and a worker thread's data
-// plane: what each side may say. Everything here is structured-cloneable;
+// plane: what each side may say (query events go through a shared ring,
+// src/data/events.ts, not messages). Everything here is structured-cloneable;
 // SharedArrayBuffers inside (the matcher, the verdict tables) are shared.
 
 import type { Config } from '../control/config/schema.js';
