@@ -127,8 +127,8 @@ describe('workers: 2 when a worker dies', () => {
       expect(udpSockets()).toBe(1);
       const meanwhile = await many(d, 32, () => 'blocked.example');
       expect(meanwhile.every((a) => a.rcode === NXDOMAIN)).toBe(true);
-      // Started again within about a second (RESTART_DELAY_MS), on the same port.
-      const deadline = Date.now() + 10_000;
+      // Started again after RESTART_DELAY_MS (1 s), on the same port; a worker's start takes seconds on a busy machine under tsx.
+      const deadline = Date.now() + 40_000;
       while (udpSockets() < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       expect(udpSockets()).toBe(2);
       const after = await many(d, 64, () => 'blocked.example');
@@ -138,7 +138,7 @@ describe('workers: 2 when a worker dies', () => {
       await d.stop();
       await upstream.close();
     }
-  });
+  }, 60_000);
 });
 
 describe('workers: 2 as a process', () => {
