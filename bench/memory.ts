@@ -4,6 +4,7 @@
 // and its memory read from /proc.
 //
 //   npx tsx bench/memory.ts [--json] [--names N (1000000)] [--misses N (300000)] [--only shared,misses] [--settings off] [--repo DIR]
+//                           [--env KEY=VALUE ...] [--maps]
 //
 // shared: the 870k names of ../shared/data/blocklists, every list blocked;
 //   RSS once it serves, and again once the compile worker has retired.
@@ -13,7 +14,9 @@
 //   upstream). Targets: ready <= 1.5 s from spawn; RSS <= 150 MB after.
 // --settings off starts it with AIFENCE_MEMORY_SETTINGS=off (no semi-space
 // flag, no trim threshold): what the settings are worth. --repo measures
-// another checkout's dist/ with the same data.
+// another checkout's dist/ with the same data. --env adds a variable to the
+// daemon's environment (to try a setting); --maps logs its larger anonymous
+// mappings and its RSS while settling.
 //
 // Where the memory goes is printed beside each RSS: V8 heap (committed and
 // used) and external memory from the daemon's own /metrics (prom-client's
@@ -47,19 +50,20 @@ const { values } = parseArgs({
     settings: { type: 'string', default: 'serve' },
     repo: { type: 'string' },
     maps: { type: 'boolean', default: false },
+    env: { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
-  console.log('usage: npx tsx bench/memory.ts [--json] [--names N (1000000)] [--misses N (300000)] [--only shared,misses] [--settings serve|off] [--repo DIR]');
+  console.log('usage: npx tsx bench/memory.ts [--json] [--names N (1000000)] [--misses N (300000)] [--only shared,misses] [--settings serve|off] [--repo DIR] [--env KEY=VALUE ...] [--maps]');
   process.exit(0);
 }
 const names = Number(values.names);
 const misses = Number(values.misses);
 const only = values.only.split(',').map((s) => s.trim());
 const target = resolve(values.repo ?? repoDir);
-if (!(names >= 1000) || !(misses >= 1000) || only.some((o) => o !== 'shared' && o !== 'misses') || !['serve', 'off'].includes(values.settings)) {
-  console.error('--names and --misses must be ≥ 1000, --only takes shared and/or misses, --settings serve or off');
+if (!(names >= 1000) || !(misses >= 1000) || only.some((o) => o !== 'shared' && o !== 'misses') || !['serve', 'off'].includes(values.settings) || values.env.some((e) => !/^[A-Za-z_]\w*=/.test(e))) {
+  console.error('--names and --misses must be ≥ 1000, --only takes shared and/or misses, --settings serve or off, --env KEY=VALUE');
   process.exit(2);
 }
 
@@ -68,7 +72,7 @@ const work = mkdtempSync(join(tmpdir(), 'aifence-bench-memory-'));
 cleanUpOnExit(() => rmSync(work, { recursive: true, force: true }));
 
 /** A systemd unit's environment: PATH and nothing else (plus the opt-out, when asked). */
-const cleanEnv = ['env', '-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`, ...(values.settings === 'off' ? ['AIFENCE_MEMORY_SETTINGS=off'] : [])];
+const cleanEnv = ['env', '-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`, ...(values.settings === 'off' ? ['AIFENCE_MEMORY_SETTINGS=off'] : []), ...values.env];
 const READY = /"listen":\["127\.0\.0\.1:(\d+)"\],"admin":"127\.0\.0\.1:(\d+)"/;
 
 interface Breakdown {
@@ -296,7 +300,9 @@ async function main(): Promise<void> {
   const shared = only.includes('shared') ? await sharedPhase() : null;
   const missed = only.includes('misses') ? await missesPhase() : null;
   const loadAfter = loadavg().map((l) => l.toFixed(2)).join(' ');
-  const settings = values.settings === 'off' ? 'AIFENCE_MEMORY_SETTINGS=off (no semi-space flag, no trim threshold)' : 'no environment: serve applies its own memory settings';
+  const settings =
+    (values.settings === 'off' ? 'AIFENCE_MEMORY_SETTINGS=off (no semi-space flag, no trim threshold)' : 'no environment: serve applies its own memory settings') +
+    (values.env.length > 0 ? `; plus ${values.env.join(' ')}` : '');
 
   if (values.json) {
     for (const r of [shared, missed]) if (r) console.log(JSON.stringify({ ...r, repo: target, settings, machine, loadBefore, loadAfter, date: new Date().toISOString() }));

@@ -5,7 +5,14 @@
 // - a 4 MB V8 semi-space: a query storm's garbage dies young in a small young
 //   generation instead of growing it (and RSS) to 16-32 MB semi-spaces;
 // - glibc's MALLOC_TRIM_THRESHOLD_: memory freed after a list (re)load goes
-//   back to the system instead of staying in malloc's heap.
+//   back to the system instead of staying in malloc's heap;
+// - glibc's MALLOC_ARENA_MAX=2: V8's helper threads (GC, compilers) each
+//   kept an arena of freed memory, ~15 MB in all after a miss storm;
+// - once serving, V8's --heap-growing-percent=50: the old generation may grow
+//   to 1.5x what was live at the last full GC before the next one, where V8
+//   allows up to 4x when garbage comes fast (a miss storm: +40 MB RSS). Set
+//   at run time, after the lists are compiled: during the start-up compile
+//   it would cost ~100 ms of ready time.
 //
 // Neither can be set from inside a running process (V8 sizes the young
 // generation when the isolate is created, v8.setFlagsFromString comes too
@@ -15,14 +22,20 @@
 // module loads nothing but node: it runs before the program is imported.
 
 import { accessSync, constants } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 
 export const SEMI_SPACE_MB = 4;
 export const MALLOC_TRIM_THRESHOLD = 131072;
+export const MALLOC_ARENA_MAX = 2;
+/** The glibc variables serve sets, each unless the environment has it already. */
+const MALLOC_ENV = { MALLOC_TRIM_THRESHOLD_: MALLOC_TRIM_THRESHOLD, MALLOC_ARENA_MAX } as const;
+export const HEAP_GROWING_PERCENT = 50;
 /** Set to `applied` by the re-exec (so it never loops); an admin sets `off` to run as started. */
 export const MARKER = 'AIFENCE_MEMORY_SETTINGS';
 
 // V8 takes dashes or underscores; `=N` or the value as the next word.
 const SEMI_SPACE = /(?:^|\s)--max[-_]semi[-_]space[-_]size(?:=|\s+)(\d+)/g;
+const HEAP_GROWING = /(?:^|\s)--heap[-_]growing[-_]percent(?:=|\s+)(\d+)/g;
 
 interface ProcessView {
   execPath: string;
@@ -37,27 +50,28 @@ export interface ExecPlan {
   env: Record<string, string>;
 }
 
-/** The semi-space size in force: the last one given, command line after NODE_OPTIONS (as node applies them). */
-function semiSpaceMB(p: ProcessView): number | null {
-  const all = [...`${p.env.NODE_OPTIONS ?? ''} ${p.execArgv.join(' ')}`.matchAll(SEMI_SPACE)];
+/** A V8 flag's value in force: the last one given, command line after NODE_OPTIONS (as node applies them). */
+function v8Flag(p: ProcessView, flag: RegExp): number | null {
+  const all = [...`${p.env.NODE_OPTIONS ?? ''} ${p.execArgv.join(' ')}`.matchAll(flag)];
   return all.length > 0 ? Number(all[all.length - 1][1]) : null;
 }
+const semiSpaceMB = (p: ProcessView) => v8Flag(p, SEMI_SPACE);
 
-function trimThreshold(p: ProcessView): number | null {
-  const v = p.env.MALLOC_TRIM_THRESHOLD_;
+function envNumber(p: ProcessView, name: keyof typeof MALLOC_ENV): number | null {
+  const v = p.env[name];
   return v === undefined || v === '' ? null : Number(v);
 }
 
-/** What to exec so that serve runs with both settings, or null when it already does, or must not. */
+/** What to exec so that serve runs with all the settings, or null when it already does, or must not. */
 export function memoryExecPlan(p: ProcessView): ExecPlan | null {
   const marker = p.env[MARKER];
   if (marker === 'applied' || marker === 'off') return null;
   const addFlag = semiSpaceMB(p) === null;
-  const addTrim = trimThreshold(p) === null;
-  if (!addFlag && !addTrim) return null;
+  const addEnv = (Object.keys(MALLOC_ENV) as (keyof typeof MALLOC_ENV)[]).filter((name) => envNumber(p, name) === null);
+  if (!addFlag && addEnv.length === 0) return null;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(p.env)) if (v !== undefined) env[k] = v;
-  if (addTrim) env.MALLOC_TRIM_THRESHOLD_ = String(MALLOC_TRIM_THRESHOLD);
+  for (const name of addEnv) env[name] = String(MALLOC_ENV[name]);
   env[MARKER] = 'applied';
   // On the command line rather than in NODE_OPTIONS: the admin's NODE_OPTIONS stay as they were,
   // and `ps` shows the flag. Node's own options (--inspect, a loader) stay in front of it.
@@ -84,9 +98,24 @@ export function applyMemorySettings(): void {
   process.execve(plan.file, plan.args, plan.env);
 }
 
+/**
+ * For serve, once the daemon is serving: caps the old generation's growth
+ * between full GCs, unless the admin chose a growth of their own (or turned
+ * the settings off). Returns the percentage in force, null for V8's own.
+ */
+export function limitHeapGrowth(p: ProcessView = process): number | null {
+  const own = v8Flag(p, HEAP_GROWING);
+  if (own !== null || p.env[MARKER] === 'off') return own;
+  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+  return HEAP_GROWING_PERCENT;
+}
+
 export interface MemorySettings {
   semiSpaceMB: number | null;
   mallocTrimThreshold: number | null;
+  mallocArenaMax: number | null;
+  /** Set by limitHeapGrowth once serving; null here until then. */
+  heapGrowingPercent: number | null;
   /** serve: by the re-exec; environment: the admin's or the service's own; off: AIFENCE_MEMORY_SETTINGS=off; unavailable: could not re-exec (no process.execve, Node < 22.15). */
   appliedBy: 'serve' | 'environment' | 'off' | 'unavailable';
 }
@@ -94,8 +123,10 @@ export interface MemorySettings {
 /** The settings this process runs with, for the start log. */
 export function memorySettings(p: ProcessView = process): MemorySettings {
   const semi = semiSpaceMB(p);
-  const trim = trimThreshold(p);
+  const trim = envNumber(p, 'MALLOC_TRIM_THRESHOLD_');
+  const arenas = envNumber(p, 'MALLOC_ARENA_MAX');
   const marker = p.env[MARKER];
-  const appliedBy = marker === 'applied' ? 'serve' : marker === 'off' ? 'off' : semi !== null && trim !== null ? 'environment' : 'unavailable';
-  return { semiSpaceMB: semi, mallocTrimThreshold: trim, appliedBy };
+  const complete = semi !== null && trim !== null && arenas !== null;
+  const appliedBy = marker === 'applied' ? 'serve' : marker === 'off' ? 'off' : complete ? 'environment' : 'unavailable';
+  return { semiSpaceMB: semi, mallocTrimThreshold: trim, mallocArenaMax: arenas, heapGrowingPercent: v8Flag(p, HEAP_GROWING), appliedBy };
 }

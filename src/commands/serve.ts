@@ -5,7 +5,7 @@ import { DEFAULT_CONFIG_PATH, loadConfig } from '../control/config/load.js';
 import { parseHostPort } from '../net/address.js';
 import { createLogger } from '../shared/logger.js';
 import { Daemon } from '../control/daemon.js';
-import { MALLOC_TRIM_THRESHOLD, MARKER, SEMI_SPACE_MB, memorySettings } from './serve-memory.js';
+import { MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD, MARKER, SEMI_SPACE_MB, limitHeapGrowth, memorySettings } from './serve-memory.js';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -17,13 +17,6 @@ export function serveCommand(): Command {
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
     .action(async (opts: { config?: string; listen?: string[]; admin?: string; pretty?: boolean; logLevel: string }) => {
       const log = createLogger({ level: opts.logLevel, pretty: opts.pretty });
-      // Applied by cli.ts before the program loaded (serve-memory.ts); said here, where the log is.
-      const memory = memorySettings();
-      if (memory.semiSpaceMB !== null && memory.mallocTrimThreshold !== null) log.info({ memory }, 'memory settings');
-      else {
-        const fix = `start it with MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD} and NODE_OPTIONS=--max-semi-space-size=${SEMI_SPACE_MB}${memory.appliedBy === 'off' ? `, or unset ${MARKER}=off` : ' (this Node has no process.execve to apply them itself: use Node 24)'}`;
-        log.warn({ memory, fix }, 'memory settings missing: RSS may grow under load');
-      }
       const configFile = opts.config ?? DEFAULT_CONFIG_PATH;
       const config = loadConfig(configFile);
       if (opts.admin) config.admin = adminSection({ listen: opts.admin, token: config.admin.token, hosts: config.admin.hosts });
@@ -33,6 +26,14 @@ export function serveCommand(): Command {
         return hp;
       });
       const daemon = await Daemon.start(config, { log, listen, configFile });
+      // Semi-space and glibc settings were applied by cli.ts before the program loaded; the heap's growth
+      // is limited only now, after the start-up compile (serve-memory.ts). Said here, where the log is.
+      const memory = { ...memorySettings(), heapGrowingPercent: limitHeapGrowth() };
+      if (memory.semiSpaceMB !== null && memory.mallocTrimThreshold !== null && memory.mallocArenaMax !== null) log.info({ memory }, 'memory settings');
+      else {
+        const fix = `start it with MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD} MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX} NODE_OPTIONS=--max-semi-space-size=${SEMI_SPACE_MB}${memory.appliedBy === 'off' ? `, or unset ${MARKER}=off` : ' (this Node has no process.execve to apply them itself: use Node 24)'}`;
+        log.warn({ memory, fix }, 'memory settings missing: RSS may grow under load');
+      }
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MALLOC_TRIM_THRESHOLD, MARKER, SEMI_SPACE_MB, memoryExecPlan } from '../../src/commands/serve-memory.js';
+import { HEAP_GROWING_PERCENT, MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD, MARKER, SEMI_SPACE_MB, memoryExecPlan } from '../../src/commands/serve-memory.js';
 import { query } from '../support/client.js';
 import { TestUpstream } from '../support/upstream.js';
 
@@ -40,9 +40,9 @@ interface Served {
   environ(): Record<string, string>;
 }
 
-/** `node dist/cli.js serve` with exactly `env`, resolved once its log says where it listens. */
-async function serve(env: Record<string, string>, args: string[] = []): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', config, '--listen', '127.0.0.1:0', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `node [nodeArgs] dist/cli.js serve` with exactly `env`, resolved once its log says where it listens and which memory settings apply. */
+async function serve(env: Record<string, string>, nodeArgs: string[] = []): Promise<Served> {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--config', config, '--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
@@ -51,7 +51,7 @@ async function serve(env: Record<string, string>, args: string[] = []): Promise<
     const timer = setTimeout(() => fail(new Error(`not listening after 20 s: ${out}`)), 20_000);
     child.stdout!.on('data', () => {
       const m = /"listen":\["127\.0\.0\.1:(\d+)"\]/.exec(out);
-      if (m) {
+      if (m && out.includes('"msg":"memory settings')) {
         clearTimeout(timer);
         ok(Number(m[1]));
       }
@@ -91,9 +91,9 @@ describe('aifence serve started with no environment (as a systemd unit without E
       // The same PID: the settings were applied by exec, not by a child that signals would miss.
       expect(s.cmdline()).toContain(FLAG);
       expect(s.cmdline().slice(-6)).toEqual([CLI, 'serve', '--config', config, '--listen', '127.0.0.1:0']);
-      expect(s.environ()).toMatchObject({ MALLOC_TRIM_THRESHOLD_: String(MALLOC_TRIM_THRESHOLD), [MARKER]: 'applied', PATH: CLEAN_ENV.PATH });
+      expect(s.environ()).toMatchObject({ MALLOC_TRIM_THRESHOLD_: String(MALLOC_TRIM_THRESHOLD), MALLOC_ARENA_MAX: String(MALLOC_ARENA_MAX), [MARKER]: 'applied', PATH: CLEAN_ENV.PATH });
       expect(s.environ().NODE_OPTIONS).toBeUndefined();
-      expect(logLine(s.out(), 'memory settings')).toMatchObject({ memory: { semiSpaceMB: SEMI_SPACE_MB, mallocTrimThreshold: MALLOC_TRIM_THRESHOLD, appliedBy: 'serve' } });
+      expect(logLine(s.out(), 'memory settings')).toMatchObject({ memory: { semiSpaceMB: SEMI_SPACE_MB, mallocTrimThreshold: MALLOC_TRIM_THRESHOLD, mallocArenaMax: MALLOC_ARENA_MAX, heapGrowingPercent: HEAP_GROWING_PERCENT, appliedBy: 'serve' } });
       expect((await query(s.port, 'www.example.org')).rcode).toBe(0);
       s.child.kill('SIGHUP');
       await waitFor(() => logLine(s.out(), 'reloaded') !== undefined);
@@ -126,12 +126,24 @@ describe('aifence serve started with no environment (as a systemd unit without E
     expect((await s.exited).code).toBe(0);
   });
 
-  it("keeps the admin's own semi-space size and trim threshold", async () => {
-    const s = await serve({ ...CLEAN_ENV, NODE_OPTIONS: '--max-semi-space-size=2', MALLOC_TRIM_THRESHOLD_: '65536' });
+  it("keeps the admin's own semi-space size and glibc settings, and then does not re-execute", async () => {
+    const s = await serve({ ...CLEAN_ENV, NODE_OPTIONS: '--max-semi-space-size=2', MALLOC_TRIM_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '4' });
     try {
       expect(s.cmdline().some((a) => a.includes('semi-space'))).toBe(false);
-      expect(s.environ()).toMatchObject({ NODE_OPTIONS: '--max-semi-space-size=2', MALLOC_TRIM_THRESHOLD_: '65536' });
-      expect(logLine(s.out(), 'memory settings')).toMatchObject({ memory: { semiSpaceMB: 2, mallocTrimThreshold: 65536, appliedBy: 'environment' } });
+      expect(s.environ()).toMatchObject({ NODE_OPTIONS: '--max-semi-space-size=2', MALLOC_TRIM_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '4' });
+      expect(s.environ()[MARKER]).toBeUndefined();
+      expect(logLine(s.out(), 'memory settings')).toMatchObject({ memory: { semiSpaceMB: 2, mallocTrimThreshold: 65536, mallocArenaMax: 4, heapGrowingPercent: HEAP_GROWING_PERCENT, appliedBy: 'environment' } });
+    } finally {
+      s.child.kill('SIGTERM');
+    }
+    expect((await s.exited).code).toBe(0);
+  });
+
+  it("keeps a heap growth given on node's command line, and node's options in front of the script", async () => {
+    const s = await serve(CLEAN_ENV, ['--heap-growing-percent=80']);
+    try {
+      expect(s.cmdline().slice(1, 4)).toEqual(['--heap-growing-percent=80', FLAG, CLI]);
+      expect(logLine(s.out(), 'memory settings')).toMatchObject({ memory: { semiSpaceMB: SEMI_SPACE_MB, heapGrowingPercent: 80, appliedBy: 'serve' } });
     } finally {
       s.child.kill('SIGTERM');
     }
@@ -144,7 +156,7 @@ describe('aifence serve started with no environment (as a systemd unit without E
       expect(s.cmdline()).not.toContain(FLAG);
       expect(s.environ().MALLOC_TRIM_THRESHOLD_).toBeUndefined();
       const line = logLine(s.out(), 'memory settings missing: RSS may grow under load');
-      expect(line).toMatchObject({ level: 40, memory: { semiSpaceMB: null, mallocTrimThreshold: null, appliedBy: 'off' } });
+      expect(line).toMatchObject({ level: 40, memory: { semiSpaceMB: null, mallocTrimThreshold: null, mallocArenaMax: null, heapGrowingPercent: null, appliedBy: 'off' } });
     } finally {
       s.child.kill('SIGTERM');
     }
@@ -167,7 +179,7 @@ describe('memoryExecPlan', () => {
     expect(memoryExecPlan(base)).toEqual({
       file: '/usr/bin/node',
       args: ['/usr/bin/node', FLAG, '/opt/aifence/dist/cli.js', 'serve', '-c', 'x.yaml'],
-      env: { PATH: '/usr/bin', MALLOC_TRIM_THRESHOLD_: String(MALLOC_TRIM_THRESHOLD), [MARKER]: 'applied' },
+      env: { PATH: '/usr/bin', MALLOC_TRIM_THRESHOLD_: String(MALLOC_TRIM_THRESHOLD), MALLOC_ARENA_MAX: String(MALLOC_ARENA_MAX), [MARKER]: 'applied' },
     });
   });
 
@@ -175,20 +187,20 @@ describe('memoryExecPlan', () => {
     expect(memoryExecPlan({ ...base, execArgv: ['--inspect=0', '--import', 'tsx'] })!.args).toEqual(['/usr/bin/node', '--inspect=0', '--import', 'tsx', FLAG, '/opt/aifence/dist/cli.js', 'serve', '-c', 'x.yaml']);
   });
 
-  it('never execs again once applied, nor when turned off, nor when both settings are there already', () => {
+  it('never execs again once applied, nor when turned off, nor when every setting is there already', () => {
     expect(memoryExecPlan({ ...base, env: { [MARKER]: 'applied' } })).toBeNull();
     expect(memoryExecPlan({ ...base, env: { [MARKER]: 'off' } })).toBeNull();
-    expect(memoryExecPlan({ ...base, env: { NODE_OPTIONS: '--max-semi-space-size=8', MALLOC_TRIM_THRESHOLD_: '0' } })).toBeNull();
-    expect(memoryExecPlan({ ...base, execArgv: ['--max_semi_space_size=8'], env: { MALLOC_TRIM_THRESHOLD_: '1' } })).toBeNull();
+    expect(memoryExecPlan({ ...base, env: { NODE_OPTIONS: '--max-semi-space-size=8', MALLOC_TRIM_THRESHOLD_: '0', MALLOC_ARENA_MAX: '8' } })).toBeNull();
+    expect(memoryExecPlan({ ...base, execArgv: ['--max_semi_space_size', '8'], env: { MALLOC_TRIM_THRESHOLD_: '1', MALLOC_ARENA_MAX: '1' } })).toBeNull();
   });
 
   it('adds only what is missing', () => {
-    const onlyTrim = memoryExecPlan({ ...base, env: { NODE_OPTIONS: '--max-semi-space-size=8' } })!;
-    expect(onlyTrim.args).not.toContain(FLAG);
-    expect(onlyTrim.env).toMatchObject({ NODE_OPTIONS: '--max-semi-space-size=8', MALLOC_TRIM_THRESHOLD_: String(MALLOC_TRIM_THRESHOLD) });
-    const onlyFlag = memoryExecPlan({ ...base, env: { MALLOC_TRIM_THRESHOLD_: '65536' } })!;
+    const onlyEnv = memoryExecPlan({ ...base, env: { NODE_OPTIONS: '--max-semi-space-size=8', MALLOC_ARENA_MAX: '4' } })!;
+    expect(onlyEnv.args).not.toContain(FLAG);
+    expect(onlyEnv.env).toMatchObject({ NODE_OPTIONS: '--max-semi-space-size=8', MALLOC_TRIM_THRESHOLD_: String(MALLOC_TRIM_THRESHOLD), MALLOC_ARENA_MAX: '4' });
+    const onlyFlag = memoryExecPlan({ ...base, env: { MALLOC_TRIM_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '4' } })!;
     expect(onlyFlag.args).toContain(FLAG);
-    expect(onlyFlag.env.MALLOC_TRIM_THRESHOLD_).toBe('65536');
+    expect(onlyFlag.env).toMatchObject({ MALLOC_TRIM_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '4' });
   });
 
   it('an unknown marker value is not a way around it (only off is)', () => {
