@@ -301,7 +301,7 @@ async function main(): Promise<void> {
   const missed = only.includes('misses') ? await missesPhase() : null;
   const loadAfter = loadavg().map((l) => l.toFixed(2)).join(' ');
   const settings =
-    (values.settings === 'off' ? 'AIFENCE_MEMORY_SETTINGS=off (no semi-space flag, no trim threshold)' : 'no environment: serve applies its own memory settings') +
+    (values.settings === 'off' ? 'AIFENCE_MEMORY_SETTINGS=off (none of serve\'s memory settings)' : 'no environment: serve applies its own memory settings') +
     (values.env.length > 0 ? `; plus ${values.env.join(' ')}` : '');
 
   if (values.json) {
