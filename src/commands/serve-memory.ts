@@ -95,7 +95,11 @@ export function applyMemorySettings(): void {
   } catch {
     return;
   }
-  process.execve(plan.file, plan.args, plan.env);
+  try {
+    process.execve(plan.file, plan.args, plan.env);
+  } catch {
+    // Refused before the call (node's permission model without --allow-child-process): run as started.
+  }
 }
 
 /**

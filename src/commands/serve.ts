@@ -31,7 +31,7 @@ export function serveCommand(): Command {
       const memory = { ...memorySettings(), heapGrowingPercent: limitHeapGrowth() };
       if (memory.semiSpaceMB !== null && memory.mallocTrimThreshold !== null && memory.mallocArenaMax !== null) log.info({ memory }, 'memory settings');
       else {
-        const fix = `start it with MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD} MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX} NODE_OPTIONS=--max-semi-space-size=${SEMI_SPACE_MB}${memory.appliedBy === 'off' ? `, or unset ${MARKER}=off` : ' (this Node has no process.execve to apply them itself: use Node 24)'}`;
+        const fix = `start it with MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD} MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX} NODE_OPTIONS=--max-semi-space-size=${SEMI_SPACE_MB}${memory.appliedBy === 'off' ? `, or unset ${MARKER}=off` : ' (it could not re-execute itself with them: Node older than 22.15, or node\'s permission model)'}`;
         log.warn({ memory, fix }, 'memory settings missing: RSS may grow under load');
       }
       let stopping = false;
