@@ -19,9 +19,9 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:24-bookworm-slim
 WORKDIR /app
-# glibc returns freed memory to the OS instead of keeping it; a 4 MB young
-# generation keeps a query storm's garbage from growing V8's heap.
-ENV NODE_ENV=production MALLOC_TRIM_THRESHOLD_=131072 NODE_OPTIONS=--max-semi-space-size=4
+# `serve` applies its own memory settings (4 MB V8 semi-space, glibc
+# MALLOC_TRIM_THRESHOLD_) by re-executing itself as the same PID 1: no ENV needed.
+ENV NODE_ENV=production
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -5,6 +5,7 @@ import { DEFAULT_CONFIG_PATH, loadConfig } from '../control/config/load.js';
 import { parseHostPort } from '../net/address.js';
 import { createLogger } from '../shared/logger.js';
 import { Daemon } from '../control/daemon.js';
+import { MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD, MARKER, SEMI_SPACE_MB, limitHeapGrowth, memorySettings } from './serve-memory.js';
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -25,6 +26,14 @@ export function serveCommand(): Command {
         return hp;
       });
       const daemon = await Daemon.start(config, { log, listen, configFile });
+      // Semi-space and glibc settings were applied by cli.ts before the program loaded; the heap's growth
+      // is limited only now, after the start-up compile (serve-memory.ts). Said here, where the log is.
+      const memory = { ...memorySettings(), heapGrowingPercent: limitHeapGrowth() };
+      if (memory.semiSpaceMB !== null && memory.mallocTrimThreshold !== null && memory.mallocArenaMax !== null) log.info({ memory }, 'memory settings');
+      else {
+        const fix = `start it with MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD} MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX} NODE_OPTIONS=--max-semi-space-size=${SEMI_SPACE_MB}${memory.appliedBy === 'off' ? `, or unset ${MARKER}=off` : ' (it could not re-execute itself with them: Node older than 22.15, or node\'s permission model)'}`;
+        log.warn({ memory, fix }, 'memory settings missing: RSS may grow under load');
+      }
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

@@ -75,7 +75,8 @@ describe.runIf(canDrop)('the daemon as the systemd unit runs it', () => {
     const file = join(root, 'aifence.yaml');
     writeFileSync(file, stringify(config));
     child = spawn('setpriv', asUnit([process.execPath, CLI, 'serve', '--config', file]), {
-      env: { ...process.env, MALLOC_TRIM_THRESHOLD_: '131072', NODE_OPTIONS: '--max-semi-space-size=4', NODE_ENV: 'production' },
+      // What the unit gives it: systemd's PATH and its one Environment= line (serve adds its memory settings itself).
+      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', NODE_ENV: 'production' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     await new Promise<void>((ok, fail) => {
@@ -98,6 +99,14 @@ describe.runIf(canDrop)('the daemon as the systemd unit runs it', () => {
     expect((await query(port, 'chat.deepseek.com')).rcode).toBe(3);
     expect((await query(port, 'www.example.org')).rcode).toBe(0);
     expect((await query(port, 'chat.deepseek.com', 1, { tcp: true })).rcode).toBe(3);
+  });
+
+  it('re-executed itself with its memory settings, keeping the capability (the same PID: what systemd signals)', async () => {
+    expect(readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0')).toContain('--max-semi-space-size=4');
+    expect(readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['MALLOC_TRIM_THRESHOLD_=131072', 'MALLOC_ARENA_MAX=2']));
+    // Logged once serving (the heap growth is limited after the start-up compile).
+    for (let i = 0; i < 50 && !out.includes('"msg":"memory settings"'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(out).toContain('"msg":"memory settings"');
   });
 
   it('writes the query log where the unit allows, and health passes with the same config', async () => {

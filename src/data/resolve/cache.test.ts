@@ -120,6 +120,18 @@ describe('answer cache slab', () => {
     expect(cache.lookup(stored[0].key, M)).toBeUndefined();
   });
 
+  it('touches no more of the slab than the entries it holds need: a full cache that keeps evicting reuses the room it freed', () => {
+    // 100k answers are ~20 MB; the ring used to grow on through all of a 64 MB slab under unique misses (RSS +40 MB).
+    for (const maxEntries of [1000, 20_000]) {
+      const cache = new AnswerCache(options({ maxEntries, maxSize: 16 * 1024 * 1024 }));
+      const stored: Asked[] = [];
+      for (let i = 0; i < 100_000; i++) stored.push(put(cache, `t${i}.example`, [aRecord('192.0.2.1')]));
+      expect(cache.size).toBe(maxEntries);
+      expect(cache.touched).toBeLessThanOrEqual(cache.bytes + 2 * 1024 * 1024);
+      for (let i = 100_000 - maxEntries; i < 100_000; i += 97) expect(hit(cache, stored[i])).toBeDefined();
+    }
+  });
+
   it('holds maxEntries at most, evicting the oldest, but gives an answer hit since it was stored a second chance', () => {
     const cache = new AnswerCache(options({ maxEntries: 10 }));
     const stored = Array.from({ length: 10 }, (_, i) => put(cache, `e${i}.example`, [aRecord('192.0.2.1')]));

@@ -252,6 +252,11 @@ export class AnswerCache {
     return this.count;
   }
 
+  /** Bytes of the slab the ring has reached so far: the part of it made resident. */
+  get touched(): number {
+    return this.limit;
+  }
+
   /** Bytes of the slab the ring holds now (records, including removed ones not yet passed by the tail); at most maxSize. */
   get bytes(): number {
     return this.wrapped ? this.wrapEnd - this.tail + this.head : this.head - this.tail;
@@ -551,7 +556,9 @@ export class AnswerCache {
     for (;;) {
       if (!this.wrapped) {
         if (this.head + size <= this.limit) return this.take(size);
-        if (this.limit < this.slabSize && this.count < this.maxEntries) {
+        // Grow only when the ring fills all it has touched: once the tail has moved on (entries evicted,
+        // as on every store of a full cache), the room it left at the front is reused first.
+        if (this.limit < this.slabSize && this.count < this.maxEntries && this.tail < size) {
           this.limit = Math.min(this.slabSize, this.limit + Math.max(GROW, size));
           continue;
         }
