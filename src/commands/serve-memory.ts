@@ -6,8 +6,11 @@
 //   generation instead of growing it (and RSS) to 16-32 MB semi-spaces;
 // - glibc's MALLOC_TRIM_THRESHOLD_: memory freed after a list (re)load goes
 //   back to the system instead of staying in malloc's heap;
-// - glibc's MALLOC_ARENA_MAX=2: V8's helper threads (GC, compilers) each
-//   kept an arena of freed memory, ~15 MB in all after a miss storm;
+// - glibc's MALLOC_ARENA_MAX, 2 plus one a core: V8's helper threads (GC,
+//   compilers) each kept an arena of freed memory, ~15 MB in all after a
+//   miss storm with glibc's default (8 a core); but query threads
+//   (`workers: auto` starts one a core) malloc 64 KB for every datagram they
+//   receive, and must not queue for two arenas' locks;
 // - once serving, V8's --heap-growing-percent=50: the old generation may grow
 //   to 1.5x what was live at the last full GC before the next one, where V8
 //   allows up to 4x when garbage comes fast (a miss storm: +40 MB RSS). Set
@@ -22,11 +25,12 @@
 // module loads nothing but node: it runs before the program is imported.
 
 import { accessSync, constants } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 
 export const SEMI_SPACE_MB = 4;
 export const MALLOC_TRIM_THRESHOLD = 131072;
-export const MALLOC_ARENA_MAX = 2;
+export const MALLOC_ARENA_MAX = 2 + availableParallelism();
 /** The glibc variables serve sets, each unless the environment has it already. */
 const MALLOC_ENV = { MALLOC_TRIM_THRESHOLD_: MALLOC_TRIM_THRESHOLD, MALLOC_ARENA_MAX } as const;
 export const HEAP_GROWING_PERCENT = 50;
