@@ -51,11 +51,12 @@ const { values } = parseArgs({
     repo: { type: 'string' },
     maps: { type: 'boolean', default: false },
     env: { type: 'string', multiple: true, default: [] },
+    workers: { type: 'string', default: '1' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (values.help) {
-  console.log('usage: npx tsx bench/memory.ts [--json] [--names N (1000000)] [--misses N (300000)] [--only shared,misses] [--settings serve|off] [--repo DIR] [--env KEY=VALUE ...] [--maps]');
+  console.log('usage: npx tsx bench/memory.ts [--json] [--names N (1000000)] [--misses N (300000)] [--only shared,misses] [--settings serve|off] [--repo DIR] [--env KEY=VALUE ...] [--maps] [--workers N (1)]');
   process.exit(0);
 }
 const names = Number(values.names);
@@ -191,6 +192,7 @@ async function sharedPhase(): Promise<SharedResult> {
       'listen: ["127.0.0.1:0"]',
       'admin: { listen: "127.0.0.1:0" }',
       'upstream: { servers: ["127.0.0.1:9"] }',
+      `workers: ${values.workers}`,
       'lists:',
       ...lists.map((f) => `  ${f}: { source: ${JSON.stringify(join(SHARED_DATA, 'blocklists', f))} }`),
       'groups: { default: { block: [' + lists.map((f) => `"list:${f}"`).join(', ') + '] } }',
@@ -245,6 +247,7 @@ async function missesPhase(): Promise<MissesResult> {
       'admin: { listen: "127.0.0.1:0" }',
       `upstream: { servers: ["127.0.0.1:${upstream.port}"], timeout: 2s }`,
       'cache: { maxEntries: 100000 }',
+      `workers: ${values.workers}`,
       `lists: { big: { source: ${JSON.stringify(data.list)}, format: domains } }`,
       'groups: { default: { block: ["list:big"] } }',
       'access: { clients: [127.0.0.0/8] }',
