@@ -3,6 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import type { Matcher } from './types.js';
 import { loadLists } from './lists.js';
+import type { CompiledMatcher } from './matcher.js';
 import { anyBlockNoAllow } from './verdict.js';
 import { memoryList, toWire } from '../../test/match/helpers.js';
 
@@ -110,6 +111,18 @@ describe('matchWire', () => {
     expect(m.matchName('a..b')).toBe(-1);
     expect(m.matchName('bad name.com')).toBe(-1);
     expect(m.matchName('x'.repeat(64))).toBe(-1);
+  });
+
+  it('finds every name and no other in a full table, probing across its end', async () => {
+    // 85% full: long probe runs, and runs that start near the last slot
+    // go on from slot 0 (the lookup's wrap-around).
+    const listed = Array.from({ length: 3000 }, (_, i) => `n${i}.${i % 3 === 0 ? 'example' : 'test'}`);
+    const m = (await compile(memoryList('l', listed))) as CompiledMatcher;
+    const { table } = m.parts;
+    expect(table[table.length - 1]).not.toBe(0);
+    for (const n of listed) expect(m.matchName(`W.${n}`), n).toBeGreaterThan(0);
+    for (let i = 0; i < 3000; i++) expect(m.matchName(`n${i}.${i % 3 === 0 ? 'test' : 'example'}`)).toBe(0);
+    for (let i = 3000; i < 6000; i++) expect(m.matchName(`n${i}.example`)).toBe(0);
   });
 
   it('allocates nothing per lookup', async () => {

@@ -140,17 +140,19 @@ export class CompiledMatcher implements Matcher {
       starts[labels++] = p;
       p += len + 1;
     }
-    // Pass 2: every suffix's key depends only on the name's bytes, so the
-    // table slots of all levels are read up front, as independent loads the
-    // CPU overlaps, then the nodes they point at. A walk of dependent cache
-    // misses (parent, then child) would cost one memory latency per label.
+    // Pass 2: every suffix's key depends only on the name's bytes, so all
+    // the keys are computed first (arithmetic only), then every level's
+    // table slot is read in one tight loop, and the records those slots
+    // point at in another: independent loads that the CPU keeps in flight
+    // together instead of waiting for one cache miss per label.
     const keys = this.keys;
     const table = this.table;
     const slots = this.slots;
     const pool = this.pool;
     const cap = this.cap;
+    const fpMask = this.fpMask;
+    const fpBits = this.fpBits;
     let key = ROOT_KEY;
-    let touched = 0;
     for (let i = labels - 1; i >= 0; i--) {
       const at = starts[i];
       let h = FNV_OFFSET;
@@ -164,62 +166,55 @@ export class CompiledMatcher implements Matcher {
       key = Math.imul(key, 0xc2b2ae35);
       key ^= key >>> 16;
       keys[i] = key;
-      const slot = Math.floor(((key >>> 0) / 4294967296) * cap);
-      slots[i] = slot;
-      touched ^= table[slot];
+      slots[i] = Math.floor(((key >>> 0) / 4294967296) * cap);
     }
+    let touched = 0;
+    for (let i = labels - 1; i >= 0; i--) touched ^= table[slots[i]];
     for (let i = labels - 1; i >= 0; i--) {
       const v = table[slots[i]];
-      if ((v & this.fpMask) === (keys[i] & this.fpMask)) touched ^= pool[v >>> this.fpBits];
+      if ((v & fpMask) === (keys[i] & fpMask)) touched ^= pool[v >>> fpBits];
     }
     this.touched[0] = touched;
-    // Pass 3: walk from the root, now mostly in cache.
+    // Pass 3: walk from the root, now mostly in cache. Written out in one
+    // function (no child()/isChild() calls, fields in locals): 1.15-1.25x
+    // the speed of the same steps as methods (see README.md, Measured).
     let node = 0;
     let mask = 0;
     let flags = 0;
-    for (let i = labels - 1; i >= 0; i--) {
-      const at = starts[i];
-      const len = buf[at];
-      const child = this.child(node, keys[i] & this.fpMask, slots[i], buf, at + 1, len);
-      if (child === 0) return mask;
-      node = child;
-      flags = pool[node];
-      if ((flags & FLAG_SUB) !== 0) mask = this.readMask(this.skipParent(node + 1 + len));
+    walk: for (let i = labels - 1; i >= 0; i--) {
+      const from = starts[i] + 1;
+      const len = buf[from - 1];
+      const fp = keys[i] & fpMask;
+      for (let slot = slots[i]; ; ) {
+        const v = table[slot];
+        if (v === 0) return mask; // no such child: the deepest mask seen is the answer
+        if ((v & fpMask) === fp) {
+          const off = v >>> fpBits;
+          verify: if ((pool[off] & LEN_MASK) === len) {
+            for (let k = 0; k < len; k++) if (pool[off + 1 + k] !== FOLD[buf[from + k]]) break verify;
+            let at = off + 1 + len;
+            let parent = 0;
+            for (let shift = 0; ; shift += 7) {
+              const b = pool[at++];
+              parent |= (b & 0x7f) << shift;
+              if (b < 0x80) break;
+            }
+            if (parent === node) {
+              node = off;
+              flags = pool[off];
+              if ((flags & FLAG_SUB) !== 0) mask = this.readMask(at);
+              continue walk;
+            }
+          }
+        }
+        if (++slot === cap) slot = 0;
+      }
     }
     if ((flags & FLAG_FIN) !== 0) {
       const masks = this.skipParent(node + 1 + (flags & LEN_MASK));
       return this.readMask(masks + ((flags & FLAG_SUB) !== 0 ? this.maskWidth : 0));
     }
     return mask;
-  }
-
-  /** Offset of the child of `parent` labelled buf[from, from+len) (any case), probing from `slot` for fingerprint `fp`; or 0. */
-  private child(parent: number, fp: number, slot: number, buf: Uint8Array, from: number, len: number): number {
-    const table = this.table;
-    const fpMask = this.fpMask;
-    for (;;) {
-      const v = table[slot];
-      if (v === 0) return 0;
-      if ((v & fpMask) === fp) {
-        const off = v >>> this.fpBits;
-        if (this.isChild(off, parent, buf, from, len)) return off;
-      }
-      if (++slot === this.cap) slot = 0;
-    }
-  }
-
-  private isChild(off: number, parent: number, buf: Uint8Array, from: number, len: number): boolean {
-    const pool = this.pool;
-    if ((pool[off] & LEN_MASK) !== len) return false;
-    for (let i = 0; i < len; i++) if (pool[off + 1 + i] !== FOLD[buf[from + i]]) return false;
-    let at = off + 1 + len;
-    let stored = 0;
-    for (let shift = 0; ; shift += 7) {
-      const b = pool[at++];
-      stored |= (b & 0x7f) << shift;
-      if (b < 0x80) break;
-    }
-    return stored === parent;
   }
 
   /** Position just past the parent offset that starts at `at`. */
