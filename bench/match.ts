@@ -260,9 +260,10 @@ async function main(): Promise<void> {
     const speed = r.lookupsPerSec / r.baselineLookupsPerSec;
     check(`${r.set} memory <= 40% of the Set`, memory <= 0.4, `${(memory * 100).toFixed(1)}%`);
     check(`${r.set} lookups >= 5x the Set`, speed >= 5, `${speed.toFixed(2)}x`);
-    check(`${r.set} lookups >= 3M/s`, r.lookupsPerSec >= 3e6, m(r.lookupsPerSec));
+    // Issue #10 raised the bar from 3M/s (the first wave) to 4M/s.
+    check(`${r.set} lookups >= 4M/s (#10)`, r.lookupsPerSec >= 4e6, m(r.lookupsPerSec));
   }
-  check('shared lists compiled < 1.5 s', real.compileMs < 1500, `${real.compileMs} ms`);
+  check('shared lists compiled <= 1.5 s', real.compileMs <= 1500, `${real.compileMs} ms`);
   check('2M names < 64 MB', synthetic.bytes < 64 * 2 ** 20, mb(synthetic.bytes));
 }
 
