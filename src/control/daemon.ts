@@ -37,7 +37,7 @@ import { EMPTY_STATS, WorkerPlane, boundTo } from './workers.js';
 import { explainListenError } from '../data/listen/listen-error.js';
 import { loadCatalogueOffThread } from './catalogue/offload.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
-import { watchFiles } from './watch.js';
+import { watchFiles } from '../shared/watch.js';
 
 export interface DaemonOptions {
   log: Logger;

@@ -9,7 +9,7 @@ import { type SecureContext, type SecureContextOptions, createSecureContext } fr
 import { X509Certificate } from 'node:crypto';
 import type { TlsFiles as TlsFilesConfig } from '../../control/config/encrypted.js';
 import type { Logger } from '../../shared/logger.js';
-import { watchFiles } from '../../control/watch.js';
+import { watchFiles } from '../../shared/watch.js';
 
 export class TlsFiles {
   private context: SecureContext;

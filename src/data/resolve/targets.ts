@@ -4,7 +4,7 @@
 // service through. Matched once per reply and matcher; checked per client.
 
 import type { Matcher } from '../../match/types.js';
-import { PASS } from '../../control/policy/policy.js';
+import { PASS } from '../../shared/filter.js';
 import { expandName } from '../../wire/records.js';
 
 export const NO_TARGETS = new Int32Array(0);
