@@ -27,6 +27,20 @@ describe('RateLimiter', () => {
     expect(passes(rl, '10.0.0.1', 20)).toBe(5);
   });
 
+  it('keeps each client its own verdict when queries from several interleave (the last client is remembered, not confused)', () => {
+    const { rl } = limiter({ exempt: ['127.0.0.0/8'] });
+    const verdicts: Limit[] = [];
+    for (let i = 0; i < 20; i++) for (const a of ['127.0.0.1', '10.0.0.1', '10.0.0.1', '127.0.0.1', 'not-an-address']) verdicts.push(rl.check(a));
+    const of = (k: number) => verdicts.filter((_, i) => i % 5 === k);
+    expect(of(0).every((v) => v === Limit.Pass)).toBe(true); // exempt
+    expect(of(3).every((v) => v === Limit.Pass)).toBe(true);
+    expect(of(4).every((v) => v === Limit.Pass)).toBe(true); // unreadable: never limited
+    expect([...of(1), ...of(2)].filter((v) => v === Limit.Pass).length).toBe(5); // the burst, then drops
+    // A reload that drops the exemption applies to the client seen last, too.
+    rl.configure(config({ exempt: [] }));
+    expect(passes(rl, '127.0.0.1', 20)).toBe(5);
+  });
+
   it('keeps clients apart: one flooding does not limit another', () => {
     const { rl } = limiter();
     expect(passes(rl, '10.0.0.2', 100)).toBe(5);

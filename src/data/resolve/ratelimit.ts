@@ -96,6 +96,11 @@ export class RateLimiter {
   private slipCount = new Uint8Array(0);
   private used = 0;
   private readonly bytes = new Uint8Array(16);
+  /** The last client seen, parsed: a page load is a burst of 50-100 queries from one address, each a new string. */
+  private lastAddress = '';
+  private lastExempt = false;
+  private lastKey0 = 0;
+  private lastKey1 = 0;
   private readonly q = new Query();
 
   constructor(config: RateLimitConfig, options: RateLimiterOptions = {}) {
@@ -123,6 +128,7 @@ export class RateLimiter {
     this.action = config.action;
     this.slipEvery = config.slip;
     this.exempt = config.exempt;
+    this.lastAddress = ''; // the exempt prefixes may have changed
     if (this.enabled && this.key1.length === 0) {
       this.key0 = new Uint32Array(this.slots);
       this.key1 = new Uint32Array(this.slots);
@@ -135,17 +141,11 @@ export class RateLimiter {
   /** Takes a token from the client's bucket: Pass, or what to do with a query over its rate. */
   check(address: string): Limit {
     if (this.qpsPerMs === 0) return Limit.Pass;
-    const bytes = this.bytes;
-    if (!readAddress(address, bytes)) return Limit.Pass;
-    for (const cidr of this.exempt) if (cidrContains(cidr, bytes)) return Limit.Pass;
     const key = this.key;
-    if (isMappedIPv4(bytes)) {
-      key[0] = (bytes[12] << 24) | (bytes[13] << 16) | (bytes[14] << 8) | bytes[15];
-      key[1] = TAG_IPV4;
-    } else {
-      key[0] = (bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3];
-      key[1] = (bytes[4] << 24) | (bytes[5] << 16) | (bytes[6] << 8) | TAG_IPV6;
-    }
+    if (address !== this.lastAddress && !this.parse(address)) return Limit.Pass;
+    if (this.lastExempt) return Limit.Pass;
+    key[0] = this.lastKey0;
+    key[1] = this.lastKey1;
     this.advance();
     const now = this.now[0];
     const slot = this.slotFor();
@@ -163,6 +163,23 @@ export class RateLimiter {
     if (++this.slipCount[slot] < this.slipEvery) return Limit.Drop;
     this.slipCount[slot] = 0;
     return Limit.Slip;
+  }
+
+  /** Reads a new client's address into the memo (its key, whether it is exempt); false: not an address, never limited. */
+  private parse(address: string): boolean {
+    const bytes = this.bytes;
+    if (!readAddress(address, bytes)) return false;
+    this.lastAddress = address;
+    this.lastExempt = false;
+    for (const cidr of this.exempt) if (cidrContains(cidr, bytes)) this.lastExempt = true;
+    if (isMappedIPv4(bytes)) {
+      this.lastKey0 = (bytes[12] << 24) | (bytes[13] << 16) | (bytes[14] << 8) | bytes[15];
+      this.lastKey1 = TAG_IPV4;
+    } else {
+      this.lastKey0 = (bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3];
+      this.lastKey1 = (bytes[4] << 24) | (bytes[5] << 16) | (bytes[6] << 8) | TAG_IPV6;
+    }
+    return true;
   }
 
   private report(client: string, now: number): void {
