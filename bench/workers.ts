@@ -11,8 +11,9 @@
 // CPU is read per thread from /proc, so the table also says how the work
 // split between the workers and the control thread.
 //
-// The issue's target: on this 2-core machine, N workers must not cost more
-// µs/q than one.
+// The issue's targets: on this 2-core machine, N workers must not cost more
+// µs/q than one; and (with --floor, the bare node:dgram server alternated
+// in too) one worker's blocked ≤ 1.15× and hits ≤ 1.2× the floor's µs/q.
 
 import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { generate } from './lib/data.js';
 import { runDnsperf } from './lib/dnsperf.js';
 import { cleanUpOnExit, pinning } from './lib/proc.js';
-import { type Scenario, aifenceTarget } from './lib/targets.js';
+import { type Scenario, aifenceTarget, floorTarget } from './lib/targets.js';
 import { findTools } from './lib/tools.js';
 import { startNodeUpstream, startNsd } from './lib/upstream.js';
 
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     names: { type: 'string', default: '1000000' },
     scenarios: { type: 'string', default: 'blocked,hits,misses' },
     'server-cores': { type: 'string' },
+    floor: { type: 'boolean', default: false },
   },
 });
 const workers = Number(values.workers);
@@ -82,6 +84,8 @@ async function main(): Promise<void> {
     log(`${target.name} ready in ${Math.round(server.startMs)} ms`);
     servers.push({ n, server });
   }
+  // The floor answers every name NXDOMAIN at once: it runs in the blocked rounds, as the yardstick.
+  const floor = values.floor ? await floorTarget(dirname(fileURLToPath(import.meta.url))).start(data.list, upstream.port) : null;
   const load = (pid: number, port: number, file: string, once = false) =>
     runDnsperf(pid, { dnsperf: tools.dnsperf, pin: pinning.client, port, file, seconds, once, clients: 16, threads: 2, outstanding: 200, verboseFile: join(outDir, 'dnsperf.out') });
   // Not beside the list: the daemon watches that folder, and every line dnsperf writes would wake it.
@@ -92,7 +96,9 @@ async function main(): Promise<void> {
   try {
     for (let round = 1; round <= rounds; round++) {
       for (const scenario of scenarios) {
-        for (const { n, server } of round % 2 ? servers : [...servers].reverse()) {
+        const order: { n: number; server: { pid: number; port: number } }[] = round % 2 ? [...servers] : [...servers].reverse();
+        if (floor && scenario === 'blocked') order.splice(round % 3, 0, { n: 0, server: floor });
+        for (const { n, server } of order) {
           if (scenario === 'hits') await load(server.pid, server.port, data.queries.hits, true);
           const before = threadTicks(server.pid);
           const m = await load(server.pid, server.port, data.queries[scenario]);
@@ -109,9 +115,20 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const { server } of servers) await server.stop();
+    await floor?.stop();
     await upstream.stop();
   }
   console.log(`\nworker threads: ${rounds} alternating rounds of ${seconds} s, dnsperf -c 16 -T 2 -q 200, ${names.toLocaleString('en-US')}-name list; ${pinNote}\n`);
+  if (floor) {
+    const f = median(us.get('0 blocked')!);
+    console.log(`floor (bare node:dgram, blocked): median ${f.toFixed(1)} µs/q (${us.get('0 blocked')!.map((x) => x.toFixed(1)).join(' ')})`);
+    for (const [scenario, goal] of [['blocked', 1.15], ['hits', 1.2]] as const) {
+      if (!scenarios.includes(scenario)) continue;
+      const ratio = median(us.get(`1 ${scenario}`)!) / f;
+      console.log(`  workers: 1 ${scenario} ≤ ${goal}× the floor: ${ratio.toFixed(2)}× ${ratio <= goal ? 'met' : 'MISSED'}`);
+    }
+    console.log('');
+  }
   console.log('scenario  workers  median µs/q  (all rounds)                     × 1 worker  CPU split');
   for (const scenario of scenarios) {
     const one = median(us.get(`1 ${scenario}`)!);
