@@ -29,11 +29,11 @@ import { RuntimeState, StateUnavailable } from './state/runtime.js';
 import { registerStateMetrics } from './state/metrics.js';
 import type { Resolver } from '../data/resolve/resolver.js';
 import type { UpstreamPool } from '../data/resolve/upstream.js';
-import { DataPlane, type PlaneAddresses, type PlaneStats } from '../data/plane.js';
+import { DataPlane, type PlaneAddresses, type PlaneStats, sumStats } from '../data/plane.js';
 import { AnswerCache } from '../data/resolve/cache.js';
 import { servingConfig } from '../shared/channel.js';
 import type { QueryObserver } from '../shared/events.js';
-import { EMPTY_STATS, WorkerPlane, boundTo } from './workers.js';
+import { WorkerPlane, boundTo } from './workers.js';
 import { explainListenError } from '../data/listen/listen-error.js';
 import { loadCatalogueOffThread } from './catalogue/offload.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
@@ -252,7 +252,7 @@ export class Daemon implements AdminTarget {
   /** Counters summed over the data planes: fresh in-process; with workers, as last heard (refreshStats asks). */
   planeStats(): PlaneStats {
     if (this.local !== null) return this.local.stats();
-    return this.withSharedCache(sumStats(this.workers.map((w) => w.known ?? EMPTY_STATS)));
+    return this.withSharedCache(sumStats(this.workers.flatMap((w) => w.known ?? [])));
   }
 
   /** Asks every worker for its counters now (before a scrape). */
@@ -611,34 +611,4 @@ function warnRejects(filter: Filter, log: Logger): void {
   for (const report of filter.lists.reports) {
     if (report.rejected > 0) log.warn({ list: report.name, rejected: report.rejected, samples: report.samples }, 'list lines rejected');
   }
-}
-
-/** Counters of several data planes as one. */
-function sumStats(all: PlaneStats[]): PlaneStats {
-  const sum = structuredClone(EMPTY_STATS);
-  const timeouts = new Map<string, number>();
-  for (const p of all) {
-    addInto(sum.resolver, p.resolver);
-    addInto(sum.cache, p.cache);
-    addInto(sum.upstream, p.upstream);
-    addInto(sum.openSockets, p.openSockets);
-    addInto(sum.tcp.closed, p.tcp.closed);
-    addInto(sum.doh, p.doh);
-    sum.pending += p.pending;
-    sum.tcp.open += p.tcp.open;
-    sum.upstreamHealthy ||= p.upstreamHealthy;
-    for (const t of p.upstreamTimeouts) timeouts.set(t.upstream, (timeouts.get(t.upstream) ?? 0) + t.timeouts);
-    if (p.rateLimit !== null) {
-      sum.rateLimit ??= { counts: { drop: 0, refused: 0, slip: 0, evictions: 0 }, clients: 0 };
-      addInto(sum.rateLimit.counts, p.rateLimit.counts);
-      sum.rateLimit.clients += p.rateLimit.clients;
-    }
-  }
-  sum.upstreamTimeouts = [...timeouts].map(([upstream, n]) => ({ upstream, timeouts: n }));
-  return sum;
-}
-
-function addInto<T extends object>(into: T, from: T): void {
-  const a = into as Record<string, number>;
-  for (const [k, v] of Object.entries(from)) if (typeof v === 'number') a[k] = (a[k] ?? 0) + v;
 }

@@ -1,14 +1,14 @@
 // The control plane's handle on one worker thread's data plane: starts it,
 // posts it filters, verdict tables and config, asks for its counters, reads
 // its query events from their shared ring every 10 ms, relays its log lines,
-// and stops it. A worker that dies is
-// started again with the same addresses and the current filter: the kernel
-// meanwhile spreads its clients over the others (its sockets closed with it).
+// and stops it. A worker that dies is started again with the same addresses
+// and the current filter: the kernel meanwhile spreads its clients over the
+// others (its sockets closed with it).
 
 import type { AddressInfo } from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
-import type { PlaneAddresses, PlaneStats } from '../data/plane.js';
+import { type PlaneAddresses, type PlaneStats, noPlaneStats } from '../data/plane.js';
 import { DRAIN_MS, EventReader, eventRing } from '../data/events.js';
 import { ListenError } from '../data/listen/listen-error.js';
 import type { FromWorker, ToWorker, WorkerStart as WorkerStartWithRing } from '../shared/channel.js';
@@ -45,6 +45,8 @@ export class WorkerPlane {
   private readonly waiting = new Map<number, (stats: PlaneStats) => void>();
   private lastStats: PlaneStats | null = null;
   private stopping = false;
+  /** The thread is running (false between a death and its restart). */
+  private alive = false;
   /** The current thread's event ring: a restarted worker gets a new one (its string table starts afresh). */
   private events!: EventReader;
   private drainTimer: NodeJS.Timeout | undefined;
@@ -56,10 +58,6 @@ export class WorkerPlane {
     private readonly start: WorkerStart,
     private readonly hooks: WorkerHooks,
   ) {}
-
-  get index(): number {
-    return this.start.index;
-  }
 
   /** Starts the worker and waits until it listens; a listener that cannot open rejects, naming it. */
   static async start(start: WorkerStart, hooks: WorkerHooks): Promise<WorkerPlane> {
@@ -77,6 +75,7 @@ export class WorkerPlane {
       clearInterval(this.drainTimer);
       this.drainTimer = setInterval(() => this.drain(), DRAIN_MS).unref();
       this.worker = worker;
+      this.alive = true;
       let started = false;
       worker.on('message', (m: FromWorker) => {
         switch (m.kind) {
@@ -95,9 +94,10 @@ export class WorkerPlane {
         else this.hooks.log.error({ worker: start.index, err: err.message }, 'worker thread failed');
       });
       worker.on('exit', (code) => {
+        if (this.worker === worker) this.alive = false;
         this.hooks.exited(start.index);
         this.drain(); // what it answered before it ended still counts
-        for (const answer of this.waiting.values()) answer(this.lastStats ?? EMPTY_STATS);
+        for (const answer of this.waiting.values()) answer(this.lastStats ?? noPlaneStats());
         this.waiting.clear();
         if (!started) return reject(new Error(`worker ${start.index} exited with code ${code} while starting`));
         if (this.stopping || this.worker !== worker) return;
@@ -172,7 +172,7 @@ export class WorkerPlane {
     return new Promise<PlaneStats>((resolve) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
-        resolve(this.lastStats ?? EMPTY_STATS);
+        resolve(this.lastStats ?? noPlaneStats());
       }, STATS_TIMEOUT_MS).unref();
       this.waiting.set(id, (stats) => {
         clearTimeout(timer);
@@ -191,11 +191,14 @@ export class WorkerPlane {
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;
     const worker = this.worker;
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-    this.post({ kind: 'stop', drainMs });
-    const deadline = setTimeout(() => void worker.terminate(), drainMs + STOP_GRACE_MS);
-    await exited;
-    clearTimeout(deadline);
+    // A thread that died and waits for its restart has nothing to stop (its exit will not come again).
+    if (this.alive) {
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      this.post({ kind: 'stop', drainMs });
+      const deadline = setTimeout(() => void worker.terminate(), drainMs + STOP_GRACE_MS);
+      await exited;
+      clearTimeout(deadline);
+    }
     clearInterval(this.drainTimer);
     this.drain();
   }
@@ -219,18 +222,3 @@ function relayLog(log: Logger, line: string, worker: number): void {
     log.info({ worker }, line.trim());
   }
 }
-
-const EMPTY_STATS: PlaneStats = {
-  resolver: { queries: 0, blocked: 0, cacheHits: 0, forwarded: 0, shared: 0, servfail: 0, refused: 0, formerr: 0, dropped: 0, errors: 0, overloaded: 0, stale: 0 },
-  pending: 0,
-  cache: { entries: 0, hits: 0, misses: 0, bytes: 0 },
-  upstream: { spoofed: 0, malformed: 0, timeouts: 0, tcpRetries: 0, failed: 0, overloaded: 0, tcpConnections: 0, dohConnections: 0 },
-  upstreamHealthy: false,
-  upstreamTimeouts: [],
-  openSockets: { udp: 0, tcp: 0 },
-  rateLimit: null,
-  tcp: { open: 0, closed: { refused: 0, evicted: 0, idle: 0, slow: 0, unread: 0, lifetime: 0, malformed: 0 } },
-  doh: { refused: 0, rejected: 0 },
-};
-
-export { EMPTY_STATS };

@@ -60,6 +60,50 @@ export interface PlaneOptions {
   cache?: { memory: CacheMemory; owner: number };
 }
 
+/** Counters of a plane that has not reported yet. */
+export const noPlaneStats = (): PlaneStats => ({
+  resolver: { queries: 0, blocked: 0, cacheHits: 0, forwarded: 0, shared: 0, servfail: 0, refused: 0, formerr: 0, dropped: 0, errors: 0, overloaded: 0, stale: 0 },
+  pending: 0,
+  cache: { entries: 0, hits: 0, misses: 0, bytes: 0 },
+  upstream: { spoofed: 0, malformed: 0, timeouts: 0, tcpRetries: 0, failed: 0, overloaded: 0, tcpConnections: 0, dohConnections: 0 },
+  upstreamHealthy: false,
+  upstreamTimeouts: [],
+  openSockets: { udp: 0, tcp: 0 },
+  rateLimit: null,
+  tcp: { open: 0, closed: noTcpStats() },
+  doh: { refused: 0, rejected: 0 },
+});
+
+/** Counters of several planes as one. */
+export function sumStats(all: readonly PlaneStats[]): PlaneStats {
+  const sum = noPlaneStats();
+  const timeouts = new Map<string, number>();
+  for (const p of all) {
+    addInto(sum.resolver, p.resolver);
+    addInto(sum.cache, p.cache);
+    addInto(sum.upstream, p.upstream);
+    addInto(sum.openSockets, p.openSockets);
+    addInto(sum.tcp.closed, p.tcp.closed);
+    addInto(sum.doh, p.doh);
+    sum.pending += p.pending;
+    sum.tcp.open += p.tcp.open;
+    sum.upstreamHealthy ||= p.upstreamHealthy;
+    for (const t of p.upstreamTimeouts) timeouts.set(t.upstream, (timeouts.get(t.upstream) ?? 0) + t.timeouts);
+    if (p.rateLimit !== null) {
+      sum.rateLimit ??= { counts: { drop: 0, refused: 0, slip: 0, evictions: 0 }, clients: 0 };
+      addInto(sum.rateLimit.counts, p.rateLimit.counts);
+      sum.rateLimit.clients += p.rateLimit.clients;
+    }
+  }
+  sum.upstreamTimeouts = [...timeouts].map(([upstream, n]) => ({ upstream, timeouts: n }));
+  return sum;
+}
+
+function addInto<T extends object>(into: T, from: T): void {
+  const a = into as Record<string, number>;
+  for (const [k, v] of Object.entries(from)) if (typeof v === 'number') a[k] = (a[k] ?? 0) + v;
+}
+
 /** How often the same upstream connection failure is logged again (a down DoT server fails every query). */
 const UPSTREAM_ERROR_LOG_MS = 10_000;
 

@@ -1,7 +1,8 @@
 // A worker thread's entry: one data plane, driven by the control plane's
 // messages (src/shared/channel.ts). It answers queries; everything else
 // (reloads, the admin API, the query log, metrics, timers) stays on the
-// control thread, which it tells about each answered query in batches.
+// control thread, which reads each answered query from a shared ring
+// (src/data/events.ts).
 
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
@@ -13,7 +14,7 @@ import { DataPlane } from './plane.js';
 
 const start = workerData as WorkerStart;
 const port = parentPort!;
-const send = (message: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(message, transfer);
+const send = (message: FromWorker) => port.postMessage(message);
 
 // Log lines go to the control thread's logger, which adds `worker` and writes them where it writes its own.
 const log = pino({ level: start.logLevel, base: undefined }, { write: (line: string) => send({ kind: 'log', line }) });

@@ -98,6 +98,31 @@ groups: { default: { block: [list:local] } }
     expect(resumed.every((a) => a.rcode === NXDOMAIN)).toBe(true);
   });
 
+  it('reports the workers\' upstream health in /readyz before any scrape has asked them', async () => {
+    const fresh = await startDaemon('workers: 2\ngroups: { default: {} }\n', [`127.0.0.1:${upstream.port}`]);
+    try {
+      const admin = fresh.daemon.adminAddress!;
+      const res = await fetch(`http://127.0.0.1:${admin.port}/readyz`);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { upstreamAnswering: boolean }).upstreamAnswering).toBe(true);
+    } finally {
+      await fresh.stop();
+    }
+  });
+
+  it('gives both threads a new shared cache when a reload changes the cache limits', async () => {
+    expect((await query(d.port, 'limits.example')).rcode).toBe(0);
+    const file = join(d.dir, 'aifence.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8') + 'cache: { maxEntries: 5000 }\n');
+    expect((await d.daemon.reload()).ok).toBe(true);
+    // The new cache starts empty: asked upstream once more, then a hit in both threads.
+    await many(d, 1, () => 'limits.example');
+    await new Promise((r) => setTimeout(r, 100));
+    await many(d, 32, () => 'limits.example');
+    expect(upstream.count('limits.example')).toBe(2);
+    expect((await d.daemon.refreshStats()).cache.entries).toBeLessThanOrEqual(5000);
+  });
+
   it('sums both threads in the cache and upstream counters, and logs both threads\' queries', async () => {
     const stats = await d.daemon.refreshStats();
     expect(stats.resolver.queries).toBeGreaterThanOrEqual(88 + 64 * 3);
@@ -139,6 +164,22 @@ describe('workers: 2 when a worker dies', () => {
       await upstream.close();
     }
   }, 60_000);
+});
+
+describe('workers: 2 stopping while a worker is dead', () => {
+  it('stops at once rather than waiting for an exit that already happened', async () => {
+    const upstream = await TestUpstream.start();
+    const d = await startDaemon('workers: 2\ngroups: { default: {} }\n', [`127.0.0.1:${upstream.port}`]);
+    try {
+      const workers = (d.daemon as unknown as { workers: { worker: { terminate(): Promise<number> } }[] }).workers;
+      await workers[0].worker.terminate();
+      const started = Date.now();
+      await d.stop(); // within the 1 s before the dead worker is started again
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await upstream.close();
+    }
+  }, 30_000);
 });
 
 describe('workers: 2 as a process', () => {

@@ -39,6 +39,8 @@ export type ReloadResult = { ok: true; lists: number; entries: number; ms: numbe
 
 /** What the API needs from the daemon. */
 export interface AdminTarget {
+  /** Brings the data planes' counters up to date first: worker threads report them by message. */
+  refreshStats(): Promise<unknown>;
   readiness(): Readiness;
   scrape(): Promise<{ contentType: string; body: string }>;
   reload(): Promise<ReloadResult>;
@@ -102,9 +104,19 @@ const ROUTES: Record<string, Route | Route[]> = {
     method: 'GET',
     access: 'page',
     // Without the token (when reads need one) the page is a shell asking for it; console.js then fetches the view.
-    run: async (_, target, r) => ({ status: 200, body: renderPage(r.canRead ? target.consoleData() : null), contentType: HTML, headers: PAGE_HEADERS }),
+    run: async (_, target, r) => {
+      if (r.canRead) await target.refreshStats();
+      return { status: 200, body: renderPage(r.canRead ? target.consoleData() : null), contentType: HTML, headers: PAGE_HEADERS };
+    },
   },
-  '/console/view': { method: 'GET', access: 'read', run: async (_, target) => ({ status: 200, body: renderView(target.consoleData()), contentType: HTML, headers: PAGE_HEADERS }) },
+  '/console/view': {
+    method: 'GET',
+    access: 'read',
+    run: async (_, target) => {
+      await target.refreshStats();
+      return { status: 200, body: renderView(target.consoleData()), contentType: HTML, headers: PAGE_HEADERS };
+    },
+  },
   '/console.js': { method: 'GET', access: 'page', run: async () => ({ status: 200, body: CONSOLE_JS, contentType: 'text/javascript; charset=utf-8', headers: PAGE_HEADERS }) },
   '/favicon.ico': { method: 'GET', access: 'page', run: async () => ({ status: 200, body: FAVICON, contentType: 'image/svg+xml', headers: PAGE_HEADERS }) },
   '/console.css': { method: 'GET', access: 'page', run: async () => ({ status: 200, body: CONSOLE_CSS, contentType: 'text/css; charset=utf-8', headers: PAGE_HEADERS }) },
@@ -113,6 +125,7 @@ const ROUTES: Record<string, Route | Route[]> = {
     method: 'GET',
     access: 'probe',
     run: async (_, target) => {
+      await target.refreshStats();
       const r = target.readiness();
       return { status: r.ready ? 200 : 503, body: r };
     },
