@@ -178,15 +178,3 @@ export function equalsIgnoreCase(a: Uint8Array, aStart: number, b: Uint8Array, b
   }
   return true;
 }
-
-/** Presentation form of a wire name (for logs and errors, off the hot path). */
-export function nameToString(buf: Uint8Array, at: number): string {
-  const labels: string[] = [];
-  for (;;) {
-    const len = buf[at];
-    if (len === 0 || len === undefined) break;
-    labels.push(Buffer.from(buf.buffer, buf.byteOffset + at + 1, len).toString('latin1'));
-    at += len + 1;
-  }
-  return labels.length === 0 ? '.' : labels.join('.');
-}

@@ -3,7 +3,7 @@
 // allocating, each name's wire bytes in one shared slab, the oldest entries
 // taken off in batches by the writer. Full means the entry is dropped.
 
-import { nameToString } from '../../wire/message.js';
+import { nameText } from '../../wire/presentation.js';
 import type { QueryEvent, Verdict } from '../../shared/events.js';
 
 /** One buffered entry; slots are reused. */
@@ -64,13 +64,13 @@ export class EntryRing {
     return this.slots[(this.head + k) % this.capacity];
   }
 
-  /** The k-th oldest entry's name, lower-cased in presentation form; '' when it has none. */
+  /** The k-th oldest entry's name in presentation form (src/wire/presentation.ts); '' when it has none. */
   name(k: number): string {
     const i = (this.head + k) % this.capacity;
     const length = this.slots[i].nameLen;
     if (length === 0) return '';
     const at = i * NAME_MAX;
-    return nameToString(this.names.subarray(at, at + length), 0).toLowerCase();
+    return nameText(this.names, at, at + length);
   }
 
   /** Forgets the n oldest entries (written, or dropped). */
