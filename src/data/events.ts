@@ -11,6 +11,8 @@
 // string definition (u8 2, u16 id, u8 length, UTF-8), a reset of the string
 // table (u8 3, past MAX_STRINGS), or a wrap to the ring's start (u8 0). A
 // string thus crosses once, and an event costs no encoding or decoding.
+// A reset comes before an event's strings, never between them: an id taken
+// for one field must still name it when the event is read.
 
 import { QueryEvent, type QueryObserver, type Verdict } from '../shared/events.js';
 
@@ -27,7 +29,9 @@ const EVENT = 1;
 const DEFINE = 2;
 const RESET = 3;
 /** Distinct strings (clients, groups, lists, upstreams) remembered at once; an office has far fewer clients. */
-const MAX_STRINGS = 8192;
+export const MAX_STRINGS = 8192;
+/** Strings an event names: client, group, list, upstream. */
+const FIELDS = 4;
 // The header, Int32 words before the ring's bytes: where the reader is, where the writer is, events dropped.
 const HEAD = 0;
 const TAIL = 1;
@@ -39,13 +43,18 @@ export const eventRing = (): SharedArrayBuffer => new SharedArrayBuffer(HEADER_B
 
 /** In a worker: writes every event it observes into the ring. */
 export class EventWriter implements QueryObserver {
+  readonly observerName = 'events';
   private readonly state: Int32Array;
   private readonly b: Buffer;
   private readonly ids = new Map<string, number>();
   /** Where the record being written goes next. */
   private at = 0;
 
-  constructor(ring: SharedArrayBuffer) {
+  constructor(
+    ring: SharedArrayBuffer,
+    /** The string table's size (tests make it tiny to reset often). */
+    private readonly maxStrings = MAX_STRINGS,
+  ) {
     this.state = new Int32Array(ring, 0, HEADER_BYTES / 4);
     this.b = Buffer.from(ring, HEADER_BYTES, RING_BYTES);
     this.at = Atomics.load(this.state, TAIL);
@@ -55,6 +64,12 @@ export class EventWriter implements QueryObserver {
     if (!this.room()) {
       Atomics.add(this.state, DROPPED, 1);
       return;
+    }
+    // Room in the table for every field before the first is interned: a reset past this point would empty
+    // the table under ids already taken for this event (a client read back as undefined).
+    if (this.ids.size > this.maxStrings - FIELDS) {
+      this.ids.clear();
+      this.b[this.at++] = RESET;
     }
     const client = this.id(e.client);
     const group = this.id(e.group);
@@ -102,10 +117,6 @@ export class EventWriter implements QueryObserver {
   private id(s: string): number {
     const known = this.ids.get(s);
     if (known !== undefined) return known;
-    if (this.ids.size >= MAX_STRINGS) {
-      this.ids.clear();
-      this.b[this.at++] = RESET;
-    }
     const id = this.ids.size;
     this.ids.set(s, id);
     const b = this.b;
@@ -128,7 +139,8 @@ export class EventReader {
   constructor(
     ring: SharedArrayBuffer,
     worker: number,
-    private readonly observers: readonly QueryObserver[],
+    /** The control thread's observers, behind their guard (src/shared/events.ts Observers). */
+    private readonly observers: QueryObserver,
   ) {
     this.state = new Int32Array(ring, 0, HEADER_BYTES / 4);
     this.b = Buffer.from(ring, HEADER_BYTES, RING_BYTES);
@@ -180,7 +192,7 @@ export class EventReader {
       e.questionEnd = n;
       at += 32 + n;
       events++;
-      for (const o of observers) o.observe(e);
+      observers.observe(e);
     }
     Atomics.store(this.state, HEAD, at);
     return events;
