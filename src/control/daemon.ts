@@ -32,7 +32,8 @@ import type { UpstreamPool } from '../data/resolve/upstream.js';
 import { DataPlane, type PlaneAddresses, type PlaneStats, sumStats } from '../data/plane.js';
 import { AnswerCache } from '../data/resolve/cache.js';
 import { servingConfig } from '../shared/channel.js';
-import type { QueryObserver } from '../shared/events.js';
+import { Observers } from '../shared/events.js';
+import { Guard, sumCounts } from '../shared/guard.js';
 import { WorkerPlane, boundTo } from './workers.js';
 import { explainListenError } from '../data/listen/listen-error.js';
 import { loadCatalogueOffThread } from './catalogue/offload.js';
@@ -86,7 +87,9 @@ export class Daemon implements AdminTarget {
   /** The verdict tables the workers were last sent, to send only changes. */
   private sentVerdicts: Int32Array[] = [];
   /** Every answered query is observed here: metrics, the console, the query log. */
-  private readonly observers: QueryObserver[] = [];
+  private readonly observers: Observers;
+  /** Catches and counts what an observer or its timer throws on this thread (aifence_observer_errors_total). */
+  private readonly guard: Guard;
   readonly metrics: Metrics;
 
   private constructor(
@@ -95,6 +98,8 @@ export class Daemon implements AdminTarget {
     private readonly options: DaemonOptions,
     private readonly clock: () => number,
   ) {
+    this.guard = new Guard(options.log);
+    this.observers = new Observers(this.guard);
     const stats = () => this.planeStats();
     this.metrics = new Metrics({
       cacheEntries: () => stats().cache.entries,
@@ -110,13 +115,16 @@ export class Daemon implements AdminTarget {
       cacheBytes: () => stats().cache.bytes,
       resolverTotals: () => stats().resolver,
       tcp: () => ({ open: stats().tcp.open, closed: { ...stats().tcp.closed } }),
+      queryLogRows: () => ({ written: this.queryLog?.written ?? 0, rejected: this.queryLog?.rejected ?? 0 }),
+      // In-process, the plane's resolver reports to this thread's guard; workers have their own (the event ring's).
+      observerErrors: () => (this.local !== null ? { ...this.guard.counts } : sumCounts(this.guard.counts, stats().observerErrors)),
     });
-    this.observers.push(this.metrics);
+    this.observers.add(this.metrics);
     this.remote = this.remoteListsFor(config);
     this.runtime = new RuntimeState(config.state, options.log, () => this.applyRuntime(), () => void this.reload(), clock, join(config.dataDir, 'shared-state.json'));
     registerStateMetrics(this.metrics.registry, this.runtime);
     this.consoleStats = new ConsoleStats(clock);
-    this.observers.push(this.consoleStats);
+    this.observers.add(this.consoleStats);
   }
 
   private updatesFor(config: Config): CatalogueUpdates {
@@ -203,7 +211,7 @@ export class Daemon implements AdminTarget {
     const watchTls = this.options.watch !== false;
     if (config.workers === 1) {
       this.local = await DataPlane.start(servingConfig(config), this.filter.state, { listen, reusePort: false, watchTls, share: 1 }, this.log);
-      // The resolver tells the observers directly (the same array): no channel in between.
+      // The resolver tells the observers directly (the same guard and list): no channel in between.
       this.local.resolver.observers = this.observers;
       this.bound = this.local.addresses;
       return;
@@ -386,7 +394,10 @@ export class Daemon implements AdminTarget {
   private newQueryLog(config: Config): QueryLog | PostgresQueryLog | null {
     if (config.queryLog.mode === 'off') return null;
     const { sink } = config.queryLog;
-    return sink?.kind === 'postgres' ? new PostgresQueryLog(config.queryLog, sink.url, config.state.instance, this.log) : new QueryLog(config.queryLog, this.log);
+    const options = { guard: this.guard };
+    return sink?.kind === 'postgres'
+      ? new PostgresQueryLog(config.queryLog, sink.url, config.state.instance, this.log, options)
+      : new QueryLog(config.queryLog, this.log, options);
   }
 
   private openQueryLog(config: Config): void {
@@ -395,14 +406,14 @@ export class Daemon implements AdminTarget {
 
   private useQueryLog(log: QueryLog | PostgresQueryLog | null): void {
     this.queryLog = log;
-    if (log) this.observers.push(log);
+    if (log) this.observers.add(log);
   }
 
   private async closeQueryLog(): Promise<void> {
     const log = this.queryLog;
     if (!log) return;
     this.queryLog = null;
-    this.observers.splice(this.observers.indexOf(log), 1);
+    this.observers.remove(log);
     await log.close();
   }
 

@@ -32,7 +32,7 @@ const RESTART_DELAY_MS = 1000;
 export interface WorkerHooks {
   log: Logger;
   /** Observers of every answered query (metrics, query log, console), on this thread. */
-  observers: readonly QueryObserver[];
+  observers: QueryObserver;
   /** The filter, tables and cache to start (or restart) with: the current ones. */
   current: () => Pick<WorkerStart, 'filter' | 'verdicts' | 'cache'>;
   /** Told when a worker thread has ended, whatever the reason. */

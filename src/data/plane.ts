@@ -45,6 +45,8 @@ export interface PlaneStats {
   rateLimit: { counts: RateLimitCounts; clients: number } | null;
   tcp: { open: number; closed: TcpStats };
   doh: { refused: number; rejected: number };
+  /** Failures caught at the resolver's observers (in a worker: the event ring), by observer. */
+  observerErrors: Record<string, number>;
 }
 
 export interface PlaneOptions {
@@ -72,6 +74,7 @@ export const noPlaneStats = (): PlaneStats => ({
   rateLimit: null,
   tcp: { open: 0, closed: noTcpStats() },
   doh: { refused: 0, rejected: 0 },
+  observerErrors: {},
 });
 
 /** Counters of several planes as one. */
@@ -85,6 +88,7 @@ export function sumStats(all: readonly PlaneStats[]): PlaneStats {
     addInto(sum.openSockets, p.openSockets);
     addInto(sum.tcp.closed, p.tcp.closed);
     addInto(sum.doh, p.doh);
+    addInto(sum.observerErrors, p.observerErrors);
     sum.pending += p.pending;
     sum.tcp.open += p.tcp.open;
     sum.upstreamHealthy ||= p.upstreamHealthy;
@@ -198,6 +202,7 @@ export class DataPlane {
       rateLimit: limiter === null ? null : { counts: { ...limiter.counts }, clients: limiter.clients },
       tcp: { open: tcp.reduce((n, t) => n + t.connections, 0), closed },
       doh,
+      observerErrors: { ...resolver.observers.guard.counts },
     };
   }
 

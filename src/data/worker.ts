@@ -54,7 +54,7 @@ port.on('message', (m: ToWorker) => {
 
 try {
   plane = await DataPlane.start(start.config, state, { listen: start.listen, reusePort: true, watchTls: start.watchTls, share: start.share, cache: { memory: start.cache, owner: start.index + 1 } }, log);
-  plane.resolver.observers.push(events);
+  plane.resolver.observers.add(events);
   send({ kind: 'started', addresses: plane.addresses });
 } catch (err) {
   const e = err as Error & { code?: string };

@@ -2,6 +2,8 @@
 // answered query. One scratch event is filled and handed over per query:
 // observers copy the fields they keep and must not hold on to the object.
 
+import type { Guard } from './guard.js';
+
 export type Verdict = 'allowed' | 'blocked' | 'refused' | 'invalid';
 
 export class QueryEvent {
@@ -31,6 +33,45 @@ export class QueryEvent {
 }
 
 export interface QueryObserver {
-  /** Called synchronously once per answered query; must be cheap and must not throw. */
+  /** Names it in aifence_observer_errors_total: metrics, console, querylog, postgres, events. */
+  readonly observerName: string;
+  /** Called synchronously once per answered query; must be cheap. A throw is caught by Observers, counted, and goes no further. */
   observe(event: QueryEvent): void;
+}
+
+/**
+ * A thread's observers behind one guard: the resolver (or the ring reader)
+ * hands each event here once, and a throw in one observer is counted and
+ * stops there. Neither the other observers nor the answer already sent
+ * feel it: send() never answers twice.
+ */
+export class Observers implements QueryObserver {
+  readonly observerName = 'observers';
+  readonly list: QueryObserver[] = [];
+
+  constructor(readonly guard: Guard) {}
+
+  add(o: QueryObserver): void {
+    this.list.push(o);
+  }
+
+  remove(o: QueryObserver): void {
+    const i = this.list.indexOf(o);
+    if (i >= 0) this.list.splice(i, 1);
+  }
+
+  get length(): number {
+    return this.list.length;
+  }
+
+  observe(e: QueryEvent): void {
+    const list = this.list;
+    for (let i = 0; i < list.length; i++) {
+      try {
+        list[i].observe(e);
+      } catch (err) {
+        this.guard.failed(list[i].observerName, err);
+      }
+    }
+  }
 }

@@ -38,6 +38,10 @@ export interface DaemonGauges {
   /** Replies dropped for coming from the wrong place or question (spoofed), or not parsing (malformed). */
   upstreamDropped(): { spoofed: number; malformed: number; failed: number; overloaded: number; tcpConnections: number; dohConnections?: number };
   queryLogDropped(): number;
+  /** Query log rows written, and rows the database refused (each alone: the rest of its batch was written). */
+  queryLogRows(): { written: number; rejected: number };
+  /** Failures caught at an observer's boundary (observe() or its timer), by observer. */
+  observerErrors(): Record<string, number>;
   pausedGroups(): string[];
   /** The UDP rate limiter's counts and how many clients it tracks; null without one. */
   rateLimit(): { counts: RateLimitCounts; clients: number } | null;
@@ -50,6 +54,7 @@ export interface DaemonGauges {
 }
 
 export class Metrics implements QueryObserver {
+  readonly observerName = 'metrics';
   readonly registry = new Registry();
   /** group -> list -> packed (worker, qtype, transport, rcode, cached, verdict) -> count */
   private readonly counts = new Map<string, Map<string, Map<number, number>>>();
@@ -116,6 +121,18 @@ export class Metrics implements QueryObserver {
     });
     counter('aifence_cache_misses_total', 'Cache lookups that missed', gauges.cacheMisses);
     counter('aifence_querylog_dropped_total', 'Query log entries dropped because the disk could not keep up', gauges.queryLogDropped);
+    counter('aifence_querylog_written_total', 'Query log entries written (file lines, or PostgreSQL rows)', () => gauges.queryLogRows().written);
+    counter('aifence_querylog_rejected_total', 'Query log rows the database refused, each alone; the rest of its batch was written', () => gauges.queryLogRows().rejected);
+    new Counter({
+      name: 'aifence_observer_errors_total',
+      help: 'Failures caught where a query event meets an observer (metrics, console, querylog, postgres, events) or in its timer; the query was answered regardless',
+      labelNames: ['observer'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [observer, n] of Object.entries(gauges.observerErrors())) this.inc({ observer }, n);
+      },
+    });
     new Counter({
       name: 'aifence_upstream_timeouts_total',
       help: 'Upstream attempts that timed out, by upstream',

@@ -17,6 +17,7 @@ import { rcodeName, typeName } from '../../wire/mnemonics.js';
 import type { QueryEvent, QueryObserver } from '../../shared/events.js';
 import { EntryRing } from './ring.js';
 import type { Logger } from '../../shared/logger.js';
+import { Guard } from '../../shared/guard.js';
 
 export interface QueryLogOptions {
   /** Entries held while the disk is busy; beyond it new entries are dropped. */
@@ -31,6 +32,8 @@ export interface QueryLogOptions {
   /** First wait before re-opening a file that failed; doubles on each failure up to retryMaxMs. */
   retryMs?: number;
   retryMaxMs?: number;
+  /** Where a throw in a timer or stream callback is caught and counted (aifence_observer_errors_total); default: one of its own. */
+  guard?: Guard;
 }
 
 
@@ -46,6 +49,7 @@ export function anonymizeAddress(address: string): string {
 }
 
 export class QueryLog implements QueryObserver {
+  readonly observerName = 'querylog';
   private readonly ring: EntryRing;
   private droppedTotal = 0;
   /** Drops not yet noted in the file. */
@@ -74,6 +78,13 @@ export class QueryLog implements QueryObserver {
   private readonly batch: number;
   private readonly warnEveryMs: number;
   private readonly highWaterMark: number;
+  private readonly guard: Guard;
+  /** Called from timers and stream events: a throw stops here, counted. */
+  private readonly flushSafely: () => void;
+  /** Lines written since start (the metrics' aifence_querylog_written_total). */
+  written = 0;
+  /** A file refuses no line: always 0 (the PostgreSQL sink counts rows its database refuses). */
+  readonly rejected = 0;
 
   constructor(
     private readonly config: QueryLogConfig,
@@ -91,6 +102,8 @@ export class QueryLog implements QueryObserver {
     this.retryMaxMs = Math.max(this.retryMs, options.retryMaxMs ?? 60_000);
     // Refusals are kept with blocks: both are the policy saying no.
     this.onlyBlocked = config.mode === 'blocked';
+    this.guard = options.guard ?? new Guard(log);
+    this.flushSafely = this.guard.wrap(this.observerName, () => this.flush());
     // A path that cannot be written fails here, at start, not query by query.
     try {
       mkdirSync(dirname(config.path), { recursive: true });
@@ -99,7 +112,7 @@ export class QueryLog implements QueryObserver {
     } catch (err) {
       throw new Error(`queryLog.path ${config.path} cannot be written (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     }
-    this.timer = setInterval(() => this.tick(), options.flushMs ?? 200).unref();
+    this.timer = setInterval(this.guard.wrap(this.observerName, () => this.tick()), options.flushMs ?? 200).unref();
   }
 
   /** Entries dropped since start because the disk could not keep up (or the file could not be written). */
@@ -152,7 +165,7 @@ export class QueryLog implements QueryObserver {
   private queueFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
-    setImmediate(() => this.flush());
+    setImmediate(this.flushSafely);
   }
 
   /**
@@ -222,16 +235,19 @@ export class QueryLog implements QueryObserver {
   private write(text: string, entries: number, noted: number, landed?: () => void): void {
     this.size += Buffer.byteLength(text);
     const stream = this.stream;
-    const written = stream.write(text, (err) => {
+    const accepted = stream.write(text, (err) => {
       if (err) {
         this.droppedTotal += entries;
         this.droppedUnnoted += entries + noted;
         // Failed here and now, before anything else is written to this stream (its 'error' event comes later).
         if (stream === this.stream) this.fail(err, 'query log cannot be written');
-      } else if (this.recovering && stream === this.stream) {
-        this.recovering = false;
-        this.retryDelay = this.retryMs;
-        this.log.warn({ path: this.config.path, droppedTotal: this.droppedTotal }, 'query log writing again');
+      } else {
+        this.written += entries;
+        if (this.recovering && stream === this.stream) {
+          this.recovering = false;
+          this.retryDelay = this.retryMs;
+          this.log.warn({ path: this.config.path, droppedTotal: this.droppedTotal }, 'query log writing again');
+        }
       }
       if (landed) {
         this.probe = null;
@@ -239,11 +255,11 @@ export class QueryLog implements QueryObserver {
         this.queueFlush();
       }
     });
-    if (!written) {
+    if (!accepted) {
       this.stalled = true;
       this.stream.once('drain', () => {
         this.stalled = false;
-        this.flush();
+        this.flushSafely();
       });
     }
   }

@@ -4,7 +4,8 @@
 
 import { performance } from 'node:perf_hooks'; // the global is a getter, read on every use
 import type { Logger } from 'pino';
-import { QueryEvent, type QueryObserver, type Verdict } from '../../shared/events.js';
+import { Observers, QueryEvent, type Verdict } from '../../shared/events.js';
+import { Guard } from '../../shared/guard.js';
 import { REFUSED } from './clients.js';
 import { type FilterState, PASS } from '../../shared/filter.js';
 import {
@@ -97,8 +98,8 @@ export class Resolver {
   private readonly q = new Query();
   private readonly inflight = new Map<string, Flight>();
   private readonly event = new QueryEvent();
-  /** Query log and metrics; each sees every answered query. The daemon may hand its own array. */
-  observers: QueryObserver[] = [];
+  /** Query log and metrics (or, in a worker, the event ring), behind one guard; the daemon may hand its own. */
+  observers: Observers;
   /** Per-client UDP rate limiting; set by the daemon. */
   rateLimit: RateLimiter | null = null;
   /** RFC 9462 answers naming aifence's own DoT/DoH listeners; null when it has none (then the name goes through the filter as any other). */
@@ -106,6 +107,8 @@ export class Resolver {
   // When the query being handled arrived (wall clock for logs, monotonic for latency).
   private arrived = 0;
   private started = 0;
+  /** An answer went out for the query being handled: a failure after it must not send a second one. */
+  private replied = false;
   /** Bound once: the upstream hands each exchange's key back, so a miss costs no closure. */
   private readonly onAnswered: ExchangeDone = (reply, shape, server, key) => this.answered(key, reply, shape, server);
 
@@ -118,7 +121,9 @@ export class Resolver {
     private readonly log: Logger,
     /** Swapped on reload. */
     public options: ResolverOptions = { maxUdpSize: DEFAULT_MAX_UDP, maxConcurrent: 4096, staleAfter: 1.8 },
-  ) {}
+  ) {
+    this.observers = new Observers(new Guard(log));
+  }
 
   /** Queries waiting on upstream now (graceful shutdown waits for this to reach 0). */
   get pending(): number {
@@ -140,6 +145,7 @@ export class Resolver {
       this.started = performance.now();
     }
     const q = this.q;
+    this.replied = false;
     let parsed = ParseResult.Drop;
     try {
       parsed = parseQuery(msg, q, this.options.maxUdpSize);
@@ -149,7 +155,7 @@ export class Resolver {
       // One bad query must not take the office's DNS down: answer it SERVFAIL and carry on.
       this.stats.errors++;
       this.log.error({ err, client: address }, 'query handling failed');
-      if (parsed === ParseResult.Ok) this.send(errorAnswer(msg, q, Rcode.SERVFAIL), transport, address, port, msg, q, -1, 'allowed', -1, false, '');
+      if (parsed === ParseResult.Ok && !this.replied) this.send(errorAnswer(msg, q, Rcode.SERVFAIL), transport, address, port, msg, q, -1, 'allowed', -1, false, '');
     }
     return parsed !== ParseResult.Drop;
   }
@@ -303,6 +309,7 @@ export class Resolver {
     // Every path alike: an answer bigger than the client's (capped) UDP size becomes TC, so it asks again over TCP.
     if (transport.udp && q !== null && reply.length > q.udpSize) reply = truncatedAnswer(msg, q);
     transport.send(reply, address, port);
+    this.replied = true;
     if (this.observers.length === 0) return;
     const e = this.event;
     const state = this.state;
@@ -319,7 +326,7 @@ export class Resolver {
     e.upstream = upstream;
     e.transport = transport.kind;
     e.latencyMs = performance.now() - this.started;
-    for (const o of this.observers) o.observe(e);
+    this.observers.observe(e);
   }
 }
 

@@ -36,6 +36,7 @@ function bump(map: Map<string, number>, key: string): void {
 }
 
 export class ConsoleStats implements QueryObserver {
+  readonly observerName = 'console';
   private readonly minutes = Array.from({ length: MINUTES }, () => new Minute());
 
   constructor(private readonly clock: () => number = Date.now) {}

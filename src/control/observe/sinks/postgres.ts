@@ -1,21 +1,23 @@
-// The query log into PostgreSQL, shared by a fleet: every instance COPYs its
-// rows, marked with its name, into one table that aifence creates and
+// The query log into PostgreSQL, shared by a fleet: every instance INSERTs
+// its rows, marked with its name, into one table that aifence creates and
 // migrates. Like the file log, observe() only copies fields into a bounded
-// ring of preallocated slots; a timer sends a batch with one COPY off the
-// answer path. When the database is slow or away the ring fills and new
-// entries are dropped and counted; a batch whose COPY fails is dropped and
-// counted too, and the connection is retried with back-off. Rows older than
-// queryLog.retention are deleted every hour. Nothing waits for the database
-// at start: the resolver serves while it connects.
+// ring of preallocated slots; a timer sends a batch as one parameterised
+// INSERT of arrays (unnest) off the answer path, names in presentation form
+// (src/wire/presentation.ts), so no byte a client puts in a name reaches the
+// server raw. A batch the server refuses for its data is split in halves
+// until the row it refuses stands alone: that row is counted as rejected and
+// every other is written. When the database is slow or away the ring fills
+// and new entries are dropped and counted; a batch lost with the connection
+// is dropped and counted too, and the connection is retried with back-off.
+// Rows older than queryLog.retention are deleted every hour. Nothing waits
+// for the database at start: the resolver serves while it connects.
 
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import type { QueryLogConfig } from '../../config/querylog.js';
 import { rcodeName, typeName } from '../../../wire/mnemonics.js';
 import type { QueryEvent, QueryObserver } from '../../../shared/events.js';
 import type { Logger } from '../../../shared/logger.js';
+import { Guard } from '../../../shared/guard.js';
 import { anonymizeAddress } from '../querylog.js';
 import { EntryRing } from '../ring.js';
 
@@ -70,11 +72,14 @@ export interface PostgresLogOptions {
   retryMs?: number;
   retryMaxMs?: number;
   warnEveryMs?: number;
+  /** Where a throw in a timer is caught and counted (aifence_observer_errors_total); default: one of its own. */
+  guard?: Guard;
 }
 
 const RETENTION_EVERY_MS = 3_600_000;
 
 export class PostgresQueryLog implements QueryObserver {
+  readonly observerName = 'postgres';
   private readonly ring: EntryRing;
   private droppedTotal = 0;
   private droppedWarned = 0;
@@ -93,8 +98,13 @@ export class PostgresQueryLog implements QueryObserver {
   private readonly retryMs: number;
   private readonly retryMaxMs: number;
   private readonly warnEveryMs: number;
+  /** tick() for timers: a throw stops here, counted. */
+  private readonly tickSafely: () => void;
+  private lastRejectWarn = 0;
   /** Rows written since start, for the metrics and the benchmark. */
   written = 0;
+  /** Rows the database refused (each alone, after its batch was split), since start. */
+  rejected = 0;
 
   constructor(
     private readonly config: QueryLogConfig,
@@ -110,8 +120,9 @@ export class PostgresQueryLog implements QueryObserver {
     this.retryMaxMs = Math.max(this.retryMs, options.retryMaxMs ?? 30_000);
     this.warnEveryMs = options.warnEveryMs ?? 10_000;
     this.onlyBlocked = config.mode === 'blocked';
-    this.timer = setInterval(() => this.tick(), options.flushMs ?? 200).unref();
-    this.tick();
+    this.tickSafely = (options.guard ?? new Guard(log)).wrap(this.observerName, () => this.tick());
+    this.timer = setInterval(this.tickSafely, options.flushMs ?? 200).unref();
+    this.tickSafely();
   }
 
   get dropped(): number {
@@ -184,26 +195,56 @@ export class PostgresQueryLog implements QueryObserver {
     this.client = client;
     this.failed = false;
     this.retryDelay = this.retryMs;
-    this.tick();
+    this.tickSafely();
   }
 
-  /** One COPY of up to one batch; more waiting goes on at once, so a backlog drains at COPY speed. */
+  /** One INSERT of up to one batch; more waiting goes on at once, so a backlog drains at batch speed. */
   private send(): void {
     const client = this.client!;
     const n = Math.min(this.ring.count, this.batch);
-    let text = '';
-    for (let k = 0; k < n; k++) text += this.row(k);
+    const rows = new Rows(n);
+    for (let k = 0; k < n; k++) this.row(k, rows);
     this.ring.shift(n);
-    this.sending = pipeline(Readable.from([text]), client.query(copyFrom(`COPY ${TABLE} (time, instance, client, grp, name, qtype, verdict, cached, service, list, rcode, upstream, latency_ms) FROM STDIN`)))
+    const before = this.written + this.rejected;
+    this.sending = this.insert(client, rows, 0, n)
       .then(() => {
-        this.written += n;
-        if (this.ring.count > 0 && !this.closed) setImmediate(() => this.tick());
+        if (this.ring.count > 0 && !this.closed) setImmediate(this.tickSafely);
       })
       .catch((err: Error) => {
-        this.droppedTotal += n;
+        // The connection (or the table) failed: what was not written of this batch is lost with it.
+        this.droppedTotal += n - (this.written + this.rejected - before);
         this.fail(err, 'query log rows could not be written');
       })
       .finally(() => (this.sending = null));
+  }
+
+  /**
+   * Rows from..to in one statement. When the server refuses them for their
+   * data, each half goes again alone, down to the single row it refuses,
+   * which is counted and logged: one bad row never costs the others.
+   */
+  private async insert(client: pg.Client, rows: Rows, from: number, to: number): Promise<void> {
+    try {
+      await client.query(INSERT, rows.params(this.instance, from, to));
+      this.written += to - from;
+    } catch (err) {
+      if (!isRowError(err)) throw err;
+      if (to - from === 1) return this.reject(err as Error, rows, from);
+      const half = (from + to) >>> 1;
+      await this.insert(client, rows, from, half);
+      await this.insert(client, rows, half, to);
+    }
+  }
+
+  private reject(err: Error, rows: Rows, k: number): void {
+    this.rejected++;
+    const now = Date.now();
+    if (now - this.lastRejectWarn < this.warnEveryMs) return;
+    this.lastRejectWarn = now;
+    this.log.warn(
+      { err: err.message, client: rows.client[k], name: rows.name[k], rejectedTotal: this.rejected },
+      'query log row refused by the database; the rest of its batch was written (at most one line every warnEvery)',
+    );
   }
 
   private async expire(): Promise<void> {
@@ -216,13 +257,21 @@ export class PostgresQueryLog implements QueryObserver {
     }
   }
 
-  /** One row in COPY text format. */
-  private row(k: number): string {
+  /** The k-th waiting entry into the batch's columns. */
+  private row(k: number, rows: Rows): void {
     const s = this.ring.at(k);
-    const name = s.nameLen > 0 ? copyText(this.ring.name(k)) : '\\N';
-    const client = this.config.anonymize ? anonymizeAddress(s.client) : s.client;
-    const service = s.list.startsWith('service:') ? copyText(s.list.slice(8)) : '\\N';
-    return `${new Date(s.time).toISOString()}\t${this.instance}\t${client}\t${s.group ? copyText(s.group) : '\\N'}\t${name}\t${s.nameLen > 0 ? typeName(s.qtype) : '\\N'}\t${s.verdict}\t${s.cached ? 't' : 'f'}\t${service}\t${s.list ? copyText(s.list) : '\\N'}\t${rcodeName(s.rcode)}\t${s.upstream || '\\N'}\t${Math.round(s.latencyMs * 100) / 100}\n`;
+    rows.time[k] = new Date(s.time).toISOString();
+    rows.client[k] = this.config.anonymize ? anonymizeAddress(s.client) : s.client;
+    rows.group[k] = s.group || null;
+    rows.name[k] = s.nameLen > 0 ? this.ring.name(k) : null;
+    rows.qtype[k] = s.nameLen > 0 ? typeName(s.qtype) : null;
+    rows.verdict[k] = s.verdict;
+    rows.cached[k] = s.cached;
+    rows.service[k] = s.list.startsWith('service:') ? s.list.slice(8) : null;
+    rows.list[k] = s.list || null;
+    rows.rcode[k] = rcodeName(s.rcode);
+    rows.upstream[k] = s.upstream || null;
+    rows.latency[k] = Math.round(s.latencyMs * 100) / 100;
   }
 
   private fail(err: Error, what: string): void {
@@ -252,7 +301,57 @@ export class PostgresQueryLog implements QueryObserver {
   }
 }
 
-/** Escapes a value for COPY's text format (backslash, tab, newline, carriage return). */
-function copyText(s: string): string {
-  return /[\\\t\n\r]/.test(s) ? s.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : s;
+/** One array per column ($1 .. $13 of INSERT): the batch travels as 13 parameters, whatever its size. */
+class Rows {
+  readonly time: string[];
+  readonly client: string[];
+  readonly group: (string | null)[];
+  readonly name: (string | null)[];
+  readonly qtype: (string | null)[];
+  readonly verdict: string[];
+  readonly cached: boolean[];
+  readonly service: (string | null)[];
+  readonly list: (string | null)[];
+  readonly rcode: string[];
+  readonly upstream: (string | null)[];
+  readonly latency: number[];
+
+  constructor(n: number) {
+    this.time = new Array<string>(n);
+    this.client = new Array<string>(n);
+    this.group = new Array<string | null>(n);
+    this.name = new Array<string | null>(n);
+    this.qtype = new Array<string | null>(n);
+    this.verdict = new Array<string>(n);
+    this.cached = new Array<boolean>(n);
+    this.service = new Array<string | null>(n);
+    this.list = new Array<string | null>(n);
+    this.rcode = new Array<string>(n);
+    this.upstream = new Array<string | null>(n);
+    this.latency = new Array<number>(n);
+  }
+
+  params(instance: string, from: number, to: number): unknown[] {
+    const all = from === 0 && to === this.time.length;
+    const cut = <T>(a: T[]): T[] => (all ? a : a.slice(from, to));
+    return [
+      cut(this.time), instance, cut(this.client), cut(this.group), cut(this.name), cut(this.qtype), cut(this.verdict),
+      cut(this.cached), cut(this.service), cut(this.list), cut(this.rcode), cut(this.upstream), cut(this.latency),
+    ];
+  }
+}
+
+const INSERT = `INSERT INTO ${TABLE} (time, instance, client, grp, name, qtype, verdict, cached, service, list, rcode, upstream, latency_ms)
+  SELECT t, $2, c, g, n, q, v, ca, s, l, r, u, la
+  FROM unnest($1::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[], $12::text[], $13::real[])
+    AS x(t, c, g, n, q, v, ca, s, l, r, u, la)`;
+
+/**
+ * The server refused the rows for what they hold (SQLSTATE class 22, data
+ * exception: a byte the encoding refuses, a value out of range; class 23,
+ * a constraint), not for the connection or the table: worth splitting.
+ */
+function isRowError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
 }
