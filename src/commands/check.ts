@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../control/config/load.js';
 import { buildFilter } from '../control/policy/filter.js';
 import { CheckInputError, checkClient, checkNames, checkTarget } from '../control/policy/explain.js';
+import { visible } from '../text/visible.js';
 
 export function checkCommand(): Command {
   return new Command('check')
@@ -32,7 +33,7 @@ export function checkCommand(): Command {
           targets.push(t.name);
         } catch (err) {
           if (!(err instanceof CheckInputError)) throw err;
-          process.stderr.write(`aifence check: ${where}${err.message}\n`);
+          process.stderr.write(`aifence check: ${visible(`${where}${err.message}`)}\n`);
           bad++;
         }
       }
@@ -45,7 +46,8 @@ export function checkCommand(): Command {
           }
           const why = r.list ? `  ${r.list}${r.line ? ` line ${r.line}` : ''}: ${r.entry}` : '';
           const exception = r.exception ? `  (exception ${r.exception.select}${r.exception.until ? ` until ${r.exception.until}` : ''}${r.exception.reason ? `: ${r.exception.reason}` : ''})` : '';
-          process.stdout.write(`${r.name}\t${r.verdict}\t${r.group ?? '-'}${why}${exception}\n`);
+          // Names are in presentation form already; reasons and entries come from lists and Redis: no raw control byte reaches the terminal.
+          process.stdout.write(`${r.name}\t${r.verdict}\t${visible(`${r.group ?? '-'}${why}${exception}`)}\n`);
         }
       }
       if (bad > 0) throw new Error(`${bad} input${bad === 1 ? ' was' : 's were'} not a domain name (see above); the rest were checked`);

@@ -12,7 +12,8 @@ import { resolve } from 'node:path';
 import type { Entry, Explanation, ListInput, ListReport, ListSet, ListSpec, Matcher } from './types.js';
 import { TrieBuilder } from './builder.js';
 import { CompiledMatcher, type CompiledParts } from './matcher.js';
-import { normalizeName } from './name.js';
+import { matchText, normalizeName } from './name.js';
+import { textLabels } from '../wire/presentation.js';
 import { MAX_SAMPLES, parseList } from './parse.js';
 import { JobRunner, siblingModule } from '../thread/run.js';
 
@@ -183,12 +184,14 @@ async function explainBatch(
   /** Suffix (the name itself or a parent) -> indices of the names it belongs to. */
   const bySuffix = new Map<string, number[]>();
   names.forEach((raw, i) => {
-    const query = normalizeName(raw);
-    masks[i] = typeof query === 'string' ? matcher.matchName(query) : -1;
+    // A name in presentation form with escapes stays as it is: its labels are split where its dots are not escaped.
+    const query = raw.includes('\\') ? raw : normalizeName(raw);
+    masks[i] = typeof query === 'string' ? matchText(matcher, query) : -1;
     queries[i] = typeof query === 'string' ? query : '';
     if (masks[i] <= 0) return;
-    for (let at = 0; at >= 0; at = queries[i].indexOf('.', at) + 1 || -1) {
-      const suffix = queries[i].slice(at);
+    const labels = textLabels(queries[i]);
+    for (let k = 0; k < labels.length; k++) {
+      const suffix = labels.slice(k).join('.');
       const list = bySuffix.get(suffix);
       if (list === undefined) bySuffix.set(suffix, [i]);
       else if (list[list.length - 1] !== i) list.push(i);

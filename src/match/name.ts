@@ -2,6 +2,8 @@
 // trailing dot, RFC 1035 length limits. Underscore is accepted because real
 // lists carry names like `_dmarc.example.com`.
 import { domainToASCII } from 'node:url';
+import { NameTextError, parseNameText } from '../wire/presentation.js';
+import type { Matcher } from './types.js';
 
 /** Why a name was refused. A class so the success path returns a bare string and allocates nothing. */
 export class InvalidName {
@@ -82,4 +84,20 @@ function foldOrIdn(name: string): string {
   if (!/[^\x00-\x7f]/.test(lower)) return lower;
   const ascii = domainToASCII(lower);
   return ascii.endsWith('.') ? ascii.slice(0, -1) : ascii;
+}
+
+/**
+ * The matcher's mask for a name given as text. One in presentation form
+ * with escapes (`a\\000b.chat.deepseek.com`, as the query log writes it)
+ * is matched as its exact bytes, as the query path matches them; any other
+ * is normalised first (case, IDN). -1 when it is no name.
+ */
+export function matchText(matcher: Matcher, name: string): number {
+  if (!name.includes('\\')) return matcher.matchName(name);
+  try {
+    return matcher.matchWire(parseNameText(name), 0);
+  } catch (err) {
+    if (err instanceof NameTextError) return -1;
+    throw err;
+  }
 }

@@ -8,6 +8,8 @@
 
 import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { csv, table } from '../../text/visible.js';
+import { textLabels } from '../../wire/presentation.js';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Catalogue } from '../catalogue/index.js';
@@ -52,11 +54,12 @@ export function loadCandidates(file = CANDIDATES_FILE): Map<string, string> {
   return map;
 }
 
-/** What makes `name` look like an AI service, and how strongly; weight 0 when nothing does. */
+/** What makes `name` (presentation form) look like an AI service, and how strongly; weight 0 when nothing does. */
 export function evidence(name: string, candidates: Map<string, string>): { score: number; why: string[] } {
   const why: string[] = [];
   let score = 0;
-  const labels = name.split('.');
+  // Split where the name has label boundaries: `chat\.deepseek\.com` is one label, not deepseek.com.
+  const labels = textLabels(name);
   for (let i = 0; i < labels.length - 1; i++) {
     const suffix = labels.slice(i).join('.');
     const service = candidates.get(suffix);
@@ -96,12 +99,9 @@ function covered(catalogue: Catalogue): (name: string) => boolean {
   for (const s of catalogue.services) for (const d of s.domains) (d.exact ? exact : suffixes).add(d.name);
   return (name) => {
     if (exact.has(name)) return true;
-    for (let at = 0; ; ) {
-      if (suffixes.has(name.slice(at))) return true;
-      const dot = name.indexOf('.', at);
-      if (dot < 0) return false;
-      at = dot + 1;
-    }
+    const labels = textLabels(name);
+    for (let i = 0; i < labels.length; i++) if (suffixes.has(labels.slice(i).join('.'))) return true;
+    return false;
   };
 }
 
@@ -142,7 +142,7 @@ export async function discoverFromFiles(files: string[], catalogue: Catalogue, o
       const t = Date.parse(e.time ?? '');
       if (!(t >= since)) continue;
       allowedSeen++;
-      const name = e.name.replace(/\.$/, '');
+      const name = e.name;
       let s = seen.get(name);
       if (!s) seen.set(name, (s = { queries: 0, clients: new Set(), first: t, last: t }));
       s.queries++;
@@ -168,7 +168,7 @@ export async function discoverFromDb(url: string, catalogue: Catalogue, options:
       since = 'AND time >= $1';
     }
     const r = await client.query<{ name: string; queries: string; clients: string; first: Date; last: Date }>(
-      `SELECT rtrim(name, '.') AS name, count(*)::bigint AS queries, count(DISTINCT client)::bigint AS clients, min(time) AS first, max(time) AS last
+      `SELECT name, count(*)::bigint AS queries, count(DISTINCT client)::bigint AS clients, min(time) AS first, max(time) AS last
        FROM ${TABLE} WHERE verdict = 'allowed' AND name IS NOT NULL ${since} GROUP BY 1`,
       params,
     );
@@ -184,11 +184,6 @@ export function formatDiscovery(rows: Discovery[], format: 'table' | 'csv' | 'js
   if (format === 'json') return JSON.stringify({ rows }) + '\n';
   const header = ['name', 'clients', 'queries', 'score', 'first', 'last', 'why'];
   const cells = rows.map((r) => [r.name, String(r.clients), String(r.queries), String(r.score), r.first, r.last, r.why.join('; ')]);
-  if (format === 'csv') {
-    const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
-    return [header, ...cells].map((row) => row.map(quote).join(',') + '\n').join('');
-  }
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const pad = (row: string[]) => row.map((c, i) => (i >= 1 && i <= 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd() + '\n';
-  return [pad(header), ...cells.map(pad)].join('');
+  if (format === 'csv') return csv([header, ...cells]);
+  return table([header, ...cells], new Set([1, 2, 3]));
 }

@@ -5,6 +5,7 @@
 import { createReadStream, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { csv, table } from '../../text/visible.js';
 
 export type ReportBy = 'service' | 'client' | 'group' | 'day' | 'instance';
 export const REPORT_BY: readonly ReportBy[] = ['service', 'client', 'group', 'day', 'instance'];
@@ -186,13 +187,7 @@ export function formatReport(report: Report, format: 'table' | 'csv' | 'json'): 
     r.first,
     r.last,
   ]);
-  if (format === 'csv') {
-    const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s);
-    return [header, ...cells].map((row) => row.map(quote).join(',') + '\n').join('');
-  }
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const numeric = new Set(['queries', 'clients']);
-  const pad = (row: string[]) =>
-    row.map((c, i) => (numeric.has(header[i]) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd() + '\n';
-  return [pad(header), ...cells.map(pad)].join('');
+  if (format === 'csv') return csv([header, ...cells]);
+  const numeric = new Set(header.flatMap((h, i) => (h === 'queries' || h === 'clients' ? [i] : [])));
+  return table([header, ...cells], numeric);
 }

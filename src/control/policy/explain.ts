@@ -3,7 +3,8 @@
 // check` and the admin API's /check.
 
 import type { Rule } from '../config/schema.js';
-import { normalizeName } from '../../match/name.js';
+import { matchText, normalizeName } from '../../match/name.js';
+import { NameTextError, nameText, parseNameText } from '../../wire/presentation.js';
 import type { Explanation } from '../../match/types.js';
 import { addressBytes } from '../../net/address.js';
 import { REFUSED } from '../../data/resolve/clients.js';
@@ -41,9 +42,20 @@ export class CheckInputError extends Error {}
  * What to check for one input: the name itself, or the host of a URL (with
  * a note saying so). Throws CheckInputError naming the input when there is
  * no usable name: empty, `bad..name`, a label over 63 octets, an address.
+ * A name with a backslash is read in presentation form, as the query log
+ * writes it (`a\000b.chat.deepseek.com`, `chat\.deepseek\.com`): it is
+ * checked as those exact bytes and named in the same form.
  */
 export function checkTarget(input: string): { name: string; note?: string } {
   let name = input.trim();
+  if (name.includes('\\')) {
+    try {
+      return { name: nameText(parseNameText(name)) };
+    } catch (err) {
+      if (err instanceof NameTextError) throw new CheckInputError(err.message);
+      throw err;
+    }
+  }
   let note: string | undefined;
   if (name.includes('/')) {
     let host = '';
@@ -88,7 +100,7 @@ export async function checkNames(filter: Filter, names: readonly string[], clien
     return names.map((name) => ({ name, verdict: 'refused', group: null, list: null, line: null, entry: null, service: null, rule: null, exception: null }));
   }
   const decisions = names.map((name) => {
-    const mask = matcher.matchName(name);
+    const mask = matchText(matcher, name);
     return { name, mask, decision: policy.decide(groupIndex, mask, now) };
   });
   // Only a list that decided needs its entry found.

@@ -5,6 +5,7 @@
 // token holder's actions and swaps in a fresh view.
 
 import type { ExceptionView } from '../../state/exceptions.js';
+import { visible } from '../../../text/visible.js';
 import type { SharedStateStatus } from '../../state/runtime.js';
 import { type ConsoleStats, type Dimension, MINUTES } from './stats.js';
 
@@ -23,7 +24,15 @@ export interface ConsoleData {
 
 const PALETTE = ['#c0392b', '#2471a3', '#d68910', '#7d3c98', '#138d75', '#566573', '#a04000'];
 
-export const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** For attributes console.js reads back (a group's or an exception's id): the exact value, HTML-escaped. */
+const attr = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/**
+ * For text shown: HTML-escaped, and every control, bidi or invisible
+ * character (U+202E in an exception's reason) shown as its code, so no
+ * value reorders or hides what is around it.
+ */
+export const escapeHtml = (s: string): string => attr(visible(s));
 
 const time = (iso: string | number): string => new Date(iso).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
 
@@ -76,14 +85,14 @@ function groupRow(g: ConsoleData['groups'][number]): string {
   const name = escapeHtml(g.name);
   const blocking = g.paused ? `<span class="bad">paused until ${time(g.paused)}</span>` : '<span class="ok">on</span>';
   const action = g.paused
-    ? `<button data-action="resume" data-group="${name}">Resume</button>`
-    : `<button data-action="pause" data-group="${name}" data-minutes="15">Pause 15 min</button>`;
+    ? `<button data-action="resume" data-group="${attr(g.name)}">Resume</button>`
+    : `<button data-action="pause" data-group="${attr(g.name)}" data-minutes="15">Pause 15 min</button>`;
   const list = (items: string[]) => (items.length === 0 ? '<span class="empty">-</span>' : items.map(escapeHtml).join(', '));
-  return `<tr data-group="${name}"><td>${name}</td><td>${list(g.clients)}</td><td>${list(g.block)}</td><td>${list(g.allow)}</td><td class="blocking">${blocking}</td><td>${action}</td></tr>`;
+  return `<tr data-group="${attr(g.name)}"><td>${name}</td><td>${list(g.clients)}</td><td>${list(g.block)}</td><td>${list(g.allow)}</td><td class="blocking">${blocking}</td><td>${action}</td></tr>`;
 }
 
 function exceptionRow(e: ExceptionView): string {
-  return `<tr data-id="${escapeHtml(e.id)}"><td>${escapeHtml(e.group)}</td><td>${escapeHtml(e.select)}</td><td>${time(e.until)}</td><td>${escapeHtml(e.reason)}</td><td>${escapeHtml(e.author)} on ${escapeHtml(e.instance)}</td><td><button data-action="revoke" data-id="${escapeHtml(e.id)}">Revoke</button></td></tr>`;
+  return `<tr data-id="${attr(e.id)}"><td>${escapeHtml(e.group)}</td><td>${escapeHtml(e.select)}</td><td>${time(e.until)}</td><td>${escapeHtml(e.reason)}</td><td>${escapeHtml(e.author)} on ${escapeHtml(e.instance)}</td><td><button data-action="revoke" data-id="${attr(e.id)}">Revoke</button></td></tr>`;
 }
 
 /** Stacked bars, one per minute. */
