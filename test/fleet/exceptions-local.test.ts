@@ -67,4 +67,17 @@ describe('runtime exceptions on one instance', () => {
     const unknown = await post(JSON.stringify({ group: 'default', select: 'list:ai', until: '1h', reason: 'x', extra: 1 }));
     expect(unknown.status).toBe(400);
   });
+
+  it('the console shows a reason\'s bidi override, control characters and markup as text, never raw', async () => {
+    // The API refuses control characters in a reason (one line); format characters pass it, and Redis may hold anything.
+    const reason = 'ticket \u202egnp.exe\u202c <b>x</b> \u200b\u2066end';
+    const added = await api('POST', '/exceptions', { group: 'default', select: 'list:ai', until: '1h', reason, author: 'eve\u202e' });
+    expect(added.status, JSON.stringify(added.body)).toBe(201);
+    const res = await fetch(`http://127.0.0.1:${d.daemon.adminAddress!.port}/console/view`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const html = await res.text();
+    expect(html).not.toMatch(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069]/);
+    expect(html).toContain('ticket \\u202Egnp.exe\\u202C &#60;b&#62;x&#60;/b&#62; \\u200B\\u2066end');
+    expect(html).toContain('eve\\u202E on');
+    expect((await api('DELETE', `/exceptions/${added.body.id}`)).status).toBe(200);
+  });
 });
