@@ -186,7 +186,18 @@ export class QueryLog implements QueryObserver {
     const probing = this.recovering && this.droppedUnnoted > 0;
     let text = '';
     const n = probing ? 0 : Math.min(this.batch, this.ring.count);
-    for (let k = 0; k < n; k++) text += this.line(k) + '\n';
+    let lines = 0;
+    for (let k = 0; k < n; k++) {
+      // An entry that cannot be written is dropped alone, counted; the batch goes on.
+      try {
+        text += this.line(k) + '\n';
+        lines++;
+      } catch (err) {
+        this.droppedTotal++;
+        this.droppedUnnoted++;
+        this.guard.failed(this.observerName, err);
+      }
+    }
     this.ring.shift(n);
     if (this.ring.count > 0 && !probing) this.queueFlush();
     const noted = this.droppedUnnoted;
@@ -194,8 +205,8 @@ export class QueryLog implements QueryObserver {
       text += JSON.stringify({ time: new Date().toISOString(), event: 'dropped', count: noted }) + '\n';
       this.droppedUnnoted = 0;
     }
-    if (probing) this.probe = new Promise((resolve) => this.write(text, n, noted, resolve));
-    else this.write(text, n, noted);
+    if (probing) this.probe = new Promise((resolve) => this.write(text, lines, noted, resolve));
+    else this.write(text, lines, noted);
   }
 
   /** Writes everything still buffered and closes the file. */

@@ -98,6 +98,7 @@ export class PostgresQueryLog implements QueryObserver {
   private readonly retryMs: number;
   private readonly retryMaxMs: number;
   private readonly warnEveryMs: number;
+  private readonly guard: Guard;
   /** tick() for timers: a throw stops here, counted. */
   private readonly tickSafely: () => void;
   private lastRejectWarn = 0;
@@ -120,7 +121,8 @@ export class PostgresQueryLog implements QueryObserver {
     this.retryMaxMs = Math.max(this.retryMs, options.retryMaxMs ?? 30_000);
     this.warnEveryMs = options.warnEveryMs ?? 10_000;
     this.onlyBlocked = config.mode === 'blocked';
-    this.tickSafely = (options.guard ?? new Guard(log)).wrap(this.observerName, () => this.tick());
+    this.guard = options.guard ?? new Guard(log);
+    this.tickSafely = this.guard.wrap(this.observerName, () => this.tick());
     this.timer = setInterval(this.tickSafely, options.flushMs ?? 200).unref();
     this.tickSafely();
   }
@@ -203,16 +205,26 @@ export class PostgresQueryLog implements QueryObserver {
     const client = this.client!;
     const n = Math.min(this.ring.count, this.batch);
     const rows = new Rows(n);
-    for (let k = 0; k < n; k++) this.row(k, rows);
+    let m = 0;
+    for (let k = 0; k < n; k++) {
+      // An entry that cannot be made a row is dropped alone, counted; the batch goes on.
+      try {
+        this.row(k, m, rows);
+        m++;
+      } catch (err) {
+        this.droppedTotal++;
+        this.guard.failed(this.observerName, err);
+      }
+    }
     this.ring.shift(n);
     const before = this.written + this.rejected;
-    this.sending = this.insert(client, rows, 0, n)
+    this.sending = this.insert(client, rows, 0, m)
       .then(() => {
         if (this.ring.count > 0 && !this.closed) setImmediate(this.tickSafely);
       })
       .catch((err: Error) => {
         // The connection (or the table) failed: what was not written of this batch is lost with it.
-        this.droppedTotal += n - (this.written + this.rejected - before);
+        this.droppedTotal += m - (this.written + this.rejected - before);
         this.fail(err, 'query log rows could not be written');
       })
       .finally(() => (this.sending = null));
@@ -257,21 +269,22 @@ export class PostgresQueryLog implements QueryObserver {
     }
   }
 
-  /** The k-th waiting entry into the batch's columns. */
-  private row(k: number, rows: Rows): void {
+  /** The k-th waiting entry into row i of the batch's columns. */
+  private row(k: number, i: number, rows: Rows): void {
     const s = this.ring.at(k);
-    rows.time[k] = new Date(s.time).toISOString();
-    rows.client[k] = this.config.anonymize ? anonymizeAddress(s.client) : s.client;
-    rows.group[k] = s.group || null;
-    rows.name[k] = s.nameLen > 0 ? this.ring.name(k) : null;
-    rows.qtype[k] = s.nameLen > 0 ? typeName(s.qtype) : null;
-    rows.verdict[k] = s.verdict;
-    rows.cached[k] = s.cached;
-    rows.service[k] = s.list.startsWith('service:') ? s.list.slice(8) : null;
-    rows.list[k] = s.list || null;
-    rows.rcode[k] = rcodeName(s.rcode);
-    rows.upstream[k] = s.upstream || null;
-    rows.latency[k] = Math.round(s.latencyMs * 100) / 100;
+    const service = s.list.startsWith('service:') ? s.list.slice(8) : null;
+    rows.time[i] = new Date(s.time).toISOString();
+    rows.client[i] = this.config.anonymize ? anonymizeAddress(s.client) : s.client;
+    rows.group[i] = s.group || null;
+    rows.name[i] = s.nameLen > 0 ? this.ring.name(k) : null;
+    rows.qtype[i] = s.nameLen > 0 ? typeName(s.qtype) : null;
+    rows.verdict[i] = s.verdict;
+    rows.cached[i] = s.cached;
+    rows.service[i] = service;
+    rows.list[i] = s.list || null;
+    rows.rcode[i] = rcodeName(s.rcode);
+    rows.upstream[i] = s.upstream || null;
+    rows.latency[i] = Math.round(s.latencyMs * 100) / 100;
   }
 
   private fail(err: Error, what: string): void {
