@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import type { Entry, Explanation, ListInput, ListReport, ListSet, ListSpec, Matcher } from './types.js';
 import { TrieBuilder } from './builder.js';
 import { CompiledMatcher, type CompiledParts } from './matcher.js';
-import { matchText, normalizeName } from './name.js';
+import { matchText, normalizeName, queryText } from './name.js';
 import { textLabels } from '../wire/presentation.js';
 import { MAX_SAMPLES, parseList } from './parse.js';
 import { JobRunner, siblingModule } from '../thread/run.js';
@@ -184,10 +184,10 @@ async function explainBatch(
   /** Suffix (the name itself or a parent) -> indices of the names it belongs to. */
   const bySuffix = new Map<string, number[]>();
   names.forEach((raw, i) => {
-    // A name in presentation form with escapes stays as it is: its labels are split where its dots are not escaped.
-    const query = raw.includes('\\') ? raw : normalizeName(raw);
-    masks[i] = typeof query === 'string' ? matchText(matcher, query) : -1;
-    queries[i] = typeof query === 'string' ? query : '';
+    // A host name normalised, any other name in presentation form: its labels split where its dots are not escaped.
+    const query = queryText(raw);
+    masks[i] = query !== null ? matchText(matcher, query) : -1;
+    queries[i] = query ?? '';
     if (masks[i] <= 0) return;
     const labels = textLabels(queries[i]);
     for (let k = 0; k < labels.length; k++) {

@@ -2,7 +2,7 @@
 // trailing dot, RFC 1035 length limits. Underscore is accepted because real
 // lists carry names like `_dmarc.example.com`.
 import { domainToASCII } from 'node:url';
-import { NameTextError, parseNameText } from '../wire/presentation.js';
+import { NameTextError, nameText, parseNameText } from '../wire/presentation.js';
 import type { Matcher } from './types.js';
 
 /** Why a name was refused. A class so the success path returns a bare string and allocates nothing. */
@@ -87,17 +87,26 @@ function foldOrIdn(name: string): string {
 }
 
 /**
- * The matcher's mask for a name given as text. One in presentation form
- * with escapes (`a\\000b.chat.deepseek.com`, as the query log writes it)
- * is matched as its exact bytes, as the query path matches them; any other
- * is normalised first (case, IDN). -1 when it is no name.
+ * A name given as text, ready to match: normalised (case, IDN) when it is a
+ * host name; else read in presentation form, as the query log writes names
+ * (`a\\000b.example`, `chat\\.deepseek\\.com`, `a!b.example`), and
+ * given back in that form; null when it is neither.
  */
-export function matchText(matcher: Matcher, name: string): number {
-  if (!name.includes('\\')) return matcher.matchName(name);
+export function queryText(raw: string): string | null {
+  if (!raw.includes('\\')) {
+    const normal = normalizeName(raw);
+    if (typeof normal === 'string') return normal;
+  }
   try {
-    return matcher.matchWire(parseNameText(name), 0);
+    return nameText(parseNameText(raw));
   } catch (err) {
-    if (err instanceof NameTextError) return -1;
+    if (err instanceof NameTextError) return null;
     throw err;
   }
+}
+
+/** The matcher's mask for a name given as text (see queryText), matched as its bytes as the query path matches them; -1 when it is no name. */
+export function matchText(matcher: Matcher, raw: string): number {
+  const query = queryText(raw);
+  return query === null ? -1 : matcher.matchWire(parseNameText(query), 0);
 }

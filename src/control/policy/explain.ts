@@ -42,22 +42,15 @@ export class CheckInputError extends Error {}
  * What to check for one input: the name itself, or the host of a URL (with
  * a note saying so). Throws CheckInputError naming the input when there is
  * no usable name: empty, `bad..name`, a label over 63 octets, an address.
- * A name with a backslash is read in presentation form, as the query log
- * writes it (`a\000b.chat.deepseek.com`, `chat\.deepseek\.com`): it is
+ * A name that is no host name but is printable is read in presentation
+ * form, as the query log writes it (`a\000b.chat.deepseek.com`,
+ * `chat\.deepseek\.com`, `a!b.example`; `/` written `\047`): it is
  * checked as those exact bytes and named in the same form.
  */
 export function checkTarget(input: string): { name: string; note?: string } {
   let name = input.trim();
-  if (name.includes('\\')) {
-    try {
-      return { name: nameText(parseNameText(name)) };
-    } catch (err) {
-      if (err instanceof NameTextError) throw new CheckInputError(err.message);
-      throw err;
-    }
-  }
   let note: string | undefined;
-  if (name.includes('/')) {
+  if (name.includes('/') && !name.includes('\\')) {
     let host = '';
     try {
       host = new URL(name.includes('://') ? name : `http://${name}`).hostname;
@@ -69,8 +62,16 @@ export function checkTarget(input: string): { name: string; note?: string } {
     name = host;
   }
   const valid = normalizeName(name);
-  if (typeof valid !== 'string') throw new CheckInputError(`${JSON.stringify(input)} is not a domain name: ${valid.reason}`);
-  return note === undefined ? { name } : { name, note };
+  if (typeof valid === 'string') return note === undefined ? { name } : { name, note };
+  if (note === undefined && valid.reason.startsWith('invalid character') && /^[\x21-\x7e]+$/.test(name)) {
+    try {
+      return { name: nameText(parseNameText(name)) };
+    } catch (err) {
+      if (!(err instanceof NameTextError)) throw err;
+      if (name.includes('\\')) throw new CheckInputError(err.message);
+    }
+  }
+  throw new CheckInputError(`${JSON.stringify(input)} is not a domain name: ${valid.reason}`);
 }
 
 /** The client to decide for: an IPv4 or IPv6 address, or a CheckInputError naming it. */
