@@ -273,7 +273,7 @@ export class PostgresQueryLog implements QueryObserver {
   private row(k: number, i: number, rows: Rows): void {
     const s = this.ring.at(k);
     const service = s.list.startsWith('service:') ? s.list.slice(8) : null;
-    rows.time[i] = new Date(s.time).toISOString();
+    rows.time[i] = s.time;
     rows.client[i] = this.config.anonymize ? anonymizeAddress(s.client) : s.client;
     rows.group[i] = s.group || null;
     rows.name[i] = s.nameLen > 0 ? this.ring.name(k) : null;
@@ -316,7 +316,8 @@ export class PostgresQueryLog implements QueryObserver {
 
 /** One array per column ($1 .. $13 of INSERT): the batch travels as 13 parameters, whatever its size. */
 class Rows {
-  readonly time: string[];
+  /** Milliseconds since the epoch: to_timestamp() on the server costs less than an ISO string per row each side. */
+  readonly time: number[];
   readonly client: string[];
   readonly group: (string | null)[];
   readonly name: (string | null)[];
@@ -330,7 +331,7 @@ class Rows {
   readonly latency: number[];
 
   constructor(n: number) {
-    this.time = new Array<string>(n);
+    this.time = new Array<number>(n);
     this.client = new Array<string>(n);
     this.group = new Array<string | null>(n);
     this.name = new Array<string | null>(n);
@@ -355,8 +356,8 @@ class Rows {
 }
 
 const INSERT = `INSERT INTO ${TABLE} (time, instance, client, grp, name, qtype, verdict, cached, service, list, rcode, upstream, latency_ms)
-  SELECT t, $2, c, g, n, q, v, ca, s, l, r, u, la
-  FROM unnest($1::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[], $12::text[], $13::real[])
+  SELECT to_timestamp(t / 1000), $2, c, g, n, q, v, ca, s, l, r, u, la
+  FROM unnest($1::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[], $12::text[], $13::real[])
     AS x(t, c, g, n, q, v, ca, s, l, r, u, la)`;
 
 /**
