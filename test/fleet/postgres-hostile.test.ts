@@ -179,11 +179,13 @@ describe.runIf(present)('hostile names through the file log, PostgreSQL, reports
   });
 
   it('a row the database still refuses costs only itself: counted, the rest of its batch written', async () => {
-    const log = createLogger({ level: 'silent' });
+    const said: string[] = [];
+    const log = createLogger({ level: 'warn', destination: { write: (line: string) => void said.push(line) } });
     const sink = new PostgresQueryLog({ mode: 'all', path: '', maxSize: 0, keep: 0, anonymize: false }, db.url, 'refused', log, { flushMs: 20, guard: new Guard(log) });
     await within(10_000, async () => !sink.failing && sink.pending === 0, 'connected');
     const e = new QueryEvent();
     const msg = queryFor(wire(ascii('chat'), ascii('deepseek'), ascii('com')), 1);
+    const nul = queryFor(wire([0x61, 0, 0x62], ascii('chat'), ascii('deepseek'), ascii('com')), 1);
     e.msg = msg;
     e.questionEnd = msg.length;
     e.qtype = 1;
@@ -194,6 +196,8 @@ describe.runIf(present)('hostile names through the file log, PostgreSQL, reports
       e.client = `10.0.${i >> 8}.${i & 255}`;
       // A group name is never a client's to choose; a NUL here is what the server still refuses (22021).
       e.group = i === 1000 ? 'bad\u0000group' : 'default';
+      e.msg = i === 1000 ? nul : msg;
+      e.questionEnd = e.msg.length;
       sink.observe(e);
     }
     await within(10_000, async () => sink.written + sink.rejected === 2001, 'all sent');
@@ -202,5 +206,9 @@ describe.runIf(present)('hostile names through the file log, PostgreSQL, reports
     expect(sink.dropped).toBe(0);
     expect(await count('refused')).toBe(2000);
     await sink.close();
+    // The daemon's own log names the refused row, its name in presentation form.
+    const refused = said.map((l) => JSON.parse(l)).find((l) => /refused by the database/.test(l.msg));
+    expect(refused).toMatchObject({ client: '10.0.3.232', name: 'a\\000b.chat.deepseek.com', rejectedTotal: 1 });
+    expect(refused.err).toMatch(/0x00/);
   });
 });

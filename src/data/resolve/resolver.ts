@@ -19,6 +19,7 @@ import {
 } from '../../wire/answers.js';
 import { DEFAULT_MAX_UDP, ParseResult, Query, Rcode, Type, equalsIgnoreCase, parseQuery } from '../../wire/message.js';
 import { relayAnswer, withoutOpt } from '../../wire/relay.js';
+import { nameText } from '../../wire/presentation.js';
 import type { ReplyShape } from '../../wire/records.js';
 import { type AnswerCache, type CachedReply, cacheKey } from './cache.js';
 import { Limit, type RateLimiter } from './ratelimit.js';
@@ -154,7 +155,7 @@ export class Resolver {
     } catch (err) {
       // One bad query must not take the office's DNS down: answer it SERVFAIL and carry on.
       this.stats.errors++;
-      this.log.error({ err, client: address }, 'query handling failed');
+      this.log.error({ err, client: address, name: parsed === ParseResult.Ok ? nameText(msg, 12, q.questionEnd - 4) : undefined }, 'query handling failed');
       if (parsed === ParseResult.Ok && !this.replied) this.send(errorAnswer(msg, q, Rcode.SERVFAIL), transport, address, port, msg, q, -1, 'allowed', -1, false, '');
     }
     return parsed !== ParseResult.Drop;
@@ -288,7 +289,7 @@ export class Resolver {
     } catch (err) {
       // A failure here concerns this client only.
       this.stats.errors++;
-      this.log.error({ err, client: w.address }, 'answering a waiting client failed');
+      this.log.error({ err, client: w.address, name: nameText(w.msg, 12, w.q.questionEnd - 4) }, 'answering a waiting client failed');
     }
   }
 
