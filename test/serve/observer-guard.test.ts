@@ -11,7 +11,7 @@ import { QueryEvent } from '../../src/shared/events.js';
 import { Guard } from '../../src/shared/guard.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { QueryLog } from '../../src/control/observe/querylog.js';
-import { encodeQuery } from '../support/client.js';
+import { encodeQuery, tcpFrame } from '../support/client.js';
 import { type TestDaemon, startDaemon } from '../support/daemon.js';
 import { TestUpstream } from '../support/upstream.js';
 
@@ -34,11 +34,7 @@ function pipelined(port: number, n: number, ms: number): Promise<{ id: number; r
     let buf = Buffer.alloc(0);
     sock.on('connect', () => {
       for (let i = 0; i < n; i++) {
-        const q = encodeQuery(i % 2 ? 'chat.banned.test' : `allowed${i}.example`, 1, { id: 1000 + i });
-        const frame = Buffer.alloc(q.length + 2);
-        frame.writeUInt16BE(q.length, 0);
-        q.copy(frame, 2);
-        sock.write(frame);
+        sock.write(tcpFrame(encodeQuery(i % 2 ? 'chat.banned.test' : `allowed${i}.example`, 1, { id: 1000 + i })));
       }
     });
     sock.on('data', (chunk) => {

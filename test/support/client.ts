@@ -49,6 +49,14 @@ export function decode(raw: Buffer): Answer {
   return { raw, packet, rcode: raw[3] & 0x0f };
 }
 
+/** A DNS message framed for TCP: its length in two bytes first (RFC 1035 §4.2.2). */
+export function tcpFrame(msg: Uint8Array): Buffer {
+  const frame = Buffer.alloc(msg.length + 2);
+  frame.writeUInt16BE(msg.length, 0);
+  frame.set(msg, 2);
+  return frame;
+}
+
 /** Sends raw bytes and waits for one reply (UDP or TCP); rejects on timeout. */
 export function exchange(port: number, msg: Buffer, options: QueryOptions = {}): Promise<Buffer> {
   const timeoutMs = options.timeoutMs ?? 3000;
@@ -57,12 +65,7 @@ export function exchange(port: number, msg: Buffer, options: QueryOptions = {}):
       const sock = connect({ host: '127.0.0.1', port, localAddress: options.from });
       let buf = Buffer.alloc(0);
       const timer = setTimeout(() => (sock.destroy(), reject(new Error('tcp timeout'))), timeoutMs);
-      sock.on('connect', () => {
-        const frame = Buffer.alloc(msg.length + 2);
-        frame.writeUInt16BE(msg.length, 0);
-        msg.copy(frame, 2);
-        sock.write(frame);
-      });
+      sock.on('connect', () => sock.write(tcpFrame(msg)));
       sock.on('data', (chunk) => {
         buf = Buffer.concat([buf, chunk]);
         if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {

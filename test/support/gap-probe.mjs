@@ -10,6 +10,7 @@
 // The first line it prints is "ready" once its socket is bound.
 
 import { createSocket } from 'node:dgram';
+import { queryPacket } from './query-packet.mjs';
 
 const [port, name, interval = '10'] = process.argv.slice(2);
 if (!port || !name) {
@@ -18,23 +19,7 @@ if (!port || !name) {
 }
 
 /** An A query for `name`, ID patched per send. */
-function queryPacket() {
-  const labels = name.split('.').filter(Boolean);
-  const q = Buffer.alloc(12 + labels.reduce((n, l) => n + l.length + 1, 0) + 1 + 4);
-  q.writeUInt16BE(0x0100, 2); // RD
-  q.writeUInt16BE(1, 4); // QDCOUNT
-  let at = 12;
-  for (const l of labels) {
-    q[at++] = l.length;
-    at += q.write(l, at, 'ascii');
-  }
-  q[at++] = 0;
-  q.writeUInt16BE(1, at); // A
-  q.writeUInt16BE(1, at + 2); // IN
-  return q;
-}
-
-const packet = queryPacket();
+const packet = queryPacket(name);
 const sentAt = new Map(); // id -> time sent (ids wrap at 65,536: ~11 minutes at 10 ms)
 let sent = 0;
 let answered = 0;

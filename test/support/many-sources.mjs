@@ -9,28 +9,12 @@
 // Source i is 127.(1 + i/65536).(i/256 % 256).(i % 256); it asks NAME[i % names].
 
 import { createSocket } from 'node:dgram';
+import { queryPacket } from './query-packet.mjs';
 
 const [port, count, names, window = '200'] = process.argv.slice(2);
 if (!port || !count || !names) {
   process.stderr.write('usage: many-sources.mjs PORT COUNT NAME[,NAME...] [WINDOW]\n');
   process.exit(2);
-}
-
-function packet(name, id) {
-  const labels = name.split('.').filter(Boolean);
-  const q = Buffer.alloc(12 + labels.reduce((n, l) => n + l.length + 1, 0) + 1 + 4);
-  q.writeUInt16BE(id, 0);
-  q.writeUInt16BE(0x0100, 2); // RD
-  q.writeUInt16BE(1, 4); // QDCOUNT
-  let at = 12;
-  for (const l of labels) {
-    q[at++] = l.length;
-    at += q.write(l, at, 'ascii');
-  }
-  q[at++] = 0;
-  q.writeUInt16BE(1, at); // A
-  q.writeUInt16BE(1, at + 2); // IN
-  return q;
 }
 
 const list = names.split(',');
@@ -51,7 +35,7 @@ function one(i) {
     const timer = setTimeout(() => done(false), 2000);
     sock.on('error', () => done(false));
     sock.on('message', () => done(true));
-    sock.bind(0, source, () => sock.send(packet(list[i % list.length], i & 0xffff), Number(port), '127.0.0.1'));
+    sock.bind(0, source, () => sock.send(queryPacket(list[i % list.length], i & 0xffff), Number(port), '127.0.0.1'));
   });
 }
 
