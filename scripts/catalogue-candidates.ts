@@ -1,66 +1,163 @@
-// A maintainer's tool: compares the catalogue with the public AI lists in
-// ../shared/data/ai/ai-domains.tsv and prints
-//   1. names the lists carry that no catalogue entry covers, grouped by the
-//      service the lists name, each with its sources (candidates to review:
-//      many are over-reach the catalogue leaves out on purpose);
-//   2. catalogue names that rest on one source (one list, or a reviewer's
-//      word alone), to confirm when a second source appears.
-// With --readme it rewrites the single-source block of blocklists/README.md.
-//   npm run catalogue:candidates [-- --data DIR] [--readme]   (DIR holds ai-domains.tsv)
+// A maintainer's tool: the catalogue's candidate pipeline.
+//
+// Reads the public sources listed in blocklists/review/sources.tsv from git
+// checkouts kept OUTSIDE the repository (default ../sources/<owner>+<name>,
+// each read at the commit the manifest names), and any number of
+// `aifence report --discover` outputs; drops the names the catalogue already
+// covers, the shared-infrastructure names and what blocklists/review/rejected.tsv
+// rejects; prints a summary and what is left to review. With --write it
+// rewrites blocklists/review/queue.tsv (the review queue) and
+// blocklists/candidates.tsv (the names `aifence report --discover` weighs as
+// evidence); with --readme the single-source list in blocklists/review/.
+//
+//   npm run catalogue:candidates -- [--sources DIR] [--discover FILE]... [--write] [--readme] [--strict]
+//
+// Fetch a source with `git clone https://github.com/OWNER/NAME DIR/OWNER+NAME`.
+// Nothing fetched is committed: only the manifest (repository, commit, files),
+// the queue, the rejections and the catalogue entries a reviewer writes.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCatalogue } from '../src/control/catalogue/load.js';
-import { coveringService, singleSourceNames, singleSourceBlock, replaceSingleSourceBlock } from '../src/control/catalogue/review.js';
+import { singleSourceBlock, singleSourceNames } from '../src/control/catalogue/review.js';
+import { discoverReport, expandPaths, extract, type Candidate } from './catalogue/extract.js';
+import { checkoutDir, readManifest } from './catalogue/manifest.js';
+import { AI_REASONS, buildQueue, readRejected, readSharedInfrastructure, renderQueue } from './catalogue/queue.js';
 
-const args = process.argv.slice(2);
-const dataAt = args.indexOf('--data');
-// The shared data sits beside the checkout (../shared/data); AIFENCE_SHARED_DATA overrides, as for the tests.
-const shared = process.env.AIFENCE_SHARED_DATA ?? fileURLToPath(new URL('../../shared/data/', import.meta.url));
-const dataDir = dataAt >= 0 ? args[dataAt + 1] : join(shared, 'ai');
-const cat = loadCatalogue();
+const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
+const PATHS = {
+  manifest: root('blocklists/review/sources.tsv'),
+  rejected: root('blocklists/review/rejected.tsv'),
+  queue: root('blocklists/review/queue.tsv'),
+  singleSource: root('blocklists/review/single-source.md'),
+  candidates: root('blocklists/candidates.tsv'),
+  shared: root('test/catalogue/shared-infrastructure.txt'),
+};
 
-const rows = readFileSync(join(dataDir, 'ai-domains.tsv'), 'utf8')
-  .split('\n')
-  .slice(1)
-  .filter((l) => l.trim() !== '' && !l.startsWith('#'))
-  .map((l) => {
-    const [domain, service, country, sources] = l.split('\t');
-    // Source entries read `owner/repo:path[label](kind)`; keep `repo:file`, short enough to scan.
-    const short = (sources ?? '')
-      .split(';')
-      .map((s) => s.trim().replace(/^[^/]+\//, '').replace(/\(.*\)$/, ''))
-      .filter(Boolean);
-    return { domain: domain.trim().toLowerCase(), service: service || '?', country: country || '?', sources: short };
-  });
-
-const uncovered = new Map<string, typeof rows>();
-for (const row of rows) {
-  if (coveringService(cat, row.domain)) continue;
-  const key = `${row.service} (${row.country})`;
-  uncovered.set(key, [...(uncovered.get(key) ?? []), row]);
+interface Options {
+  sources: string;
+  discover: string[];
+  write: boolean;
+  readme: boolean;
+  strict: boolean;
 }
 
-const out: string[] = [];
-const count = [...uncovered.values()].reduce((n, r) => n + r.length, 0);
-out.push(`# ${count} names in ai-domains.tsv not covered by the catalogue (${uncovered.size} services)`, '');
-for (const [service, list] of [...uncovered].sort(([a], [b]) => a.localeCompare(b))) {
-  out.push(service);
-  for (const r of list) out.push(`  ${r.domain}\t${r.sources.length} source${r.sources.length === 1 ? '' : 's'}: ${r.sources.join(' ; ')}`);
-}
-const single = singleSourceNames(cat);
-out.push('', `# ${single.length} catalogue names resting on one source`, '');
-for (const s of single) out.push(`  ${s.service}\t${s.name}${s.exact ? ' (exact)' : ''}\t${s.sources.join(', ')}`);
-process.stdout.write(out.join('\n') + '\n');
-
-if (args.includes('--readme')) {
-  const path = fileURLToPath(new URL('../blocklists/README.md', import.meta.url));
-  const updated = replaceSingleSourceBlock(readFileSync(path, 'utf8'), singleSourceBlock(cat));
-  if (updated === undefined) {
-    console.error(`${path}: the single-source markers are missing`);
-    process.exit(1);
+function parseArgs(argv: string[]): Options {
+  const opts: Options = {
+    sources: process.env.AIFENCE_SOURCES ?? root('../sources'),
+    discover: [],
+    write: false,
+    readme: false,
+    strict: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--sources') opts.sources = value();
+    else if (a === '--discover') opts.discover.push(value());
+    else if (a === '--write') opts.write = true;
+    else if (a === '--readme') opts.readme = true;
+    else if (a === '--strict') opts.strict = true;
+    else throw new Error(`unknown option '${a}' (options: --sources DIR, --discover FILE, --write, --readme, --strict)`);
   }
-  writeFileSync(path, updated);
-  console.error(`${path}: single-source list updated`);
+  return opts;
+}
+
+/** Reads `path` as it was at `commit` in the git checkout `dir`. */
+const gitRead = (dir: string, commit: string) => (path: string) =>
+  execFileSync('git', ['-C', dir, 'show', `${commit}:${path}`], { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
+
+function main(): void {
+  const opts = parseArgs(process.argv.slice(2));
+  const log = (line: string) => process.stderr.write(line + '\n');
+  const cat = loadCatalogue();
+  const candidates: Candidate[] = [];
+  const missing: string[] = [];
+
+  for (const spec of readManifest(PATHS.manifest)) {
+    const dir = join(opts.sources, checkoutDir(spec.repo));
+    const hasCommit =
+      existsSync(dir) &&
+      (() => {
+        try {
+          execFileSync('git', ['-C', dir, 'cat-file', '-e', `${spec.commit}^{commit}`], { stdio: 'ignore' });
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+    if (!hasCommit) {
+      missing.push(`${spec.label}: ${spec.repo}@${spec.commit.slice(0, 12)} not in ${dir} (git clone https://github.com/${spec.repo} ${dir})`);
+      continue;
+    }
+    const files = () => execFileSync('git', ['-C', dir, 'ls-tree', '-r', '--name-only', spec.commit], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n');
+    const found = extract({ ...spec, paths: expandPaths(spec.paths, files) }, gitRead(dir, spec.commit));
+    log(`${spec.label.padEnd(22)} ${spec.repo}@${spec.commit.slice(0, 8)}: ${found.length} names`);
+    candidates.push(...found);
+  }
+  for (const file of opts.discover) {
+    const found = discoverReport(readFileSync(file, 'utf8'), 'discover');
+    log(`${'discover'.padEnd(22)} ${file}: ${found.length} names`);
+    candidates.push(...found);
+  }
+  if (missing.length > 0) {
+    log(`sources not read:\n  ${missing.join('\n  ')}`);
+    if (opts.strict) process.exit(1);
+  }
+
+  const rejected = readRejected(PATHS.rejected);
+  const result = buildQueue(candidates, cat, readSharedInfrastructure(PATHS.shared), rejected);
+  const out = [
+    `# ${result.read} names read, ${result.hosts} distinct: ${result.covered} covered by the catalogue, ` +
+      `${result.shared} shared infrastructure, ${result.rejected} rejected (${rejected.length} rejection rows), ${result.queue.length} to review`,
+    ...result.queue.map((r) => `  ${r.host}\t${r.products.join(' | ')}\t${r.sources.join(' ')}`),
+  ];
+  const single = singleSourceNames(cat);
+  out.push(`# ${single.length} catalogue names resting on one source`);
+  process.stdout.write(out.join('\n') + '\n');
+
+  if (opts.write) {
+    if (missing.length > 0) {
+      log('--write needs every source: the queue would lose the names of those not read');
+      process.exit(1);
+    }
+    writeFileSync(PATHS.queue, renderQueue(result.queue));
+    // What `aifence report --discover` weighs as "named by public AI lists": names still
+    // waiting for review, and rejected ones that are AI all the same (not confirmed, builders).
+    const evidence = [
+      ...result.queue.map((r) => [r.host, r.products[0] ?? r.host]),
+      ...rejected.filter((r) => AI_REASONS.has(r.reason)).map((r) => [r.host, r.product || r.host]),
+    ].sort(([a], [b]) => a.localeCompare(b));
+    writeFileSync(
+      PATHS.candidates,
+      '# Names public AI lists carry that no catalogue entry covers: the review queue and rejected names that are AI all the same\n' +
+        '# (npm run catalogue:candidates -- --write). aifence report --discover flags clients querying them. domain<TAB>service\n' +
+        evidence.map((r) => r.map((c) => c.replace(/\t/g, ' ')).join('\t') + '\n').join(''),
+    );
+    log(`${PATHS.queue}: ${result.queue.length} rows; ${PATHS.candidates}: ${evidence.length} names`);
+  }
+  if (opts.readme) {
+    writeFileSync(
+      PATHS.singleSource,
+      '# Catalogue names resting on one source\n\n' +
+        'Listed for review until a second source confirms them (sources from one origin count once; the\n' +
+        "vendor's own documentation counts as confirmation). Generated by\n" +
+        '`npm run catalogue:candidates -- --readme`; a test keeps it current.\n\n' +
+        singleSourceBlock(cat),
+    );
+    log(`${PATHS.singleSource}: ${single.length} names`);
+  }
+}
+
+try {
+  main();
+} catch (err) {
+  process.stderr.write(`catalogue:candidates: ${(err as Error).message}\n`);
+  process.exit(1);
 }

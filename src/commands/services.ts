@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { catalogueVendors, loadCatalogue, vendorId } from '../control/catalogue/index.js';
+import { catalogueCountries, catalogueVendors, loadCatalogue, vendorId } from '../control/catalogue/index.js';
 import { catalogueInUse } from '../control/catalogue/updates.js';
 import { loadConfig } from '../control/config/load.js';
 import { createLogger } from '../shared/logger.js';
@@ -9,8 +9,9 @@ export function servicesCommand(): Command {
     .description('the AI-service catalogue: id, name, vendor (selector vendor:ID), country, tags, how many names; its version and review date')
     .option('-c, --config <file>', "config file: with a 'catalogue' section, show the signed bundle kept in its dataDir (default: the packaged catalogue)")
     .option('--vendors', 'one line per vendor: vendor:ID, name, its services')
+    .option('--countries', "one line per vendors' country: tag:CODE, how many services, the country's name")
     .option('--json', 'one JSON object a line; the first describes the catalogue')
-    .action((opts: { config?: string; json?: boolean; vendors?: boolean }) => {
+    .action((opts: { config?: string; json?: boolean; vendors?: boolean; countries?: boolean }) => {
       // `aifence services | head` closes the pipe early: that is the reader's choice, not an error.
       process.stdout.on('error', (err: NodeJS.ErrnoException) => process.exit(err.code === 'EPIPE' ? 0 : 1));
       // The CLI reads what the daemon would start from: the verified bundle on disk, else the packaged catalogue.
@@ -24,6 +25,13 @@ export function servicesCommand(): Command {
         out(`# catalogue ${status.version} (${status.origin}${extra}), reviewed ${status.reviewed}, ${status.services} services`);
         if (status.lastError) out(`# last update problem: ${status.lastError}`);
         if (status.copyRefused) out(`# bundle on disk refused: ${status.copyRefused}`);
+      }
+      if (opts.countries) {
+        for (const c of catalogueCountries(cat)) {
+          if (opts.json) out(JSON.stringify({ tag: `tag:${c.code}`, country: c.code, name: c.name, services: c.services.length }));
+          else out(`tag:${c.code}\t${c.services.length}\t${c.name}`);
+        }
+        return;
       }
       if (opts.vendors) {
         for (const v of catalogueVendors(cat)) {

@@ -25,32 +25,47 @@ export const COUNTRY_HINTS: Readonly<Record<string, string>> = { uk: 'gb', en: '
  */
 export const CLASS_TAGS = ['genai', 'doh-bypass'] as const;
 
-/** What a service does. No two-letter tags: those are countries. */
+/**
+ * What a service does. No two-letter tags: those are countries. A service
+ * is catalogued when it is AI-first; an office suite with an AI button is not.
+ */
 export const KIND_TAGS = [
   'chat', // a chat assistant people talk to
-  'api', // a model API developers call
-  'code', // coding assistant or AI IDE
+  'multi-model', // a chat front-end offering several vendors' models in one place
+  'search', // AI answer engine
+  'code', // coding assistant, AI IDE, coding agent or app builder
+  'writing', // writing, paraphrasing, copy and humanising
+  'translation', // LLM and neural machine translation
   'image',
   'video',
-  'voice', // speech synthesis / voice cloning / transcription
+  'voice', // speech synthesis, voice cloning, voice agents
   'music',
-  'search', // AI answer engine
+  'avatar', // talking heads and digital humans
+  'meeting', // meeting note-takers and interview copilots
+  'transcription', // speech to text, subtitles
+  'companion', // character / role-play / companion chat
   'agent', // autonomous agent that acts for the user
-  'writing',
-  'companion', // character / role-play chat
+  'browser', // AI browsers and browsing agents
+  'api', // a model API developers call
+  'inference', // hosted inference for third-party models
+  'router', // one API in front of many model providers (routers, gateways, resellers)
   'model-hub', // model and dataset downloads (what a research cluster keeps when chat is banned)
   'app-hosting', // user apps published on an AI platform's own domain (Spaces, *.lovable.app)
-  'inference', // hosted inference for third-party models
-  'meeting', // meeting note-takers
+  'education', // tutoring, homework and study helpers
+  'enterprise', // enterprise AI platforms and workplace assistants (private GPTs, knowledge agents)
 ] as const;
 
 export const KNOWN_TAGS: ReadonlySet<string> = new Set<string>([...CLASS_TAGS, ...KIND_TAGS]);
 
 /**
- * Where a name was seen. `vendor-docs` is the vendor's own documentation
- * (allow-list / firewall pages, API references); `review` is the reviewer's
- * own knowledge, to be confirmed by a second source when one appears.
- * Labels carry an optional `:detail` naming the list file or section.
+ * Where a name was seen. The public lists are read at the commits named in
+ * blocklists/review/sources.tsv (the first ten were read earlier from
+ * ../shared/data/ai/sources). `vendor-docs` is the vendor's own
+ * documentation or site (allow-list / firewall pages, API references,
+ * imprint); `review` is the reviewer's own knowledge, to be confirmed by a
+ * second source when one appears; `discover` is a name clients queried
+ * (`aifence report --discover`). Labels carry an optional `:detail` naming
+ * the list file or section.
  */
 export const SOURCE_PREFIXES: ReadonlySet<string> = new Set([
   'v2fly', // v2fly/domain-list-community data/
@@ -64,8 +79,19 @@ export const SOURCE_PREFIXES: ReadonlySet<string> = new Set([
   'lobe-chat', // lobehub/lobe-chat model-provider base URLs (src/libs/agent-runtime/NAME)
   'shadowwhisperer', // ShadowWhisperer/BlockLists Lists/AI
   'sukkaw', // SukkaW/Surge Source/non_ip/ai.conf (a routing list: read with care)
+  'awesome-genai', // steven2358/awesome-generative-ai
+  'calegario', // filipecalegario/awesome-generative-ai
+  'mahseema', // mahseema/awesome-ai-tools
+  'eudk', // eudk/awesome-ai-tools
+  'ai-devtools', // jamesmurdza/awesome-ai-devtools
+  'e2b-agents', // e2b-dev/awesome-ai-agents
+  'free-llm-api', // cheahjs/free-llm-api-resources
+  'models-dev', // anomalyco/models.dev providers (API base URLs)
+  'japanese-llm', // llm-jp/awesome-japanese-llm
+  'huge-ai-blocklist', // laylavish's HUGE AI blocklist (hosts form, XiaomingX/awesome-curated-ai-blocklist)
   'vendor-docs',
   'review',
+  'discover',
 ]);
 
 export const SOURCE_RE = /^[a-z0-9-]+(:[A-Za-z0-9._!-]+)?$/;

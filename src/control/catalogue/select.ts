@@ -45,6 +45,34 @@ export function catalogueVendors(cat: Catalogue): Vendor[] {
   return [...byId.values()].sort((a, b) => a.id.localeCompare(b.id));
 }
 
+export interface Country {
+  /** ISO 3166-1 alpha-2 code in lower case: the selector is `tag:<code>`. */
+  code: string;
+  /** English name of the country. */
+  name: string;
+  /** Its generative-AI services' ids, in catalogue order. */
+  services: string[];
+}
+
+const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
+
+/**
+ * The vendors' countries of the generative-AI services, most services
+ * first: each is a working `tag:<code>` selector (never taking DoH
+ * resolvers along), so "block the foreign ones, keep the domestic" is
+ * `block: [tag:genai]` plus `allow: [tag:<code>]` in any country.
+ */
+export function catalogueCountries(cat: Catalogue): Country[] {
+  const byCode = new Map<string, Country>();
+  for (const s of cat.services) {
+    if (!s.tags.includes('genai')) continue;
+    const c = byCode.get(s.country) ?? { code: s.country, name: regionNames.of(s.country.toUpperCase()) ?? s.country, services: [] };
+    c.services.push(s.id);
+    byCode.set(s.country, c);
+  }
+  return [...byCode.values()].sort((a, b) => b.services.length - a.services.length || a.code.localeCompare(b.code));
+}
+
 /** One in-memory list per service, named `service:ID`. */
 export function catalogueLists(cat: Catalogue): ListInput[] {
   return cat.services.map((s) => ({
