@@ -66,6 +66,8 @@ export function extract(spec: SourceSpec, read: ReadFile): Candidate[] {
       return each(csv);
     case 'models-dev':
       return modelsDev(spec, read);
+    case 'urls':
+      return each(urls);
   }
 }
 
@@ -205,6 +207,30 @@ export function modelsDev(spec: SourceSpec, read: ReadFile): Candidate[] {
       const url = field(k);
       const host = url ? urlHost(url) : undefined;
       if (host) out.push({ host, product, source: `${spec.label}:${provider}`, context: k });
+    }
+  }
+  return out;
+}
+
+const URL_RE = /https?:\/\/[^\s"'`<>),\]]+/g;
+const NAME_RE = /["']?\b(?:name|title|titulo|nome)["']?\s*[:=]\s*["']([^"']{1,80})["']/;
+
+/**
+ * Every http(s) URL in a data file (a CSV of tools, a JavaScript or
+ * TypeScript array of tool records): the product is the CSV row's first
+ * cell, or the `name` / `title` / `titulo` field last seen above the URL.
+ */
+export function urls(text: string, source: string): Candidate[] {
+  const out: Candidate[] = [];
+  let name = '';
+  for (const line of text.split('\n')) {
+    const field = NAME_RE.exec(line);
+    if (field) name = field[1].trim();
+    for (const m of line.matchAll(URL_RE)) {
+      const host = urlHost(m[0]);
+      if (!host) continue;
+      const csvFirst = /^[^,"{[\s][^,]*,/.test(line) ? line.split(',')[0].trim() : '';
+      out.push({ host, product: csvFirst || name || host, source, context: '' });
     }
   }
   return out;

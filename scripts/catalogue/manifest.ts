@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 
-export const FORMATS = ['v2fly', 'markdown', 'domains', 'csv', 'models-dev'] as const;
+export const FORMATS = ['v2fly', 'markdown', 'domains', 'csv', 'models-dev', 'urls'] as const;
 export type Format = (typeof FORMATS)[number];
 
 export interface SourceSpec {

@@ -89,6 +89,11 @@ export const SOURCE_PREFIXES: ReadonlySet<string> = new Set([
   'models-dev', // anomalyco/models.dev providers (API base URLs)
   'japanese-llm', // llm-jp/awesome-japanese-llm
   'huge-ai-blocklist', // laylavish's HUGE AI blocklist (hosts form, XiaomingX/awesome-curated-ai-blocklist)
+  'ai-tools-cn', // ikaijua/Awesome-AITools
+  'arabic-ai', // azizalzahrani/awesome-arabic-ai
+  'arabic-ai-2', // OmarSalah26/Awesome-Arabic-AI
+  'ai-discover-kr', // dev3foot/AI-Discover (Korean)
+  'ferramentas-ia', // alexand7e/ferramentas-ia (Brazilian)
   'vendor-docs',
   'review',
   'discover',
