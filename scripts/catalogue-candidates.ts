@@ -11,6 +11,7 @@
 // evidence); with --readme the single-source list in blocklists/review/.
 //
 //   npm run catalogue:candidates -- [--sources DIR] [--discover FILE]... [--write] [--readme] [--strict]
+//                                   [--manifest FILE] [--out DIR]   (another manifest; write the queue elsewhere)
 //
 // Fetch a source with `git clone https://github.com/OWNER/NAME DIR/OWNER+NAME`.
 // Nothing fetched is committed: only the manifest (repository, commit, files),
@@ -21,10 +22,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCatalogue } from '../src/control/catalogue/load.js';
-import { singleSourceBlock, singleSourceNames } from '../src/control/catalogue/review.js';
+import { singleSourceDoc, singleSourceNames } from '../src/control/catalogue/review.js';
 import { discoverReport, expandPaths, extract, type Candidate } from './catalogue/extract.js';
 import { checkoutDir, readManifest } from './catalogue/manifest.js';
-import { AI_REASONS, buildQueue, readRejected, readSharedInfrastructure, renderQueue } from './catalogue/queue.js';
+import { AI_REASONS, buildQueue, discoveredInQueue, readRejected, readSharedInfrastructure, renderQueue } from './catalogue/queue.js';
 
 const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 const PATHS = {
@@ -38,6 +39,8 @@ const PATHS = {
 
 interface Options {
   sources: string;
+  manifest: string;
+  out?: string;
   discover: string[];
   write: boolean;
   readme: boolean;
@@ -47,6 +50,7 @@ interface Options {
 function parseArgs(argv: string[]): Options {
   const opts: Options = {
     sources: process.env.AIFENCE_SOURCES ?? root('../sources'),
+    manifest: PATHS.manifest,
     discover: [],
     write: false,
     readme: false,
@@ -60,11 +64,13 @@ function parseArgs(argv: string[]): Options {
       return v;
     };
     if (a === '--sources') opts.sources = value();
+    else if (a === '--manifest') opts.manifest = value();
+    else if (a === '--out') opts.out = value();
     else if (a === '--discover') opts.discover.push(value());
     else if (a === '--write') opts.write = true;
     else if (a === '--readme') opts.readme = true;
     else if (a === '--strict') opts.strict = true;
-    else throw new Error(`unknown option '${a}' (options: --sources DIR, --discover FILE, --write, --readme, --strict)`);
+    else throw new Error(`unknown option '${a}' (options: --sources DIR, --discover FILE, --write, --readme, --strict, --manifest FILE, --out DIR)`);
   }
   return opts;
 }
@@ -80,7 +86,7 @@ function main(): void {
   const candidates: Candidate[] = [];
   const missing: string[] = [];
 
-  for (const spec of readManifest(PATHS.manifest)) {
+  for (const spec of readManifest(opts.manifest)) {
     const dir = join(opts.sources, checkoutDir(spec.repo));
     const hasCommit =
       existsSync(dir) &&
@@ -106,6 +112,9 @@ function main(): void {
     log(`${'discover'.padEnd(22)} ${file}: ${found.length} names`);
     candidates.push(...found);
   }
+  // Names discovered earlier stay queued until decided.
+  const queuePath = opts.out ? join(opts.out, 'queue.tsv') : PATHS.queue;
+  candidates.push(...discoveredInQueue(queuePath));
   if (missing.length > 0) {
     log(`sources not read:\n  ${missing.join('\n  ')}`);
     if (opts.strict) process.exit(1);
@@ -127,7 +136,8 @@ function main(): void {
       log('--write needs every source: the queue would lose the names of those not read');
       process.exit(1);
     }
-    writeFileSync(PATHS.queue, renderQueue(result.queue));
+    const candidatesPath = opts.out ? join(opts.out, 'candidates.tsv') : PATHS.candidates;
+    writeFileSync(queuePath, renderQueue(result.queue));
     // What `aifence report --discover` weighs as "named by public AI lists": names still
     // waiting for review, and rejected ones that are AI all the same (not confirmed, builders).
     const evidence = [
@@ -135,22 +145,15 @@ function main(): void {
       ...rejected.filter((r) => AI_REASONS.has(r.reason)).map((r) => [r.host, r.product || r.host]),
     ].sort(([a], [b]) => a.localeCompare(b));
     writeFileSync(
-      PATHS.candidates,
+      candidatesPath,
       '# Names public AI lists carry that no catalogue entry covers: the review queue and rejected names that are AI all the same\n' +
         '# (npm run catalogue:candidates -- --write). aifence report --discover flags clients querying them. domain<TAB>service\n' +
         evidence.map((r) => r.map((c) => c.replace(/\t/g, ' ')).join('\t') + '\n').join(''),
     );
-    log(`${PATHS.queue}: ${result.queue.length} rows; ${PATHS.candidates}: ${evidence.length} names`);
+    log(`${queuePath}: ${result.queue.length} rows; ${candidatesPath}: ${evidence.length} names`);
   }
   if (opts.readme) {
-    writeFileSync(
-      PATHS.singleSource,
-      '# Catalogue names resting on one source\n\n' +
-        'Listed for review until a second source confirms them (sources from one origin count once; the\n' +
-        "vendor's own documentation counts as confirmation). Generated by\n" +
-        '`npm run catalogue:candidates -- --readme`; a test keeps it current.\n\n' +
-        singleSourceBlock(cat),
-    );
+    writeFileSync(PATHS.singleSource, singleSourceDoc(cat));
     log(`${PATHS.singleSource}: ${single.length} names`);
   }
 }

@@ -3,7 +3,7 @@
 // rejected drop out; what is left is grouped by host with every source
 // that carries it, for a reviewer to decide.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Catalogue } from '../../src/control/catalogue/load.js';
 import { coveringService } from '../../src/control/catalogue/review.js';
 import type { Candidate } from './extract.js';
@@ -120,6 +120,21 @@ export function buildQueue(candidates: Candidate[], cat: Catalogue, shared: Set<
 }
 
 export const QUEUE_HEADER = ['host', 'products', 'sources', 'context'];
+
+/**
+ * The queue rows that came from `aifence report --discover` (source
+ * `discover`), as candidates: a discovered name has no public list to be read
+ * from again, so it stays in the queue until a reviewer decides it.
+ */
+export function discoveredInQueue(path: string): Candidate[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#') && !l.startsWith('host\t'))
+    .map((l) => l.split('\t'))
+    .filter(([, , sources]) => (sources ?? '').split(' ').includes('discover'))
+    .map(([host, products, , context]) => ({ host, product: (products ?? '').split(' | ')[0] || host, source: 'discover', context: context ?? '' }));
+}
 
 const clean = (s: string) => s.replace(/[\t\n\r]/g, ' ');
 

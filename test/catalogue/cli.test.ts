@@ -58,8 +58,20 @@ describe('aifence catalogue and services', () => {
     // DoH resolvers are not selected by vendor:, so they show no vendor selector.
     expect(text).toMatch(/^google-public-dns\tGoogle Public DNS\tGoogle\tus\tdoh-bypass\t/m);
     const vendors = run('services', '--vendors');
-    expect(vendors).toMatch(/^vendor:anthropic\tAnthropic\tclaude$/m);
+    expect(vendors).toMatch(/^vendor:anthropic\tAnthropic\tclaude,claude-artifacts$/m);
     expect(vendors).toMatch(/^vendor:bytedance\tByteDance\t.*doubao/m);
+  });
+
+  it('services --countries lists every vendor country as a tag:CODE selector with its count, most services first', () => {
+    const lines = run('services', '--countries').trim().split('\n').slice(1);
+    expect(lines[0]).toMatch(/^tag:us\t\d+\tUnited States$/);
+    expect(lines).toContainEqual(expect.stringMatching(/^tag:jp\t\d+\tJapan$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^tag:br\t\d+\tBrazil$/));
+    expect(lines.length).toBeGreaterThanOrEqual(30);
+    const counts = lines.map((l) => Number(l.split('\t')[1]));
+    expect(counts).toEqual([...counts].sort((a, b) => b - a));
+    const json = run('services', '--countries', '--json').trim().split('\n').slice(1).map((l) => JSON.parse(l) as { tag: string; services: number });
+    expect(json.find((c) => c.tag === 'tag:sa')?.services).toBeGreaterThan(0);
   });
 
   it('check takes vendor: selectors from the config, and a typo suggests across kinds', () => {
@@ -71,6 +83,6 @@ describe('aifence catalogue and services', () => {
     writeFileSync(config, 'upstream: { servers: ["127.0.0.1:5399"] }\ngroups:\n  default:\n    block: [service:anthropic]\n');
     const typo = spawnSync(process.execPath, [CLI, 'check', 'claude.ai', '--config', config], { encoding: 'utf8' });
     expect(typo.status).not.toBe(0);
-    expect(typo.stderr).toContain("unknown selector 'service:anthropic'; did you mean 'vendor:anthropic' or 'service:claude'?");
+    expect(typo.stderr).toContain("unknown selector 'service:anthropic'; did you mean 'vendor:anthropic' or 'service:claude' or 'service:claude-artifacts'?");
   });
 });

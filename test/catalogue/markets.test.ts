@@ -1,10 +1,13 @@
-// Catalogue 2: breadth, the Korean and Russian markets, the kind tags bans
-// carve out, and the property that keeps exceptions honest (every name is
-// covered by exactly one service), checked against the real matcher.
+// Catalogues 2 and 3: breadth, the markets (Korea, Russia, China, Japan,
+// India, the Gulf, Brazil, Europe), every vendor country a working tag, the
+// kind tags each covered, and the property that keeps exceptions honest
+// (every name is covered by exactly one service), checked against the real
+// matcher.
 
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { catalogueLists, catalogueVendors, loadCatalogue, resolveSelector } from '../../src/control/catalogue/index.js';
+import { catalogueCountries, catalogueLists, catalogueVendors, loadCatalogue, resolveSelector } from '../../src/control/catalogue/index.js';
+import { KIND_TAGS } from '../../src/control/catalogue/schema.js';
 import { checkName } from '../../src/control/policy/explain.js';
 import { configFromText } from '../../src/control/config/load.js';
 import { buildFilter } from '../../src/control/policy/filter.js';
@@ -19,9 +22,92 @@ beforeAll(async () => {
 });
 
 describe('breadth', () => {
-  it('holds at least 220 generative-AI services, every name with its sources', () => {
-    expect(ids('tag:genai').length).toBeGreaterThanOrEqual(220);
+  it('holds at least 650 generative-AI services with 900 names from vendors in 40 countries, every name with its sources', () => {
+    const genai = cat.services.filter((s) => s.tags.includes('genai'));
+    expect(genai.length).toBeGreaterThanOrEqual(650);
+    expect(genai.reduce((n, s) => n + s.domains.length, 0)).toBeGreaterThanOrEqual(900);
+    expect(catalogueCountries(cat).length).toBeGreaterThanOrEqual(40);
     for (const s of cat.services) for (const d of s.domains) expect(d.sources.length, d.name).toBeGreaterThan(0);
+  });
+
+  it('every vendor country is a working tag: tag:<cc> selects exactly that country\'s generative-AI services', () => {
+    for (const c of catalogueCountries(cat)) {
+      const expected = cat.services.filter((s) => s.country === c.code && s.tags.includes('genai')).map((s) => s.id);
+      expect(ids(`tag:${c.code}`), c.code).toEqual(expected);
+      expect(c.services, c.code).toEqual(expected);
+    }
+    for (const cc of ['jp', 'in', 'ae', 'sa', 'qa', 'br', 'de', 'fr', 'se', 'gb', 'il', 'sg', 'tw', 'kr', 'ru', 'cn', 'it', 'es', 'nl', 'pl']) {
+      expect(ids(`tag:${cc}`).length, cc).toBeGreaterThan(0);
+    }
+  });
+
+  it('every kind tag selects services of that kind, the 2025-26 kinds included', () => {
+    for (const kind of KIND_TAGS) expect(ids(`tag:${kind}`).length, kind).toBeGreaterThanOrEqual(4);
+    const kinds: [string, string[]][] = [
+      ['multi-model', ['poe', 'typingmind', 'mammouth', 't3-chat', 'openrouter', 'merlin']],
+      ['meeting', ['otter', 'fireflies', 'cluely', 'final-round-ai', 'notta', 'tiro']],
+      ['transcription', ['assemblyai', 'deepgram', 'speechmatics', 'gladia', 'rimo-voice', 'daglo']],
+      ['translation', ['deepl', 'mirai-translate', 'unbabel', 'sarvam', 'lara-translate']],
+      ['companion', ['character-ai', 'replika', 'sesame', 'xiaoice', 'zeta']],
+      ['agent', ['manus', 'genspark', 'lindy', 'h-company', 'relevance-ai']],
+      ['browser', ['dia', 'browserbase', 'browser-use', 'h-company']],
+      ['education', ['khanmigo', 'qanda', 'gauth', 'magicschool', 'speak']],
+      ['enterprise', ['langdock', 'writer', 'moveworks', 'sana', 'elyza']],
+      ['router', ['openrouter', 'requesty', 'portkey', 'eden-ai', 'polza']],
+    ];
+    for (const [kind, expected] of kinds) expect(ids(`tag:${kind}`), kind).toEqual(expect.arrayContaining(expected));
+  });
+});
+
+describe('Japan, India, the Gulf, Brazil and Europe', () => {
+  it('each market tag takes in its LLM labs and AI-first services, by exact host where they sit on a portal or cloud', () => {
+    const markets: [string, string[]][] = [
+      ['jp', ['sakana', 'elyza', 'plamo', 'rinna', 'notta', 'rimo-voice', 'ai-gijiroku', 'mirai-translate', 'coefont', 'rakuten-ai', 'stockmark']],
+      ['in', ['sarvam', 'krutrim', 'two-ai', 'gnani', 'smallest-ai', 'dubverse', 'invideo', 'paperpal']],
+      ['ae', ['ai71', 'k2-think', 'hamsa']],
+      ['sa', ['humain']],
+      ['qa', ['fanar']],
+      ['br', ['maritaca', 'clarice', 'tess-ai', 'teachy']],
+      ['fr', ['mistral', 'h-company', 'gladia', 'photoroom', 'mammouth']],
+      ['de', ['deepl', 'aleph-alpha', 'langdock', 'jamie', 'parloa', 'black-forest-labs']],
+    ];
+    for (const [cc, expected] of markets) expect(ids(`tag:${cc}`), cc).toEqual(expect.arrayContaining(expected));
+    const hosts: [string, string][] = [
+      ['api.sakana.ai', 'sakana'],
+      ['plamo.preferredai.jp', 'plamo'],
+      ['ai.rakuten.co.jp', 'rakuten-ai'],
+      ['api.sarvam.ai', 'sarvam'],
+      ['cloud.olakrutrim.com', 'krutrim'],
+      ['chat.fanar.qa', 'fanar'],
+      ['chat.maritaca.ai', 'maritaca'],
+      ['api.deepl.com', 'deepl'],
+      ['api-sherlock.cloudferro.com', 'cloudferro-sherlock'],
+      ['oai.endpoints.kepler.ai.cloud.ovh.net', 'ovhcloud-ai-endpoints'],
+      ['openai.inference.de-txl.ionos.com', 'ionos-model-hub'],
+      ['api.tokenfactory.nebius.com', 'nebius-token-factory'],
+    ];
+    for (const [host, id] of hosts) expect([...blocked(host)], host).toEqual([`service:${id}`]);
+    // The portals, telcos, clouds and parents around them stay reachable.
+    for (const host of [
+      'rakuten.co.jp', 'www.rakuten.co.jp', 'preferred.jp', 'yahoo.co.jp', 'docomo.ne.jp', 'softbank.jp', 'note.com', 'nii.ac.jp',
+      'olacabs.com', 'jio.com', 'airtel.in', 'bhashini.gov.in',
+      'g42.ai', 'core42.ai', 'careem.com', 'stc.com.sa', 'sdaia.gov.sa', 'qcri.org', 'mbzuai.ac.ae', 'tii.ae',
+      'uol.com.br', 'globo.com', 'vivo.com.br', 'gov.br', 'unicamp.br',
+      'ovhcloud.com', 'ovh.net', 'ionos.com', 'stackit.cloud', 'cloudferro.com', 'scaleway.com', 'nebius.com', 'telekom.de', 'orange.fr',
+    ]) {
+      expect([...blocked(host)], host).toEqual([]);
+    }
+  });
+
+  it('block: [tag:genai] with allow: [tag:jp] keeps the Japanese services and blocks the rest', async () => {
+    const config = configFromText(
+      'upstream: { servers: ["127.0.0.1"] }\ngroups:\n  default:\n    block: [tag:genai]\n    allow: [tag:jp]\n',
+      '/tmp/aifence.yaml',
+    );
+    const filter = await buildFilter(config, cat);
+    const verdict = async (name: string) => (await checkName(filter, name, '127.0.0.1')).verdict;
+    for (const name of ['notta.ai', 'api.sakana.ai', 'ai.rakuten.co.jp', 'rakuten.co.jp']) expect(await verdict(name), name).toBe('allowed');
+    for (const name of ['chatgpt.com', 'api.sarvam.ai', 'chat.maritaca.ai', 'api.deepl.com']) expect(await verdict(name), name).toBe('blocked');
   });
 });
 

@@ -41,7 +41,7 @@ describe('resolveSelector', () => {
 
 describe('vendor selectors', () => {
   it('select the vendor\'s generative-AI services', () => {
-    expect(resolveSelector('vendor:anthropic', cat, admin)).toEqual(['service:claude']);
+    expect(resolveSelector('vendor:anthropic', cat, admin)).toEqual(['service:claude', 'service:claude-artifacts']);
     const bytedance = resolveSelector('vendor:bytedance', cat, admin);
     expect(bytedance).toEqual(cat.services.filter((s) => s.vendor === 'ByteDance').map((s) => `service:${s.id}`));
     expect(bytedance).toEqual(expect.arrayContaining(['service:doubao', 'service:coze', 'service:trae']));
@@ -66,7 +66,7 @@ describe('vendor selectors', () => {
   });
 
   it('a selector under the wrong kind suggests the same word under the right kinds, and the vendor\'s services', () => {
-    expect(() => resolveSelector('service:anthropic', cat, admin)).toThrow("did you mean 'vendor:anthropic' or 'service:claude'?");
+    expect(() => resolveSelector('service:anthropic', cat, admin)).toThrow("did you mean 'vendor:anthropic' or 'service:claude' or 'service:claude-artifacts'?");
     expect(() => resolveSelector('tag:bytedance', cat, admin)).toThrow(/did you mean 'vendor:bytedance' or 'service:[a-z-]+' or 'service:[a-z-]+'\?/);
     expect(() => resolveSelector('vendor:claude', cat, admin)).toThrow("did you mean 'service:claude'?");
     expect(() => resolveSelector('vendor:genai', cat, admin)).toThrow("did you mean 'tag:genai'?");
