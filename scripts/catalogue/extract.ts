@@ -3,6 +3,7 @@
 // text only; nothing here fetches or runs anything from a source.
 
 import { basename, dirname } from 'node:path';
+import { parse } from 'csv-parse/sync';
 import { domainToASCII } from 'node:url';
 import { hostnameProblem } from '../../src/control/catalogue/schema.js';
 import type { SourceSpec } from './manifest.js';
@@ -251,13 +252,12 @@ export function discoverReport(text: string, source: string): Candidate[] {
     }
   } else {
     const lines = trimmed.split('\n');
-    const csvFormat = lines[0]?.startsWith('name,');
-    for (const line of lines.slice(1)) {
-      if (csvFormat) {
-        const cols = line.match(/("([^"]|"")*"|[^,]*)(,|$)/g) ?? [];
-        const cell = (i: number) => (cols[i] ?? '').replace(/,$/, '').replace(/^"|"$/g, '').replaceAll('""', '"');
-        rows.push({ name: cell(0), why: cell(6) });
-      } else {
+    if (lines[0]?.startsWith('name,')) {
+      for (const r of parse(trimmed, { columns: true, skip_empty_lines: true, relax_column_count: true }) as Record<string, string>[]) {
+        rows.push({ name: r.name ?? '', why: r.why ?? '' });
+      }
+    } else {
+      for (const line of lines.slice(1)) {
         const cols = line.split(/\s{2,}/);
         rows.push({ name: cols[0] ?? '', why: cols.slice(6).join(' ') });
       }

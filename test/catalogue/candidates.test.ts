@@ -14,6 +14,7 @@ import { loadCatalogue } from '../../src/control/catalogue/index.js';
 import { discoverReport, domainList, expandPaths, markdown, normaliseHost, urls, v2fly } from '../../scripts/catalogue/extract.js';
 import type { SourceSpec } from '../../scripts/catalogue/manifest.js';
 import { buildQueue, type Rejected } from '../../scripts/catalogue/queue.js';
+import { formatDiscovery, type Discovery } from '../../src/control/observe/discover.js';
 
 const cat = loadCatalogue();
 
@@ -100,6 +101,16 @@ describe('readers', () => {
     expect(discoverReport(json, 'discover')).toEqual([{ host: 'x.example.ai', product: 'x.example.ai', source: 'discover', context: 'a; b' }]);
     const table = 'name          clients  queries  score  first  last  why\ny.example.ai        1        2      2  t      t     AI-typical TLD .ai\n';
     expect(discoverReport(table, 'discover').map((c) => c.host)).toEqual(['y.example.ai']);
+  });
+
+  it('reads back what aifence report --discover writes, in each format; names it escapes are not hosts and are left out', () => {
+    const row = (name: string, why: string[]): Discovery => ({ name, score: 4, why, queries: 9, clients: 2, first: '2026-12-01T00:00:00.000Z', last: '2026-12-02T00:00:00.000Z' });
+    const rows = [row('chat.shadow-example.ai', ['AI-typical TLD .ai', 'word "chat"']), row('a\\.b.example.ai', ['=cmd()'])];
+    for (const format of ['csv', 'json', 'table'] as const) {
+      const got = discoverReport(formatDiscovery(rows, format), 'discover');
+      expect(got.map((c) => c.host), format).toEqual(['chat.shadow-example.ai']);
+      if (format !== 'table') expect(got[0].context, format).toBe('AI-typical TLD .ai; word "chat"');
+    }
   });
 });
 
