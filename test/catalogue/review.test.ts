@@ -3,12 +3,11 @@
 // names from the shared public lists.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadCatalogue } from '../../src/control/catalogue/index.js';
 import { coveringService, replaceSingleSourceBlock, singleSourceBlock, singleSourceNames } from '../../src/control/catalogue/review.js';
-import { SHARED_DATA } from '../support/shared-data.js';
+import { SHARED_DATA, sharedDataPresent } from '../support/shared-data.js';
 
 const cat = loadCatalogue();
 
@@ -34,7 +33,7 @@ describe('single-source names', () => {
   });
 });
 
-describe.runIf(existsSync(join(SHARED_DATA, 'ai', 'ai-domains.tsv')))('npm run catalogue:candidates', () => {
+describe.runIf(sharedDataPresent('ai/ai-domains.tsv'))('npm run catalogue:candidates', () => {
   it('prints uncovered names by service with sources, then single-source names', () => {
     const out = execFileSync(process.execPath, ['--import', 'tsx', 'scripts/catalogue-candidates.ts'], {
       encoding: 'utf8',
