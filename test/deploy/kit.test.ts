@@ -4,9 +4,9 @@
 // only keys that exist), with the paths and ports they rely on agreeing.
 
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { configFromText } from '../../src/control/config/load.js';
@@ -47,7 +47,8 @@ describe('deploy/systemd/aifence.service', () => {
 
   it.runIf(hasSystemd)('passes systemd-analyze verify without a warning', () => {
     const dir = mkdtempSync(join(tmpdir(), 'aifence-unit-'));
-    copyFileSync('deploy/systemd/aifence.service', join(dir, 'aifence.service'));
+    // verify checks that ExecStart's program exists: the Node 24 in the clone's node_modules, /opt/aifence read as this checkout.
+    writeFileSync(join(dir, 'aifence.service'), unit.replaceAll('/opt/aifence/', `${resolve('.')}/`));
     const r = spawnSync('systemd-analyze', ['verify', join(dir, 'aifence.service')], { encoding: 'utf8' });
     // Unknown keys and bad values are only warnings to systemd: any output is a mistake here.
     expect(r.stdout + r.stderr).toBe('');
@@ -205,8 +206,8 @@ describe('README', () => {
     expect(firstRun).toContain('sudo install -D -m 644 deploy/aifence.yaml /etc/aifence/aifence.yaml');
     expect(firstRun).toContain('sudo cp deploy/systemd/aifence.service /etc/systemd/system/');
     expect(firstRun).toContain('../shared/data');
-    // The clone goes where the unit runs it from.
+    // The clone goes where the unit runs it from, on the Node 24 that `npm install` brought into it.
     const clone = /git clone \S+ (\/\S+)/.exec(firstRun)![1];
-    expect(read('deploy/systemd/aifence.service')).toContain(`ExecStart=/usr/bin/node ${clone}/dist/cli.js serve`);
+    expect(read('deploy/systemd/aifence.service')).toContain(`ExecStart=${clone}/node_modules/node/bin/node ${clone}/dist/cli.js serve`);
   });
 });
