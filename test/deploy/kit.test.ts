@@ -130,8 +130,9 @@ describe('deploy/kubernetes', () => {
       }),
     );
   const kind = (k: string) => docs.find((d) => d.kind === k);
-  const deployment = kind('Deployment');
-  const pod = deployment.spec.template.spec;
+  // A StatefulSet: each pod has a volume of its own that outlives it (the query log, downloaded lists, the token).
+  const workload = kind('StatefulSet');
+  const pod = workload.spec.template.spec;
   const container = pod.containers[0];
   const configMap = kind('ConfigMap');
   const config = aifenceConfig(configMap.data['aifence.yaml'], '/etc/aifence/aifence.yaml', { AIFENCE_ADMIN_TOKEN: 'from-the-secret' });
@@ -163,6 +164,19 @@ describe('deploy/kubernetes', () => {
     expect(container.securityContext.allowPrivilegeEscalation).toBe(false);
   });
 
+  it('keeps each pod\'s query log on a persistent volume of its own (or in PostgreSQL), never on an emptyDir lost with the pod', () => {
+    const mount = container.volumeMounts.find((m: { mountPath: string }) => m.mountPath === config.dataDir);
+    expect(pod.volumes.find((v: { name: string }) => v.name === mount.name), 'dataDir is not a pod volume (emptyDir and the like)').toBeUndefined();
+    const claim = workload.spec.volumeClaimTemplates.find((t: { metadata: { name: string } }) => t.metadata.name === mount.name);
+    expect(claim.spec.accessModes).toEqual(['ReadWriteOnce']);
+    expect(config.queryLog.mode).not.toBe('off');
+    if (config.queryLog.sink?.kind !== 'postgres') expect(config.queryLog.path.startsWith(config.dataDir + '/')).toBe(true);
+    // Room for the log as it rotates (maxSize x (keep + 1)) and the lists beside it.
+    const gib = Number(/^(\d+)Gi$/.exec(claim.spec.resources.requests.storage)![1]);
+    expect(config.queryLog.maxSize * (config.queryLog.keep + 1)).toBeLessThan(gib * 2 ** 30 * 0.8);
+    expect(workload.spec.serviceName).toBe(kind('Service').metadata.name);
+  });
+
   it('has a Service answering DNS on 53 over UDP and TCP, forwarded to the port the config listens on', () => {
     const service = kind('Service');
     const ports = service.spec.ports.map((p: { port: number; protocol: string; targetPort: string }) => [p.port, p.protocol, port(p.targetPort)?.containerPort, port(p.targetPort)?.protocol]);
@@ -171,7 +185,7 @@ describe('deploy/kubernetes', () => {
       [53, 'UDP', listen, 'UDP'],
       [53, 'TCP', listen, 'TCP'],
     ]);
-    expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
+    expect(service.spec.selector).toEqual(workload.spec.selector.matchLabels);
     expect(service.spec.externalTrafficPolicy).toBe('Local'); // client addresses, and so groups, survive
   });
 
