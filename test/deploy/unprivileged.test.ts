@@ -7,15 +7,14 @@
 // (StateDirectory and LogsDirectory stand-ins owned by that user).
 
 import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { query } from '../support/client.js';
+import { lowPort } from '../support/servers.js';
 import { TestUpstream } from '../support/upstream.js';
 
 const run = promisify(execFile);
@@ -28,26 +27,6 @@ const EXEC_START = /^ExecStart=(.*)$/m
 const major = (version: string) => Number(version.replace(/^v/, '').split('.')[0]);
 const NOBODY = 65534;
 const canDrop = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
-
-/** A port below 1024 free for both UDP and TCP on loopback (checked as root, then released). */
-async function lowPort(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const port = 600 + Math.floor(Math.random() * 400);
-    const udp = createSocket('udp4');
-    const tcp = createServer();
-    const free = await new Promise<boolean>((ok) => {
-      udp.once('error', () => ok(false));
-      udp.bind(port, '127.0.0.1', () => {
-        tcp.once('error', () => ok(false));
-        tcp.listen(port, '127.0.0.1', () => ok(true));
-      });
-    });
-    udp.close();
-    tcp.close();
-    if (free) return port;
-  }
-  throw new Error('no free port below 1024');
-}
 
 /** The unit's user and capabilities, as setpriv grants them. */
 const asUnit = (args: string[]) => [
