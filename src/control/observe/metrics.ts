@@ -11,6 +11,7 @@
 
 import client, { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RateLimitCounts } from '../../data/resolve/ratelimit.js';
+import { Rcode, Type } from '../../wire/message.js';
 import { rcodeName, typeName } from '../../wire/mnemonics.js';
 import type { QueryEvent, QueryObserver, Verdict } from '../../shared/events.js';
 import { type FilterSpec, type FilterState, PASS } from '../../shared/filter.js';
@@ -61,9 +62,7 @@ export interface DaemonGauges {
   filter(): { state: FilterState; spec: FilterSpec } | null;
 }
 
-const Rcode = { NOERROR: 0, FORMERR: 1, NXDOMAIN: 3, REFUSED: 5 } as const;
-const TYPE_A = 1;
-const UDP = 0;
+const UDP = TRANSPORTS.indexOf('udp');
 /** The response code of a blocked A query, by block answer. */
 const blockRcode = (mode: BlockMode['kind'] | 'nxdomain' | 'nodata'): number => (mode === 'nxdomain' ? Rcode.NXDOMAIN : mode === 'refused' ? Rcode.REFUSED : Rcode.NOERROR);
 
@@ -257,7 +256,7 @@ export class Metrics implements QueryObserver {
 
   private zero(group: string, list: string, verdict: Verdict, rcode: number): void {
     const byKey = this.countsOf(group, list);
-    const key = packKey(0, TYPE_A, UDP, rcode, false, verdict);
+    const key = packKey(0, Type.A, UDP, rcode, false, verdict);
     if (!byKey.has(key)) byKey.set(key, 0);
   }
 
