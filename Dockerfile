@@ -6,9 +6,15 @@
 # containers bind ports below 1024 without root (net.ipv4.ip_unprivileged_port_start=0);
 # on other runtimes add `--sysctl net.ipv4.ip_unprivileged_port_start=53`.
 # With host networking (deploy/compose.yaml) that sysctl is the host's: see there.
-# Node 24 is the supported LTS line (20 and 22 also run it; package.json engines).
+# Node 24 is the supported LTS line (package.json engines).
+#
+# BASE: any Debian bookworm image with Node 24 and npm on the PATH and a `node`
+# user (uid 1000), as the official one has. `npm run test:image` builds on one
+# made locally (test/image/base.sh) and runs the result as deploy/ does:
+#   podman build --build-arg BASE=localhost/aifence-base:... -t localhost/aifence:test .
+ARG BASE=docker.io/library/node:24-bookworm-slim
 
-FROM node:24-bookworm-slim AS build
+FROM ${BASE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # No scripts: `prepare` builds, but the sources come in the next layer (and this one stays cached).
@@ -17,7 +23,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-FROM node:24-bookworm-slim
+FROM ${BASE}
 WORKDIR /app
 # `serve` applies its own memory settings (4 MB V8 semi-space, glibc
 # MALLOC_TRIM_THRESHOLD_) by re-executing itself as the same PID 1: no ENV needed.

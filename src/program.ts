@@ -2,6 +2,7 @@
 // cli.ts (the bin) once `aifence serve` has its memory settings.
 
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { catalogueCommand } from './commands/catalogue.js';
 import { checkCommand } from './commands/check.js';
@@ -28,7 +29,8 @@ const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 if (NODE_MAJOR < 24) {
   process.stderr.write(
     `aifence: warning: running on Node ${process.versions.node}; aifence is built and tested on Node 24 LTS. ` +
-      'Start it with `npm start` or `npx aifence` (they use the Node 24 that npm installed with it), or install Node 24.\n',
+      `Run it on the Node 24 that \`npm install\` put beside it: ${fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url))} ` +
+      '(the `aifence` command, `npm start` and `npx aifence` use it), or install Node 24 LTS (https://nodejs.org/en/download).\n',
   );
 }
 

@@ -118,11 +118,12 @@ export class Daemon implements AdminTarget {
       queryLogRows: () => ({ written: this.queryLog?.written ?? 0, rejected: this.queryLog?.rejected ?? 0 }),
       // In-process, the plane's resolver reports to this thread's guard; workers have their own (the event ring's).
       observerErrors: () => (this.local !== null ? { ...this.guard.counts } : sumCounts(this.guard.counts, stats().observerErrors)),
+      filter: () => this.filter,
     });
     this.observers.add(this.metrics);
     this.remote = this.remoteListsFor(config);
     this.runtime = new RuntimeState(config.state, options.log, () => this.applyRuntime(), () => void this.reload(), clock, join(config.dataDir, 'shared-state.json'));
-    registerStateMetrics(this.metrics.registry, this.runtime);
+    registerStateMetrics(this.metrics.registry, this.runtime, () => this.filter.state.groups.map((g) => g.name));
     this.consoleStats = new ConsoleStats(clock);
     this.observers.add(this.consoleStats);
   }

@@ -1,5 +1,7 @@
 // deploy/grafana: the dashboard asks only for metrics aifence really
-// exports (scraped from a running daemon), through the datasource the
+// exports (scraped from a running daemon), every series it charts has a
+// sample at a fresh daemon's first scrape (no "No data" panel until the
+// first reload or pause), it reads them through the datasource the
 // provisioning creates, and the compose file mounts both where Grafana reads.
 
 import { readFileSync } from 'node:fs';
@@ -7,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { type TestDaemon, startDaemon } from '../support/daemon.js';
+import { type DaemonProcess, spawnDaemon } from '../support/process.js';
 import { TestUpstream } from '../support/upstream.js';
 
 const read = (path: string) => readFileSync(path, 'utf8');
@@ -51,5 +54,77 @@ describe('deploy/grafana', () => {
     expect(datasources[0].url).toBe(`http://${listen}`);
     const provider = parseYaml(read(join('deploy', provisioning, 'dashboards/aifence.yaml'))).providers[0];
     expect(mounts.get(provider.options.path)).toBe('./grafana/dashboards');
+  });
+});
+
+/** The samples of a Prometheus text exposition: name and labels (no HELP/TYPE lines). */
+function samples(text: string): { name: string; labels: Record<string, string> }[] {
+  return text
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? \S+$/.exec(l)!;
+      const labels: Record<string, string> = {};
+      for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v;
+      return { name: m[1], labels };
+    });
+}
+
+/** Each selector in the dashboard's queries: metric name, its label matchers other than `instance`, and the `by (...)` labels around it. */
+function selectors(expr: string): { name: string; matchers: Record<string, string>; by: string[] }[] {
+  const by = [...expr.matchAll(/by \(([^)]*)\)/g)].flatMap((m) => m[1].split(',').map((l) => l.trim())).filter((l) => l !== 'le');
+  return [...expr.matchAll(/(aifence_\w+)\{([^}]*)\}/g)].map((m) => {
+    const matchers: Record<string, string> = {};
+    for (const [, k, v] of m[2].matchAll(/(\w+)="([^"]*)"/g)) if (k !== 'instance') matchers[k] = v;
+    return { name: m[1], matchers, by };
+  });
+}
+
+describe('deploy/grafana at the first scrape', () => {
+  let upstream: TestUpstream;
+  let d: DaemonProcess;
+  // Two groups, two upstreams: the label values a dashboard panel splits by are known before any query.
+  const known: Record<string, string[]> = {
+    group: ['default', 'staff'],
+    verdict: ['allowed', 'blocked', 'refused', 'invalid'],
+    result: ['success', 'failure'],
+    service: ['deepseek', 'openai'],
+  };
+  beforeAll(async () => {
+    upstream = await TestUpstream.start();
+    const second = '127.0.0.1:9'; // never asked: the first upstream answers
+    known.upstream = [upstream.address, second];
+    d = await spawnDaemon(
+      [
+        `upstream: { servers: ["${upstream.address}", "${second}"] }`,
+        'groups:',
+        '  default: { block: [service:deepseek] }',
+        '  staff: { clients: [10.9.0.0/16], block: [service:openai] }',
+      ].join('\n'),
+    );
+  });
+  afterAll(async () => {
+    d?.stop();
+    await upstream?.close();
+  });
+
+  it('has a sample for every series a panel charts, for each known label value it splits by', async () => {
+    const res = await fetch(`http://127.0.0.1:${d.adminPort}/metrics`);
+    expect(res.status).toBe(200);
+    const exposed = samples(await res.text());
+    const checked = new Set<string>();
+    for (const expr of exprs) {
+      for (const { name, matchers, by } of selectors(expr)) {
+        const matching = exposed.filter((s) => s.name === name && Object.entries(matchers).every(([k, v]) => s.labels[k] === v));
+        expect(matching.length, `${name}${JSON.stringify(matchers)} in ${expr}`).toBeGreaterThan(0);
+        for (const label of by.filter((l) => known[l] && !(l in matchers))) {
+          // Blocked by service: every service the groups block, under the label the query log and reports use.
+          const values = new Set(matching.map((s) => s.labels[label]));
+          for (const value of known[label]) expect(values.has(value), `${name}{${label}="${value}"} in ${expr}`).toBe(true);
+        }
+        checked.add(name);
+      }
+    }
+    for (const name of ['aifence_reloads_total', 'aifence_blocking_paused', 'aifence_runtime_exceptions', 'aifence_upstream_latency_seconds_bucket', 'aifence_ratelimited_total']) expect(checked).toContain(name);
   });
 });

@@ -1,18 +1,25 @@
 // The README's install, as a new admin follows it on a fresh clone: after
 // `npm ci` (or `npm install`) the bin works through npx without a separate
-// build, and `npm install -g .` puts `aifence` on the PATH.
+// build, and `npm install -g .` puts `aifence` on the PATH. Installed by root
+// (`sudo npm install`), `npm start` serves for a normal user from the build
+// in dist/, on the Node 24 that npm brought, without writing into dist/; it
+// rebuilds only when a source is newer than the build.
 
-import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { query } from '../support/client.js';
 
 const version = JSON.parse(readFileSync('package.json', 'utf8')).version as string;
+const NOBODY = 65534;
+const canDrop = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
 
 /** The files a clone would have: tracked and new ones, none ignored (no dist/, no node_modules/). */
 function freshClone(): string {
   const root = mkdtempSync(join(tmpdir(), 'aifence-clone-'));
+  chmodSync(root, 0o755); // like /opt/aifence: readable by everyone, writable by its owner
   const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { encoding: 'utf8' }).split('\0').filter(Boolean);
   for (const f of files) {
     mkdirSync(join(root, dirname(f)), { recursive: true });
@@ -25,14 +32,46 @@ function freshClone(): string {
   return root;
 }
 
+/** `npm start -- ARGS` in `clone` as an unprivileged user with a login's PATH (the system's node, 20 here); resolves once it serves. */
+async function startAsUser(clone: string, home: string): Promise<{ child: ChildProcess; port: number; out: () => string }> {
+  const child = spawn('setpriv', ['--reuid', String(NOBODY), '--regid', String(NOBODY), '--clear-groups', 'npm', 'start', '--', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], {
+    cwd: clone,
+    env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group: npm, node and the re-executed daemon are stopped together
+  });
+  let out = '';
+  const port = await new Promise<number>((ok, fail) => {
+    const seen = (c: Buffer) => {
+      out += c;
+      const m = /"listen":\["127\.0\.0\.1:(\d+)"\]/.exec(out);
+      if (m) ok(Number(m[1]));
+    };
+    child.stdout!.on('data', seen);
+    child.stderr!.on('data', seen);
+    child.on('exit', () => fail(new Error(`npm start exited: ${out}`)));
+  });
+  return { child, port, out: () => out };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  process.kill(-child.pid!, 'SIGTERM');
+  await exited;
+}
+
 describe('install from a fresh clone', () => {
-  it('npm ci builds the bin (prepare): npx aifence works at once, and npm install -g . puts it on the PATH', () => {
-    const clone = freshClone();
-    // --offline: the packages come from npm's cache, which `npm ci` of this checkout filled.
-    const npm = (...args: string[]) => spawnSync('npm', [...args, '--offline', '--no-audit', '--no-fund'], { cwd: clone, encoding: 'utf8' });
+  let clone: string;
+  // --offline: the packages come from npm's cache, which `npm ci` of this checkout filled.
+  const npm = (...args: string[]) => spawnSync('npm', [...args, '--offline', '--no-audit', '--no-fund'], { cwd: clone, encoding: 'utf8' });
+
+  beforeAll(() => {
+    clone = freshClone();
     const ci = npm('ci');
     expect(ci.status, ci.stderr).toBe(0);
+  }, 300_000);
 
+  it('npm ci builds the bin (prepare): npx aifence works at once, and npm install -g . puts it on the PATH, running on Node 24', () => {
     const npx = spawnSync('npx', ['--offline', 'aifence', '--version'], { cwd: clone, encoding: 'utf8' });
     expect(npx.stderr).toBe('');
     expect(npx.stdout.trim()).toBe(version);
@@ -40,12 +79,59 @@ describe('install from a fresh clone', () => {
     const prefix = join(clone, '.global');
     const global = npm('install', '-g', '--prefix', prefix, '.');
     expect(global.status, global.stderr).toBe(0);
+    // A PATH whose node is the system's (20 here): the command still runs on the clone's Node 24, with no warning.
     const onPath = spawnSync('aifence', ['check', 'chat.deepseek.com'], {
       cwd: tmpdir(),
       encoding: 'utf8',
-      env: { ...process.env, PATH: `${join(prefix, 'bin')}:${process.env.PATH}` },
+      env: { PATH: `${join(prefix, 'bin')}:/usr/local/bin:/usr/bin:/bin` },
     });
     expect(onPath.stdout).toMatch(/^chat\.deepseek\.com\tblocked\tdefault/);
+    expect(onPath.stderr).toBe('');
     expect(onPath.status).toBe(0);
-  }, 300_000);
+  }, 120_000);
+
+  it.runIf(canDrop)('installed by root, npm start serves for a normal user from dist/ as built, on Node 24, writing nothing there', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'aifence-user-'));
+    chownSync(home, NOBODY, NOBODY);
+    const built = statSync(join(clone, 'dist/cli.js')).mtimeMs;
+    const { child, port, out } = await startAsUser(clone, home);
+    try {
+      expect((await query(port, 'chat.deepseek.com')).rcode).toBe(3);
+      expect(out()).not.toMatch(/TS\d{4}|Could not write|building|warning/);
+      expect(statSync(join(clone, 'dist/cli.js')).mtimeMs).toBe(built);
+    } finally {
+      await stop(child);
+    }
+
+    // A source newer than the build (a `git pull` without `sudo npm install`): said plainly, and the build there serves.
+    const future = new Date(Date.now() + 60_000);
+    utimesSync(join(clone, 'src/cli.ts'), future, future);
+    const stale = await startAsUser(clone, home);
+    try {
+      expect((await query(stale.port, 'chat.deepseek.com')).rcode).toBe(3);
+      expect(stale.out()).toContain(`aifence: warning: src/ is newer than the build in dist/, but this user cannot write ${join(clone, 'dist')}: serving the build there`);
+      expect(stale.out()).toContain('sudo npm run build');
+      expect(stale.out()).not.toMatch(/TS\d{4}|Could not write|building/);
+      expect(statSync(join(clone, 'dist/cli.js')).mtimeMs).toBe(built);
+    } finally {
+      await stop(stale.child);
+    }
+  }, 120_000);
+
+  it('npm start builds only when a source is newer than dist/, once', () => {
+    const buildIfStale = () => spawnSync(process.execPath, ['scripts/build-if-stale.mjs'], { cwd: clone, encoding: 'utf8' });
+    const future = new Date(Date.now() + 120_000);
+    utimesSync(join(clone, 'src/cli.ts'), future, future);
+    const first = buildIfStale();
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stderr).toContain('src/ is newer than the build in dist/: building');
+    const rebuilt = statSync(join(clone, 'dist/cli.js')).mtimeMs;
+    // tsc writes the time of now; the source says two minutes ahead: bring the build level with it, as a real later build would be.
+    utimesSync(join(clone, 'dist/cli.js'), future, future);
+    expect(rebuilt).toBeGreaterThan(0);
+    const second = buildIfStale();
+    expect(second.status).toBe(0);
+    expect(second.stderr).toBe('');
+    expect(statSync(join(clone, 'dist/cli.js')).mtimeMs).toBe(future.getTime());
+  }, 120_000);
 });

@@ -4,9 +4,9 @@
 // only keys that exist), with the paths and ports they rely on agreeing.
 
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { configFromText } from '../../src/control/config/load.js';
@@ -47,7 +47,8 @@ describe('deploy/systemd/aifence.service', () => {
 
   it.runIf(hasSystemd)('passes systemd-analyze verify without a warning', () => {
     const dir = mkdtempSync(join(tmpdir(), 'aifence-unit-'));
-    copyFileSync('deploy/systemd/aifence.service', join(dir, 'aifence.service'));
+    // verify checks that ExecStart's program exists: the Node 24 in the clone's node_modules, /opt/aifence read as this checkout.
+    writeFileSync(join(dir, 'aifence.service'), unit.replaceAll('/opt/aifence/', `${resolve('.')}/`));
     const r = spawnSync('systemd-analyze', ['verify', join(dir, 'aifence.service')], { encoding: 'utf8' });
     // Unknown keys and bad values are only warnings to systemd: any output is a mistake here.
     expect(r.stdout + r.stderr).toBe('');
@@ -129,8 +130,9 @@ describe('deploy/kubernetes', () => {
       }),
     );
   const kind = (k: string) => docs.find((d) => d.kind === k);
-  const deployment = kind('Deployment');
-  const pod = deployment.spec.template.spec;
+  // A StatefulSet: each pod has a volume of its own that outlives it (the query log, downloaded lists, the token).
+  const workload = kind('StatefulSet');
+  const pod = workload.spec.template.spec;
   const container = pod.containers[0];
   const configMap = kind('ConfigMap');
   const config = aifenceConfig(configMap.data['aifence.yaml'], '/etc/aifence/aifence.yaml', { AIFENCE_ADMIN_TOKEN: 'from-the-secret' });
@@ -162,6 +164,19 @@ describe('deploy/kubernetes', () => {
     expect(container.securityContext.allowPrivilegeEscalation).toBe(false);
   });
 
+  it('keeps each pod\'s query log on a persistent volume of its own (or in PostgreSQL), never on an emptyDir lost with the pod', () => {
+    const mount = container.volumeMounts.find((m: { mountPath: string }) => m.mountPath === config.dataDir);
+    expect(pod.volumes.find((v: { name: string }) => v.name === mount.name), 'dataDir is not a pod volume (emptyDir and the like)').toBeUndefined();
+    const claim = workload.spec.volumeClaimTemplates.find((t: { metadata: { name: string } }) => t.metadata.name === mount.name);
+    expect(claim.spec.accessModes).toEqual(['ReadWriteOnce']);
+    expect(config.queryLog.mode).not.toBe('off');
+    if (config.queryLog.sink?.kind !== 'postgres') expect(config.queryLog.path.startsWith(config.dataDir + '/')).toBe(true);
+    // Room for the log as it rotates (maxSize x (keep + 1)) and the lists beside it.
+    const gib = Number(/^(\d+)Gi$/.exec(claim.spec.resources.requests.storage)![1]);
+    expect(config.queryLog.maxSize * (config.queryLog.keep + 1)).toBeLessThan(gib * 2 ** 30 * 0.8);
+    expect(workload.spec.serviceName).toBe(kind('Service').metadata.name);
+  });
+
   it('has a Service answering DNS on 53 over UDP and TCP, forwarded to the port the config listens on', () => {
     const service = kind('Service');
     const ports = service.spec.ports.map((p: { port: number; protocol: string; targetPort: string }) => [p.port, p.protocol, port(p.targetPort)?.containerPort, port(p.targetPort)?.protocol]);
@@ -170,7 +185,7 @@ describe('deploy/kubernetes', () => {
       [53, 'UDP', listen, 'UDP'],
       [53, 'TCP', listen, 'TCP'],
     ]);
-    expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
+    expect(service.spec.selector).toEqual(workload.spec.selector.matchLabels);
     expect(service.spec.externalTrafficPolicy).toBe('Local'); // client addresses, and so groups, survive
   });
 
@@ -205,8 +220,8 @@ describe('README', () => {
     expect(firstRun).toContain('sudo install -D -m 644 deploy/aifence.yaml /etc/aifence/aifence.yaml');
     expect(firstRun).toContain('sudo cp deploy/systemd/aifence.service /etc/systemd/system/');
     expect(firstRun).toContain('../shared/data');
-    // The clone goes where the unit runs it from.
+    // The clone goes where the unit runs it from, on the Node 24 that `npm install` brought into it.
     const clone = /git clone \S+ (\/\S+)/.exec(firstRun)![1];
-    expect(read('deploy/systemd/aifence.service')).toContain(`ExecStart=/usr/bin/node ${clone}/dist/cli.js serve`);
+    expect(read('deploy/systemd/aifence.service')).toContain(`ExecStart=${clone}/node_modules/node/bin/node ${clone}/dist/cli.js serve`);
   });
 });

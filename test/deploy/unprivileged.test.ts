@@ -1,45 +1,32 @@
-// The systemd unit's promise, carried out without systemd: the daemon, as an
-// unprivileged user holding only CAP_NET_BIND_SERVICE (the unit's
-// AmbientCapabilities and CapabilityBoundingSet), binds a port below 1024 and
-// serves deploy/aifence.yaml, writing only where the unit lets it write
+// The systemd unit's promise, carried out without systemd: the unit's own
+// ExecStart (its /opt/aifence read as this checkout), so on the Node 24 that
+// `npm install` brought, not the machine's node (20 here); as an unprivileged
+// user holding only CAP_NET_BIND_SERVICE (the unit's AmbientCapabilities and
+// CapabilityBoundingSet), it binds a port below 1024 and serves
+// deploy/aifence.yaml, writing only where the unit lets it write
 // (StateDirectory and LogsDirectory stand-ins owned by that user).
 
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { createSocket } from 'node:dgram';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { type ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { query } from '../support/client.js';
+import { lowPort } from '../support/servers.js';
 import { TestUpstream } from '../support/upstream.js';
 
 const run = promisify(execFile);
 const CLI = resolve('dist/cli.js');
+/** The unit's ExecStart with /opt/aifence (where the README clones) read as this checkout. */
+const EXEC_START = /^ExecStart=(.*)$/m
+  .exec(readFileSync('deploy/systemd/aifence.service', 'utf8'))![1]
+  .split(/\s+/)
+  .map((w) => w.replace(/^\/opt\/aifence(?=\/)/, resolve('.')));
+const major = (version: string) => Number(version.replace(/^v/, '').split('.')[0]);
 const NOBODY = 65534;
 const canDrop = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
-
-/** A port below 1024 free for both UDP and TCP on loopback (checked as root, then released). */
-async function lowPort(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const port = 600 + Math.floor(Math.random() * 400);
-    const udp = createSocket('udp4');
-    const tcp = createServer();
-    const free = await new Promise<boolean>((ok) => {
-      udp.once('error', () => ok(false));
-      udp.bind(port, '127.0.0.1', () => {
-        tcp.once('error', () => ok(false));
-        tcp.listen(port, '127.0.0.1', () => ok(true));
-      });
-    });
-    udp.close();
-    tcp.close();
-    if (free) return port;
-  }
-  throw new Error('no free port below 1024');
-}
 
 /** The unit's user and capabilities, as setpriv grants them. */
 const asUnit = (args: string[]) => [
@@ -74,7 +61,9 @@ describe.runIf(canDrop)('the daemon as the systemd unit runs it', () => {
     config.queryLog.path = join(logs, 'queries.jsonl');
     const file = join(root, 'aifence.yaml');
     writeFileSync(file, stringify(config));
-    child = spawn('setpriv', asUnit([process.execPath, CLI, 'serve', '--config', file]), {
+    // The unit's command line, with this test's config in place of /etc/aifence/aifence.yaml.
+    expect(EXEC_START.slice(-2)).toEqual(['--config', '/etc/aifence/aifence.yaml']);
+    child = spawn('setpriv', asUnit([...EXEC_START.slice(0, -1), file]), {
       // What the unit gives it: systemd's PATH and its one Environment= line (serve adds its memory settings itself).
       env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', NODE_ENV: 'production' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -99,6 +88,17 @@ describe.runIf(canDrop)('the daemon as the systemd unit runs it', () => {
     expect((await query(port, 'chat.deepseek.com')).rcode).toBe(3);
     expect((await query(port, 'www.example.org')).rcode).toBe(0);
     expect((await query(port, 'chat.deepseek.com', 1, { tcp: true })).rcode).toBe(3);
+  });
+
+  it("runs on the Node 24 that npm install brought, whatever the machine's own node is", () => {
+    const [node] = EXEC_START;
+    expect(node).toBe(resolve('node_modules/node/bin/node'));
+    expect(readlinkSync(`/proc/${child.pid}/exe`)).toBe(realpathSync(node));
+    expect(major(execFileSync(node, ['--version'], { encoding: 'utf8' }))).toBe(24);
+    // No warning about an old Node (the CLI prints one on stderr when started by Node 20).
+    expect(out).not.toContain('warning: running on Node');
+    const system = spawnSync('/usr/bin/node', ['--version'], { encoding: 'utf8' });
+    if (system.status === 0) console.log(`this machine's /usr/bin/node is ${system.stdout.trim()}; the unit ran ${execFileSync(node, ['--version'], { encoding: 'utf8' }).trim()}`);
   });
 
   it('re-executed itself with its memory settings, keeping the capability (the same PID: what systemd signals)', async () => {

@@ -16,7 +16,7 @@ import { loadLists } from '../../src/match/lists.js';
 import { CompiledMatcher } from '../../src/match/matcher.js';
 import { anyBlockNoAllow } from '../../src/match/verdict.js';
 import { join } from 'node:path';
-import { SHARED_DATA } from '../support/shared-data.js';
+import { SHARED_DATA, sharedDataPresent } from '../support/shared-data.js';
 
 const DIR = join(SHARED_DATA, 'blocklists');
 
@@ -39,7 +39,7 @@ const EXPECTED: [string, string, number, number, number, number][] = [
   ['ultimatehosts-via-hagezi.dnscrypt-wildcard.txt', 'wildcard', 147_753, 14, 0, 0],
 ];
 
-describe('the shared blocklists', () => {
+describe.runIf(sharedDataPresent('blocklists'))('the shared blocklists', () => {
   let set: ListSet;
 
   it('loads every list with the pinned counts', async () => {

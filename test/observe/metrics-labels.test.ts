@@ -80,6 +80,7 @@ describe('metric labels', () => {
       tcp: () => ({ open: 0, closed: {} }),
       pausedGroups: () => [],
       rateLimit: () => null,
+      filter: () => null,
     });
     const e = new QueryEvent();
     e.group = 'default';

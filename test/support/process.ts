@@ -13,6 +13,8 @@ export interface DaemonProcess {
   child: ChildProcess;
   /** The UDP/TCP port it listens on (127.0.0.1). */
   port: number;
+  /** The admin API's port (127.0.0.1). */
+  adminPort: number;
   dir: string;
   /** Resident memory now, in KiB, from /proc/PID/status. */
   rssKb(): number;
@@ -29,15 +31,15 @@ export async function spawnDaemon(yaml: string, files: Record<string, string> = 
   const file = join(dir, 'aifence.yaml');
   writeFileSync(file, yaml);
   const child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const port = await new Promise<number>((ok, fail) => {
+  const [port, adminPort] = await new Promise<[number, number]>((ok, fail) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      const m = /"listen":\["127\.0\.0\.1:(\d+)"\]/.exec(out);
-      if (m) ok(Number(m[1]));
+      const m = /"listen":\["127\.0\.0\.1:(\d+)"\],"admin":"127\.0\.0\.1:(\d+)"/.exec(out);
+      if (m) ok([Number(m[1]), Number(m[2])]);
     });
     child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.on('exit', () => fail(new Error(`serve exited early: ${out}`)));
   });
-  return { child, port, dir, rssKb: () => rssKb(child.pid!), stop: () => void child.kill('SIGTERM') };
+  return { child, port, adminPort, dir, rssKb: () => rssKb(child.pid!), stop: () => void child.kill('SIGTERM') };
 }

@@ -2,9 +2,11 @@
 // binaries, on a free loopback port, in a temp dir, without persistence,
 // stopped by the test. PostgreSQL refuses to run as root, so when the tests
 // run as root it runs as the `postgres` user the package creates (or nobody).
+// Also free loopback ports, above 1024 and below, for any test.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +20,26 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** A port below 1024 free for both UDP and TCP on loopback (checked as root, then released). */
+export async function lowPort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = 600 + Math.floor(Math.random() * 400);
+    const udp = createSocket('udp4');
+    const tcp = createServer();
+    const free = await new Promise<boolean>((ok) => {
+      udp.once('error', () => ok(false));
+      udp.bind(port, '127.0.0.1', () => {
+        tcp.once('error', () => ok(false));
+        tcp.listen(port, '127.0.0.1', () => ok(true));
+      });
+    });
+    udp.close();
+    tcp.close();
+    if (free) return port;
+  }
+  throw new Error('no free port below 1024');
 }
 
 async function waitFor(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {

@@ -11,8 +11,11 @@
 
 import client, { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RateLimitCounts } from '../../data/resolve/ratelimit.js';
+import { Rcode, Type } from '../../wire/message.js';
 import { rcodeName, typeName } from '../../wire/mnemonics.js';
 import type { QueryEvent, QueryObserver, Verdict } from '../../shared/events.js';
+import { type FilterSpec, type FilterState, PASS } from '../../shared/filter.js';
+import type { BlockMode } from '../../wire/answers.js';
 
 const VERDICTS: readonly Verdict[] = ['allowed', 'blocked', 'refused', 'invalid'];
 const TRANSPORTS: readonly QueryEvent['transport'][] = ['udp', 'tcp', 'dot', 'doh'];
@@ -26,6 +29,10 @@ const TYPE_LABELS = [OTHER, ...LABELLED_TYPES.map(typeName)];
 LABELLED_TYPES.forEach((t, i) => (typeIndex[t] = i + 1));
 /** Response codes 0-10 by name; the rest of the four bits (11-15, unassigned) are OTHER. */
 const RCODE_LABELS = Array.from({ length: 16 }, (_, r) => (r <= 10 ? rcodeName(r) : OTHER));
+
+/** A query's labels but group and list as one number (what the counts are keyed by); collect() unpacks it. */
+const packKey = (worker: number, qtype: number, transport: number, rcode: number, cached: boolean, verdict: Verdict): number =>
+  (worker << 14) | (typeIndex[qtype] << 9) | (transport << 7) | ((rcode & 15) << 3) | (cached ? 4 : 0) | VERDICTS.indexOf(verdict);
 
 /** What the daemon reports about itself when scraped. */
 export interface DaemonGauges {
@@ -51,7 +58,13 @@ export interface DaemonGauges {
   resolverTotals(): { stale: number; overloaded: number };
   /** TCP connections open now, and closed or refused by reason. */
   tcp(): { open: number; closed: Record<string, number> };
+  /** The filter in force: its groups and what each blocks are the label values known before any query. */
+  filter(): { state: FilterState; spec: FilterSpec } | null;
 }
+
+const UDP = TRANSPORTS.indexOf('udp');
+/** The response code of a blocked A query, by block answer. */
+const blockRcode = (mode: BlockMode['kind'] | 'nxdomain' | 'nodata'): number => (mode === 'nxdomain' ? Rcode.NXDOMAIN : mode === 'refused' ? Rcode.REFUSED : Rcode.NOERROR);
 
 export class Metrics implements QueryObserver {
   readonly observerName = 'metrics';
@@ -62,17 +75,21 @@ export class Metrics implements QueryObserver {
   private readonly latencyByUpstream = new Map<string, ReturnType<Histogram<'upstream'>['labels']>>();
   readonly reloads: Counter<'result'>;
   readonly lastReload: Gauge<'result'>;
+  /** Verdict tables whose groups' series have been given their zeros. */
+  private readonly seeded = new WeakSet<Int32Array>();
 
-  constructor(gauges: DaemonGauges) {
+  constructor(private readonly gauges: DaemonGauges) {
     const registry = this.registry;
     client.collectDefaultMetrics({ register: registry, prefix: 'aifence_' });
     const counts = this.counts;
+    const seed = () => this.seed();
     new Counter({
       name: 'aifence_queries_total',
       help: 'Answered queries by verdict, group, service (or list), query type, response code, transport and worker thread',
       labelNames: ['verdict', 'cached', 'group', 'service', 'type', 'rcode', 'transport', 'worker'],
       registers: [registry],
       collect() {
+        seed();
         this.reset();
         for (const [group, byList] of counts) {
           for (const [list, byKey] of byList) {
@@ -91,6 +108,10 @@ export class Metrics implements QueryObserver {
       labelNames: ['upstream'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
+      // Every configured upstream has its buckets (at zero) before its first answer.
+      collect: () => {
+        for (const { upstream } of gauges.upstreamTimeouts()) this.latencyOf(upstream);
+      },
     });
     // Totals the daemon already keeps: exposed as counters read at scrape time.
     const counter = (name: string, help: string, read: () => number) =>
@@ -161,6 +182,8 @@ export class Metrics implements QueryObserver {
       registers: [registry],
       collect() {
         this.reset();
+        // 0 for every group of the filter, 1 for the paused ones.
+        for (const g of gauges.filter()?.state.groups ?? []) this.set({ group: g.name }, 0);
         for (const group of gauges.pausedGroups()) this.set({ group }, 1);
       },
     });
@@ -171,28 +194,78 @@ export class Metrics implements QueryObserver {
       registers: [registry],
       collect() {
         this.reset();
+        // Without a rate limit nothing is limited: zeros, so the panel reads 0 rather than "No data".
         const counts = gauges.rateLimit()?.counts;
-        if (counts) for (const action of ['drop', 'refused', 'slip'] as const) this.inc({ action }, counts[action]);
+        for (const action of ['drop', 'refused', 'slip'] as const) this.inc({ action }, counts?.[action] ?? 0);
       },
     });
     counter('aifence_ratelimit_evictions_total', 'Clients pushed out of the full rate-limit table for another', () => gauges.rateLimit()?.counts.evictions ?? 0);
     new Gauge({ name: 'aifence_ratelimit_clients', help: 'Clients (IPv4 addresses, IPv6 /56) in the rate-limit table', registers: [registry], collect() { this.set(gauges.rateLimit()?.clients ?? 0); } });
     this.reloads = new Counter({ name: 'aifence_reloads_total', help: 'Reloads by result', labelNames: ['result'], registers: [registry] });
+    for (const result of ['success', 'failure']) this.reloads.inc({ result }, 0);
     this.lastReload = new Gauge({ name: 'aifence_last_reload_timestamp_seconds', help: 'When the last reload finished, by result', labelNames: ['result'], registers: [registry] });
   }
 
   observe(e: QueryEvent): void {
-    let byList = this.counts.get(e.group);
-    if (byList === undefined) this.counts.set(e.group, (byList = new Map()));
-    let byKey = byList.get(e.list);
-    if (byKey === undefined) byList.set(e.list, (byKey = new Map()));
-    const key = (e.worker << 14) | (typeIndex[e.qtype] << 9) | (TRANSPORTS.indexOf(e.transport) << 7) | ((e.rcode & 15) << 3) | (e.cached ? 4 : 0) | VERDICTS.indexOf(e.verdict);
+    const byKey = this.countsOf(e.group, e.list);
+    const key = packKey(e.worker, e.qtype, TRANSPORTS.indexOf(e.transport), e.rcode, e.cached, e.verdict);
     byKey.set(key, (byKey.get(key) ?? 0) + 1);
-    if (e.upstream !== '') {
-      let h = this.latencyByUpstream.get(e.upstream);
-      if (h === undefined) this.latencyByUpstream.set(e.upstream, (h = this.latency.labels(e.upstream)));
-      h.observe(e.latencyMs / 1000);
+    if (e.upstream !== '') this.latencyOf(e.upstream).observe(e.latencyMs / 1000);
+  }
+
+  /** The latency histogram of one upstream, its buckets made (at zero) the first time it is named. */
+  private latencyOf(upstream: string): ReturnType<Histogram<'upstream'>['labels']> {
+    let h = this.latencyByUpstream.get(upstream);
+    if (h === undefined) {
+      this.latency.zero({ upstream });
+      this.latencyByUpstream.set(upstream, (h = this.latency.labels(upstream)));
     }
+    return h;
+  }
+
+  /**
+   * Zeros for the query series known before any query: per group, its
+   * allowed answers and a block by each list it blocks; refused and invalid
+   * queries (no group). An A query over UDP from worker 0, the labels most
+   * real queries carry, so the zero is the series they count in. Once per
+   * verdict table: a reload or pause brings new ones, and counts are never
+   * removed.
+   */
+  private seed(): void {
+    const filter = this.gauges.filter();
+    if (filter === null) return;
+    const { state, spec } = filter;
+    let any = false;
+    state.groups.forEach((g, i) => {
+      if (this.seeded.has(g.verdicts)) return;
+      this.seeded.add(g.verdicts);
+      any = true;
+      this.zero(g.name, '', 'allowed', Rcode.NOERROR);
+      const lists = new Set<number>();
+      for (const list of g.verdicts) if (list !== PASS) lists.add(list);
+      const answer = spec.groups[i]?.answer.kind ?? 'nxdomain';
+      for (const list of lists) {
+        const name = state.matcher.lists[list]?.name;
+        if (name !== undefined) this.zero(g.name, name, 'blocked', blockRcode(spec.listAnswers[list] ?? answer));
+      }
+    });
+    if (!any) return;
+    this.zero('', '', 'refused', Rcode.REFUSED);
+    this.zero('', '', 'invalid', Rcode.FORMERR);
+  }
+
+  private zero(group: string, list: string, verdict: Verdict, rcode: number): void {
+    const byKey = this.countsOf(group, list);
+    const key = packKey(0, Type.A, UDP, rcode, false, verdict);
+    if (!byKey.has(key)) byKey.set(key, 0);
+  }
+
+  private countsOf(group: string, list: string): Map<number, number> {
+    let byList = this.counts.get(group);
+    if (byList === undefined) this.counts.set(group, (byList = new Map()));
+    let byKey = byList.get(list);
+    if (byKey === undefined) byList.set(list, (byKey = new Map()));
+    return byKey;
   }
 
   reloaded(ok: boolean): void {

@@ -4,7 +4,8 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { RuntimeState } from './runtime.js';
 
-export function registerStateMetrics(registry: Registry, state: RuntimeState): void {
+/** `groups`: the groups of the filter in force, each with its exceptions gauge from the first scrape (0 without any). */
+export function registerStateMetrics(registry: Registry, state: RuntimeState, groups: () => readonly string[]): void {
   new Gauge({
     name: 'aifence_shared_state_connected',
     help: '1 when the shared state backend answers (always 1 without state.redis); 0 while enforcing the last state read',
@@ -44,7 +45,7 @@ export function registerStateMetrics(registry: Registry, state: RuntimeState): v
     registers: [registry],
     collect() {
       this.reset();
-      const counts = new Map<string, number>();
+      const counts = new Map<string, number>(groups().map((g) => [g, 0]));
       for (const e of state.exceptions()) counts.set(e.group, (counts.get(e.group) ?? 0) + 1);
       for (const [group, n] of counts) this.set({ group }, n);
     },
