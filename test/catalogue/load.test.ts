@@ -28,8 +28,9 @@ describe('the shipped catalogue', () => {
     const tags = cat.tags();
     expect(tags).toEqual([...tags].sort());
     for (const t of ['genai', 'doh-bypass', 'chat', 'api', 'code', 'cn', 'us', 'fr']) expect(tags).toContain(t);
-    // Countries only of DoH resolvers are not tags.
-    expect(tags).not.toContain('ch');
+    // Countries only of DoH resolvers are not tags (LibreDNS is Greek; no Greek AI service yet).
+    expect(tags).not.toContain('gr');
+    expect(tags).toContain('ch'); // Swiss AI services (Lumo, Euria) make it one, though Quad9 alone did not
   });
 
   it('is parsed again only when a file changed (every reload asks for it)', () => {

@@ -32,7 +32,7 @@ describe('resolveSelector', () => {
     expect(() => resolveSelector('tag:genia', cat, admin)).toThrow("did you mean 'tag:genai'?");
     expect(() => resolveSelector('list:add', cat, admin)).toThrow("did you mean 'list:ads'?");
     expect(() => resolveSelector('list:ads', cat, [])).toThrow("unknown selector 'list:ads'");
-    expect(() => resolveSelector('tag:ch', cat, admin)).toThrow("unknown selector 'tag:ch'");
+    expect(() => resolveSelector('tag:gr', cat, admin)).toThrow("unknown selector 'tag:gr'"); // only a DoH resolver is Greek
     expect(() => resolveSelector('zzzzzzzzzzzzzzzzzzzzzzzz:qqqqqqqqqqqqqqq', cat, admin)).toThrow(
       'selectors are service:ID, vendor:ID, tag:TAG (e.g. tag:genai, tag:cn) or list:NAME',
     );
