@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { adminCommand } from './commands/admin.js';
 import { catalogueCommand } from './commands/catalogue.js';
 import { checkCommand } from './commands/check.js';
 import { groupsCommand } from './commands/groups.js';
@@ -49,6 +50,7 @@ program.addCommand(catalogueCommand());
 program.addCommand(groupsCommand());
 program.addCommand(healthCommand());
 program.addCommand(reportCommand());
+program.addCommand(adminCommand());
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`aifence: ${err.message}\n`);

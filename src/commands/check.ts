@@ -2,18 +2,33 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { loadConfig } from '../control/config/load.js';
 import { buildFilter } from '../control/policy/filter.js';
-import { CheckInputError, checkClient, checkNames, checkTarget } from '../control/policy/explain.js';
+import { CheckInputError, type CheckResult, checkClient, checkNames, checkTarget } from '../control/policy/explain.js';
+import { DaemonUnavailable, adminTarget, adminToken, checkWithDaemon } from '../control/admin/client.js';
+import { type HostPort, formatHostPort, parseHostPort } from '../net/address.js';
 import { visible } from '../text/visible.js';
+
+interface CheckOpts {
+  config?: string;
+  file?: string;
+  client: string;
+  json?: boolean;
+  offline?: boolean;
+  token?: string;
+  admin?: string;
+}
 
 export function checkCommand(): Command {
   return new Command('check')
-    .description('show the verdict for names, and the group, rule and list entry that decided it')
+    .description('show the verdict for names, and the group, rule and list entry that decided it; asks the running daemon when one answers (its runtime exceptions and pauses count), else decides from the config')
     .argument('[names...]', 'names to check (a URL is checked by its host)')
     .option('-c, --config <file>', 'config file')
     .option('-f, --file <file>', 'read names one a line from this file')
     .option('--client <ip>', 'decide as for this client address (its group)', '127.0.0.1')
     .option('--json', 'one JSON object a line')
-    .action(async (names: string[], opts: { config?: string; file?: string; client: string; json?: boolean }) => {
+    .option('--offline', 'decide from the config alone, without asking the running daemon')
+    .option('--token <token>', "the admin token (default: AIFENCE_ADMIN_TOKEN, admin.token, or dataDir/admin.token)")
+    .option('--admin <addr:port>', 'the admin API to ask (default: admin.listen of the config)')
+    .action(async (names: string[], opts: CheckOpts) => {
       const client = checkClient(opts.client);
       const inputs = names.map((text) => ({ text, where: '' }));
       if (opts.file) {
@@ -38,18 +53,50 @@ export function checkCommand(): Command {
         }
       }
       if (targets.length > 0) {
-        const filter = await buildFilter(loadConfig(opts.config));
-        for (const r of await checkNames(filter, targets, client)) {
-          if (opts.json) {
-            process.stdout.write(JSON.stringify(r) + '\n');
-            continue;
-          }
-          const why = r.list ? `  ${r.list}${r.line ? ` line ${r.line}` : ''}: ${r.entry}` : '';
-          const exception = r.exception ? `  (exception ${r.exception.select}${r.exception.until ? ` until ${r.exception.until}` : ''}${r.exception.reason ? `: ${r.exception.reason}` : ''})` : '';
-          // Names are in presentation form already; reasons and entries come from lists and Redis: no raw control byte reaches the terminal.
-          process.stdout.write(`${r.name}\t${r.verdict}\t${visible(`${r.group ?? '-'}${why}${exception}`)}\n`);
+        const { results, source } = await decide(targets, client, opts);
+        process.stderr.write(`aifence check: ${source}\n`);
+        for (const r of results) {
+          if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
+          else process.stdout.write(line(r));
         }
       }
       if (bad > 0) throw new Error(`${bad} input${bad === 1 ? ' was' : 's were'} not a domain name (see above); the rest were checked`);
     });
+}
+
+/** The running daemon's verdicts when one answers for this config, else the config's own; and a line saying which. */
+async function decide(names: string[], client: string, opts: CheckOpts): Promise<{ results: CheckResult[]; source: string }> {
+  const config = loadConfig(opts.config);
+  let at: HostPort | null = adminTarget(config);
+  if (opts.admin !== undefined) {
+    at = parseHostPort(opts.admin, 8053);
+    if (at === null) throw new Error(`--admin: "${opts.admin}" is not an IP address with a port, e.g. 127.0.0.1:8053`);
+  }
+  let why = 'asked for --offline';
+  if (!opts.offline && at !== null) {
+    const token = opts.token ?? adminToken(config);
+    try {
+      const results = await checkWithDaemon(at, names, client, { token, configFile: opts.admin === undefined ? config.file : undefined });
+      return { results, source: `asked the running daemon at ${formatHostPort(at)} (its runtime exceptions and pauses included)` };
+    } catch (err) {
+      if (!(err instanceof DaemonUnavailable)) throw err;
+      // A token given on the command line that the daemon refuses is an error, not a reason to guess.
+      if (opts.token !== undefined && /answered 40[13]/.test(err.message)) throw err;
+      why = err.message;
+    }
+  } else if (at === null && !opts.offline) {
+    why = 'admin.listen is off';
+  }
+  const results = await checkNames(await buildFilter(config), names, client);
+  return { results, source: `decided from ${config.file ?? 'the config'} alone (${visible(why)}): runtime exceptions and pauses not included` };
+}
+
+/** One result as a line for a person: name, verdict, then what decided. */
+function line(r: CheckResult): string {
+  const why = r.list ? `  ${r.list}${r.line ? ` line ${r.line}` : ''}: ${r.entry}` : '';
+  const enforced = r.enforced ? `  (enforced: enforce ${r.rule?.select ?? ''}; no group, exception or pause re-opens it)` : '';
+  const paused = r.paused ? '  (blocking paused for this group)' : '';
+  const exception = r.exception ? `  (exception ${r.exception.select}${r.exception.until ? ` until ${r.exception.until}` : ''}${r.exception.reason ? `: ${r.exception.reason}` : ''})` : '';
+  // Names are in presentation form already; reasons and entries come from lists and Redis: no raw control byte reaches the terminal.
+  return `${r.name}\t${r.verdict}\t${visible(`${r.group ?? '-'}${why}${enforced}${paused}${exception}`)}\n`;
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { ConfigError } from '../control/config/check.js';
-import { adminSection } from '../control/config/admin.js';
+import { listenAt } from '../control/config/admin.js';
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../control/config/load.js';
 import { parseHostPort } from '../net/address.js';
 import { createLogger } from '../shared/logger.js';
@@ -19,7 +19,7 @@ export function serveCommand(): Command {
       const log = createLogger({ level: opts.logLevel, pretty: opts.pretty });
       const configFile = opts.config ?? DEFAULT_CONFIG_PATH;
       const config = loadConfig(configFile);
-      if (opts.admin) config.admin = adminSection({ listen: opts.admin, token: config.admin.token, hosts: config.admin.hosts });
+      if (opts.admin) config.admin = listenAt(config.admin, opts.admin);
       const listen = opts.listen?.map((l, i) => {
         const hp = parseHostPort(l, 53);
         if (!hp) throw new ConfigError(`--listen[${i}]`, l, 'is not an IP address with a port, e.g. 127.0.0.1:5300 or [::1]:5300');

@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Catalogue } from './catalogue/index.js';
 import { CatalogueUpdates, registerCatalogueMetrics } from './catalogue/updates.js';
-import { CheckInputError, checkClient, checkName, checkTarget } from './policy/explain.js';
+import { CheckInputError, type CheckResult, checkClient, checkNames, checkTarget } from './policy/explain.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { logPolicy } from './config/summary.js';
+import { logConflicts } from './policy/conflicts.js';
 import type { HostPort } from '../net/address.js';
 import { AdminServer, type AdminTarget, HttpError, type Readiness, type ReloadResult } from './admin/server.js';
 import { type AdminAuth, adminAuth } from './admin/token.js';
@@ -32,6 +33,7 @@ import type { UpstreamPool } from '../data/resolve/upstream.js';
 import { DataPlane, type PlaneAddresses, type PlaneStats, sumStats } from '../data/plane.js';
 import { AnswerCache } from '../data/resolve/cache.js';
 import { servingConfig } from '../shared/channel.js';
+import type { GroupTable } from '../shared/filter.js';
 import { Observers } from '../shared/events.js';
 import { Guard, sumCounts } from '../shared/guard.js';
 import { WorkerPlane, boundTo } from './workers.js';
@@ -67,6 +69,8 @@ export class Daemon implements AdminTarget {
   private reloadAgain = false;
   /** Pauses and runtime exceptions, kept across reloads, shared through Redis when configured. */
   private readonly runtime: RuntimeState;
+  /** Who paused each group, as this instance heard it (the console shows it; the log line is the record). */
+  private readonly pausedBy = new Map<string, string>();
   /** Blocked attempts of the last hour, for the console's charts. */
   private readonly consoleStats: ConsoleStats;
   private admin: AdminServer | null = null;
@@ -85,7 +89,7 @@ export class Daemon implements AdminTarget {
   /** The answer cache the workers share (its memory; the control thread never answers from it). */
   private sharedCache: AnswerCache | null = null;
   /** The verdict tables the workers were last sent, to send only changes. */
-  private sentVerdicts: Int32Array[] = [];
+  private sentTables: GroupTable[] = [];
   /** Every answered query is observed here: metrics, the console, the query log. */
   private readonly observers: Observers;
   /** Catches and counts what an observer or its timer throws on this thread (aifence_observer_errors_total). */
@@ -199,6 +203,7 @@ export class Daemon implements AdminTarget {
       'aifence serving',
     );
     logPolicy(config, options.log);
+    logConflicts(filter.policy, options.log);
     return daemon;
   }
 
@@ -221,7 +226,7 @@ export class Daemon implements AdminTarget {
     const hooks = {
       log: this.log,
       observers: this.observers,
-      current: () => ({ filter: this.filter.spec, verdicts: this.verdicts(), cache: this.sharedCache!.memory }),
+      current: () => ({ filter: this.filter.spec, tables: this.tables(), cache: this.sharedCache!.memory }),
       // A worker that died holding the cache's lock must not leave the others waiting for it.
       exited: (index: number) => void this.sharedCache?.releaseIfHeldBy(index + 1),
     };
@@ -234,7 +239,7 @@ export class Daemon implements AdminTarget {
       watchTls,
       logLevel: this.log.level,
     };
-    this.sentVerdicts = first.verdicts;
+    this.sentTables = first.tables;
     this.workers.push(await WorkerPlane.start(first, hooks));
     this.bound = this.workers[0].addresses;
     const rest = boundTo(first, this.bound);
@@ -244,17 +249,18 @@ export class Daemon implements AdminTarget {
     if (failed) throw failed.reason;
   }
 
-  /** The live verdict tables, by group. */
-  private verdicts(): Int32Array[] {
-    return this.filter.policy.groups.map((g) => g.verdicts);
+  /** The live verdict tables and their lifts, by group. */
+  private tables(): GroupTable[] {
+    return this.filter.policy.groups.map((g) => ({ verdicts: g.verdicts, lifts: g.lifts }));
   }
 
   /** Tells the workers about verdict tables recompiled since last told (pauses, exceptions, schedules). */
   private publishVerdicts(): void {
     if (this.workers.length === 0) return;
-    const now = this.verdicts();
-    if (now.length === this.sentVerdicts.length && now.every((v, i) => v === this.sentVerdicts[i])) return;
-    this.sentVerdicts = now;
+    const now = this.tables();
+    const sent = this.sentTables;
+    if (now.length === sent.length && now.every((t, i) => t.verdicts === sent[i].verdicts && t.lifts === sent[i].lifts)) return;
+    this.sentTables = now;
     for (const w of this.workers) w.setVerdicts(this.filter.spec.generation, now);
   }
 
@@ -332,7 +338,8 @@ export class Daemon implements AdminTarget {
    * the last good state and says why. Reloads asked for while one runs are
    * folded into one more.
    */
-  reload(): Promise<ReloadResult> {
+  reload(by?: string): Promise<ReloadResult> {
+    if (by !== undefined) this.log.info({ admin: by }, 'reload asked through the admin API');
     if (this.reloading) {
       this.reloadAgain = true;
       return this.reloading;
@@ -383,6 +390,7 @@ export class Daemon implements AdminTarget {
       this.metrics.reloaded(true);
       this.log.info(result, 'reloaded');
       logPolicy(config, this.log);
+      logConflicts(filter.policy, this.log);
       return result;
     } catch (err) {
       this.metrics.reloaded(false);
@@ -445,8 +453,8 @@ export class Daemon implements AdminTarget {
   private swapFilter(): void {
     this.local?.setFilter(this.filter.state);
     if (this.workers.length === 0) return;
-    this.sentVerdicts = this.verdicts();
-    for (const w of this.workers) w.setFilter(this.filter.spec, this.sentVerdicts);
+    this.sentTables = this.tables();
+    for (const w of this.workers) w.setFilter(this.filter.spec, this.sentTables);
   }
 
   /** Re-arms file watching on the config and every list file. */
@@ -482,23 +490,25 @@ export class Daemon implements AdminTarget {
     if (next !== undefined) this.policyTimer = setTimeout(() => this.refreshPolicy(), Math.min(next - now, 3_600_000)).unref();
   }
 
-  async pause(group: string | undefined, minutes: number): Promise<{ group: string; until: string | null }[]> {
+  async pause(group: string | undefined, minutes: number, by = 'unknown'): Promise<{ group: string; until: string | null }[]> {
     const groups = this.filter.policy.groups;
     const targets = group === undefined ? groups : groups.filter((g) => g.name === group);
     if (targets.length === 0) throw new HttpError(404, `no group '${group}'; groups: ${groups.map((g) => g.name).join(', ')}`);
     const until = minutes > 0 ? this.clock() + minutes * 60_000 : 0;
     await this.runtime.setPause(targets.map((g) => g.name), until).catch(unavailable);
-    this.log.warn({ groups: targets.map((g) => g.name), minutes }, minutes > 0 ? 'blocking paused' : 'blocking resumed');
+    for (const g of targets) this.pausedBy.set(g.name, by);
+    this.log.warn({ groups: targets.map((g) => g.name), minutes, admin: by }, minutes > 0 ? 'blocking paused' : 'blocking resumed');
     return targets.map((g) => ({ group: g.name, until: until > 0 ? new Date(until).toISOString() : null }));
   }
 
   /** Runtime exceptions: listed, added and revoked through the admin API. */
   get exceptions(): RuntimeExceptions {
-    return new RuntimeExceptions(this.runtime, this.filter.policy, this.clock, unavailable);
+    return new RuntimeExceptions(this.runtime, this.filter.policy, this.clock, unavailable, (fields, message) => this.log.warn(fields, message));
   }
 
   /** Asks every instance sharing the state to reload too; false without shared state. */
-  broadcastReload(): Promise<boolean> {
+  broadcastReload(by = 'unknown'): Promise<boolean> {
+    this.log.info({ admin: by }, 'reload of every instance asked through the admin API');
     return this.runtime.broadcastReload().catch(unavailable);
   }
 
@@ -569,17 +579,22 @@ export class Daemon implements AdminTarget {
     return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
   }
 
-  /** The admin API's /check: a bad name or client is a 400 naming it; the entry behind the verdict is found off the query loop. */
-  async check(name: string, client: string) {
-    let target: { name: string; note?: string };
+  /** The config file served (absent when started from a config given in memory). */
+  get configFile(): string | undefined {
+    return this.options.configFile;
+  }
+
+  /** The admin API's /check: a bad name or client is a 400 naming it; the entries behind the verdicts are found off the query loop. */
+  async check(names: string[], client: string): Promise<CheckResult[]> {
+    let targets: { name: string; note?: string }[];
     try {
-      target = checkTarget(name);
+      targets = names.map(checkTarget);
       checkClient(client);
     } catch (err) {
       throw err instanceof CheckInputError ? new HttpError(400, err.message) : err;
     }
-    const result = await checkName(this.filter, target.name, client, this.clock());
-    return target.note === undefined ? result : { ...result, note: target.note };
+    const results = await checkNames(this.filter, targets.map((t) => t.name), client, this.clock());
+    return results.map((r, i) => (targets[i].note === undefined ? r : { ...r, note: targets[i].note }));
   }
 
   /** Stops accepting, lets queries in flight finish (up to drainMs), then closes everything. */

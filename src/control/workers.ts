@@ -34,7 +34,7 @@ export interface WorkerHooks {
   /** Observers of every answered query (metrics, query log, console), on this thread. */
   observers: QueryObserver;
   /** The filter, tables and cache to start (or restart) with: the current ones. */
-  current: () => Pick<WorkerStart, 'filter' | 'verdicts' | 'cache'>;
+  current: () => Pick<WorkerStart, 'filter' | 'tables' | 'cache'>;
   /** Told when a worker thread has ended, whatever the reason. */
   exited: (index: number) => void;
 }
@@ -154,12 +154,12 @@ export class WorkerPlane {
     this.worker.postMessage(message);
   }
 
-  setFilter(filter: WorkerStart['filter'], verdicts: Int32Array[]): void {
-    this.post({ kind: 'filter', filter, verdicts });
+  setFilter(filter: WorkerStart['filter'], tables: WorkerStart['tables']): void {
+    this.post({ kind: 'filter', filter, tables });
   }
 
-  setVerdicts(generation: number, verdicts: Int32Array[]): void {
-    this.post({ kind: 'verdicts', generation, verdicts });
+  setVerdicts(generation: number, tables: WorkerStart['tables']): void {
+    this.post({ kind: 'verdicts', generation, tables });
   }
 
   configure(config: WorkerStart['config'], cache?: WorkerStart['cache']): void {

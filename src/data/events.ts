@@ -6,8 +6,8 @@
 // are dropped and counted, never waited for: answering comes first.
 //
 // A record: an event (u8 1, f64 time, f64 latency, u16 qtype, u8 verdict,
-// u8 flags (cached, transport), u8 rcode, u16 ids of its client, group, list
-// and upstream strings, u16 length + the query's header and question), a
+// u8 flags (cached, transport), u8 rcode, u16 ids of its client, group, list,
+// upstream and exception strings, u16 length + the query's header and question), a
 // string definition (u8 2, u16 id, u8 length, UTF-8), a reset of the string
 // table (u8 3, past MAX_STRINGS), or a wrap to the ring's start (u8 0). A
 // string thus crosses once, and an event costs no encoding or decoding.
@@ -17,21 +17,21 @@
 import { QueryEvent, type QueryObserver, type Verdict } from '../shared/events.js';
 
 const VERDICTS: readonly Verdict[] = ['allowed', 'blocked', 'refused', 'invalid'];
+/** Strings an event names: client, group, list, upstream, exception. */
+const FIELDS = 5;
 const TRANSPORTS: readonly QueryEvent['transport'][] = ['udp', 'tcp', 'dot', 'doh'];
 /** The ring: 1 MB holds about 13,000 events, 130 ms of a worker answering 100,000 q/s. */
 export const RING_BYTES = 1 << 20;
 /** How often the control thread empties each ring. */
 export const DRAIN_MS = 10;
-/** The largest event with its string definitions (and table resets): four strings, the fixed fields, a 12-byte header and a 255-byte name with its type and class. */
-const MAX_EVENT = 4 * (1 + 4 + 255) + 32 + 12 + 255 + 4;
+/** The largest event with its string definitions (and table resets): five strings, the fixed fields, a 12-byte header and a 255-byte name with its type and class. */
+const MAX_EVENT = 1 + FIELDS * (4 + 255) + 34 + 12 + 255 + 4;
 const WRAP = 0;
 const EVENT = 1;
 const DEFINE = 2;
 const RESET = 3;
-/** Distinct strings (clients, groups, lists, upstreams) remembered at once; an office has far fewer clients. */
+/** Distinct strings (clients, groups, lists, upstreams, exceptions) remembered at once; an office has far fewer clients. */
 export const MAX_STRINGS = 8192;
-/** Strings an event names: client, group, list, upstream. */
-const FIELDS = 4;
 // The header, Int32 words before the ring's bytes: where the reader is, where the writer is, events dropped.
 const HEAD = 0;
 const TAIL = 1;
@@ -75,6 +75,7 @@ export class EventWriter implements QueryObserver {
     const group = this.id(e.group);
     const list = this.id(e.list);
     const upstream = this.id(e.upstream);
+    const exception = this.id(e.exception);
     const b = this.b;
     const at = this.at;
     b[at] = EVENT;
@@ -88,12 +89,13 @@ export class EventWriter implements QueryObserver {
     b.writeUInt16LE(group, at + 24);
     b.writeUInt16LE(list, at + 26);
     b.writeUInt16LE(upstream, at + 28);
+    b.writeUInt16LE(exception, at + 30);
     const n = e.questionEnd;
-    b.writeUInt16LE(n, at + 30);
+    b.writeUInt16LE(n, at + 32);
     // A loop, not set(subarray()): a name is short, and a view would be an object per query.
     const msg = e.msg;
-    for (let i = 0; i < n; i++) b[at + 32 + i] = msg[i];
-    this.at = at + 32 + n;
+    for (let i = 0; i < n; i++) b[at + 34 + i] = msg[i];
+    this.at = at + 34 + n;
     // Publishing the tail makes the bytes before it visible to the reader (Atomics order them).
     Atomics.store(this.state, TAIL, this.at);
   }
@@ -186,11 +188,12 @@ export class EventReader {
       e.group = strings[b.readUInt16LE(at + 24)];
       e.list = strings[b.readUInt16LE(at + 26)];
       e.upstream = strings[b.readUInt16LE(at + 28)];
-      const n = b.readUInt16LE(at + 30);
+      e.exception = strings[b.readUInt16LE(at + 30)];
+      const n = b.readUInt16LE(at + 32);
       // Observers copy what they keep before this returns: the writer reuses these bytes once the head moves on.
-      e.msg = b.subarray(at + 32, at + 32 + n);
+      e.msg = b.subarray(at + 34, at + 34 + n);
       e.questionEnd = n;
-      at += 32 + n;
+      at += 34 + n;
       events++;
       observers.observe(e);
     }

@@ -4,7 +4,7 @@
 // classifier and the block answers (a few KB) are built here.
 
 import { CompiledMatcher } from '../match/matcher.js';
-import type { FilterSpec, FilterState, GroupVerdicts } from '../shared/filter.js';
+import type { FilterSpec, FilterState, GroupTable, GroupVerdicts } from '../shared/filter.js';
 import { BlockAnswers } from '../wire/answers.js';
 import { ClientClassifier } from './resolve/clients.js';
 
@@ -18,21 +18,23 @@ export function answersOf(spec: FilterSpec, reasons: readonly string[]): { group
 }
 
 /** The FilterState for `spec` with the given verdict tables (by group), as a worker thread uses it. */
-export function stateOf(spec: FilterSpec, verdicts: readonly Int32Array[]): FilterState {
+export function stateOf(spec: FilterSpec, tables: readonly GroupTable[]): FilterState {
   const matcher = new CompiledMatcher(spec.parts);
   const answers = answersOf(spec, matcher.lists.map((l) => l.name));
   return {
     generation: spec.generation,
     matcher,
     clients: new ClientClassifier(spec.access, spec.groups.map((g) => g.clients)),
-    groups: spec.groups.map((g, i): GroupVerdicts => ({ name: g.name, verdicts: verdicts[i], answers: answers.groups[i] })),
+    groups: spec.groups.map((g, i): GroupVerdicts => ({ name: g.name, verdicts: tables[i].verdicts, lifts: tables[i].lifts, answers: answers.groups[i] })),
     listAnswers: answers.lists,
   };
 }
 
-/** New verdict tables for the same filter (a pause, an exception or a schedule changed them): one reference swap per group. */
-export function swapVerdicts(state: FilterState, verdicts: readonly Int32Array[]): void {
+/** New verdict tables for the same filter (a pause, an exception or a schedule changed them): two reference swaps per group, in one turn. */
+export function swapVerdicts(state: FilterState, tables: readonly GroupTable[]): void {
   state.groups.forEach((g, i) => {
-    if (verdicts[i] !== undefined) g.verdicts = verdicts[i];
+    if (tables[i] === undefined) return;
+    g.verdicts = tables[i].verdicts;
+    g.lifts = tables[i].lifts;
   });
 }

@@ -20,7 +20,7 @@ const send = (message: FromWorker) => port.postMessage(message);
 const log = pino({ level: start.logLevel, base: undefined }, { write: (line: string) => send({ kind: 'log', line }) });
 
 let generation = start.filter.generation;
-let state: FilterState = stateOf(start.filter, start.verdicts);
+let state: FilterState = stateOf(start.filter, start.tables);
 let plane: DataPlane | null = null;
 const events = new EventWriter(start.events);
 
@@ -29,12 +29,12 @@ port.on('message', (m: ToWorker) => {
   switch (m.kind) {
     case 'filter':
       generation = m.filter.generation;
-      state = stateOf(m.filter, m.verdicts);
+      state = stateOf(m.filter, m.tables);
       plane.setFilter(state);
       return;
     case 'verdicts':
       // Tables compiled for a filter this worker no longer serves are dropped: the next filter brings its own.
-      if (m.generation === generation) swapVerdicts(state, m.verdicts);
+      if (m.generation === generation) swapVerdicts(state, m.tables);
       return;
     case 'configure':
       plane.configure(m.config, m.cache && { memory: m.cache, owner: start.index + 1 });

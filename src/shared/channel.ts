@@ -7,7 +7,7 @@ import type { Config } from '../control/config/schema.js';
 import type { PlaneAddresses, PlaneStats } from '../data/plane.js';
 import type { HostPort } from '../net/address.js';
 import type { CacheMemory } from '../data/resolve/cache.js';
-import type { FilterSpec } from './filter.js';
+import type { FilterSpec, GroupTable } from './filter.js';
 
 /** The part of the config a data plane serves by. */
 export type ServingConfig = Pick<Config, 'listen' | 'upstream' | 'cache' | 'maxUdpSize' | 'tcp' | 'rateLimit' | 'listenTls' | 'listenHttps' | 'listenHttp' | 'tls' | 'doh'>;
@@ -33,7 +33,8 @@ export interface WorkerStart {
   /** The addresses to bind; for every worker after the first, with the ports the first was given (the config may say 0). */
   listen: HostPort[];
   filter: FilterSpec;
-  verdicts: Int32Array[];
+  /** Each group's verdict table and lifts. */
+  tables: GroupTable[];
   share: number;
   /** The answer cache all workers share. */
   cache: CacheMemory;
@@ -45,9 +46,9 @@ export interface WorkerStart {
 
 /** Control plane to worker. */
 export type ToWorker =
-  | { kind: 'filter'; filter: FilterSpec; verdicts: Int32Array[] }
+  | { kind: 'filter'; filter: FilterSpec; tables: GroupTable[] }
   /** New verdict tables for the filter of that generation (pause, exception, schedule). */
-  | { kind: 'verdicts'; generation: number; verdicts: Int32Array[] }
+  | { kind: 'verdicts'; generation: number; tables: GroupTable[] }
   /** `cache`: a new shared cache (its limits changed). */
   | { kind: 'configure'; config: ServingConfig; cache?: CacheMemory }
   | { kind: 'stats'; id: number }

@@ -19,8 +19,10 @@ export class QueryEvent {
   verdict: Verdict = 'allowed';
   /** Answered from the cache. */
   cached = false;
-  /** The list that blocked (or '' ): `service:ID` for catalogue services. */
+  /** The list that blocked (or '' ): `service:ID` for catalogue services. For an allowed query whose block was lifted, the list it would have been blocked by. */
   list = '';
+  /** What let an allowed query through that `list` would have blocked: an exception, an allow rule, an allow entry, a pause; '' otherwise. */
+  exception = '';
   rcode = 0;
   /** The upstream that answered, '' when none did. */
   upstream = '';

@@ -9,14 +9,40 @@ import type { Cidr } from '../net/address.js';
 import type { ClientClassifier } from '../data/resolve/clients.js';
 import type { BlockAnswers, BlockMode } from '../wire/answers.js';
 
-/** Verdict table value for names that the group lets through. */
+/** Verdict table value for names that the group lets through and no rule of it would block. */
 export const PASS = -1;
 
-/** What the query path needs of one group. */
-export interface GroupVerdicts {
-  readonly name: string;
-  /** Per matcher mask id: the id of the list that blocks the name for this group, or PASS. Swapped whole when rules change. */
+/**
+ * A block lifted for a group: the list that would have blocked, and what
+ * let the name through (an allow rule, a runtime exception, a list's allow
+ * entry, a pause), as the query log names it.
+ */
+export interface Lift {
+  /** The list's name (`service:ID` for the catalogue's). */
+  list: string;
+  by: string;
+}
+
+/** The verdict that says "allowed by lifts[k]": -2, -3, … */
+export const liftedVerdict = (k: number): number => -2 - k;
+
+/** lifts[] index of a verdict below PASS. */
+export const liftIndex = (verdict: number): number => -2 - verdict;
+
+/** One group's tables, swapped together when its rules change. */
+export interface GroupTable {
+  /**
+   * Per matcher mask id: the id of the list that blocks the name for this
+   * group (>= 0); PASS; or, below PASS, a block lifted (liftIndex into lifts).
+   */
   verdicts: Int32Array;
+  /** What lifted each lifted verdict. */
+  lifts: readonly Lift[];
+}
+
+/** What the query path needs of one group. */
+export interface GroupVerdicts extends GroupTable {
+  readonly name: string;
   /** The group's block answers (its own `answer`, or `blocking.answer`). */
   readonly answers: BlockAnswers;
 }

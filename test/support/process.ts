@@ -16,6 +16,8 @@ export interface DaemonProcess {
   /** The admin API's port (127.0.0.1). */
   adminPort: number;
   dir: string;
+  /** Everything it wrote to stdout and stderr so far (its JSON log lines). */
+  output(): string;
   /** Resident memory now, in KiB, from /proc/PID/status. */
   rssKb(): number;
   stop(): void;
@@ -25,14 +27,14 @@ export interface DaemonProcess {
 export const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 
 /** Starts the daemon with `yaml` (files written beside it) and resolves once it says where it listens. */
-export async function spawnDaemon(yaml: string, files: Record<string, string> = {}): Promise<DaemonProcess> {
+export async function spawnDaemon(yaml: string, files: Record<string, string> = {}, options: { admin?: string } = {}): Promise<DaemonProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'aifence-process-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   const file = join(dir, 'aifence.yaml');
   writeFileSync(file, yaml);
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--listen', '127.0.0.1:0', '--admin', options.admin ?? '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
   const [port, adminPort] = await new Promise<[number, number]>((ok, fail) => {
-    let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const m = /"listen":\["127\.0\.0\.1:(\d+)"\],"admin":"127\.0\.0\.1:(\d+)"/.exec(out);
@@ -41,5 +43,5 @@ export async function spawnDaemon(yaml: string, files: Record<string, string> = 
     child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.on('exit', () => fail(new Error(`serve exited early: ${out}`)));
   });
-  return { child, port, adminPort, dir, rssKb: () => rssKb(child.pid!), stop: () => void child.kill('SIGTERM') };
+  return { child, port, adminPort, dir, output: () => out, rssKb: () => rssKb(child.pid!), stop: () => void child.kill('SIGTERM') };
 }

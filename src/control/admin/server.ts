@@ -43,20 +43,24 @@ export interface AdminTarget {
   refreshStats(): Promise<unknown>;
   readiness(): Readiness;
   scrape(): Promise<{ contentType: string; body: string }>;
-  reload(): Promise<ReloadResult>;
-  /** Pauses blocking for `group` (every group when undefined) for `minutes`; 0 resumes. Throws on an unknown group. */
-  pause(group: string | undefined, minutes: number): Promise<{ group: string; until: string | null }[]>;
-  /** Runtime exceptions (POST/DELETE /exceptions); `who` is the default author. */
+  /** `by`: the admin who asked (named token) or where the shared token came from; logged. */
+  reload(by?: string): Promise<ReloadResult>;
+  /** Pauses blocking for `group` (every group when undefined) for `minutes`; 0 resumes. Throws on an unknown group. `by` is logged. */
+  pause(group: string | undefined, minutes: number, by: string): Promise<{ group: string; until: string | null }[]>;
+  /** Runtime exceptions (POST/DELETE /exceptions); `who` is the author (a named admin's name, which a body's author cannot replace). */
   readonly exceptions: {
     list(): ExceptionView[];
-    add(body: unknown, who: string): Promise<ExceptionView>;
-    revoke(id: string): Promise<ExceptionView>;
+    add(body: unknown, who: string, named: boolean): Promise<ExceptionView>;
+    revoke(id: string, who: string): Promise<ExceptionView>;
   };
   /** Asks every instance sharing the runtime state to reload; false without shared state. */
-  broadcastReload(): Promise<boolean>;
+  broadcastReload(by: string): Promise<boolean>;
   /** What the console at / shows. */
   consoleData(): ConsoleData;
-  check(name: string, client: string): Promise<CheckResult>;
+  /** The verdicts for `names` as the running filter decides them, runtime exceptions and pauses included. */
+  check(names: string[], client: string): Promise<CheckResult[]>;
+  /** The config file this daemon serves (for `aifence check`, to know it asked the daemon of its config). */
+  readonly configFile?: string;
   /** Asked once, when the API starts listening. */
   adminAuth(): AdminAuth;
 }
@@ -71,6 +75,8 @@ class HttpError extends Error {
   }
 }
 
+/** Names one GET /check may ask about (its URL is bounded anyway). */
+export const MAX_CHECK_NAMES = 500;
 /** Request bodies beyond this are refused (only POST /exceptions takes one, a small JSON object). */
 export const MAX_BODY = 64 * 1024;
 /** Headers and body must arrive within these (slow senders hold a connection each). */
@@ -95,7 +101,7 @@ interface Route {
   method: 'GET' | 'POST' | 'DELETE';
   access: Access;
   /** `body` is the request body parsed as JSON, for routes that take one. */
-  run(url: URL, target: AdminTarget, request: { body?: unknown; who: string; canRead: boolean }): Promise<Answer>;
+  run(url: URL, target: AdminTarget, request: { body?: unknown; who: string; named: boolean; canRead: boolean }): Promise<Answer>;
   takesBody?: true;
 }
 
@@ -141,41 +147,45 @@ const ROUTES: Record<string, Route | Route[]> = {
   '/check': {
     method: 'GET',
     access: 'read',
+    // One name= answers one object; several (at most MAX_CHECK_NAMES) answer { results: [...] } in their order.
     run: async (url, target) => {
-      const name = url.searchParams.get('name');
-      if (!name) throw new HttpError(400, 'name= is required, e.g. /check?name=chat.deepseek.com&client=10.0.0.5');
-      return { status: 200, body: await target.check(name, url.searchParams.get('client') ?? '127.0.0.1') };
+      const names = url.searchParams.getAll('name');
+      if (names.length === 0 || names.some((n) => n === '')) throw new HttpError(400, 'name= is required, e.g. /check?name=chat.deepseek.com&client=10.0.0.5');
+      if (names.length > MAX_CHECK_NAMES) throw new HttpError(400, `at most ${MAX_CHECK_NAMES} name= in one request; send the rest in another`);
+      const results = await target.check(names, url.searchParams.get('client') ?? '127.0.0.1');
+      const headers: Record<string, string> = target.configFile ? { 'aifence-config': encodeURIComponent(target.configFile) } : {};
+      return { status: 200, body: names.length === 1 ? results[0] : { results }, headers };
     },
   },
   '/reload': {
     method: 'POST',
     access: 'mutate',
-    run: async (url, target) => {
+    run: async (url, target, { who }) => {
       // ?all=1: every instance sharing the runtime state reloads too (they read the same config from their own files).
-      const everywhere = url.searchParams.get('all') === '1' ? await target.broadcastReload() : false;
-      const r = await target.reload();
+      const everywhere = url.searchParams.get('all') === '1' ? await target.broadcastReload(who) : false;
+      const r = await target.reload(who);
       return { status: r.ok ? 200 : 422, body: url.searchParams.get('all') === '1' ? { ...r, broadcast: everywhere } : r };
     },
   },
   '/exceptions': [
     { method: 'GET', access: 'read', run: async (_, target) => ({ status: 200, body: { exceptions: target.exceptions.list() } }) },
-    { method: 'POST', access: 'mutate', takesBody: true, run: async (_, target, r) => ({ status: 201, body: await target.exceptions.add(r.body, r.who) }) },
+    { method: 'POST', access: 'mutate', takesBody: true, run: async (_, target, r) => ({ status: 201, body: await target.exceptions.add(r.body, r.who, r.named) }) },
   ],
   '/exceptions/:id': {
     method: 'DELETE',
     access: 'mutate',
-    run: async (url, target) => ({ status: 200, body: { revoked: await target.exceptions.revoke(decodeURIComponent(url.pathname.slice('/exceptions/'.length))) } }),
+    run: async (url, target, r) => ({ status: 200, body: { revoked: await target.exceptions.revoke(decodeURIComponent(url.pathname.slice('/exceptions/'.length)), r.who) } }),
   },
-  '/pause': { method: 'POST', access: 'mutate', run: async (url, target) => pause(url, target, false) },
-  '/resume': { method: 'POST', access: 'mutate', run: async (url, target) => pause(url, target, true) },
+  '/pause': { method: 'POST', access: 'mutate', run: async (url, target, r) => pause(url, target, false, r.who) },
+  '/resume': { method: 'POST', access: 'mutate', run: async (url, target, r) => pause(url, target, true, r.who) },
 };
 
-async function pause(url: URL, target: AdminTarget, resume: boolean): Promise<Answer> {
+async function pause(url: URL, target: AdminTarget, resume: boolean, who: string): Promise<Answer> {
   const minutes = resume ? 0 : Number(url.searchParams.get('minutes') ?? '5');
   if (!Number.isFinite(minutes) || minutes < 0 || minutes > 7 * 24 * 60) {
     throw new HttpError(400, `minutes=${url.searchParams.get('minutes')} is not a number of minutes from 0 to 10080`);
   }
-  return { status: 200, body: { paused: await target.pause(url.searchParams.get('group') ?? undefined, minutes) } };
+  return { status: 200, body: { paused: await target.pause(url.searchParams.get('group') ?? undefined, minutes, who) } };
 }
 
 const ROUTE_LIST = 'try GET / (the console), /healthz, /readyz, /metrics, /check?name=, /exceptions; POST /reload, /pause?minutes=N&group=G, /resume, /exceptions; DELETE /exceptions/ID';
@@ -233,7 +243,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, guard: Guard, t
   const methods = routes.map((r) => r.method).join(', ');
   if (!route) throw new HttpError(405, `${url.pathname} takes ${methods}, not ${req.method}`, { allow: methods });
   if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) throw tooLarge(res);
-  guard.authorize(req, route.access);
+  const holder = guard.authorize(req, route.access);
   const text = await readBody(req, res);
   let body: unknown;
   if (route.takesBody) {
@@ -244,21 +254,29 @@ async function handle(req: IncomingMessage, res: ServerResponse, guard: Guard, t
       throw new HttpError(400, 'the body is not JSON; send e.g. {"group":"default","select":"service:claude","until":"4h","reason":"ticket 4711"}');
     }
   }
-  const answer = await route.run(url, target, { body, who: `token holder at ${req.socket.remoteAddress ?? 'unknown'}`, canRead: guard.allows(req, 'read') });
+  // A named admin's token records that name on the change; the shared token, where it came from.
+  const who = holder?.name ?? `token holder at ${req.socket.remoteAddress ?? 'unknown'}`;
+  const answer = await route.run(url, target, { body, who, named: holder?.name !== undefined && holder.name !== null, canRead: guard.allows(req, 'read') });
   send(res, answer.status, answer.body, answer.contentType, answer.headers);
 }
 
-/** Who may ask: the Host and Origin checks and the bearer token. */
+/** A token that was accepted: a named admin's (admin.tokens), or the shared one (name null). */
+interface Holder {
+  name: string | null;
+}
+
+/** Who may ask: the Host and Origin checks and the bearer tokens. */
 class Guard {
   private readonly names: Set<string>;
-  private readonly tokenDigest: Buffer | null;
+  /** Every token accepted, as its SHA-256, with whose it is. */
+  private readonly tokens: { digest: Buffer; holder: Holder }[];
 
   constructor(
     config: AdminConfig,
     private readonly auth: AdminAuth,
   ) {
     this.names = new Set(['localhost', ...config.hosts]);
-    this.tokenDigest = auth.token === null ? null : digest(auth.token);
+    this.tokens = [...(auth.token === null ? [] : [{ digest: digest(auth.token), holder: { name: null } }]), ...auth.named.map((t) => ({ digest: t.sha256, holder: { name: t.name } }))];
   }
 
   /**
@@ -301,17 +319,23 @@ class Guard {
     }
   }
 
-  authorize(req: IncomingMessage, access: Access): void {
-    if (access === 'probe' || access === 'page' || (access === 'read' && !this.auth.readsNeedToken)) return;
-    if (this.tokenDigest === null) {
-      throw new HttpError(403, 'no admin token could be read or generated (see the log at start); set admin.token or AIFENCE_ADMIN_TOKEN, or make dataDir writable');
+  /** Whose token the request carries (null when the route needs none); throws 401 or 403 when it needs one it lacks. */
+  authorize(req: IncomingMessage, access: Access): Holder | null {
+    if (access === 'probe' || access === 'page' || (access === 'read' && !this.auth.readsNeedToken)) return null;
+    if (this.tokens.length === 0) {
+      throw new HttpError(403, 'no admin token could be read or generated (see the log at start); set admin.token, admin.tokens or AIFENCE_ADMIN_TOKEN, or make dataDir writable');
     }
     const given = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '')?.[1];
-    // Digests have one length whatever was sent: the comparison time says nothing about the token's length or content.
-    if (given === undefined || !timingSafeEqual(digest(given), this.tokenDigest)) {
-      const hint = this.auth.readsNeedToken ? 'admin.token or AIFENCE_ADMIN_TOKEN' : 'the token file in dataDir (its path is in the log at start)';
+    // Digests have one length whatever was sent, and every token is compared, the first match or not:
+    // the time taken says nothing about the token's length, its content or whose it is.
+    const sent = digest(given ?? '');
+    let found: Holder | null = null;
+    for (const t of this.tokens) if (timingSafeEqual(sent, t.digest) && given !== undefined) found = t.holder;
+    if (found === null) {
+      const hint = this.auth.readsNeedToken ? 'admin.token, admin.tokens or AIFENCE_ADMIN_TOKEN' : 'the token file in dataDir (its path is in the log at start)';
       throw new HttpError(401, `missing or wrong bearer token: send "Authorization: Bearer TOKEN" with the token from ${hint}`, { 'www-authenticate': 'Bearer' });
     }
+    return found;
   }
 }
 

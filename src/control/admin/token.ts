@@ -3,38 +3,49 @@
 // routes that switch the ban off never answer without a secret. The token
 // itself never goes to the log, only where it is.
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { AdminConfig } from '../config/admin.js';
+import type { AdminConfig, NamedToken } from '../config/admin.js';
 import type { Logger } from '../../shared/logger.js';
 
 export const TOKEN_FILE = 'admin.token';
 
 /** What the admin API checks requests against. */
 export interface AdminAuth {
-  /** Needed by the mutating routes; null when none could be had (they then refuse). */
+  /** The shared token, needed by the mutating routes; null when none could be had (then only named tokens open them). */
   token: string | null;
-  /** Read-only routes need the token too: true when the admin configured one (a generated one guards mutations only). */
+  /** Named admins' token digests (admin.tokens): a change made with one records that name. */
+  named: readonly NamedToken[];
+  /** Read-only routes need a token too: true when the admin configured one (a generated one guards mutations only). */
   readsNeedToken: boolean;
+}
+
+/** A new random token and the SHA-256 that admin.tokens takes for it (`aifence admin token`). */
+export function newToken(): { token: string; sha256: string } {
+  const token = randomBytes(32).toString('base64url');
+  return { token, sha256: createHash('sha256').update(token).digest('hex') };
 }
 
 /** A token file larger than this is not one of ours. */
 const MAX_FILE = 4096;
 
 export function adminAuth(config: AdminConfig, dataDir: string, log: Logger): AdminAuth {
-  if (config.token !== undefined) return { token: config.token, readsNeedToken: true };
+  const named = config.tokens;
+  if (config.token !== undefined) return { token: config.token, named, readsNeedToken: true };
+  // Named admins only: no shared token to generate; every change carries a name.
+  if (named.length > 0) return { token: null, named, readsNeedToken: true };
   const file = join(dataDir, TOKEN_FILE);
   try {
     const { token, created } = readOrCreateToken(file);
     log.info({ tokenFile: file }, created ? 'admin token generated: POST /reload, /pause and /resume need "Authorization: Bearer <contents of tokenFile>"' : 'admin token read from tokenFile');
-    return { token, readsNeedToken: false };
+    return { token, named, readsNeedToken: false };
   } catch (err) {
     log.error(
       { tokenFile: file, err: (err as Error).message },
       'no admin token: reload, pause and resume over the admin API are refused; set admin.token or AIFENCE_ADMIN_TOKEN, or make dataDir writable',
     );
-    return { token: null, readsNeedToken: false };
+    return { token: null, named, readsNeedToken: false };
   }
 }
 
@@ -73,8 +84,8 @@ export function readOrCreateToken(file: string): { token: string; created: boole
   return { token, created: true };
 }
 
-/** The token in `file`; null when there is no file. */
-function readToken(file: string): string | null {
+/** The token in `file`; null when there is no file. Throws, saying why, on a file that is not one of ours. */
+export function readToken(file: string): string | null {
   let stat;
   try {
     stat = lstatSync(file);

@@ -28,6 +28,8 @@ export interface Rule {
   untilText?: string;
   reason?: string;
   schedule?: Schedule;
+  /** How the query log names this rule when it lets a blocked name through; default `allow SELECT (REASON)`. */
+  label?: string;
 }
 
 export interface GroupConfig {

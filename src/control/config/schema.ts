@@ -40,6 +40,8 @@ export interface Config extends EncryptedListeners {
   dataDir: string;
   /** `default` first; every other group has client prefixes. */
   groups: GroupConfig[];
+  /** Selectors blocked for every client of every group at every hour: no allow, exception, schedule or pause re-opens them. */
+  enforce: string[];
   admin: AdminConfig;
   queryLog: QueryLogConfig;
   /** Limits on TCP clients: connections, pipelining, unread answers, deadlines. */
@@ -74,7 +76,7 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue', 'state', 'workers', ...ENCRYPTED_KEYS]);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'enforce', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue', 'state', 'workers', ...ENCRYPTED_KEYS]);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   return {
     baseDir,
@@ -86,7 +88,8 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     access: { clients: accessSection(top.access) },
     ...remoteAndFileLists(top, baseDir),
     groups: groupsSection(top.groups, blockMode),
-    admin: adminSection(top.admin),
+    enforce: enforceSection(top.enforce),
+    admin: adminSection(top.admin, process.env, baseDir),
     queryLog: queryLogSection(top.queryLog, baseDir),
     tcp: tcpSection(top.tcp),
     rateLimit: rateLimitSection(top.rateLimit),
@@ -187,6 +190,15 @@ function blockMode(path: string, value: unknown): BlockMode {
     throw new ConfigError(path, value, 'is not one of nxdomain | null | refused | {ipv4, ipv6}');
   }
   return { kind: value as 'nxdomain' | 'null' | 'refused' };
+}
+
+/** `enforce: [service:deepseek]`: selectors, checked against the catalogue with the groups' (selectors.ts). */
+function enforceSection(value: unknown): string[] {
+  if (value === undefined || value === null) return [];
+  return list('enforce', value).map((item, i) => {
+    if (typeof item !== 'string') throw new ConfigError(join('enforce', i), item, 'is not a selector; enforce takes plain selectors (no until or schedule: an enforced ban holds at every hour), e.g. [service:deepseek]');
+    return string(join('enforce', i), item);
+  });
 }
 
 function accessSection(value: unknown): Cidr[] {

@@ -8,6 +8,14 @@ import type { Config } from './schema.js';
 
 /** Resolves every selector once with `select` (which throws on an unknown one), failing with file and key path. */
 export function checkSelectors(config: Config, select: (selector: string) => unknown): void {
+  config.enforce.forEach((selector, i) => {
+    try {
+      select(selector);
+    } catch (err) {
+      const path = join('enforce', i);
+      throw config.file ? new ConfigFileError(config.file, `config error at ${path}: ${(err as Error).message}`) : new ConfigError(path, selector, (err as Error).message);
+    }
+  });
   for (const g of config.groups) {
     for (const kind of ['block', 'allow'] as const) {
       g[kind].forEach((rule, i) => {

@@ -24,7 +24,8 @@ export function policySummary(config: Config): PolicySummary {
     return `${g.name}: ${does}${g.builtIn ? ' (built-in: the config has no groups)' : ''}`;
   });
   if (blockingEveryone.length > 0) parts.push(`everyone: blocks ${blockingEveryone.join(', ')} (lists no group selects)`);
-  const blocksNothing = config.groups.every((g) => g.block.length === 0) && blockingEveryone.length === 0;
+  if (config.enforce.length > 0) parts.unshift(`enforced for every group: ${config.enforce.join(', ')}`);
+  const blocksNothing = config.groups.every((g) => g.block.length === 0) && blockingEveryone.length === 0 && config.enforce.length === 0;
   return { text: parts.join(' | '), blocksNothing };
 }
 

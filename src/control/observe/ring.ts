@@ -17,6 +17,7 @@ export class Entry {
   verdict: Verdict = 'allowed';
   cached = false;
   list = '';
+  exception = '';
   rcode = 0;
   upstream = '';
   transport: QueryEvent['transport'] = 'udp';
@@ -51,6 +52,7 @@ export class EntryRing {
     s.verdict = e.verdict;
     s.cached = e.cached;
     s.list = e.list;
+    s.exception = e.exception;
     s.rcode = e.rcode;
     s.upstream = e.upstream;
     s.transport = e.transport;

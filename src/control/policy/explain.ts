@@ -33,6 +33,8 @@ export interface CheckResult {
   exception: RuleView | null;
   /** Present when blocking is paused for the client's group (POST /pause). */
   paused?: true;
+  /** Present when `enforce` blocks the name: no group rule, exception or pause re-opens it (`rule` names the enforce selector). */
+  enforced?: true;
 }
 
 /** A name to check that is not a usable domain name; the message names the input. */
@@ -129,6 +131,7 @@ export async function checkNames(filter: Filter, names: readonly string[], clien
       rule: view(decision.blockRule),
       exception: view(decision.allowRule),
       ...(decision.paused ? { paused: true as const } : {}),
+      ...(decision.enforced ? { enforced: true as const } : {}),
     } satisfies CheckResult;
   });
 }

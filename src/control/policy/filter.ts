@@ -45,7 +45,7 @@ export async function buildFilter(config: Config, catalogue: Catalogue = loadCat
     listAnswers: matcher.lists.map((l) => answerOf.get(l.name) ?? null),
   };
   const answers = answersOf(spec, matcher.lists.map((l) => l.name));
-  const policy = new Policy(matcher, config.groups, select, adminNames, (g) => answers.groups[config.groups.indexOf(g)], now);
+  const policy = new Policy(matcher, config.groups, select, adminNames, (g) => answers.groups[config.groups.indexOf(g)], now, config.enforce);
   const clients = new ClientClassifier(spec.access, spec.groups.map((g) => g.clients));
   return { state: { generation: spec.generation, matcher, clients, groups: policy.groups, listAnswers: answers.lists }, spec, policy, lists, catalogue };
 }

@@ -2,11 +2,16 @@
 // matcher mask id. A query's decision is one matcher walk and one array
 // read: policy adds nothing per query. Rules that expire or follow a
 // schedule change the tables only when `refresh` sees them change.
+//
+// Precedence, strongest first: `enforce` (no group rule, exception or pause
+// changes it), a pause (every other block lifted), the group's allow rules
+// and runtime exceptions, allow entries in the lists the group uses, the
+// group's block rules and the lists that apply to everyone.
 
 import type { GroupConfig, Rule } from '../config/schema.js';
 import type { Matcher } from '../../match/types.js';
 import type { BlockAnswers } from '../../wire/answers.js';
-import { type GroupVerdicts, PASS } from '../../shared/filter.js';
+import { type GroupVerdicts, type Lift, PASS, liftedVerdict } from '../../shared/filter.js';
 import { sharedArray } from '../../match/shared.js';
 import { scheduleActive } from './schedule.js';
 
@@ -15,7 +20,7 @@ export type SelectorResolver = (selector: string) => string[];
 
 export { PASS };
 
-interface CompiledRule {
+export interface CompiledRule {
   rule: Rule;
   /** List ids the rule's selector stands for. */
   lists: number[];
@@ -26,6 +31,8 @@ export interface GroupPolicy extends GroupVerdicts {
   readonly block: CompiledRule[];
   /** The config's allow rules, then the runtime exceptions (admin API, shared state). */
   allow: CompiledRule[];
+  /** What let each lifted verdict through (see GroupTable). */
+  lifts: Lift[];
   /** Admin lists no group selects: they apply to every group. */
   readonly everyone: number[];
   /** Which rules were active (and whether blocking was paused) when `verdicts` was compiled, to notice changes. */
@@ -53,6 +60,31 @@ export interface Decision {
   allowList?: number;
   /** Blocking is paused for the group. */
   paused?: boolean;
+  /** Blocked by `enforce`: no group rule, exception or pause changes it. */
+  enforced?: boolean;
+}
+
+/** A selector compared with `enforce`: how much of what it selects is enforced. */
+export interface EnforcedOverlap {
+  /** Mask ids the selector covers (names it selects, by what the lists say of them). */
+  selected: number;
+  /** Of those, the ones `enforce` blocks. */
+  enforced: number;
+  /** The enforce selectors they come from. */
+  by: string[];
+}
+
+/** The label runs through the event ring's string table: at most 255 UTF-8 bytes, so 63 code points. */
+const LABEL_MAX = 63;
+
+/** How the query log names what let a blocked name through (short: it goes on every such line). */
+export function liftLabel(rule: Rule): string {
+  return clamp(rule.label ?? `allow ${rule.select}${rule.reason ? ` (${rule.reason})` : ''}`);
+}
+
+export function clamp(text: string, max = LABEL_MAX): string {
+  const points = [...text];
+  return points.length <= max ? text : points.slice(0, max - 1).join('') + '…';
 }
 
 export const isActive = (rule: Rule, now: number): boolean =>
@@ -60,29 +92,37 @@ export const isActive = (rule: Rule, now: number): boolean =>
 
 export class Policy {
   readonly groups: GroupPolicy[];
+  /** `enforce`, compiled: blocked for every group whatever its rules, exceptions or pauses. */
+  readonly enforced: CompiledRule[];
+  /** Per mask id: the enforced list that blocks it, or PASS. */
+  private readonly enforcedBy: Int32Array;
   private readonly compile: (rule: Rule) => CompiledRule;
   /** Per group, the runtime rules last set, to skip recompiling for nothing. */
   private readonly runtimeKeys: string[] = [];
 
   constructor(
-    private readonly matcher: Matcher,
+    readonly matcher: Matcher,
     groups: readonly GroupConfig[],
     select: SelectorResolver,
     adminLists: readonly string[],
     answersFor: (group: GroupConfig) => BlockAnswers,
     now: number,
+    enforce: readonly string[] = [],
   ) {
     const ids = new Map(matcher.lists.map((l, i) => [l.name, i]));
     const compile = (rule: Rule): CompiledRule => ({ rule, lists: select(rule.select).map((n) => ids.get(n)!).filter((i) => i !== undefined) });
     this.compile = compile;
+    this.enforced = enforce.map((s) => compile({ select: s }));
+    this.enforcedBy = this.enforcedMasks();
     const compiled = groups.map((g) => ({ g, block: g.block.map(compile), allow: g.allow.map(compile) }));
-    // A configured list blocks for everyone unless some group selects it.
-    const selected = new Set(compiled.flatMap((c) => [...c.block, ...c.allow].flatMap((r) => r.lists)));
+    // A configured list blocks for everyone unless some group (or enforce) selects it.
+    const selected = new Set([...this.enforced, ...compiled.flatMap((c) => [...c.block, ...c.allow])].flatMap((r) => r.lists));
     const everyone = adminLists.map((n) => ids.get(n)!).filter((i) => i !== undefined && !selected.has(i));
     this.groups = compiled.map(({ g, block, allow }) => ({
       name: g.name,
       config: g,
       verdicts: new Int32Array(0),
+      lifts: [],
       answers: answersFor(g),
       block,
       allow,
@@ -125,6 +165,29 @@ export class Policy {
     this.compile({ select });
   }
 
+  /** How much of what `select` stands for is enforced (throws like checkSelector on an unknown selector). */
+  enforcedOverlap(select: string): EnforcedOverlap {
+    const { lists } = this.compile({ select });
+    const m = this.matcher;
+    let selected = 0;
+    let enforced = 0;
+    const by = new Set<string>();
+    for (let mask = 1; mask < m.maskCount; mask++) {
+      if (!lists.some((l) => m.blocks(mask, l) || m.allows(mask, l))) continue;
+      selected++;
+      const list = this.enforcedBy[mask];
+      if (list === PASS) continue;
+      enforced++;
+      for (const r of this.enforced) if (r.lists.includes(list)) by.add(r.rule.select);
+    }
+    return { selected, enforced, by: [...by] };
+  }
+
+  /** Per mask id, the enforced list that blocks it or PASS (read-only; for the conflict warnings). */
+  get enforcedTable(): Int32Array {
+    return this.enforcedBy;
+  }
+
   /**
    * Replaces the group's runtime exceptions with `rules` (after its config
    * allow rules) and recompiles it. Returns the rules skipped because their
@@ -133,7 +196,7 @@ export class Policy {
   setRuntimeAllows(index: number, rules: Rule[], now: number): Rule[] {
     const group = this.groups[index];
     // The same rules as last time (most shared-state changes touch one group): the tables stand.
-    const key = rules.map((r) => `${r.select} ${r.until}`).join('\n');
+    const key = rules.map((r) => `${r.select} ${r.until} ${r.label ?? ''}`).join('\n');
     if (this.runtimeKeys[index] === key) return [];
     this.runtimeKeys[index] = key;
     const compiled: CompiledRule[] = [];
@@ -169,39 +232,83 @@ export class Policy {
   /** Why `mask` gets its verdict in group `index` at `now`: the same logic as the table, keeping the reasons. */
   decide(index: number, mask: number, now: number): Decision {
     const group = this.groups[index];
+    const enforced = mask > 0 ? this.enforcedBy[mask] : PASS;
+    if (enforced !== PASS) return { blocker: enforced, blockRule: this.enforced.find((r) => r.lists.includes(enforced))?.rule, enforced: true };
     if (group.pausedUntil > now) return { blocker: PASS, paused: true };
-    const m = this.matcher;
-    const blockRules = group.block.filter((r) => isActive(r.rule, now));
-    const allowRules = group.allow.filter((r) => isActive(r.rule, now));
     const candidates: { list: number; rule?: Rule }[] = [
-      ...blockRules.flatMap((r) => r.lists.map((list) => ({ list, rule: r.rule }))),
+      ...group.block.filter((r) => isActive(r.rule, now)).flatMap((r) => r.lists.map((list) => ({ list, rule: r.rule }))),
       ...group.everyone.map((list) => ({ list })),
     ];
-    const hit = mask > 0 ? candidates.find((c) => m.blocks(mask, c.list)) : undefined;
+    const hit = mask > 0 ? candidates.find((c) => this.matcher.blocks(mask, c.list)) : undefined;
     if (hit === undefined) return { blocker: PASS };
-    const allowRule = allowRules.find((r) => r.lists.some((l) => m.blocks(mask, l) || m.allows(mask, l)));
-    if (allowRule) return { blocker: PASS, blockRule: hit.rule, allowRule: allowRule.rule };
-    const allowList = candidates.map((c) => c.list).find((l) => m.allows(mask, l));
-    if (allowList !== undefined) return { blocker: PASS, blockRule: hit.rule, allowList };
-    return { blocker: hit.list, blockRule: hit.rule };
+    const lift = this.lifter(mask, group.allow.filter((r) => isActive(r.rule, now)), candidates.map((c) => c.list));
+    if (lift === null) return { blocker: hit.list, blockRule: hit.rule };
+    return 'rule' in lift ? { blocker: PASS, blockRule: hit.rule, allowRule: lift.rule } : { blocker: PASS, blockRule: hit.rule, allowList: lift.list };
+  }
+
+  /** What lifts a block of `mask`: the first allow rule that selects it, else the first used list with an allow entry for it. */
+  private lifter(mask: number, allowRules: readonly CompiledRule[], usedIds: readonly number[]): { rule: Rule } | { list: number } | null {
+    const m = this.matcher;
+    const rule = allowRules.find((r) => r.lists.some((l) => m.blocks(mask, l) || m.allows(mask, l)));
+    if (rule) return { rule: rule.rule };
+    const list = usedIds.find((l) => m.allows(mask, l));
+    return list === undefined ? null : { list };
+  }
+
+  /** Per mask: blocked by an enforced list, unless an enforced list's own allow entry (`@@`) lifts it. */
+  private enforcedMasks(): Int32Array {
+    const m = this.matcher;
+    const ids = unique(this.enforced.flatMap((r) => r.lists));
+    const table = new Int32Array(m.maskCount).fill(PASS);
+    if (ids.length === 0) return table;
+    for (let mask = 1; mask < m.maskCount; mask++) {
+      const blocker = ids.find((id) => m.blocks(mask, id));
+      if (blocker !== undefined && !ids.some((id) => m.allows(mask, id))) table[mask] = blocker;
+    }
+    return table;
   }
 
   private compileGroup(group: GroupPolicy, now: number): void {
     const m = this.matcher;
     const blockIds = unique([...group.block.filter((r) => isActive(r.rule, now)).flatMap((r) => r.lists), ...group.everyone]);
-    const allowIds = unique(group.allow.filter((r) => isActive(r.rule, now)).flatMap((r) => r.lists));
-    const usedIds = unique([...blockIds, ...allowIds]);
+    const allowRules = group.allow.filter((r) => isActive(r.rule, now));
+    const usedIds = unique([...blockIds, ...allowRules.flatMap((r) => r.lists)]);
     // Shared memory: worker threads read the same table, posted by reference.
     const verdicts = sharedArray(Int32Array, m.maskCount).fill(PASS);
+    const lifts: Lift[] = [];
+    const liftIds = new Map<string, number>();
+    const lifted = (blocker: number, by: string): number => {
+      const list = m.lists[blocker].name;
+      const key = `${list} ${by}`;
+      let k = liftIds.get(key);
+      if (k === undefined) {
+        k = lifts.length;
+        lifts.push({ list, by });
+        liftIds.set(key, k);
+      }
+      return liftedVerdict(k);
+    };
     const paused = group.pausedUntil > now;
-    for (let mask = 1; mask < m.maskCount && !paused; mask++) {
+    for (let mask = 1; mask < m.maskCount; mask++) {
+      const enforced = this.enforcedBy[mask];
+      if (enforced !== PASS) {
+        verdicts[mask] = enforced;
+        continue;
+      }
       const blocker = blockIds.find((id) => m.blocks(mask, id));
       if (blocker === undefined) continue;
-      // Lifted by an allow entry (`@@` rule, allowlist) in any list the group uses, or by any name an allow rule selects.
-      const lifted = usedIds.some((id) => m.allows(mask, id)) || allowIds.some((id) => m.blocks(mask, id));
-      if (!lifted) verdicts[mask] = blocker;
+      // Lifted: the query log names what let it through, so every exception's use is accounted for.
+      if (paused) {
+        verdicts[mask] = lifted(blocker, 'pause');
+        continue;
+      }
+      const lift = this.lifter(mask, allowRules, usedIds);
+      if (lift === null) verdicts[mask] = blocker;
+      else verdicts[mask] = lifted(blocker, 'rule' in lift ? liftLabel(lift.rule) : clamp(`allow entry in list:${m.lists[lift.list].name}`));
     }
-    group.verdicts = verdicts; // one reference swap: a query sees the old table or the new
+    // Two reference swaps in one turn: a query on this thread sees the old pair or the new.
+    group.verdicts = verdicts;
+    group.lifts = lifts;
     group.active = signature(group, now);
   }
 }

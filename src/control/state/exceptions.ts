@@ -41,37 +41,51 @@ export class RuntimeExceptions {
     private readonly policy: Policy,
     private readonly clock: () => number,
     private readonly unavailable: (err: unknown) => never,
+    /** The log line each change leaves (who made it, what). */
+    private readonly audit?: (fields: object, message: string) => void,
   ) {}
 
   list(): ExceptionView[] {
     return this.state.exceptions().map(viewOf);
   }
 
-  /** Checks `body` ({ group, select, until, reason, author? }) and adds the exception; `who` is the default author. */
-  async add(body: unknown, who: string): Promise<ExceptionView> {
+  /**
+   * Checks `body` ({ group, select, until, reason, author? }) and adds the
+   * exception. `who` is the author; a body's author is kept beside a named
+   * admin's name ("alice for bob"), never instead of it.
+   */
+  async add(body: unknown, who: string, named = false): Promise<ExceptionView & { note?: string }> {
     let request: { group: string; select: string; until: number; reason: string; author: string };
     try {
-      request = this.check(body, who);
+      request = this.check(body, who, named);
     } catch (err) {
       if (err instanceof ConfigError) throw new HttpError(400, err.message.replace(/^config error at /, ''));
       throw new HttpError(400, (err as Error).message);
     }
+    // An enforced ban is not the token holder's to lift: refused when the exception could open nothing else.
+    const enforced = this.policy.enforcedOverlap(request.select);
+    if (enforced.enforced > 0 && enforced.enforced === enforced.selected) {
+      throw new HttpError(409, `${request.select} is enforced (enforce: [${enforced.by.join(', ')}] in the config): no group, exception or pause re-opens it; only a change to enforce in the config, reviewed and reloaded, can`);
+    }
     try {
-      return viewOf(await this.state.addException(request));
+      const view = viewOf(await this.state.addException(request));
+      this.audit?.({ admin: who, exception: view.id, group: view.group, select: view.select, until: view.until, reason: view.reason, author: view.author }, 'runtime exception added');
+      return enforced.enforced === 0 ? view : { ...view, note: `names enforced by ${enforced.by.join(', ')} stay blocked whatever this exception selects` };
     } catch (err) {
       if (err instanceof RangeError) throw new HttpError(409, err.message);
       return this.unavailable(err);
     }
   }
 
-  async revoke(id: string): Promise<ExceptionView> {
+  async revoke(id: string, who = 'unknown'): Promise<ExceptionView> {
     if (!ID.test(id)) throw new HttpError(404, `no exception '${id.slice(0, 40)}'; GET /exceptions lists them`);
     const e = await this.state.revokeException(id).catch(this.unavailable);
     if (!e) throw new HttpError(404, `no exception '${id}' (revoked or lapsed already?); GET /exceptions lists them`);
+    this.audit?.({ admin: who, exception: id, group: e.group, select: e.select }, 'runtime exception revoked');
     return viewOf(e);
   }
 
-  private check(body: unknown, who: string) {
+  private check(body: unknown, who: string, named: boolean) {
     const b = object('', body, ['group', 'select', 'until', 'reason', 'author']);
     const group = string('group', b.group);
     const groups = this.policy.groups.map((g) => g.name);
@@ -84,7 +98,8 @@ export class RuntimeExceptions {
     if (until <= now) throw new ConfigError('until', b.until, 'is in the past; an exception must end in the future');
     if (until > now + MAX_EXCEPTION_SECONDS * 1000) throw new ConfigError('until', b.until, 'is more than 90 days ahead; write a longer exception in the config, where it is reviewed');
     const reason = text('reason', b.reason);
-    const author = b.author === undefined ? who : text('author', b.author);
+    const given = b.author === undefined ? undefined : text('author', b.author);
+    const author = given === undefined ? who : named ? `${who} for ${given}` : given;
     return { group, select, until, reason, author };
   }
 }

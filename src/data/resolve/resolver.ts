@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { Observers, QueryEvent, type Verdict } from '../../shared/events.js';
 import { Guard } from '../../shared/guard.js';
 import { REFUSED } from './clients.js';
-import { type FilterState, PASS } from '../../shared/filter.js';
+import { type FilterState, type Lift, PASS, liftIndex } from '../../shared/filter.js';
 import {
   HEALTH_PROBE_NAME,
   anyAnswer,
@@ -75,6 +75,8 @@ interface Waiter {
   address: string;
   port: number;
   group: number;
+  /** The block its group lifted for its name (an exception, an allow rule), for the query log. */
+  lift: Lift | null;
   arrived: number;
   started: number;
 }
@@ -110,6 +112,8 @@ export class Resolver {
   private started = 0;
   /** An answer went out for the query being handled: a failure after it must not send a second one. */
   private replied = false;
+  /** What lifted a block of the name being answered (see GroupTable), or null: an allowed answer's event names it. */
+  private lift: Lift | null = null;
   /** Bound once: the upstream hands each exchange's key back, so a miss costs no closure. */
   private readonly onAnswered: ExchangeDone = (reply, shape, server, key) => this.answered(key, reply, shape, server);
 
@@ -147,6 +151,7 @@ export class Resolver {
     }
     const q = this.q;
     this.replied = false;
+    this.lift = null;
     let parsed = ParseResult.Drop;
     try {
       parsed = parseQuery(msg, q, this.options.maxUdpSize);
@@ -189,9 +194,12 @@ export class Resolver {
     if (isHealthProbe(msg, q)) return this.send(emptyAnswer(msg, q), transport, address, port, msg, q, group, 'allowed', -1, false, '');
     // Before the lists: designating ourselves keeps the client on a filtered resolver, which is what blocking DDR was for.
     if (this.ddr !== null && isDdrQuestion(msg, q)) return this.send(this.ddr.answer(msg, q), transport, address, port, msg, q, group, 'allowed', -1, false, '');
-    const verdicts = state.groups[group].verdicts;
     const mask = state.matcher.matchWire(msg, 12);
-    if (mask > 0 && verdicts[mask] !== PASS) return this.block(msg, q, group, verdicts[mask], transport, address, port);
+    if (mask > 0) {
+      const verdict = state.groups[group].verdicts[mask];
+      if (verdict >= 0) return this.block(msg, q, group, verdict, transport, address, port);
+      if (verdict < PASS) this.lift = state.groups[group].lifts[liftIndex(verdict)] ?? null;
+    }
     if (q.qtype === Type.ANY) return this.send(anyAnswer(msg, q), transport, address, port, msg, q, group, 'allowed', -1, false, '');
     const key = cacheKey(msg, q);
     const hit = this.cache.lookup(key, state.matcher, state.generation);
@@ -219,7 +227,7 @@ export class Resolver {
   }
 
   private waiter(msg: Buffer, q: Query, group: number, transport: Transport, address: string, port: number): Waiter {
-    return { msg, q: Object.assign(new Query(), q), transport, address, port, group, arrived: this.arrived, started: this.started };
+    return { msg, q: Object.assign(new Query(), q), transport, address, port, group, lift: this.lift, arrived: this.arrived, started: this.started };
   }
 
   /** A cached answer (fresh, or stale when upstream failed us), unless one of its targets is blocked for this client's group. */
@@ -274,6 +282,7 @@ export class Resolver {
   private answerWaiter(w: Waiter, reply: Buffer | null, masks: Int32Array | null, server: string, stale: CachedReply | undefined): void {
     this.arrived = w.arrived;
     this.started = w.started;
+    this.lift = w.lift;
     try {
       const groups = this.state.groups;
       // A reload may have dropped the waiter's group while it waited: default decides then.
@@ -322,7 +331,10 @@ export class Resolver {
     e.qtype = q ? q.qtype : 0;
     e.verdict = verdict;
     e.cached = cached;
-    e.list = list >= 0 ? (state.matcher.lists[list]?.name ?? '') : '';
+    // An allowed answer whose block was lifted names the list it would have been blocked by, and what lifted it.
+    const lift = verdict === 'allowed' ? this.lift : null;
+    e.list = list >= 0 ? (state.matcher.lists[list]?.name ?? '') : lift !== null ? lift.list : '';
+    e.exception = lift !== null ? lift.by : '';
     e.rcode = reply[3] & 0x0f;
     e.upstream = upstream;
     e.transport = transport.kind;

@@ -22,11 +22,11 @@ export function targetMasks(msg: Uint8Array, offsets: readonly number[], matcher
   return masks.length === 0 ? NO_TARGETS : Int32Array.from(masks);
 }
 
-/** The list that blocks one of the targets under these verdicts, or PASS. */
+/** The list that blocks one of the targets under these verdicts, or PASS (a lifted block lets the target through). */
 export function blockedTarget(masks: Int32Array, verdicts: Int32Array): number {
   for (let i = 0; i < masks.length; i++) {
     const blocker = verdicts[masks[i]];
-    if (blocker !== PASS) return blocker;
+    if (blocker >= 0) return blocker;
   }
   return PASS;
 }
