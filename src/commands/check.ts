@@ -53,19 +53,17 @@ export function checkCommand(): Command {
         }
       }
       if (targets.length > 0) {
-        const { results, source } = await decide(targets, client, opts);
-        process.stderr.write(`aifence check: ${source}\n`);
-        for (const r of results) {
-          if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
-          else process.stdout.write(line(r));
-        }
+        const { results, source, how } = await decide(targets, client, opts);
+        // Which it used goes with the verdicts: a field of each JSON line, a last line (a comment) of the text.
+        for (const r of results) process.stdout.write(opts.json ? JSON.stringify({ ...r, source }) + '\n' : line(r));
+        if (!opts.json) process.stdout.write(`# ${how}\n`);
       }
       if (bad > 0) throw new Error(`${bad} input${bad === 1 ? ' was' : 's were'} not a domain name (see above); the rest were checked`);
     });
 }
 
 /** The running daemon's verdicts when one answers for this config, else the config's own; and a line saying which. */
-async function decide(names: string[], client: string, opts: CheckOpts): Promise<{ results: CheckResult[]; source: string }> {
+async function decide(names: string[], client: string, opts: CheckOpts): Promise<{ results: CheckResult[]; source: 'daemon' | 'config'; how: string }> {
   const config = loadConfig(opts.config);
   let at: HostPort | null = adminTarget(config);
   if (opts.admin !== undefined) {
@@ -77,7 +75,7 @@ async function decide(names: string[], client: string, opts: CheckOpts): Promise
     const token = opts.token ?? adminToken(config);
     try {
       const results = await checkWithDaemon(at, names, client, { token, configFile: opts.admin === undefined ? config.file : undefined });
-      return { results, source: `asked the running daemon at ${formatHostPort(at)} (its runtime exceptions and pauses included)` };
+      return { results, source: 'daemon', how: `asked the running daemon at ${formatHostPort(at)} (its runtime exceptions and pauses included)` };
     } catch (err) {
       if (!(err instanceof DaemonUnavailable)) throw err;
       // A token given on the command line that the daemon refuses is an error, not a reason to guess.
@@ -88,7 +86,7 @@ async function decide(names: string[], client: string, opts: CheckOpts): Promise
     why = 'admin.listen is off';
   }
   const results = await checkNames(await buildFilter(config), names, client);
-  return { results, source: `decided from ${config.file ?? 'the config'} alone (${visible(why)}): runtime exceptions and pauses not included` };
+  return { results, source: 'config', how: `decided from ${config.file ?? 'the config'} alone (${visible(why)}): runtime exceptions and pauses not included` };
 }
 
 /** One result as a line for a person: name, verdict, then what decided. */

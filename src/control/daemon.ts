@@ -521,7 +521,9 @@ export class Daemon implements AdminTarget {
     policy.groups.forEach((g, i) => {
       const until = pauses.get(g.name) ?? 0;
       if (g.pausedUntil !== until) policy.pause(i, until, now);
-      const rules = exceptions.filter((e) => e.group === g.name).map((e) => ({ select: e.select, until: e.until, untilText: new Date(e.until).toISOString(), reason: `${e.reason} (${e.author}, exception ${e.id})` }));
+      const rules = exceptions
+        .filter((e) => e.group === g.name)
+        .map((e) => ({ select: e.select, until: e.until, untilText: new Date(e.until).toISOString(), reason: `${e.reason} (${e.author}, exception ${e.id})`, label: exceptionLabel(e) }));
       const skipped = policy.setRuntimeAllows(i, rules, now);
       if (skipped.length > 0) this.log.warn({ group: g.name, selectors: skipped.map((r) => r.select) }, 'runtime exceptions name nothing in this instance\'s catalogue; skipped');
     });
@@ -612,6 +614,9 @@ export class Daemon implements AdminTarget {
     await this.closeQueryLog();
   }
 }
+
+/** How the query log names a runtime exception's use: its id first (it survives any cut), then who and why. */
+const exceptionLabel = (e: { id: string; author: string; reason: string }): string => `exception ${e.id} (${e.author}: ${e.reason})`;
 
 /** A change that could not reach the shared state is refused, not applied here alone. */
 function unavailable(err: unknown): never {

@@ -5,24 +5,16 @@
 
 import { execFile } from 'node:child_process';
 import { copyFileSync, readFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DaemonProcess, spawnDaemon } from '../support/process.js';
+import { freePort } from '../support/servers.js';
 import { TestUpstream } from '../support/upstream.js';
 
 const run = promisify(execFile);
 const CLI = resolve('dist/cli.js');
 const LAB = '127.0.0.3';
-
-const freePort = () =>
-  new Promise<number>((ok) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => ok(port));
-    });
-  });
 
 let upstream: TestUpstream;
 let d: DaemonProcess;
@@ -64,18 +56,18 @@ describe('aifence check with a daemon running', () => {
   it('reports a runtime exception made through the API, and says it asked the daemon', async () => {
     const before = await check('chatgpt.com');
     expect(before.stdout).toMatch(/^chatgpt\.com\tblocked\tlab/);
-    expect(before.stderr).toContain(`asked the running daemon at 127.0.0.1:${adminPort}`);
+    expect(before.stdout).toContain(`asked the running daemon at 127.0.0.1:${adminPort}`);
     expect((await api('/exceptions', { group: 'lab', select: 'service:openai', until: '2h', reason: 'ticket 4711' })).status).toBe(201);
     const after = await check('chatgpt.com');
     expect(after.stdout).toMatch(/^chatgpt\.com\tallowed\tlab .*\(exception service:openai until \S+: ticket 4711 \(token holder at 127\.0\.0\.1, exception [0-9a-f]{12}\)\)/);
     const json = JSON.parse((await check('chatgpt.com', 'claude.ai', '--json')).stdout.split('\n')[0]) as { verdict: string; exception: { select: string } };
-    expect(json).toMatchObject({ verdict: 'allowed', exception: { select: 'service:openai' } });
+    expect(json).toMatchObject({ verdict: 'allowed', exception: { select: 'service:openai' }, source: 'daemon' });
   });
 
   it('decides from the config alone with --offline, and says so', async () => {
     const offline = await check('chatgpt.com', '--offline');
     expect(offline.stdout).toMatch(/^chatgpt\.com\tblocked\tlab/);
-    expect(offline.stderr).toMatch(/decided from .*aifence\.yaml alone \(asked for --offline\): runtime exceptions and pauses not included/);
+    expect(offline.stdout).toMatch(/\n# decided from .*aifence\.yaml alone \(asked for --offline\): runtime exceptions and pauses not included/);
   });
 
   it('reports a pause', async () => {
@@ -89,7 +81,7 @@ describe('aifence check with a daemon running', () => {
     copyFileSync(config(), other);
     const r = await run(process.execPath, [CLI, 'check', '--config', other, '--client', LAB, 'chatgpt.com'], { encoding: 'utf8' });
     expect(r.stdout).toMatch(/^chatgpt\.com\tblocked\tlab/);
-    expect(r.stderr).toContain(`serves ${config()}, not ${other}`);
+    expect(r.stdout).toContain(`serves ${config()}, not ${other}`);
   });
 
   it('falls back to the config when no daemon answers', async () => {
@@ -97,6 +89,6 @@ describe('aifence check with a daemon running', () => {
     await new Promise((ok) => d.child.once('exit', ok));
     const r = await check('chatgpt.com');
     expect(r.stdout).toMatch(/^chatgpt\.com\tblocked\tlab/);
-    expect(r.stderr).toMatch(new RegExp(`no daemon answers at 127\\.0\\.0\\.1:${adminPort} \\(ECONNREFUSED\\)`));
+    expect(r.stdout).toMatch(new RegExp(`no daemon answers at 127\\.0\\.0\\.1:${adminPort} \\(ECONNREFUSED\\)`));
   });
 });

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/control/observe/sinks/postgres.js';
 import { PostgresServer, postgresPresent } from '../support/servers.js';
 import { TestUpstream } from '../support/upstream.js';
-import { type Instance, rcodeOf, startInstance, within } from './instances.js';
+import { type Instance, api, rcodeOf, startInstance, within } from './instances.js';
 
 const run = promisify(execFile);
 const present = postgresPresent();
@@ -64,7 +64,7 @@ describe.runIf(present)('query log to PostgreSQL (two processes)', () => {
     // b anonymises: its clients are networks.
     expect(new Set(rows.filter((r) => r.instance === 'site1-b').map((r) => r.client))).toEqual(new Set(['127.0.0.0']));
     // Migrated once, whoever came first.
-    expect((await sql.query('SELECT version FROM aifence_schema')).rows).toEqual([{ version: 3 }]);
+    expect((await sql.query('SELECT version FROM aifence_schema')).rows).toEqual([{ version: 5 }]);
 
     const { stdout } = await run(process.execPath, [resolve('dist/cli.js'), 'report', '--db', db.url, '--by', 'instance', '--format', 'json']);
     const report = JSON.parse(stdout);
@@ -89,5 +89,17 @@ describe.runIf(present)('query log to PostgreSQL (two processes)', () => {
   it('deletes rows older than queryLog.retention', async () => {
     await within(5000, async () => Number((await sql.query("SELECT count(*) AS n FROM aifence_queries WHERE instance = 'old'")).rows[0].n) === 0, 'old row deleted');
     expect(Number((await sql.query("SELECT count(*) AS n FROM aifence_queries WHERE instance = 'recent'")).rows[0].n)).toBe(1);
+  });
+
+  it('records the exception behind an allowed query and the list it would have been blocked by; report --db --exceptions counts it', async () => {
+    const made = await api(a, 'POST', '/exceptions', { group: 'default', select: 'list:ai', until: '1h', reason: 'pg ticket' });
+    expect(made.status).toBe(201);
+    for (let n = 0; n < 2; n++) expect(await rcodeOf(a, 'chat.banned.test')).toBe(0);
+    const label = `exception ${made.body.id} (token holder at 127.0.0.1: pg ticket)`;
+    await within(5000, async () => Number((await sql.query('SELECT count(*) AS n FROM aifence_queries WHERE exception = $1', [label])).rows[0].n) === 2, 'rows land');
+    const row = (await sql.query('SELECT verdict, list, service, exception FROM aifence_queries WHERE exception IS NOT NULL LIMIT 1')).rows[0];
+    expect(row).toEqual({ verdict: 'allowed', list: 'ai', service: null, exception: label });
+    const { stdout } = await run(process.execPath, [resolve('dist/cli.js'), 'report', '--db', db.url, '--exceptions', '--format', 'json']);
+    expect(JSON.parse(stdout).rows).toEqual([{ exception: label, group: 'default', client: '127.0.0.1', service: 'list:ai', queries: 2, first: expect.any(String), last: expect.any(String) }]);
   });
 });

@@ -61,9 +61,11 @@ export async function checkWithDaemon(at: HostPort, names: readonly string[], cl
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
       throw new DaemonUnavailable(`no daemon answers at ${where} (${cause})`);
     }
+    // Another daemon may hold the port (another config, another version): its verdicts are not this config's.
     const served = response.headers.get('aifence-config');
-    if (served !== null && options.configFile !== undefined && !sameFile(decodeURIComponent(served), options.configFile)) {
-      throw new DaemonUnavailable(`the daemon at ${where} serves ${decodeURIComponent(served)}, not ${options.configFile}`);
+    if (options.configFile !== undefined) {
+      if (served === null) throw new DaemonUnavailable(`the daemon at ${where} does not say which config it serves`);
+      if (!sameFile(decodeURIComponent(served), options.configFile)) throw new DaemonUnavailable(`the daemon at ${where} serves ${decodeURIComponent(served)}, not ${options.configFile}`);
     }
     const body = (await response.json().catch(() => null)) as { error?: string; results?: CheckResult[] } | CheckResult | null;
     if (!response.ok) throw new DaemonUnavailable(`the daemon at ${where} answered ${response.status}: ${(body as { error?: string } | null)?.error ?? response.statusText}`);

@@ -48,6 +48,13 @@ export function anonymizeAddress(address: string): string {
   return new URL(`http://[${groups.join(':')}::]`).hostname.slice(1, -1);
 }
 
+/**
+ * What `mode: blocked` keeps: the policy saying no (blocked, refused) and
+ * every use of an exception (an allowed query that a rule, an exception or a
+ * pause let through), so that each exception is accounted for.
+ */
+export const policyDecided = (e: QueryEvent): boolean => e.verdict === 'blocked' || e.verdict === 'refused' || e.exception !== '';
+
 export class QueryLog implements QueryObserver {
   readonly observerName = 'querylog';
   private readonly ring: EntryRing;
@@ -152,7 +159,7 @@ export class QueryLog implements QueryObserver {
   }
 
   observe(e: QueryEvent): void {
-    if (this.closed || (this.onlyBlocked && e.verdict !== 'blocked' && e.verdict !== 'refused')) return;
+    if (this.closed || (this.onlyBlocked && !policyDecided(e))) return;
     if (!this.ring.push(e)) {
       this.droppedTotal++;
       this.droppedUnnoted++;
@@ -235,6 +242,7 @@ export class QueryLog implements QueryObserver {
     line += `,"verdict":"${s.verdict}","cached":${s.cached}`;
     if (s.list.startsWith('service:')) line += `,"service":${JSON.stringify(s.list.slice(8))}`;
     if (s.list) line += `,"list":${JSON.stringify(s.list)}`;
+    if (s.exception) line += `,"exception":${JSON.stringify(s.exception)}`;
     line += `,"rcode":"${rcodeName(s.rcode)}"`;
     if (s.upstream) line += `,"upstream":"${s.upstream}"`;
     // UDP, most queries, goes without saying.

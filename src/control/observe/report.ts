@@ -62,9 +62,10 @@ export function logFiles(path: string): string[] {
 }
 
 /** The service when the catalogue decided, `list:NAME` for an admin's list (as selectors write it), else '-'. */
-const serviceOf = (e: Entry): string => e.service ?? (e.list ? `list:${e.list}` : '-');
+export const serviceOf = (e: { service?: string; list?: string }): string => e.service ?? (e.list ? `list:${e.list}` : '-');
 
-interface Entry {
+/** A query log entry as report reads it back. */
+export interface Entry {
   time: string;
   client: string;
   group?: string;
@@ -73,8 +74,46 @@ interface Entry {
   verdict: string;
   service?: string;
   list?: string;
+  /** What let an allowed query through that `service`/`list` would have blocked. */
+  exception?: string;
   /** `time` in milliseconds, set by parse. */
   at: number;
+}
+
+/** What a pass over the log files saw besides its entries. */
+export interface Scan {
+  /** Lines read. */
+  lines: number;
+  /** Lines that were not query log entries, with where the first one was. */
+  bad: number;
+  firstBad?: string;
+  /** Entries the daemon noted it had dropped. */
+  dropped: number;
+}
+
+/** Streams every entry of `files` (oldest first) to `visit`; only what `visit` keeps stays in memory. */
+export async function scanLog(files: string[], visit: (e: Entry) => void): Promise<Scan> {
+  const scan: Scan = { lines: 0, bad: 0, dropped: 0 };
+  for (const file of files) {
+    const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+    let n = 0;
+    for await (const text of lines) {
+      n++;
+      if (text === '') continue;
+      scan.lines++;
+      const e = parse(text);
+      if (e === null) {
+        if (scan.bad++ === 0) scan.firstBad = `${file}:${n}`;
+        continue;
+      }
+      if ('event' in e) {
+        if (e.event === 'dropped') scan.dropped += e.count;
+        continue;
+      }
+      visit(e);
+    }
+  }
+  return scan;
 }
 
 interface Cell {
@@ -88,42 +127,27 @@ interface Cell {
 
 export async function buildReport(files: string[], options: ReportOptions): Promise<Report> {
   const cells = new Map<string, Cell>();
-  const report: Report = { by: options.by, rows: [], files, lines: 0, matched: 0, bad: 0, dropped: 0 };
+  let matched = 0;
   const since = options.since ?? -Infinity;
-  for (const file of files) {
-    const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-    let n = 0;
-    for await (const text of lines) {
-      n++;
-      if (text === '') continue;
-      report.lines++;
-      const e = parse(text);
-      if (e === null) {
-        if (report.bad++ === 0) report.firstBad = `${file}:${n}`;
-        continue;
-      }
-      if ('event' in e) {
-        if (e.event === 'dropped') report.dropped += e.count;
-        continue;
-      }
-      if (!options.all && e.verdict !== 'blocked') continue;
-      const t = e.at;
-      if (t < since) continue;
-      report.matched++;
-      const service = serviceOf(e);
-      const key = keyOf(e, options.by);
-      const id = `${key}\u0000${service}`;
-      let cell = cells.get(id);
-      if (cell === undefined) {
-        cell = { service, key, queries: 0, clients: options.by === 'client' ? null : new Set(), first: t, last: t };
-        cells.set(id, cell);
-      }
-      cell.queries++;
-      cell.clients?.add(e.client);
-      if (t < cell.first) cell.first = t;
-      if (t > cell.last) cell.last = t;
+  const scan = await scanLog(files, (e) => {
+    if (!options.all && e.verdict !== 'blocked') return;
+    const t = e.at;
+    if (t < since) return;
+    matched++;
+    const service = serviceOf(e);
+    const key = keyOf(e, options.by);
+    const id = `${key}\u0000${service}`;
+    let cell = cells.get(id);
+    if (cell === undefined) {
+      cell = { service, key, queries: 0, clients: options.by === 'client' ? null : new Set(), first: t, last: t };
+      cells.set(id, cell);
     }
-  }
+    cell.queries++;
+    cell.clients?.add(e.client);
+    if (t < cell.first) cell.first = t;
+    if (t > cell.last) cell.last = t;
+  });
+  const report: Report = { by: options.by, rows: [], files, matched, ...scan };
   report.rows = [...cells.values()].sort(byKeyThenQueries).map((c) => ({
     ...(options.by === 'service' ? {} : { key: c.key }),
     service: c.service,

@@ -18,7 +18,7 @@ import { rcodeName, typeName } from '../../../wire/mnemonics.js';
 import type { QueryEvent, QueryObserver } from '../../../shared/events.js';
 import type { Logger } from '../../../shared/logger.js';
 import { Guard } from '../../../shared/guard.js';
-import { anonymizeAddress } from '../querylog.js';
+import { anonymizeAddress, policyDecided } from '../querylog.js';
 import { EntryRing } from '../ring.js';
 
 export const TABLE = 'aifence_queries';
@@ -42,6 +42,9 @@ const MIGRATIONS: string[] = [
    )`,
   `CREATE INDEX ${TABLE}_time ON ${TABLE} (time)`,
   `CREATE INDEX ${TABLE}_blocked ON ${TABLE} (time, service) WHERE verdict = 'blocked'`,
+  // What let an allowed query through that `service`/`list` would have blocked (report --exceptions).
+  `ALTER TABLE ${TABLE} ADD COLUMN exception text`,
+  `CREATE INDEX ${TABLE}_exceptions ON ${TABLE} (time, exception) WHERE exception IS NOT NULL`,
 ];
 const LOCK_ID = 0x41_49_46_4e; // "AIFN"
 
@@ -147,7 +150,7 @@ export class PostgresQueryLog implements QueryObserver {
   }
 
   observe(e: QueryEvent): void {
-    if (this.closed || (this.onlyBlocked && e.verdict !== 'blocked' && e.verdict !== 'refused')) return;
+    if (this.closed || (this.onlyBlocked && !policyDecided(e))) return;
     if (!this.ring.push(e)) this.droppedTotal++;
   }
 
@@ -282,6 +285,7 @@ export class PostgresQueryLog implements QueryObserver {
     rows.cached[i] = s.cached;
     rows.service[i] = service;
     rows.list[i] = s.list || null;
+    rows.exception[i] = s.exception || null;
     rows.rcode[i] = rcodeName(s.rcode);
     rows.upstream[i] = s.upstream || null;
     rows.latency[i] = Math.round(s.latencyMs * 100) / 100;
@@ -314,7 +318,7 @@ export class PostgresQueryLog implements QueryObserver {
   }
 }
 
-/** One array per column ($1 .. $13 of INSERT): the batch travels as 13 parameters, whatever its size. */
+/** One array per column ($1 .. $14 of INSERT): the batch travels as 14 parameters, whatever its size. */
 class Rows {
   /** Milliseconds since the epoch: to_timestamp() on the server costs less than an ISO string per row each side. */
   readonly time: number[];
@@ -326,6 +330,7 @@ class Rows {
   readonly cached: boolean[];
   readonly service: (string | null)[];
   readonly list: (string | null)[];
+  readonly exception: (string | null)[];
   readonly rcode: string[];
   readonly upstream: (string | null)[];
   readonly latency: number[];
@@ -340,6 +345,7 @@ class Rows {
     this.cached = new Array<boolean>(n);
     this.service = new Array<string | null>(n);
     this.list = new Array<string | null>(n);
+    this.exception = new Array<string | null>(n);
     this.rcode = new Array<string>(n);
     this.upstream = new Array<string | null>(n);
     this.latency = new Array<number>(n);
@@ -350,15 +356,15 @@ class Rows {
     const cut = <T>(a: T[]): T[] => (all ? a : a.slice(from, to));
     return [
       cut(this.time), instance, cut(this.client), cut(this.group), cut(this.name), cut(this.qtype), cut(this.verdict),
-      cut(this.cached), cut(this.service), cut(this.list), cut(this.rcode), cut(this.upstream), cut(this.latency),
+      cut(this.cached), cut(this.service), cut(this.list), cut(this.rcode), cut(this.upstream), cut(this.latency), cut(this.exception),
     ];
   }
 }
 
-const INSERT = `INSERT INTO ${TABLE} (time, instance, client, grp, name, qtype, verdict, cached, service, list, rcode, upstream, latency_ms)
-  SELECT to_timestamp(t / 1000), $2, c, g, n, q, v, ca, s, l, r, u, la
-  FROM unnest($1::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[], $12::text[], $13::real[])
-    AS x(t, c, g, n, q, v, ca, s, l, r, u, la)`;
+const INSERT = `INSERT INTO ${TABLE} (time, instance, client, grp, name, qtype, verdict, cached, service, list, rcode, upstream, latency_ms, exception)
+  SELECT to_timestamp(t / 1000), $2, c, g, n, q, v, ca, s, l, r, u, la, ex
+  FROM unnest($1::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[], $12::text[], $13::real[], $14::text[])
+    AS x(t, c, g, n, q, v, ca, s, l, r, u, la, ex)`;
 
 /**
  * The server refused the rows for what they hold (SQLSTATE class 22, data
