@@ -192,7 +192,8 @@ export class Daemon implements AdminTarget {
         listen: daemon.addresses.map((a) => `${a.address}:${a.port}`),
         ...daemon.encryptedAddresses(),
         admin: daemon.adminAddress ? `${daemon.adminAddress.address}:${daemon.adminAddress.port}` : null,
-        upstream: config.upstream.servers.map((s) => s.encrypted?.url ?? `${s.host}:${s.port}`),
+        upstream: config.upstream.servers.map(serverText),
+        ...(config.upstream.zones.length > 0 ? { zones: Object.fromEntries(config.upstream.zones.map((z) => [z.name, z.servers.map(serverText)])) } : {}),
         workers: config.workers,
         lists: filter.lists.reports.length,
         entries: totalEntries(filter),
@@ -636,6 +637,8 @@ const readPackaged = async (options: DaemonOptions): Promise<Catalogue> => optio
 function newUpdates(config: Config, options: DaemonOptions, packaged: PackagedCatalogue, onChange: () => void, clock: () => number): CatalogueUpdates {
   return new CatalogueUpdates(config.catalogue, () => packaged.current, options.log, onChange, clock);
 }
+
+const serverText = (s: { host: string; port: number; encrypted?: { url: string } }): string => s.encrypted?.url ?? `${s.host}:${s.port}`;
 
 const totalEntries = (filter: Filter): number => filter.lists.reports.reduce((n, r) => n + r.entries, 0);
 

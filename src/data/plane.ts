@@ -22,6 +22,8 @@ import { AnswerCache, type CacheMemory } from './resolve/cache.js';
 import { RateLimiter } from './resolve/ratelimit.js';
 import { Resolver, type ResolverStats } from './resolve/resolver.js';
 import { UpstreamPool, type UpstreamStats } from './resolve/upstream.js';
+import { ZoneTable } from './resolve/zones.js';
+import type { UpstreamAddress } from '../control/config/upstream-servers.js';
 import type { RateLimitCounts } from './resolve/ratelimit.js';
 
 /** Where a plane listens, once bound (port 0 resolved). */
@@ -131,7 +133,7 @@ export class DataPlane {
   /** Binds every listener; a clash or an unreadable certificate throws, naming the listener, with nothing left open. */
   static async start(configured: ServingConfig, state: FilterState, options: PlaneOptions, log: Logger): Promise<DataPlane> {
     const config = shareOf(configured, options.share);
-    const resolver = new Resolver(state, newCache(config, options.cache), newUpstreamPool(config, log), log, resolverOptions(config));
+    const resolver = new Resolver(state, newCache(config, options.cache), newUpstreamPool(config.upstream.servers, config, log), newZones(config, log), log, resolverOptions(config));
     resolver.rateLimit = new RateLimiter(config.rateLimit, {
       onLimited: (r) => log.warn(r, 'rate limit: clients over their rate (at most one line every 10 s)'),
     });
@@ -168,9 +170,14 @@ export class DataPlane {
     const resolver = this.resolver;
     if (!same(before.upstream, config.upstream)) {
       const old = resolver.upstream;
-      resolver.upstream = newUpstreamPool(config, this.log);
-      // Exchanges in flight finish on the old pool within its timeout.
-      setTimeout(() => old.close(), before.upstream.timeout * 1000 + 500).unref();
+      const oldZones = resolver.zones;
+      resolver.upstream = newUpstreamPool(config.upstream.servers, config, this.log);
+      resolver.zones = newZones(config, this.log);
+      // Exchanges in flight finish on the old pools within their timeout.
+      setTimeout(() => {
+        old.close();
+        oldZones?.close();
+      }, before.upstream.timeout * 1000 + 500).unref();
     }
     if (cache !== undefined) resolver.cache = newCache(config, cache);
     else if (!same(before.cache, config.cache) && this.options.cache === undefined) resolver.cache = newCache(config);
@@ -182,6 +189,14 @@ export class DataPlane {
   stats(): PlaneStats {
     const { resolver } = this;
     const { cache, upstream } = resolver;
+    // The default pool and every zone's: their counters summed, their servers listed.
+    const pools = [upstream, ...(resolver.zones?.routes.map((r) => r.pool) ?? [])];
+    const upstreamStats = { ...upstream.stats };
+    const openSockets = upstream.openSockets;
+    for (const p of pools.slice(1)) {
+      addInto(upstreamStats, p.stats);
+      addInto(openSockets, p.openSockets);
+    }
     const tcp = [...this.tcp, ...this.dot];
     const closed = noTcpStats();
     for (const t of tcp) for (const key of Object.keys(closed) as (keyof TcpStats)[]) closed[key] += t.stats[key];
@@ -195,10 +210,10 @@ export class DataPlane {
       resolver: { ...resolver.stats },
       pending: resolver.pending,
       cache: { entries: cache.size, hits: cache.hits, misses: cache.misses, bytes: cache.bytes },
-      upstream: { ...upstream.stats },
+      upstream: upstreamStats,
       upstreamHealthy: upstream.healthy,
-      upstreamTimeouts: upstream.serverTimeouts(),
-      openSockets: upstream.openSockets,
+      upstreamTimeouts: pools.flatMap((p) => p.serverTimeouts()),
+      openSockets,
       rateLimit: limiter === null ? null : { counts: { ...limiter.counts }, clients: limiter.clients },
       tcp: { open: tcp.reduce((n, t) => n + t.connections, 0), closed },
       doh,
@@ -219,6 +234,7 @@ export class DataPlane {
     for (const t of listeners) t.closeConnections();
     this.tlsFiles?.close();
     resolver.upstream.close();
+    resolver.zones?.close();
     resolver.rateLimit?.close();
   }
 
@@ -310,10 +326,16 @@ function newCache(config: ServingConfig, shared?: PlaneOptions['cache']): Answer
   return shared ? AnswerCache.attach(shared.memory, shared.owner) : new AnswerCache(config.cache);
 }
 
-/** The upstream pool for a config; failed TLS connections (a certificate that does not verify) are logged, at most once per 10 s each. */
-function newUpstreamPool(config: ServingConfig, log: Logger): UpstreamPool {
+/** The zone table of upstream.zones (a pool per zone, as the default one), or null without zones. */
+function newZones(config: ServingConfig, log: Logger): ZoneTable | null {
+  const zones = config.upstream.zones;
+  return zones.length === 0 ? null : new ZoneTable(zones, (zone) => newUpstreamPool(zone.servers, config, log));
+}
+
+/** An upstream pool for `servers`; failed TLS connections (a certificate that does not verify) are logged, at most once per 10 s each. */
+function newUpstreamPool(servers: UpstreamAddress[], config: ServingConfig, log: Logger): UpstreamPool {
   const lastLogged = new Map<string, number>();
-  return new UpstreamPool(config.upstream.servers, config.upstream.timeout, config.upstream.tls, (message) => {
+  return new UpstreamPool(servers, config.upstream.timeout, config.upstream.tls, (message) => {
     const now = performance.now();
     if (now - (lastLogged.get(message) ?? -Infinity) < UPSTREAM_ERROR_LOG_MS) return;
     if (lastLogged.size > 100) lastLogged.clear();

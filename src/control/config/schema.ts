@@ -18,6 +18,7 @@ import { type TcpConfig, tcpSection } from './tcp.js';
 import { type StateConfig, stateSection } from './state.js';
 import { ENCRYPTED_KEYS, type EncryptedListeners, encryptedSection } from './encrypted.js';
 import { type UpstreamAddress, type UpstreamTls, upstreamServers, upstreamTlsSection } from './upstream-servers.js';
+import { type UpstreamZone, zonesSection } from './upstream-zones.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, size, string } from './check.js';
 import { prefix } from './prefix.js';
 
@@ -27,7 +28,8 @@ export interface Config extends EncryptedListeners {
   /** Directory that relative paths (list sources) are resolved against. */
   baseDir: string;
   listen: HostPort[];
-  upstream: { servers: UpstreamAddress[]; timeout: number; maxConcurrent: number; tls: UpstreamTls };
+  /** `zones`: conditional forwarding, names under each zone to its own servers (longest suffix wins). */
+  upstream: { servers: UpstreamAddress[]; timeout: number; maxConcurrent: number; tls: UpstreamTls; zones: UpstreamZone[] };
   cache: CacheConfig;
   /** The largest UDP answer; bigger ones get TC (the client's EDNS size is capped to it). */
   maxUdpSize: number;
@@ -125,7 +127,7 @@ function hostPorts(path: string, value: unknown, defaultPort: number): HostPort[
 }
 
 function upstreamSection(value: unknown, listen: HostPort[], systemUpstreams: () => string[], baseDir: string): Config['upstream'] {
-  const section = object('upstream', value, ['servers', 'timeout', 'maxConcurrent', 'tls']);
+  const section = object('upstream', value, ['servers', 'zones', 'timeout', 'maxConcurrent', 'tls']);
   const timeout = section.timeout === undefined ? 2 : duration('upstream.timeout', section.timeout, 0.05, 60);
   const maxConcurrent = section.maxConcurrent === undefined ? 4096 : integer('upstream.maxConcurrent', section.maxConcurrent, 1, 1_000_000);
   let servers: UpstreamAddress[];
@@ -143,7 +145,7 @@ function upstreamSection(value: unknown, listen: HostPort[], systemUpstreams: ()
       throw new ConfigError('upstream.servers', undefined, 'is not set and /etc/resolv.conf names no usable nameserver; set upstream.servers, e.g. ["9.9.9.9", "149.112.112.112"]');
     }
   }
-  return { servers, timeout, maxConcurrent, tls: upstreamTlsSection(section.tls, baseDir) };
+  return { servers, timeout, maxConcurrent, tls: upstreamTlsSection(section.tls, baseDir), zones: zonesSection(section.zones) };
 }
 
 function cacheSection(value: unknown): CacheConfig {

@@ -617,7 +617,7 @@ function msgStart(at: number, n: number, t: number, keyLength: number): number {
   return at + HEADER + (n + t) * 6 + keyLength;
 }
 
-const keyScratch = Buffer.allocUnsafe(256 + 5);
+const keyScratch = Buffer.allocUnsafe(256 + 4 + 1 + 8); // name, type and class, flags, a zone tag
 
 /**
  * The cache and in-flight key: the question lower-cased (name, type, class)
@@ -627,12 +627,15 @@ const keyScratch = Buffer.allocUnsafe(256 + 5);
  * and DO (a DNSSEC client needs the RRSIGs). EDNS itself is not in the key:
  * aifence answers every EDNS client with its own OPT.
  */
-export function cacheKey(query: Uint8Array, q: Query): string {
+export function cacheKey(query: Uint8Array, q: Query, route: Uint8Array | null = null): string {
   const length = q.questionEnd - 12;
   for (let i = 0; i < length; i++) {
     const c = query[12 + i];
     keyScratch[i] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
   }
   keyScratch[length] = 0x40 | (q.rd ? 1 : 0) | (q.cd ? 2 : 0) | (q.dnssecOk ? 4 : 0);
-  return keyScratch.toString('latin1', 0, length + 1);
+  if (route === null) return keyScratch.toString('latin1', 0, length + 1);
+  // A conditionally forwarded name: its zone's tag, so an answer from one routing never serves another.
+  for (let i = 0; i < route.length; i++) keyScratch[length + 1 + i] = route[i];
+  return keyScratch.toString('latin1', 0, length + 1 + route.length);
 }

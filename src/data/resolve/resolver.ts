@@ -23,7 +23,8 @@ import { nameText } from '../../wire/presentation.js';
 import type { ReplyShape } from '../../wire/records.js';
 import { type AnswerCache, type CachedReply, cacheKey } from './cache.js';
 import { Limit, type RateLimiter } from './ratelimit.js';
-import { blockedTarget, targetMasks } from './targets.js';
+import { NO_TARGETS, blockedTarget, targetMasks } from './targets.js';
+import type { ZoneTable } from './zones.js';
 import { type DdrAnswers, isDdrQuestion } from '../../wire/ddr.js';
 import type { ExchangeDone, UpstreamPool } from './upstream.js';
 
@@ -90,6 +91,8 @@ interface Flight {
   timer: NodeJS.Timeout | null;
   /** The timer fired: waiters from now on get the stale answer at once while the refresh goes on. */
   servingStale: boolean;
+  /** Match the answer's CNAME/SVCB targets (off for a forwarded zone that does not ask for it). */
+  inspect: boolean;
 }
 
 const HEALTH_PROBE = Buffer.from(HEALTH_PROBE_NAME.split('.').flatMap((l) => [l.length, ...Buffer.from(l, 'latin1')]).concat(0));
@@ -123,6 +126,8 @@ export class Resolver {
     public cache: AnswerCache,
     /** Swapped on reload when upstream servers change; exchanges in flight finish on the old pool. */
     public upstream: UpstreamPool,
+    /** Conditional forwarding (upstream.zones), swapped with `upstream`; null without zones. */
+    public zones: ZoneTable | null,
     private readonly log: Logger,
     /** Swapped on reload. */
     public options: ResolverOptions = { maxUdpSize: DEFAULT_MAX_UDP, maxConcurrent: 4096, staleAfter: 1.8 },
@@ -201,7 +206,10 @@ export class Resolver {
       if (verdict < PASS) this.lift = state.groups[group].lifts[liftIndex(verdict)] ?? null;
     }
     if (q.qtype === Type.ANY) return this.send(anyAnswer(msg, q), transport, address, port, msg, q, group, 'allowed', -1, false, '');
-    const key = cacheKey(msg, q);
+    // Conditional forwarding: the zone decides the pool, and its tag keeps its answers apart in the cache.
+    const zones = this.zones;
+    const route = zones === null ? -1 : zones.find(msg, 12);
+    const key = cacheKey(msg, q, route < 0 ? null : zones!.routes[route].tag);
     const hit = this.cache.lookup(key, state.matcher, state.generation);
     if (hit !== undefined && this.cache.isFresh(hit)) return this.fromCache(hit, false, msg, q, group, transport, address, port);
     const flight = this.inflight.get(key);
@@ -218,12 +226,13 @@ export class Resolver {
     }
     // The lookup's entry is a view the next lookup reuses: the flight keeps its own copy.
     const stale = hit === undefined ? undefined : this.cache.detach(hit);
-    const started: Flight = { waiters: [this.waiter(msg, q, group, transport, address, port)], stale, timer: null, servingStale: false };
+    const inspect = route < 0 || zones!.routes[route].zone.cnameInspection;
+    const started: Flight = { waiters: [this.waiter(msg, q, group, transport, address, port)], stale, timer: null, servingStale: false, inspect };
     const staleAfter = this.options.staleAfter;
     if (hit !== undefined && staleAfter !== null) started.timer = setTimeout(() => this.serveStale(key, started), staleAfter * 1000);
     this.inflight.set(key, started);
     this.stats.forwarded++;
-    this.upstream.exchangeFor(msg, q, !transport.udp, this.onAnswered, key);
+    (route < 0 ? this.upstream : zones!.routes[route].pool).exchangeFor(msg, q, !transport.udp, this.onAnswered, key);
   }
 
   private waiter(msg: Buffer, q: Query, group: number, transport: Transport, address: string, port: number): Waiter {
@@ -272,8 +281,10 @@ export class Resolver {
     const relayed = reply !== null && shape !== null ? withoutOpt(reply, shape) : null;
     if (relayed !== null) {
       reply = relayed.bare;
-      masks = targetMasks(reply, relayed.shape.targets, this.state.matcher);
-      this.cache.store(key, reply, relayed.shape, masks, this.state.matcher, this.state.generation);
+      // A zone's answers are not turned into a block by their targets unless it asks (cnameInspection): stored without them, they stay so after a reload.
+      const shape = flight.inspect ? relayed.shape : { ...relayed.shape, targets: [] };
+      masks = flight.inspect ? targetMasks(reply, shape.targets, this.state.matcher) : NO_TARGETS;
+      this.cache.store(key, reply, shape, masks, this.state.matcher, this.state.generation);
     }
     for (const w of flight.waiters) this.answerWaiter(w, reply, masks, server, flight.stale);
   }
