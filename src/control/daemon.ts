@@ -21,7 +21,8 @@ import type { Logger } from '../shared/logger.js';
 import { Metrics } from './observe/metrics.js';
 import { QueryLog } from './observe/querylog.js';
 import { PostgresQueryLog } from './observe/sinks/postgres.js';
-import type { ConsoleData } from './admin/console/render.js';
+import { type ConsoleData, renderHistory } from './admin/console/render.js';
+import { type HistoryQuery, RANGES, type Range, queryHistory } from './observe/history.js';
 import { ConsoleStats } from './admin/console/stats.js';
 import { viewOf } from './state/exceptions.js';
 import { type Filter, buildFilter } from './policy/filter.js';
@@ -553,10 +554,20 @@ export class Daemon implements AdminTarget {
         block: g.block.map((r) => r.select + (r.until ? ` until ${r.untilText}` : '') + (r.schedule ? ` (${r.schedule.text})` : '')),
         allow: g.allow.map((r) => r.select + (r.until ? ` until ${r.untilText}` : '')),
         paused: paused.get(g.name) ?? null,
+        pausedBy: paused.has(g.name) ? this.pausedBy.get(g.name) : undefined,
       })),
+      enforce: this.config.enforce,
       exceptions: this.runtime.exceptions().map(viewOf),
       stats: this.consoleStats,
     };
+  }
+
+  /** The console's history fragment: totals, rankings and matching entries from the query log or its PostgreSQL sink. */
+  async consoleHistory(range: Range, q: Omit<HistoryQuery, 'since'>): Promise<string> {
+    const query = { ...q, since: this.clock() - RANGES[range] };
+    const log = this.config.queryLog;
+    const source = log.sink?.kind === 'postgres' ? 'from the PostgreSQL sink, every instance' : `from ${log.path}`;
+    return renderHistory(await queryHistory(log, query), range, query, source);
   }
 
   readiness(): Readiness {

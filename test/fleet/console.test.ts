@@ -1,7 +1,9 @@
 // The console at / in a real headless Chromium (Debian's, driven by
-// playwright-core): it loads without errors, its charts show the blocked
-// queries just made, and pause/resume and exceptions work with the token
-// and are refused without it.
+// playwright-core): it loads without errors, its charts and totals show the
+// queries just made, pause/resume and exceptions work with the token and
+// are refused without it, and the history (ranges from the query log) shows
+// totals, searches by client, name and service, and who made each
+// exception that was used, and why, escaped.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,7 +31,7 @@ describe.runIf(present)('the console in Chromium', () => {
   beforeAll(async () => {
     upstream = await TestUpstream.start();
     d = await startDaemon(
-      'state: { instance: office-dns-1 }\nlists:\n  ai: { source: ai.txt }\n  shadow: { source: shadow.txt }\ngroups:\n  default: { block: [list:ai, list:shadow] }\n  interns: { clients: [10.9.0.0/16], block: [list:ai] }\n',
+      'state: { instance: office-dns-1 }\nqueryLog: { mode: all, path: queries.jsonl }\nlists:\n  ai: { source: ai.txt }\n  shadow: { source: shadow.txt }\ngroups:\n  default: { block: [list:ai, list:shadow] }\n  interns: { clients: [10.9.0.0/16], block: [list:ai] }\n',
       [upstream.address],
       { files: { 'ai.txt': 'chat.banned.test\napi.banned.test\n', 'shadow.txt': 'new-ai.test\n' } },
     );
@@ -66,6 +68,39 @@ describe.runIf(present)('the console in Chromium', () => {
     expect(await page.locator('figure.ranking[data-by="group"] g[data-key="default"]').count()).toBe(1);
     expect(await page.locator('tr[data-group="interns"]').innerText()).toContain('10.9.0.0/16');
     expect(await page.locator('.instance').innerText()).toBe('office-dns-1');
+    const live = page.locator('#view p.totals');
+    expect(await live.getAttribute('data-queries')).toBe('6');
+    expect(await live.getAttribute('data-blocked')).toBe('5');
+    expect(await live.getAttribute('data-excepted')).toBe('0');
+    expect(problems).toEqual([]);
+  });
+
+  it('shows the history of a range from the query log, and searches it by client, name and service', async () => {
+    const totals = page.locator('#history-result p.totals');
+    const show = async () => {
+      await page.locator('#history-form button').click();
+      return totals.getAttribute('data-queries', { timeout: 5000 }).catch(() => null);
+    };
+    // The log is written in batches: ask again until the queries just made are in it.
+    await expect.poll(show, { timeout: 10_000 }).toBe('6');
+    expect(await page.locator('#history-result .history').getAttribute('data-range')).toBe('24h');
+    expect(await totals.getAttribute('data-blocked')).toBe('5');
+    expect(await page.locator('#history-result figure.top[data-by="service"] tr[data-key="list:ai"]').innerText()).toMatch(/list:ai\s+3/);
+    await page.locator('#history-form select[name="range"]').selectOption('1h');
+    await page.locator('#history-form input[name="name"]').fill('NEW-AI');
+    await page.locator('#history-form button').click();
+    await expect.poll(() => page.locator('#history-result .history').getAttribute('data-range')).toBe('1h');
+    await expect.poll(() => totals.getAttribute('data-queries')).toBe('2');
+    expect(await page.locator('#history-result table.matches tbody tr').count()).toBe(2);
+    expect(await page.locator('#history-result table.matches').innerText()).toContain('new-ai.test');
+    await page.locator('#history-form input[name="name"]').fill('');
+    await page.locator('#history-form input[name="service"]').fill('list:ai');
+    await page.locator('#history-form input[name="client"]').fill('127.0.0.');
+    await page.locator('#history-form button').click();
+    await expect.poll(() => totals.getAttribute('data-queries')).toBe('3');
+    expect(await page.locator('#history-result table.matches').innerText()).toContain('chat.banned.test');
+    await page.locator('#history-form input[name="service"]').fill('');
+    await page.locator('#history-form input[name="client"]').fill('');
     expect(problems).toEqual([]);
   });
 
@@ -94,10 +129,22 @@ describe.runIf(present)('the console in Chromium', () => {
     await form.locator('select[name="group"]').selectOption('default');
     await form.locator('input[name="select"]').fill('list:shadow');
     await form.locator('input[name="until"]').fill('2h');
-    await form.locator('input[name="reason"]').fill('ticket 4711: evaluating new-ai');
+    await form.locator('input[name="reason"]').fill('ticket 4711: evaluating <img src=x> new-ai');
     await form.locator('button').click();
     await expect.poll(() => page.locator('table.exceptions').innerText().catch(() => '')).toContain('ticket 4711');
     expect((await query(d.port, 'new-ai.test', TYPES.A)).rcode).toBe(0);
+    // Its use: counted as allowed by exception, live and in the history, with who made it and why, as text
+    // (beside the query the pause above let through: a pause is accounted for the same way).
+    await expect.poll(async () => {
+      await page.locator('#history-form button').click();
+      return page.locator('#history-result p.totals').getAttribute('data-excepted');
+    }, { timeout: 10_000 }).toBe('2');
+    const used = page.locator('#history-result figure.top[data-by="exception"]');
+    expect(await used.innerText()).toMatch(/exception [0-9a-f]{12} \(token holder at 127\.0\.0\.1: ticket 4711: evaluating <img src=x> new-ai\)\s+1/);
+    expect(await used.innerText()).toMatch(/pause\s+1/);
+    expect(await page.locator('#history img, #view img').count()).toBe(0);
+    await page.reload();
+    expect(await page.locator('#view p.totals').getAttribute('data-excepted')).toBe('2');
     if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true });
     await page.locator('table.exceptions button[data-action="revoke"]').click();
     await expect.poll(() => page.locator('section', { hasText: 'Exceptions made at run time' }).innerText()).toContain('none in force');

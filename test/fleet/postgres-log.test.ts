@@ -102,4 +102,16 @@ describe.runIf(present)('query log to PostgreSQL (two processes)', () => {
     const { stdout } = await run(process.execPath, [resolve('dist/cli.js'), 'report', '--db', db.url, '--exceptions', '--format', 'json']);
     expect(JSON.parse(stdout).rows).toEqual([{ exception: label, group: 'default', client: '127.0.0.1', service: 'list:ai', queries: 2, first: expect.any(String), last: expect.any(String) }]);
   });
+
+  it("serves the console's history from the sink: every instance's rows, totals and a search", async () => {
+    const page = await api(a, 'GET', '/console/history?range=7d&service=list:ai');
+    expect(page.status).toBe(200);
+    const html = page.body as string;
+    expect(html).toContain('from the PostgreSQL sink, every instance');
+    // 3 blocked through a, 5 through b, and the 2 the exception let through a: every instance's rows.
+    expect(html).toMatch(/data-queries="10" data-blocked="8" data-excepted="2"/);
+    expect(html).toMatch(/<tr data-key="list:ai"><td>list:ai<\/td><td class="n">8<\/td><\/tr>/);
+    expect(html).toContain('chat.banned.test');
+    expect((await api(a, 'GET', '/console/history?range=1y')).status).toBe(400);
+  });
 });

@@ -18,7 +18,8 @@ import type { CatalogueStatus } from '../catalogue/updates.js';
 import type { SharedStateStatus } from '../state/runtime.js';
 import type { ExceptionView } from '../state/exceptions.js';
 import { CONSOLE_CSS, CONSOLE_JS, FAVICON } from './console/assets.js';
-import { type ConsoleData, renderPage, renderView } from './console/render.js';
+import { type ConsoleData, MAX_TERM, renderPage, renderView } from './console/render.js';
+import { RANGES, type Range } from '../observe/history.js';
 
 export interface Readiness {
   /** Listeners bound, filter loaded, not shutting down. Upstream health does not gate it: an upstream outage must not take the resolver out of a Service. */
@@ -57,6 +58,8 @@ export interface AdminTarget {
   broadcastReload(by: string): Promise<boolean>;
   /** What the console at / shows. */
   consoleData(): ConsoleData;
+  /** The console's history fragment for a range and a search. */
+  consoleHistory(range: Range, q: { client?: string; name?: string; service?: string }): Promise<string>;
   /** The verdicts for `names` as the running filter decides them, runtime exceptions and pauses included. */
   check(names: string[], client: string): Promise<CheckResult[]>;
   /** The config file this daemon serves (for `aifence check`, to know it asked the daemon of its config). */
@@ -121,6 +124,22 @@ const ROUTES: Record<string, Route | Route[]> = {
     run: async (_, target) => {
       await target.refreshStats();
       return { status: 200, body: renderView(target.consoleData()), contentType: HTML, headers: PAGE_HEADERS };
+    },
+  },
+  '/console/history': {
+    method: 'GET',
+    access: 'read',
+    run: async (url, target) => {
+      const range = url.searchParams.get('range') ?? '24h';
+      if (!Object.hasOwn(RANGES, range)) throw new HttpError(400, `range=${range.slice(0, 20)} is not one of ${Object.keys(RANGES).join(', ')}`);
+      const q: { client?: string; name?: string; service?: string } = {};
+      for (const key of ['client', 'name', 'service'] as const) {
+        const v = url.searchParams.get(key)?.trim();
+        if (!v) continue;
+        if (v.length > MAX_TERM) throw new HttpError(400, `${key}= is longer than ${MAX_TERM} characters`);
+        q[key] = v;
+      }
+      return { status: 200, body: await target.consoleHistory(range as Range, q), contentType: HTML, headers: PAGE_HEADERS };
     },
   },
   '/console.js': { method: 'GET', access: 'page', run: async () => ({ status: 200, body: CONSOLE_JS, contentType: 'text/javascript; charset=utf-8', headers: PAGE_HEADERS }) },

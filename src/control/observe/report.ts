@@ -72,6 +72,9 @@ export interface Entry {
   /** The instance that logged it (the PostgreSQL sink; absent in files). */
   instance?: string;
   verdict: string;
+  /** The name in presentation form, and its type. */
+  name?: string;
+  type?: string;
   service?: string;
   list?: string;
   /** What let an allowed query through that `service`/`list` would have blocked. */

@@ -74,17 +74,25 @@ export interface EnforcedOverlap {
   by: string[];
 }
 
-/** The label runs through the event ring's string table: at most 255 UTF-8 bytes, so 63 code points. */
-const LABEL_MAX = 63;
+/** The label runs through the event ring's string table: at most 255 UTF-8 bytes. */
+const LABEL_BYTES = 255;
 
 /** How the query log names what let a blocked name through (short: it goes on every such line). */
 export function liftLabel(rule: Rule): string {
   return clamp(rule.label ?? `allow ${rule.select}${rule.reason ? ` (${rule.reason})` : ''}`);
 }
 
-export function clamp(text: string, max = LABEL_MAX): string {
-  const points = [...text];
-  return points.length <= max ? text : points.slice(0, max - 1).join('') + '…';
+/** `text` cut to fit `max` UTF-8 bytes, at a character, with '…' where it was cut. */
+export function clamp(text: string, max = LABEL_BYTES): string {
+  if (Buffer.byteLength(text) <= max) return text;
+  let out = '';
+  let bytes = 3; // the '…'
+  for (const c of text) {
+    bytes += Buffer.byteLength(c);
+    if (bytes > max) break;
+    out += c;
+  }
+  return out + '…';
 }
 
 export const isActive = (rule: Rule, now: number): boolean =>

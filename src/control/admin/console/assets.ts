@@ -2,7 +2,8 @@
 // (its Content-Security-Policy allows nothing else). The script keeps the
 // token in this tab's sessionStorage, sends it as a bearer token with the
 // actions (pause, resume, add and revoke exceptions) and swaps in a fresh
-// server-rendered view after each and every 15 s.
+// server-rendered view after each and every 15 s; the history (range and
+// search) is fetched as a server-rendered fragment when asked for.
 
 export const CONSOLE_JS = `'use strict';
 (() => {
@@ -42,12 +43,34 @@ export const CONSOLE_JS = `'use strict';
     say(method + ' ' + path.split('?')[0] + ': done');
     await refresh();
   }
+  async function history() {
+    const f = new FormData($('#history-form'));
+    const q = new URLSearchParams();
+    for (const k of ['range', 'client', 'name', 'service']) if (f.get(k)) q.set(k, String(f.get(k)).trim());
+    const out = $('#history-result');
+    out.setAttribute('aria-busy', 'true');
+    try {
+      const res = await fetch('/console/history?' + q, { headers: headers(false), cache: 'no-store' });
+      if (res.ok) out.innerHTML = await res.text();
+      else {
+        const answer = await res.json().catch(() => ({}));
+        out.textContent = res.status === 401 ? 'The admin token is needed to read the history: enter it above.' : 'Refused: ' + (answer.error || res.status);
+      }
+    } catch (err) {
+      out.textContent = 'The admin API did not answer: ' + err.message;
+    }
+    out.removeAttribute('aria-busy');
+  }
   $('#token-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     sessionStorage.setItem('aifence-token', $('#token').value.trim());
     $('#token').value = '';
     say(token() ? 'Token kept for this tab.' : 'Token forgotten.');
-    void refresh();
+    void refresh().then(history);
+  });
+  $('#history-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    void history();
   });
   document.addEventListener('click', (ev) => {
     const b = ev.target.closest('button[data-action]');
@@ -63,7 +86,8 @@ export const CONSOLE_JS = `'use strict';
     const f = new FormData(ev.target);
     void call('POST', '/exceptions', { group: f.get('group'), select: f.get('select'), until: f.get('until'), reason: f.get('reason') });
   });
-  if (document.body.dataset.needsToken === '1' && token()) void refresh();
+  if (document.body.dataset.needsToken === '1' && token()) void refresh().then(history);
+  else if (document.body.dataset.needsToken === '0') void history();
   setInterval(() => { if (document.visibilityState === 'visible') void refresh(); }, 15000);
 })();
 `;
@@ -93,6 +117,11 @@ svg .axis { stroke: #808b96; }
 form.add { display: flex; gap: 6px; margin-top: 8px; flex-wrap: wrap; }
 button { cursor: pointer; }
 footer { margin-top: 20px; color: #808b96; font-size: 12px; }
+h3 { font-size: 14px; margin: 12px 0 6px; }
+.totals { margin: 4px 0 8px; } .totals b { font-weight: 600; }
+.enforced { padding: 4px 10px; border-left: 3px solid #c0392b; background: #fdedec; }
+figure.top table td:first-child { word-break: break-all; }
+table.matches td { font-size: 13px; word-break: break-all; }
 `;
 
 /** A red shield, so that browsers asking for /favicon.ico get something (and the console log stays clean). */

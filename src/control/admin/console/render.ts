@@ -1,12 +1,15 @@
 // The console's HTML, rendered on the server: status, the policy in force
-// per group, pauses and exceptions with their expiry, lists and catalogue,
-// and SVG charts of blocked attempts over the last hour. No framework, no
-// build step, nothing fetched from the internet; console.js only sends the
-// token holder's actions and swaps in a fresh view.
+// per group, pauses and exceptions with their expiry, who made them and
+// why, lists and catalogue, SVG charts of blocked attempts over the last
+// hour with its totals, and the history (1 h to 30 d from the query log or
+// its PostgreSQL sink) with a search by client, name or service. No
+// framework, no build step, nothing fetched from the internet; console.js
+// only sends the token holder's actions and swaps in fresh fragments.
 
 import type { ExceptionView } from '../../state/exceptions.js';
 import { visible } from '../../../text/visible.js';
 import type { SharedStateStatus } from '../../state/runtime.js';
+import type { History, HistoryQuery, Range } from '../../observe/history.js';
 import { type ConsoleStats, type Dimension, MINUTES } from './stats.js';
 
 export interface ConsoleData {
@@ -17,7 +20,9 @@ export interface ConsoleData {
   sharedState: SharedStateStatus;
   catalogue: { origin: string; version: string; reviewed: string; services: number };
   lists: { name: string; entries: number }[];
-  groups: { name: string; clients: string[]; block: string[]; allow: string[]; paused: string | null }[];
+  groups: { name: string; clients: string[]; block: string[]; allow: string[]; paused: string | null; pausedBy?: string }[];
+  /** `enforce`: blocked for every group, whatever its rules. */
+  enforce: string[];
   exceptions: ExceptionView[];
   stats: ConsoleStats;
 }
@@ -47,6 +52,11 @@ export function renderPage(data: ConsoleData | null): string {
 <form id="token-form" autocomplete="off"><label>Admin token <input id="token" type="password" placeholder="needed to change anything"></label><button type="submit">Use</button></form></header>
 <p id="message" role="status"></p>
 <main id="view">${view}</main>
+<section id="history"><h2>History and search</h2>
+<form id="history-form" class="add" autocomplete="off"><select name="range">${RANGE_OPTIONS}</select>
+<input name="client" placeholder="client, e.g. 10.1.2.7 or 10.1.2." maxlength="${MAX_TERM}"><input name="name" placeholder="part of a name" maxlength="${MAX_TERM}">
+<input name="service" placeholder="service, e.g. deepseek or list:ai" maxlength="${MAX_TERM}"><button type="submit">Show</button></form>
+<div id="history-result"><p class="empty">${data ? 'Loading…' : 'Give the token above, then choose a range.'}</p></div></section>
 </body></html>
 `;
 }
@@ -63,10 +73,12 @@ export function renderView(d: ConsoleData): string {
   <div>catalogue ${escapeHtml(d.catalogue.origin)} ${escapeHtml(d.catalogue.version)}, ${d.catalogue.services} services, reviewed ${escapeHtml(d.catalogue.reviewed || 'never')}</div>
 </section>
 <section><h2>Blocked attempts, last hour</h2>
+${totalsLine(d.stats.totals(), 'Last hour')}
 ${chart(d.stats, 'service', 'by service')}
 <div class="pair">${ranking(d.stats, 'group', 'by group')}${ranking(d.stats, 'client', 'by client')}</div>
 </section>
 <section><h2>Policy in force</h2>
+${d.enforce.length > 0 ? `<p class="enforced">Enforced for every group (no allow, exception or pause re-opens it): ${d.enforce.map(escapeHtml).join(', ')}</p>` : ''}
 <table class="groups"><thead><tr><th>group</th><th>clients</th><th>blocks</th><th>allows</th><th>blocking</th><th></th></tr></thead><tbody>
 ${d.groups.map(groupRow).join('\n')}
 </tbody></table></section>
@@ -83,7 +95,7 @@ ${d.exceptions.map(exceptionRow).join('\n')}</tbody></table>`}
 
 function groupRow(g: ConsoleData['groups'][number]): string {
   const name = escapeHtml(g.name);
-  const blocking = g.paused ? `<span class="bad">paused until ${time(g.paused)}</span>` : '<span class="ok">on</span>';
+  const blocking = g.paused ? `<span class="bad">paused until ${time(g.paused)}${g.pausedBy ? ` by ${escapeHtml(g.pausedBy)}` : ''}</span>` : '<span class="ok">on</span>';
   const action = g.paused
     ? `<button data-action="resume" data-group="${attr(g.name)}">Resume</button>`
     : `<button data-action="pause" data-group="${attr(g.name)}" data-minutes="15">Pause 15 min</button>`;
@@ -93,6 +105,39 @@ function groupRow(g: ConsoleData['groups'][number]): string {
 
 function exceptionRow(e: ExceptionView): string {
   return `<tr data-id="${attr(e.id)}"><td>${escapeHtml(e.group)}</td><td>${escapeHtml(e.select)}</td><td>${time(e.until)}</td><td>${escapeHtml(e.reason)}</td><td>${escapeHtml(e.author)} on ${escapeHtml(e.instance)}</td><td><button data-action="revoke" data-id="${attr(e.id)}">Revoke</button></td></tr>`;
+}
+
+/** Search terms: short, like the inputs that send them. */
+export const MAX_TERM = 200;
+const RANGE_LABELS: Record<Range, string> = { '1h': 'last hour', '24h': 'last 24 hours', '7d': 'last 7 days', '30d': 'last 30 days' };
+const RANGE_OPTIONS = (Object.keys(RANGE_LABELS) as Range[]).map((r) => `<option value="${r}"${r === '24h' ? ' selected' : ''}>${RANGE_LABELS[r]}</option>`).join('');
+
+function totalsLine(t: { queries: number | null; blocked: number; excepted: number }, label: string): string {
+  const queries = t.queries === null ? 'queries not logged (queryLog.mode: blocked)' : `${t.queries} queries`;
+  return `<p class="totals" data-queries="${t.queries ?? ''}" data-blocked="${t.blocked}" data-excepted="${t.excepted}">${label}: <b>${queries}</b>, <b>${t.blocked} blocked</b>, <b>${t.excepted} allowed by exception</b></p>`;
+}
+
+/** The history fragment for a range and search; `history` null when there is no query log to read. */
+export function renderHistory(history: History | null, range: Range, q: HistoryQuery, source: string): string {
+  if (history === null) return '<p class="empty">No query log to read: set queryLog.mode (blocked or all) for history and search.</p>';
+  const terms = (['client', 'name', 'service'] as const).filter((k) => q[k]).map((k) => `${k} ${escapeHtml(q[k]!)}`);
+  const ranking = (title: string, by: string, rows: [string, number][]) =>
+    `<figure class="top" data-by="${by}"><figcaption>${title}</figcaption>${rows.length === 0 ? '<p class="empty">none</p>' : `<table><tbody>${rows.map(([k, n]) => `<tr data-key="${attr(k)}"><td>${escapeHtml(k)}</td><td class="n">${n}</td></tr>`).join('')}</tbody></table>`}</figure>`;
+  const matches =
+    terms.length === 0
+      ? ''
+      : `<h3>Latest matching entries</h3>${
+          history.matches.length === 0
+            ? '<p class="empty">none</p>'
+            : `<table class="matches"><thead><tr><th>time</th><th>client</th><th>group</th><th>name</th><th>type</th><th>verdict</th><th>service</th><th>exception</th></tr></thead><tbody>${history.matches
+                .map((m) => `<tr><td>${time(m.time)}</td>${[m.client, m.group, m.name, m.type, m.verdict, m.service, m.exception].map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
+                .join('')}</tbody></table>`
+        }`;
+  return `<div class="history" data-range="${range}">
+${totalsLine(history, `${RANGE_LABELS[range][0].toUpperCase()}${RANGE_LABELS[range].slice(1)}${terms.length > 0 ? `, ${terms.join(', ')}` : ''} (${escapeHtml(source)})`)}
+<div class="pair">${ranking('Most blocked services', 'service', history.services)}${ranking('Most blocked clients', 'client', history.clients)}</div>
+${ranking('Exceptions used (who made them, and why)', 'exception', history.exceptions)}
+${matches}</div>`;
 }
 
 /** Stacked bars, one per minute. */

@@ -1,8 +1,10 @@
 // Blocked attempts over the last hour, per minute, by service, group and
-// client, for the console's charts. One observer on the query path: a
+// client, for the console's charts, and the hour's totals (queries,
+// blocked, allowed by exception). One observer on the query path: a
 // blocked query bumps three counters in the current minute's maps (keys are
-// strings the query path already holds); allowed queries cost one compare.
-// Each map is capped, so a client spraying names or addresses cannot grow it.
+// strings the query path already holds); other queries bump a number or
+// two. Each map is capped, so a client spraying names or addresses cannot
+// grow it.
 
 import type { QueryEvent, QueryObserver } from '../../../shared/events.js';
 
@@ -15,13 +17,19 @@ export type Dimension = 'service' | 'group' | 'client';
 
 class Minute {
   at = 0;
+  /** Blocked queries. */
   total = 0;
+  /** Every answered query, and the allowed ones an exception let through. */
+  queries = 0;
+  excepted = 0;
   readonly service = new Map<string, number>();
   readonly group = new Map<string, number>();
   readonly client = new Map<string, number>();
   reset(at: number): void {
     this.at = at;
     this.total = 0;
+    this.queries = 0;
+    this.excepted = 0;
     this.service.clear();
     this.group.clear();
     this.client.clear();
@@ -42,14 +50,29 @@ export class ConsoleStats implements QueryObserver {
   constructor(private readonly clock: () => number = Date.now) {}
 
   observe(e: QueryEvent): void {
-    if (e.verdict !== 'blocked') return;
     const at = Math.floor(e.time / 60_000);
     const m = this.minutes[at % MINUTES];
     if (m.at !== at) m.reset(at);
+    m.queries++;
+    if (e.exception !== '') m.excepted++;
+    if (e.verdict !== 'blocked') return;
     m.total++;
     bump(m.service, e.list.startsWith('service:') ? e.list.slice(8) : e.list ? `list:${e.list}` : '-');
     bump(m.group, e.group || '-');
     bump(m.client, e.client);
+  }
+
+  /** The last hour's totals. */
+  totals(): { queries: number; blocked: number; excepted: number } {
+    const now = Math.floor(this.clock() / 60_000);
+    const t = { queries: 0, blocked: 0, excepted: 0 };
+    for (const m of this.minutes) {
+      if (m.at <= now - MINUTES || m.at > now) continue;
+      t.queries += m.queries;
+      t.blocked += m.total;
+      t.excepted += m.excepted;
+    }
+    return t;
   }
 
   /** Per minute, oldest first, the last hour: blocked counts per key of `by` (top `top` keys over the hour, the rest as other). */
