@@ -16,7 +16,7 @@ export interface Conflict {
   /** The allow rule's selector. */
   allow: string;
   kind: ConflictKind;
-  /** The block rules it overlaps (`default: service:deepseek`), or the enforce selectors. */
+  /** The block rules it overlaps: another group's (`default: service:deepseek`), its own group's country block (`tag:cn`), or the enforce selectors. */
   against: string[];
   /** Names of the compiled lists it re-opens (or that stay blocked, for `enforced`). */
   names: number;
@@ -75,8 +75,9 @@ export function policyConflicts(policy: Policy): GroupConflicts[] {
         policy.groups.forEach((other, oi) => {
           for (const b of other.block) {
             if (!blocks(b, mask)) continue;
+            // Another group's block, country or not; the group's own block only when it is a country's.
             if (oi !== gi) note('other-groups', `${other.name}: ${b.rule.select}`, mask);
-            if (isCountryBlock(b.rule.select)) note('country', `${other.name}: ${b.rule.select}`, mask);
+            else if (isCountryBlock(b.rule.select)) note('country', b.rule.select, mask);
           }
         });
       }
@@ -109,9 +110,9 @@ export function describeConflict(c: Conflict): string {
     case 'other-groups':
       return `allow ${c.allow} re-opens ${n} that other groups block (${c.against.join('; ')})${e}`;
     case 'country':
-      return `allow ${c.allow} overlaps the country block (${c.against.join('; ')}) on ${n}${e}`;
+      return `allow ${c.allow} re-opens ${n} of this group's country block (${c.against.join(', ')})${e}`;
     case 'enforced':
-      return `allow ${c.allow} covers ${n} enforced for everyone (enforce: ${c.against.join(', ')}), which stay blocked${e}`;
+      return `allow ${c.allow} covers ${n} enforced for everyone (enforce: ${c.against.join(', ')}), which ${c.names === 1 ? 'stays' : 'stay'} blocked${e}`;
   }
 }
 
