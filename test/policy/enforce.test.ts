@@ -81,4 +81,13 @@ describe('enforce', () => {
     const check = (await (await api(`/check?name=chat.deepseek.com&client=${RESEARCH}`)).json()) as Record<string, unknown>;
     expect(check).toMatchObject({ verdict: 'blocked', group: 'research', enforced: true, rule: { select: 'service:deepseek' }, service: 'deepseek' });
   });
+
+  it('blocks an answer whose CNAME points at an enforced name, in the paused group too', async () => {
+    upstream.behave = (name) =>
+      name === 'alias.cloaked.example'
+        ? { kind: 'answer', records: [{ name, type: 5, class: 1, ttl: 300, domain: 'chat.deepseek.com' }, { name: 'chat.deepseek.com', type: 1, class: 1, ttl: 300, address: '192.0.2.9' }] }
+        : { kind: 'answer' };
+    expect(await rcode('alias.cloaked.example')).toBe(3);
+    expect((await query(d.port, 'alias.cloaked.example')).rcode).toBe(3); // default, from the cache
+  });
 });

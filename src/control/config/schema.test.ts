@@ -7,7 +7,8 @@ describe('parseConfig', () => {
   it('fills every default: loopback listener, resolv.conf upstreams, nxdomain, private-range access', () => {
     const c = parse({});
     expect(c.listen).toEqual([{ host: '127.0.0.1', port: 5300, family: 4 }]);
-    expect(c.upstream).toEqual({ servers: [{ host: '192.0.2.53', port: 53, family: 4 }], timeout: 2, maxConcurrent: 4096, tls: { ca: null, caFile: null, pins: [] } });
+    expect(c.upstream).toEqual({ servers: [{ host: '192.0.2.53', port: 53, family: 4 }], timeout: 2, maxConcurrent: 4096, tls: { ca: null, caFile: null, pins: [] }, zones: [] });
+    expect(c.enforce).toEqual([]);
     expect(c.cache).toEqual({ maxEntries: 100000, maxSize: 64 * 1024 ** 2, minTtl: 0, maxTtl: 86400, serveStale: { maxStale: 86400, clientTimeout: 1.8 } });
     expect(c.maxUdpSize).toBe(1232);
     expect(c.blocking).toEqual({ answer: { kind: 'nxdomain' }, ttl: 60 });
