@@ -5,8 +5,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CatalogueError, loadCatalogue, type CatalogueIssue } from '../../src/control/catalogue/index.js';
-import { COUNTRIES } from '../../src/control/catalogue/schema.js';
+import { CatalogueError, catalogueCountries, loadCatalogue, renderSummary, resolveSelector, type CatalogueIssue } from '../../src/control/catalogue/index.js';
+import { COUNTRIES, ISO_COUNTRIES, UNKNOWN_COUNTRY } from '../../src/control/catalogue/schema.js';
 
 describe('the shipped catalogue', () => {
   const cat = loadCatalogue();
@@ -52,8 +52,11 @@ describe('the shipped catalogue', () => {
     }
   });
 
-  it('embeds the 249 ISO 3166-1 alpha-2 codes', () => {
-    expect(COUNTRIES.size).toBe(249);
+  it('embeds the 249 ISO 3166-1 alpha-2 codes, and zz for a vendor whose country is not known', () => {
+    expect(ISO_COUNTRIES.size).toBe(249);
+    expect(ISO_COUNTRIES.has('zz')).toBe(false);
+    expect(UNKNOWN_COUNTRY).toBe('zz');
+    expect([...COUNTRIES].sort()).toEqual([...ISO_COUNTRIES, 'zz'].sort());
   });
 });
 
@@ -112,7 +115,34 @@ describe('validation', () => {
   it('rejects a country that is not ISO alpha-2 lower case, naming the right one', () => {
     expect(oneIssue(SERVICE({ country: 'uk' }), 5)).toMatchObject({ key: 'services[0].country', message: expect.stringMatching(/'uk' is not .*use 'gb'/) });
     expect(oneIssue(SERVICE({ country: 'CN' }), 5).message).toMatch(/'CN' .*use 'cn'/);
-    expect(oneIssue(SERVICE({ country: 'xx' }), 5).message).toMatch(/'xx' .*e\.g\. cn, us/);
+    expect(oneIssue(SERVICE({ country: 'xx' }), 5).message).toMatch(/'xx' .*e\.g\. cn, us.*zz when the country of the vendor is not known/);
+  });
+
+  it("takes zz for a vendor whose country is not known: tag:zz selects it, no real country's tag ever does", () => {
+    const known = SERVICE({ id: 'korean-ai', country: 'kr', domains: '\n      - { name: korean-ai.test, sources: [review] }' });
+    const unknown = SERVICE({ id: 'somewhere-ai', country: 'zz', domains: '\n      - { name: somewhere-ai.test, sources: [review] }' });
+    expect(issuesFor({ 'ai/a.yaml': `services:\n${known}\n${unknown}\n` })).toEqual([]);
+    const cat = loadCatalogue(dir!);
+    expect(resolveSelector('tag:zz', cat, [])).toEqual(['service:somewhere-ai']);
+    expect(resolveSelector('tag:genai', cat, [])).toEqual(['service:korean-ai', 'service:somewhere-ai']);
+    for (const cc of ISO_COUNTRIES) {
+      let selected: string[] = [];
+      try {
+        selected = resolveSelector(`tag:${cc}`, cat, []);
+      } catch {
+        // a country with no service is not a tag at all
+      }
+      expect(selected, cc).not.toContain('service:somewhere-ai');
+    }
+    // Listed as "unknown", and not counted as a country.
+    expect(catalogueCountries(cat).map((c) => [c.code, c.name])).toEqual([
+      ['kr', 'South Korea'],
+      ['zz', 'unknown'],
+    ]);
+    expect(renderSummary(cat)).toMatch(/from vendors in 1 countries and 1 whose country is not known \(`tag:zz`\)/);
+    expect(renderSummary(cat)).toContain('| unknown | `tag:zz` | 1 |');
+    // Like any country code, zz is not written as a tag.
+    expect(oneIssue(SERVICE({ country: 'zz', tags: '[genai, zz]' }), 6).message).toMatch(/'zz'; the country tag comes from 'country'/);
   });
 
   it('rejects unknown tags, country codes as tags, and a missing class tag', () => {

@@ -128,7 +128,7 @@ class FileReader {
     this.issue(
       country.line,
       `${path}.country`,
-      `${quote(country.value)} is not an ISO 3166-1 alpha-2 code in lower case${right ? `; use '${right}'` : ' (e.g. cn, us, fr, gb)'}`,
+      `${quote(country.value)} is not an ISO 3166-1 alpha-2 code in lower case${right ? `; use '${right}'` : ' (e.g. cn, us, fr, gb; zz when the country of the vendor is not known)'}`,
     );
     return false;
   }

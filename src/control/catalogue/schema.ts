@@ -3,7 +3,7 @@
 // rules read as a list a reviewer can check.
 
 /** ISO 3166-1 alpha-2, lower case (249 codes). */
-export const COUNTRIES: ReadonlySet<string> = new Set(
+export const ISO_COUNTRIES: ReadonlySet<string> = new Set(
   (
     'ad ae af ag ai al am ao aq ar as at au aw ax az ba bb bd be bf bg bh bi bj bl bm bn bo bq br bs bt bv bw by bz ' +
     'ca cc cd cf cg ch ci ck cl cm cn co cr cu cv cw cx cy cz de dj dk dm do dz ec ee eg eh er es et fi fj fk fm fo fr ' +
@@ -14,6 +14,21 @@ export const COUNTRIES: ReadonlySet<string> = new Set(
     'um us uy uz va vc ve vg vi vn vu wf ws ye yt za zm zw'
   ).split(' '),
 );
+
+/**
+ * A vendor whose country could not be determined: ISO 3166's user-assigned
+ * `zz` (CLDR's "Unknown Region"). It is no real country, so `allow: [tag:kr]`
+ * never keeps such a service by accident; `tag:zz` selects them all.
+ */
+export const UNKNOWN_COUNTRY = 'zz';
+
+/** What a service's `country` may be: an ISO code, or `zz` when it is not known. */
+export const COUNTRIES: ReadonlySet<string> = new Set([...ISO_COUNTRIES, UNKNOWN_COUNTRY]);
+
+const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
+
+/** The English name of a country code; "unknown" for `zz`. */
+export const countryName = (code: string): string => (code === UNKNOWN_COUNTRY ? 'unknown' : (regionNames.of(code.toUpperCase()) ?? code));
 
 /** Common non-ISO spellings, for a helpful error. */
 export const COUNTRY_HINTS: Readonly<Record<string, string>> = { uk: 'gb', en: 'gb', el: 'gr' };

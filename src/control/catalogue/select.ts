@@ -3,6 +3,7 @@
 
 import type { ListInput } from '../../match/types.js';
 import type { Catalogue, Service } from './load.js';
+import { countryName } from './schema.js';
 import { closest } from '../../text/suggest.js';
 
 /** The list name a service compiles to. */
@@ -46,15 +47,13 @@ export function catalogueVendors(cat: Catalogue): Vendor[] {
 }
 
 export interface Country {
-  /** ISO 3166-1 alpha-2 code in lower case: the selector is `tag:<code>`. */
+  /** ISO 3166-1 alpha-2 code in lower case, or `zz` when not known: the selector is `tag:<code>`. */
   code: string;
-  /** English name of the country. */
+  /** English name of the country; "unknown" for `zz`. */
   name: string;
   /** Its generative-AI services' ids, in catalogue order. */
   services: string[];
 }
-
-const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
 
 /**
  * The vendors' countries of the generative-AI services, most services
@@ -66,7 +65,7 @@ export function catalogueCountries(cat: Catalogue): Country[] {
   const byCode = new Map<string, Country>();
   for (const s of cat.services) {
     if (!s.tags.includes('genai')) continue;
-    const c = byCode.get(s.country) ?? { code: s.country, name: regionNames.of(s.country.toUpperCase()) ?? s.country, services: [] };
+    const c = byCode.get(s.country) ?? { code: s.country, name: countryName(s.country), services: [] };
     c.services.push(s.id);
     byCode.set(s.country, c);
   }

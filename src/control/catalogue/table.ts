@@ -4,7 +4,7 @@
 // them stays hand-written.
 
 import type { Catalogue } from './load.js';
-import { KIND_TAGS } from './schema.js';
+import { KIND_TAGS, UNKNOWN_COUNTRY } from './schema.js';
 import { catalogueCountries } from './select.js';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
@@ -25,8 +25,12 @@ export function renderSummary(cat: Catalogue): string {
   const genai = cat.services.filter((s) => s.tags.includes('genai'));
   const names = genai.reduce((n, s) => n + s.domains.length, 0);
   const countries = catalogueCountries(cat);
+  const unknown = countries.find((c) => c.code === UNKNOWN_COUNTRY)?.services.length ?? 0;
+  const known = countries.length - (unknown > 0 ? 1 : 0);
   const out = [
-    `${genai.length} generative-AI services with ${names} names, from vendors in ${countries.length} countries; ` +
+    `${genai.length} generative-AI services with ${names} names, from vendors in ${known} countries` +
+      (unknown > 0 ? ` and ${unknown} whose country is not known (\`tag:${UNKNOWN_COUNTRY}\`)` : '') +
+      '; ' +
       `${cat.services.length - genai.length} DoH-bypass entries (\`tag:doh-bypass\`). Latest review: ${cat.info.reviewed}.`,
     '',
     '| Country | Selector | Services |',
