@@ -62,13 +62,15 @@ describe('aifence catalogue and services', () => {
     expect(vendors).toMatch(/^vendor:bytedance\tByteDance\t.*doubao/m);
   });
 
-  it('services --countries lists every vendor country as a tag:CODE selector with its count, most services first', () => {
+  it('services --countries lists every vendor country as a tag:CODE selector with its count, most services first, unknown (zz) last', () => {
     const lines = run('services', '--countries').trim().split('\n').slice(1);
     expect(lines[0]).toMatch(/^tag:us\t\d+\tUnited States$/);
     expect(lines).toContainEqual(expect.stringMatching(/^tag:jp\t\d+\tJapan$/));
     expect(lines).toContainEqual(expect.stringMatching(/^tag:br\t\d+\tBrazil$/));
     expect(lines.length).toBeGreaterThanOrEqual(30);
-    const counts = lines.map((l) => Number(l.split('\t')[1]));
+    // Vendors whose country is not known come last, as "unknown": tag:zz is no country to allow.
+    expect(lines.at(-1)).toMatch(/^tag:zz\t\d+\tunknown$/);
+    const counts = lines.slice(0, -1).map((l) => Number(l.split('\t')[1]));
     expect(counts).toEqual([...counts].sort((a, b) => b - a));
     const json = run('services', '--countries', '--json').trim().split('\n').slice(1).map((l) => JSON.parse(l) as { tag: string; services: number });
     expect(json.find((c) => c.tag === 'tag:sa')?.services).toBeGreaterThan(0);

@@ -121,10 +121,11 @@ describe('validation', () => {
   it("takes zz for a vendor whose country is not known: tag:zz selects it, no real country's tag ever does", () => {
     const known = SERVICE({ id: 'korean-ai', country: 'kr', domains: '\n      - { name: korean-ai.test, sources: [review] }' });
     const unknown = SERVICE({ id: 'somewhere-ai', country: 'zz', domains: '\n      - { name: somewhere-ai.test, sources: [review] }' });
-    expect(issuesFor({ 'ai/a.yaml': `services:\n${known}\n${unknown}\n` })).toEqual([]);
+    const unknown2 = SERVICE({ id: 'elsewhere-ai', country: 'zz', domains: '\n      - { name: elsewhere-ai.test, sources: [review] }' });
+    expect(issuesFor({ 'ai/a.yaml': `services:\n${known}\n${unknown}\n${unknown2}\n` })).toEqual([]);
     const cat = loadCatalogue(dir!);
-    expect(resolveSelector('tag:zz', cat, [])).toEqual(['service:somewhere-ai']);
-    expect(resolveSelector('tag:genai', cat, [])).toEqual(['service:korean-ai', 'service:somewhere-ai']);
+    expect(resolveSelector('tag:zz', cat, [])).toEqual(['service:somewhere-ai', 'service:elsewhere-ai']);
+    expect(resolveSelector('tag:genai', cat, [])).toEqual(['service:korean-ai', 'service:somewhere-ai', 'service:elsewhere-ai']);
     for (const cc of ISO_COUNTRIES) {
       let selected: string[] = [];
       try {
@@ -134,13 +135,13 @@ describe('validation', () => {
       }
       expect(selected, cc).not.toContain('service:somewhere-ai');
     }
-    // Listed as "unknown", and not counted as a country.
+    // Listed as "unknown", last whatever its count, and not counted as a country.
     expect(catalogueCountries(cat).map((c) => [c.code, c.name])).toEqual([
       ['kr', 'South Korea'],
       ['zz', 'unknown'],
     ]);
-    expect(renderSummary(cat)).toMatch(/from vendors in 1 countries and 1 whose country is not known \(`tag:zz`\)/);
-    expect(renderSummary(cat)).toContain('| unknown | `tag:zz` | 1 |');
+    expect(renderSummary(cat)).toMatch(/from vendors in 1 countries and 2 whose country is not known \(`tag:zz`\)/);
+    expect(renderSummary(cat)).toContain('| unknown | `tag:zz` | 2 |');
     // Like any country code, zz is not written as a tag.
     expect(oneIssue(SERVICE({ country: 'zz', tags: '[genai, zz]' }), 6).message).toMatch(/'zz'; the country tag comes from 'country'/);
   });

@@ -3,7 +3,7 @@
 
 import type { ListInput } from '../../match/types.js';
 import type { Catalogue, Service } from './load.js';
-import { countryName } from './schema.js';
+import { countryName, UNKNOWN_COUNTRY } from './schema.js';
 import { closest } from '../../text/suggest.js';
 
 /** The list name a service compiles to. */
@@ -57,9 +57,10 @@ export interface Country {
 
 /**
  * The vendors' countries of the generative-AI services, most services
- * first: each is a working `tag:<code>` selector (never taking DoH
- * resolvers along), so "block the foreign ones, keep the domestic" is
- * `block: [tag:genai]` plus `allow: [tag:<code>]` in any country.
+ * first, and `zz` (vendors whose country is not known) last: each is a
+ * working `tag:<code>` selector (never taking DoH resolvers along), so
+ * "block the foreign ones, keep the domestic" is `block: [tag:genai]` plus
+ * `allow: [tag:<code>]` in any country.
  */
 export function catalogueCountries(cat: Catalogue): Country[] {
   const byCode = new Map<string, Country>();
@@ -69,7 +70,11 @@ export function catalogueCountries(cat: Catalogue): Country[] {
     c.services.push(s.id);
     byCode.set(s.country, c);
   }
-  return [...byCode.values()].sort((a, b) => b.services.length - a.services.length || a.code.localeCompare(b.code));
+  // Unknown (`zz`) goes last whatever its count: it is no country to allow.
+  const unknownLast = (c: Country) => (c.code === UNKNOWN_COUNTRY ? 1 : 0);
+  return [...byCode.values()].sort(
+    (a, b) => unknownLast(a) - unknownLast(b) || b.services.length - a.services.length || a.code.localeCompare(b.code),
+  );
 }
 
 /** One in-memory list per service, named `service:ID`. */
