@@ -18,8 +18,9 @@ export const REJECT_REASONS = {
   'not-generative': 'AI, but not generative: analytics, detection, search over documents, classic ML tooling',
   framework: 'a framework, library or self-hosted software: its site serves docs and downloads, no hosted AI',
   content: 'a site that publishes AI-made content (galleries, wallpapers, stories), not a tool that makes it',
-  adult: 'sexual "undress"/deepfake generators: left to adult-content lists',
-  unverified: 'the operator, country or ownership of the name could not be confirmed; or a look-alike reseller',
+  adult: 'sexual image generators, "undress" and deepfake tools, erotic role-play sites sold on it: left to adult-content lists',
+  // A vendor whose country alone is unknown is no longer rejected: it is catalogued with country zz.
+  unverified: "what the site offers, or who runs the name, could not be confirmed; or a look-alike of another vendor's brand",
   defunct: 'closed, lapsed or redirected to another service: a lapsed domain can be bought by anyone',
   duplicate: 'another name of a service the catalogue lists under a different name, not confirmed as its own',
 } as const;
