@@ -17,13 +17,24 @@ function selectorsOf(s: Service): string[] {
   return [`service:${s.id}`, ...tags.map((t) => `tag:${t}`)];
 }
 
+// Every entry, and the suffix entries apart: looked up per name, not scanned (the catalogue has some 1,800 names).
+const entryNames = new Set(cat.services.flatMap((s) => s.domains.map((d) => d.name)));
+const suffixNames = new Set(cat.services.flatMap((s) => s.domains.filter((d) => !d.exact).map((d) => d.name)));
+
 /** Is `name` catalogued, itself or below a suffix entry, by any service? */
 function catalogued(name: string): boolean {
+  if (entryNames.has(name)) return true;
   const labels = name.split('.');
-  return cat.services.some((s) =>
-    s.domains.some((d) => d.name === name || (!d.exact && labels.some((_, i) => i > 0 && labels.slice(i).join('.') === d.name))),
-  );
+  return labels.some((_, i) => i > 0 && suffixNames.has(labels.slice(i).join('.')));
 }
+
+/** The lists a selector stands for, resolved once. */
+const resolved = new Map<string, Set<string>>();
+const listsOf = (sel: string): Set<string> => {
+  let lists = resolved.get(sel);
+  if (!lists) resolved.set(sel, (lists = new Set(resolveSelector(sel, cat, []))));
+  return lists;
+};
 
 describe.each(blockers)('catalogue blocking (%s)', (_kind, make) => {
   let blocked: Blocker;
@@ -34,7 +45,7 @@ describe.each(blockers)('catalogue blocking (%s)', (_kind, make) => {
   it('blocks every catalogued name under each selector that takes in its service', () => {
     for (const s of cat.services) {
       const list = `service:${s.id}`;
-      for (const sel of selectorsOf(s)) expect(resolveSelector(sel, cat, []), sel).toContain(list);
+      for (const sel of selectorsOf(s)) expect(listsOf(sel).has(list), `${sel} takes ${list}`).toBe(true);
       for (const d of s.domains) expect(blocked(d.name), d.name).toContain(list);
     }
   });
