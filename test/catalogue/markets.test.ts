@@ -21,6 +21,16 @@ beforeAll(async () => {
   blocked = await matcherBlocker(catalogueLists(cat));
 });
 
+/** The verdict on a name for a client of a default group that blocks `block` and allows `allow`, through the real filter. */
+async function policyVerdicts(block: string, allow: string): Promise<(name: string) => Promise<string>> {
+  const config = configFromText(
+    `upstream: { servers: ["127.0.0.1"] }\ngroups:\n  default:\n    block: [${block}]\n    allow: [${allow}]\n`,
+    '/tmp/aifence.yaml',
+  );
+  const filter = await buildFilter(config, cat);
+  return async (name) => (await checkName(filter, name, '127.0.0.1')).verdict;
+}
+
 describe('breadth', () => {
   it('holds at least 1,500 generative-AI services with 1,800 names from vendors in 45 countries, every name with its sources', () => {
     const genai = cat.services.filter((s) => s.tags.includes('genai'));
@@ -118,12 +128,7 @@ describe('Japan, India, the Gulf, Brazil and Europe', () => {
   });
 
   it('block: [tag:genai] with allow: [tag:jp] keeps the Japanese services and blocks the rest', async () => {
-    const config = configFromText(
-      'upstream: { servers: ["127.0.0.1"] }\ngroups:\n  default:\n    block: [tag:genai]\n    allow: [tag:jp]\n',
-      '/tmp/aifence.yaml',
-    );
-    const filter = await buildFilter(config, cat);
-    const verdict = async (name: string) => (await checkName(filter, name, '127.0.0.1')).verdict;
+    const verdict = await policyVerdicts('tag:genai', 'tag:jp');
     for (const name of ['notta.ai', 'api.sakana.ai', 'ai.rakuten.co.jp', 'rakuten.co.jp']) expect(await verdict(name), name).toBe('allowed');
     for (const name of ['chatgpt.com', 'api.sarvam.ai', 'chat.maritaca.ai', 'api.deepl.com']) expect(await verdict(name), name).toBe('blocked');
   });
@@ -160,12 +165,7 @@ describe('Korea and Russia', () => {
   });
 
   it('the README policy blocks every gen-AI service except the domestic ones', async () => {
-    const config = configFromText(
-      'upstream: { servers: ["127.0.0.1"] }\ngroups:\n  default:\n    block: [tag:genai]\n    allow: [tag:kr]\n',
-      '/tmp/aifence.yaml',
-    );
-    const filter = await buildFilter(config, cat);
-    const verdict = async (name: string) => (await checkName(filter, name, '127.0.0.1')).verdict;
+    const verdict = await policyVerdicts('tag:genai', 'tag:kr');
     for (const name of ['clova-x.naver.com', 'api.upstage.ai', 'wrtn.ai', 'naver.com']) expect(await verdict(name), name).toBe('allowed');
     for (const name of ['chatgpt.com', 'chat.deepseek.com', 'alice.yandex.ru']) expect(await verdict(name), name).toBe('blocked');
   });
@@ -186,12 +186,7 @@ describe('vendors whose country is not known (zz)', () => {
   });
 
   it('block: [tag:genai] with allow: [tag:kr] blocks them: "block the foreign, keep the domestic" takes unknown countries as foreign', async () => {
-    const config = configFromText(
-      'upstream: { servers: ["127.0.0.1"] }\ngroups:\n  default:\n    block: [tag:genai]\n    allow: [tag:kr]\n',
-      '/tmp/aifence.yaml',
-    );
-    const filter = await buildFilter(config, cat);
-    const verdict = async (name: string) => (await checkName(filter, name, '127.0.0.1')).verdict;
+    const verdict = await policyVerdicts('tag:genai', 'tag:kr');
     for (const name of ['janitorai.com', 'chub.ai', 'www.seaart.ai', 'tensor.art', 'beyz.ai']) expect(await verdict(name), name).toBe('blocked');
     expect(await verdict('wrtn.ai')).toBe('allowed');
   });
