@@ -6,6 +6,7 @@ import type { Cidr } from '../../net/address.js';
 import type { BlockMode } from '../../wire/answers.js';
 import { ConfigError, isPlainObject, join, list, object, string } from './check.js';
 import { prefix } from './prefix.js';
+import { pageText } from './blockpage.js';
 
 export const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 
@@ -40,6 +41,8 @@ export interface GroupConfig {
   allow: Rule[];
   /** This group's block answer; undefined = `blocking.answer`. */
   answer?: BlockMode;
+  /** What this group's block page says; undefined = `blockPage.message`. */
+  message?: string;
   /** Set when the config has no `groups` and this is DEFAULT_POLICY. */
   builtIn?: true;
 }
@@ -52,7 +55,7 @@ const GROUP_NAME = /^[a-z0-9][a-z0-9_-]*$/i;
 /** `parseBlockMode` reads a block answer the way `blocking.answer` does. */
 export function groupsSection(value: unknown, parseBlockMode: (path: string, v: unknown) => BlockMode): GroupConfig[] {
   if (value !== undefined && value !== null && !isPlainObject(value)) {
-    throw new ConfigError('groups', value, 'is not a mapping of group names to { clients, block, allow, answer }');
+    throw new ConfigError('groups', value, 'is not a mapping of group names to { clients, block, allow, answer, message }');
   }
   // No `groups` at all: the documented default policy, not a resolver that blocks nothing.
   const entries = value === undefined || value === null ? [['default', { block: [...DEFAULT_POLICY] }] as [string, unknown]] : Object.entries(value);
@@ -68,7 +71,7 @@ export function groupsSection(value: unknown, parseBlockMode: (path: string, v: 
 function group(name: string, body: unknown, parseBlockMode: (path: string, v: unknown) => BlockMode): GroupConfig {
   const path = join('groups', name);
   if (!GROUP_NAME.test(name)) throw new ConfigError(path, name, 'is not a usable group name; use letters, digits, "-" and "_"');
-  const g = object(path, body, ['clients', 'block', 'allow', 'answer']);
+  const g = object(path, body, ['clients', 'block', 'allow', 'answer', 'message']);
   if (name === 'default' && g.clients !== undefined) {
     throw new ConfigError(join(path, 'clients'), g.clients, 'is not allowed: default takes every client no other group matches');
   }
@@ -82,6 +85,7 @@ function group(name: string, body: unknown, parseBlockMode: (path: string, v: un
     block: rules(join(path, 'block'), g.block),
     allow: rules(join(path, 'allow'), g.allow),
     answer: g.answer === undefined ? undefined : parseBlockMode(join(path, 'answer'), g.answer),
+    ...(g.message === undefined ? {} : { message: pageText(join(path, 'message'), g.message) }),
   };
 }
 

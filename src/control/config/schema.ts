@@ -16,6 +16,7 @@ import { type CatalogueUpdateConfig, catalogueSection } from './catalogue.js';
 import { type RateLimitConfig, rateLimitSection } from './ratelimit.js';
 import { type TcpConfig, tcpSection } from './tcp.js';
 import { type StateConfig, stateSection } from './state.js';
+import { type BlockPageConfig, blockPageSection } from './blockpage.js';
 import { ENCRYPTED_KEYS, type EncryptedListeners, encryptedSection } from './encrypted.js';
 import { type UpstreamAddress, type UpstreamTls, upstreamServers, upstreamTlsSection } from './upstream-servers.js';
 import { type UpstreamZone, zonesSection } from './upstream-zones.js';
@@ -56,6 +57,8 @@ export interface Config extends EncryptedListeners {
   state: StateConfig;
   /** Threads answering queries, each binding every listen address (SO_REUSEPORT); 1: the control thread answers itself. */
   workers: number;
+  /** The block page and access requests; null: no page (blocked names get the block answer only). */
+  blockPage: BlockPageConfig | null;
 }
 
 export interface CacheConfig {
@@ -78,18 +81,20 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'enforce', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue', 'state', 'workers', ...ENCRYPTED_KEYS]);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'enforce', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue', 'state', 'workers', 'blockPage', ...ENCRYPTED_KEYS]);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
+  const blockPage = blockPageSection(top.blockPage, baseDir);
+  const mode = (path: string, v: unknown) => blockMode(path, v, blockPage);
   return {
     baseDir,
     listen,
     upstream: upstreamSection(top.upstream, listen, systemUpstreams, baseDir),
     cache: cacheSection(top.cache),
     maxUdpSize: top.maxUdpSize === undefined ? 1232 : integer('maxUdpSize', top.maxUdpSize, 512, 65535),
-    blocking: blockingSection(top.blocking),
+    blocking: blockingSection(top.blocking, mode),
     access: { clients: accessSection(top.access) },
     ...remoteAndFileLists(top, baseDir),
-    groups: groupsSection(top.groups, blockMode),
+    groups: groupsSection(top.groups, mode),
     enforce: enforceSection(top.enforce),
     admin: adminSection(top.admin, process.env, baseDir),
     queryLog: queryLogSection(top.queryLog, baseDir),
@@ -98,6 +103,7 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     ...encryptedSection(top, baseDir),
     state: stateSection(top.state),
     workers: workersSection(top.workers),
+    blockPage,
   };
 }
 
@@ -170,15 +176,28 @@ function serveStaleSection(value: unknown): CacheConfig['serveStale'] {
   return { maxStale, clientTimeout };
 }
 
-function blockingSection(value: unknown): Config['blocking'] {
-  const section = object('blocking', value, ['answer', 'ttl']);
+function blockingSection(value: unknown, mode: (path: string, v: unknown) => BlockMode): Config['blocking'] {
+  // `mode` is the same setting as `answer`, under the name the block page's documentation uses.
+  const section = object('blocking', value, ['answer', 'mode', 'ttl']);
+  if (section.answer !== undefined && section.mode !== undefined) {
+    throw new ConfigError('blocking.mode', section.mode, 'is the same setting as blocking.answer, which is also given; keep one of them');
+  }
   const ttl = section.ttl === undefined ? 60 : Math.floor(duration('blocking.ttl', section.ttl, 0, 86400));
-  return { answer: section.answer === undefined ? { kind: 'nxdomain' } : blockMode('blocking.answer', section.answer), ttl };
+  const key = section.mode !== undefined ? 'mode' : 'answer';
+  return { answer: section[key] === undefined ? { kind: 'nxdomain' } : mode(`blocking.${key}`, section[key]), ttl };
 }
 
-function blockMode(path: string, value: unknown): BlockMode {
+/**
+ * One block answer as written. `page`: A and AAAA answer the block page's
+ * addresses (blockPage.answer), every other type gets no records, as `null` does.
+ */
+function blockMode(path: string, value: unknown, blockPage: BlockPageConfig | null): BlockMode {
   // YAML reads a bare `null` as no value: an admin who wrote `answer: null` means the null mode.
   if (value === null) return { kind: 'null' };
+  if (value === 'page') {
+    if (blockPage === null) throw new ConfigError(path, value, 'needs a blockPage section saying where the page listens, e.g. blockPage: { http: ["10.0.0.53:80"], https: ["10.0.0.53:443"] }');
+    return { kind: 'sinkhole', ...blockPage.answer };
+  }
   if (isPlainObject(value)) {
     const sink = object(path, value, ['ipv4', 'ipv6']);
     const ipv4 = sink.ipv4 === undefined ? undefined : string(join(path, 'ipv4'), sink.ipv4);
@@ -189,7 +208,7 @@ function blockMode(path: string, value: unknown): BlockMode {
     return { kind: 'sinkhole', ipv4, ipv6 };
   }
   if (typeof value !== 'string' || !['nxdomain', 'null', 'refused'].includes(value)) {
-    throw new ConfigError(path, value, 'is not one of nxdomain | null | refused | {ipv4, ipv6}');
+    throw new ConfigError(path, value, 'is not one of nxdomain | null | refused | page | {ipv4, ipv6}');
   }
   return { kind: value as 'nxdomain' | 'null' | 'refused' };
 }
