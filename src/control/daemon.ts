@@ -25,7 +25,9 @@ import { type ConsoleData, renderHistory } from './admin/console/render.js';
 import { type HistoryQuery, RANGES, type Range, queryHistory } from './observe/history.js';
 import { ConsoleStats } from './admin/console/stats.js';
 import { viewOf } from './state/exceptions.js';
-import { type Filter, buildFilter } from './policy/filter.js';
+import { type Filter, buildFilter, configuredGroupOf, withClientGroups } from './policy/filter.js';
+import { parseCidr } from '../net/address.js';
+import type { Rule } from './config/schema.js';
 import { RuntimeExceptions } from './state/exceptions.js';
 import { RuntimeState, StateUnavailable } from './state/runtime.js';
 import { registerStateMetrics } from './state/metrics.js';
@@ -251,9 +253,9 @@ export class Daemon implements AdminTarget {
     if (failed) throw failed.reason;
   }
 
-  /** The live verdict tables and their lifts, by group. */
+  /** The live verdict tables and their lifts, by group (the clients' own tables after the config's groups). */
   private tables(): GroupTable[] {
-    return this.filter.policy.groups.map((g) => ({ verdicts: g.verdicts, lifts: g.lifts }));
+    return this.filter.state.groups.map((g) => ({ verdicts: g.verdicts, lifts: g.lifts }));
   }
 
   /** Tells the workers about verdict tables recompiled since last told (pauses, exceptions, schedules). */
@@ -505,7 +507,13 @@ export class Daemon implements AdminTarget {
 
   /** Runtime exceptions: listed, added and revoked through the admin API. */
   get exceptions(): RuntimeExceptions {
-    return new RuntimeExceptions(this.runtime, this.filter.policy, this.clock, unavailable, (fields, message) => this.log.warn(fields, message));
+    return new RuntimeExceptions(this.runtime, this.filter.policy, this.clock, unavailable, (fields, message) => this.log.warn(fields, message), (client) => this.groupOf(client));
+  }
+
+  /** The configured group a client's queries are decided by (its own table aside), or null when it may not query. */
+  private groupOf(client: string): string | null {
+    const g = configuredGroupOf(this.filter)(client);
+    return g === null ? null : this.filter.policy.groups[g].name;
   }
 
   /** Asks every instance sharing the state to reload too; false without shared state. */
@@ -520,16 +528,44 @@ export class Daemon implements AdminTarget {
     const now = this.clock();
     const pauses = this.runtime.pauses();
     const exceptions = this.runtime.exceptions();
+    const rule = (e: (typeof exceptions)[number]): Rule => ({ select: e.select, until: e.until, untilText: new Date(e.until).toISOString(), reason: `${e.reason} (${e.author}, exception ${e.id})`, label: exceptionLabel(e) });
     policy.groups.forEach((g, i) => {
       const until = pauses.get(g.name) ?? 0;
       if (g.pausedUntil !== until) policy.pause(i, until, now);
-      const rules = exceptions
-        .filter((e) => e.group === g.name)
-        .map((e) => ({ select: e.select, until: e.until, untilText: new Date(e.until).toISOString(), reason: `${e.reason} (${e.author}, exception ${e.id})`, label: exceptionLabel(e) }));
+      const rules = exceptions.filter((e) => e.group === g.name && e.client === undefined).map(rule);
       const skipped = policy.setRuntimeAllows(i, rules, now);
       if (skipped.length > 0) this.log.warn({ group: g.name, selectors: skipped.map((r) => r.select) }, 'runtime exceptions name nothing in this instance\'s catalogue; skipped');
     });
+    this.applyClientExceptions(exceptions.filter((e) => e.client !== undefined), rule, now);
     this.refreshPolicy();
+  }
+
+  /**
+   * Exceptions for one client each: a table per client, in its configured
+   * group. One made while the client was in another group (the config has
+   * changed since) is not applied: it would carry the client's old policy.
+   */
+  private applyClientExceptions(exceptions: ReturnType<RuntimeState['exceptions']>, rule: (e: (typeof exceptions)[number]) => Rule, now: number): void {
+    const policy = this.filter.policy;
+    const entries = new Map<string, { group: number; client: NonNullable<ReturnType<typeof parseCidr>>; rules: Rule[] }>();
+    const groupOf = exceptions.length > 0 ? configuredGroupOf(this.filter) : () => null;
+    for (const e of exceptions) {
+      const group = groupOf(e.client!);
+      const cidr = parseCidr(e.client!);
+      if (group === null || cidr === null || policy.groups[group].name !== e.group) {
+        this.log.warn({ exception: e.id, client: e.client, group: e.group, now: group === null ? null : policy.groups[group].name }, 'exception for a client no longer in its group: not applied');
+        continue;
+      }
+      const key = `${group} ${e.client}`;
+      const entry = entries.get(key) ?? { group, client: cidr, rules: [] };
+      entry.rules.push(rule(e));
+      entries.set(key, entry);
+    }
+    const { skipped, clientsChanged } = policy.setClientAllows([...entries.values()], now);
+    if (skipped.length > 0) this.log.warn({ selectors: skipped.map((r) => r.select) }, 'client exceptions name nothing in this instance\'s catalogue; skipped');
+    if (!clientsChanged) return;
+    this.filter = withClientGroups(this.filter);
+    this.swapFilter();
   }
 
   private livePauses(): { group: string; until: string }[] {

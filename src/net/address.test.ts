@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { addressBytes, cidrContains, parseCidr, parseHostPort } from './address.js';
+import { addressBytes, cidrContains, clientAddress, parseCidr, parseHostPort } from './address.js';
+
+describe('clientAddress', () => {
+  it('names one client one way, whichever socket it came through', () => {
+    expect(clientAddress('10.0.0.5')).toBe('10.0.0.5');
+    expect(clientAddress('::ffff:10.0.0.5')).toBe('10.0.0.5');
+    expect(clientAddress('::FFFF:0a00:0005')).toBe('10.0.0.5');
+    expect(clientAddress('2001:DB8:0:0::1')).toBe('2001:db8::1');
+    expect(clientAddress('fe80::1%eth0')).toBeNull();
+    expect(clientAddress('chat.deepseek.com')).toBeNull();
+  });
+});
 
 describe('parseHostPort', () => {
   it('reads IPv4 and IPv6 with and without ports', () => {

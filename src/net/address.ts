@@ -41,6 +41,19 @@ export function canonicalAddress(address: string): string {
   return new SocketAddress({ address: bare, family: 'ipv6' }).address + (zone < 0 ? '' : address.slice(zone));
 }
 
+/**
+ * One client's address as one text whatever socket it came through:
+ * canonical, and an IPv4-mapped IPv6 address (`::ffff:10.0.0.5`, from a
+ * dual-stack listener) as the IPv4 address it is. Null when it is none.
+ */
+export function clientAddress(address: string): string | null {
+  if (isIPv4(address)) return address;
+  if (!isIPv6(address) || address.includes('%')) return null;
+  const canonical = canonicalAddress(address);
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(canonical);
+  return mapped ? mapped[1] : canonical;
+}
+
 export const formatHostPort = (hp: { host: string; port: number }): string =>
   isIPv6(hp.host) ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
 

@@ -123,7 +123,7 @@ export async function checkNames(filter: Filter, names: readonly string[], clien
     return {
       name,
       verdict: decision.blocker === PASS ? 'allowed' : 'blocked',
-      group: policy.groups[groupIndex].name,
+      group: policy.group(groupIndex).name,
       list,
       line: decider?.line ?? null,
       entry: decider?.entry ?? null,

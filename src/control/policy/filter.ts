@@ -10,7 +10,7 @@ import type { CompiledMatcher } from '../../match/matcher.js';
 import type { ListInput, ListSet } from '../../match/types.js';
 import type { FilterSpec, FilterState } from '../../shared/filter.js';
 import { answersOf } from '../../data/filter.js';
-import { ClientClassifier } from '../../data/resolve/clients.js';
+import { ClientClassifier, REFUSED } from '../../data/resolve/clients.js';
 import { Policy } from './policy.js';
 
 export interface Filter {
@@ -48,4 +48,29 @@ export async function buildFilter(config: Config, catalogue: Catalogue = loadCat
   const policy = new Policy(matcher, config.groups, select, adminNames, (g) => answers.groups[config.groups.indexOf(g)], now, config.enforce);
   const clients = new ClientClassifier(spec.access, spec.groups.map((g) => g.clients));
   return { state: { generation: spec.generation, matcher, clients, groups: policy.groups, listAnswers: answers.lists }, spec, policy, lists, catalogue };
+}
+
+/**
+ * The same filter with the policy's client tables in it (after the config's
+ * groups): each client with exceptions of its own is classified, by its
+ * address as a prefix, into its table. Matcher, tables and generation stay
+ * the same; only the groups and the classifier are new.
+ */
+export function withClientGroups(filter: Filter): Filter {
+  const { policy, spec, state } = filter;
+  const configured = spec.groups.slice(0, policy.groups.length);
+  const groups = [...configured, ...policy.clientGroups.map((cg) => ({ name: cg.name, clients: [cg.client], answer: configured[cg.base].answer }))];
+  const next: FilterSpec = { ...spec, groups };
+  const clients = new ClientClassifier(next.access, groups.map((g) => g.clients));
+  return { ...filter, spec: next, state: { ...state, clients, groups: [...policy.groups, ...policy.clientGroups] } };
+}
+
+/** The group a client belongs to by the config alone (its own table aside), or null when it may not query. */
+export function configuredGroupOf(filter: Filter): (client: string) => number | null {
+  const configured = filter.spec.groups.slice(0, filter.policy.groups.length);
+  const classifier = new ClientClassifier(filter.spec.access, configured.map((g) => g.clients));
+  return (client) => {
+    const g = classifier.classify(client);
+    return g === REFUSED ? null : g;
+  };
 }

@@ -9,6 +9,7 @@
 // group's block rules and the lists that apply to everyone.
 
 import type { GroupConfig, Rule } from '../config/schema.js';
+import type { Cidr } from '../../net/address.js';
 import type { Matcher } from '../../match/types.js';
 import type { BlockAnswers } from '../../wire/answers.js';
 import { type GroupVerdicts, type Lift, PASS, liftedVerdict } from '../../shared/filter.js';
@@ -39,6 +40,22 @@ export interface GroupPolicy extends GroupVerdicts {
   active: string;
   /** Blocking is paused until this wall-clock time (POST /pause); 0 = not paused. */
   pausedUntil: number;
+}
+
+/**
+ * One client's own table: its group's rules and exceptions plus the
+ * exceptions made for that client alone (an approved access request). The
+ * client's address, as a prefix of its own, puts it in this table instead
+ * of its group's; everything else (name, block answers, pauses) is the group's.
+ */
+export interface ClientGroupPolicy extends GroupPolicy {
+  /** The group it derives from (an index into Policy.groups). */
+  readonly base: number;
+  readonly client: Cidr;
+  /** The exceptions for this client only. */
+  own: CompiledRule[];
+  /** The group's table this one was last compiled beside: a newer one means the group's rules changed. */
+  baseVerdicts: Int32Array;
 }
 
 export interface RuleChange {
@@ -104,6 +121,8 @@ export class Policy {
   readonly enforced: CompiledRule[];
   /** Per mask id: the enforced list that blocks it, or PASS. */
   private readonly enforcedBy: Int32Array;
+  /** Tables for single clients, after `groups` in the filter's list of groups (see setClientAllows). */
+  clientGroups: ClientGroupPolicy[] = [];
   private readonly compile: (rule: Rule) => CompiledRule;
   /** Per group, the runtime rules last set, to skip recompiling for nothing. */
   private readonly runtimeKeys: string[] = [];
@@ -159,6 +178,7 @@ export class Policy {
       });
       this.compileGroup(group, now);
     }
+    this.syncClients(now);
     return changes;
   }
 
@@ -218,7 +238,59 @@ export class Policy {
     }
     group.allow = [...group.allow.slice(0, group.config.allow.length), ...compiled];
     this.compileGroup(group, now);
+    this.syncClients(now);
     return skipped;
+  }
+
+  /** The group at a filter index: a config group, or a client's own table after them. */
+  group(index: number): GroupPolicy {
+    return this.groups[index] ?? this.clientGroups[index - this.groups.length];
+  }
+
+  /**
+   * Replaces the per-client exceptions: one table per (group, client), each
+   * its group's rules plus that client's own exceptions. Returns the rules
+   * skipped (their selector names nothing here) and whether the set of
+   * clients changed (the client classifier must then be rebuilt).
+   */
+  setClientAllows(entries: readonly { group: number; client: Cidr; rules: Rule[] }[], now: number): { skipped: Rule[]; clientsChanged: boolean } {
+    const skipped: Rule[] = [];
+    const before = new Map(this.clientGroups.map((cg) => [`${cg.base} ${cg.client.text}`, cg]));
+    const next: ClientGroupPolicy[] = [];
+    for (const { group, client, rules } of entries) {
+      const own: CompiledRule[] = [];
+      for (const rule of rules) {
+        try {
+          own.push(this.compile(rule));
+        } catch {
+          skipped.push(rule);
+        }
+      }
+      if (own.length === 0) continue;
+      const base = this.groups[group];
+      const kept = before.get(`${group} ${client.text}`);
+      const cg: ClientGroupPolicy = kept ?? { ...base, base: group, client, own, baseVerdicts: new Int32Array(0), verdicts: new Int32Array(0), active: '' };
+      if (kept && ownKey(kept.own) !== ownKey(own)) cg.baseVerdicts = new Int32Array(0); // recompile below
+      cg.own = own;
+      next.push(cg);
+    }
+    const clientsChanged = next.length !== this.clientGroups.length || next.some((cg, i) => cg !== this.clientGroups[i]);
+    this.clientGroups = next;
+    this.syncClients(now);
+    return { skipped, clientsChanged };
+  }
+
+  /** Recompiles the client tables whose group's table changed, or whose own rules started or lapsed. */
+  private syncClients(now: number): void {
+    for (const cg of this.clientGroups) {
+      const base = this.groups[cg.base];
+      const allow = [...base.allow, ...cg.own];
+      cg.allow = allow;
+      cg.pausedUntil = base.pausedUntil;
+      if (cg.baseVerdicts === base.verdicts && signature(cg, now) === cg.active) continue;
+      this.compileGroup(cg, now);
+      cg.baseVerdicts = base.verdicts;
+    }
   }
 
   /**
@@ -234,12 +306,15 @@ export class Policy {
         if (rule.schedule !== undefined) next = Math.min(next ?? Infinity, (Math.floor(now / 60_000) + 1) * 60_000);
       }
     }
+    for (const cg of this.clientGroups) {
+      for (const { rule } of cg.own) if (rule.until !== undefined && rule.until > now) next = Math.min(next ?? Infinity, rule.until);
+    }
     return next;
   }
 
   /** Why `mask` gets its verdict in group `index` at `now`: the same logic as the table, keeping the reasons. */
   decide(index: number, mask: number, now: number): Decision {
-    const group = this.groups[index];
+    const group = this.group(index);
     const enforced = mask > 0 ? this.enforcedBy[mask] : PASS;
     if (enforced !== PASS) return { blocker: enforced, blockRule: this.enforced.find((r) => r.lists.includes(enforced))?.rule, enforced: true };
     if (group.pausedUntil > now) return { blocker: PASS, paused: true };
@@ -329,3 +404,5 @@ function signature(group: GroupPolicy, now: number): string {
 }
 
 const unique = (ids: number[]): number[] => [...new Set(ids)];
+
+const ownKey = (rules: readonly CompiledRule[]): string => rules.map((r) => `${r.rule.select} ${r.rule.until}`).join('\n');

@@ -7,6 +7,7 @@ import { untilTime } from '../config/groups.js';
 import type { Policy } from '../policy/policy.js';
 import { HttpError } from '../admin/server.js';
 import type { RuntimeException, RuntimeState } from './runtime.js';
+import { clientAddress } from '../../net/address.js';
 
 /** Runtime exceptions are for "until the ticket is sorted out"; a longer one belongs in the config, reviewed. */
 export const MAX_EXCEPTION_SECONDS = 90 * 86400;
@@ -22,6 +23,8 @@ export interface ExceptionView {
   author: string;
   instance: string;
   created: string;
+  /** For this client only. */
+  client?: string;
 }
 
 export const viewOf = (e: RuntimeException): ExceptionView => ({
@@ -33,7 +36,11 @@ export const viewOf = (e: RuntimeException): ExceptionView => ({
   author: e.author,
   instance: e.instance,
   created: new Date(e.created).toISOString(),
+  ...(e.client === undefined ? {} : { client: e.client }),
 });
+
+/** The group a client's queries are decided by, or null when it may not query at all. */
+export type GroupOf = (client: string) => string | null;
 
 export class RuntimeExceptions {
   constructor(
@@ -43,6 +50,7 @@ export class RuntimeExceptions {
     private readonly unavailable: (err: unknown) => never,
     /** The log line each change leaves (who made it, what). */
     private readonly audit?: (fields: object, message: string) => void,
+    private readonly groupOf: GroupOf = () => null,
   ) {}
 
   list(): ExceptionView[] {
@@ -50,12 +58,13 @@ export class RuntimeExceptions {
   }
 
   /**
-   * Checks `body` ({ group, select, until, reason, author? }) and adds the
-   * exception. `who` is the author; a body's author is kept beside a named
-   * admin's name ("alice for bob"), never instead of it.
+   * Checks `body` ({ group, select, until, reason, author?, client? }) and
+   * adds the exception. `who` is the author; a body's author is kept beside a
+   * named admin's name ("alice for bob"), never instead of it. With `client`
+   * it holds for that one address (its group is the one it belongs to).
    */
   async add(body: unknown, who: string, named = false): Promise<ExceptionView & { note?: string }> {
-    let request: { group: string; select: string; until: number; reason: string; author: string };
+    let request: { group: string; select: string; until: number; reason: string; author: string; client?: string };
     try {
       request = this.check(body, who, named);
     } catch (err) {
@@ -69,7 +78,7 @@ export class RuntimeExceptions {
     }
     try {
       const view = viewOf(await this.state.addException(request));
-      this.audit?.({ admin: who, exception: view.id, group: view.group, select: view.select, until: view.until, reason: view.reason, author: view.author }, 'runtime exception added');
+      this.audit?.({ admin: who, exception: view.id, group: view.group, select: view.select, until: view.until, reason: view.reason, author: view.author, ...(view.client ? { client: view.client } : {}) }, 'runtime exception added');
       return enforced.enforced === 0 ? view : { ...view, note: `names enforced by ${enforced.by.join(', ')} stay blocked whatever this exception selects` };
     } catch (err) {
       if (err instanceof RangeError) throw new HttpError(409, err.message);
@@ -86,10 +95,12 @@ export class RuntimeExceptions {
   }
 
   private check(body: unknown, who: string, named: boolean) {
-    const b = object('', body, ['group', 'select', 'until', 'reason', 'author']);
-    const group = string('group', b.group);
+    const b = object('', body, ['group', 'select', 'until', 'reason', 'author', 'client']);
+    const client = b.client === undefined ? undefined : this.client(b.client);
+    const group = b.group === undefined && client !== undefined ? client.group : string('group', b.group);
     const groups = this.policy.groups.map((g) => g.name);
     if (!groups.includes(group)) throw new ConfigError('group', group, `is not a group; groups: ${groups.join(', ')}`);
+    if (client !== undefined && client.group !== group) throw new ConfigError('group', group, `is not the group of client ${client.address} (${client.group}); leave group out, or name ${client.group}`);
     const select = text('select', b.select);
     this.policy.checkSelector(select);
     const now = this.clock();
@@ -100,7 +111,15 @@ export class RuntimeExceptions {
     const reason = text('reason', b.reason);
     const given = b.author === undefined ? undefined : text('author', b.author);
     const author = given === undefined ? who : named ? `${who} for ${given}` : given;
-    return { group, select, until, reason, author };
+    return { group, select, until, reason, author, ...(client === undefined ? {} : { client: client.address }) };
+  }
+
+  private client(value: unknown): { address: string; group: string } {
+    const address = typeof value === 'string' ? clientAddress(value.trim()) : null;
+    if (address === null) throw new ConfigError('client', value, 'is not an IP address, e.g. 10.0.0.5 or 2001:db8::5');
+    const group = this.groupOf(address);
+    if (group === null) throw new ConfigError('client', value, 'may not query this resolver (outside access.clients and every group)');
+    return { address, group };
   }
 }
 

@@ -17,6 +17,7 @@ import { dirname } from 'node:path';
 import { Redis } from 'ioredis';
 import type { StateConfig } from '../config/state.js';
 import type { Logger } from '../../shared/logger.js';
+import { clientAddress } from '../../net/address.js';
 
 export interface RuntimeException {
   id: string;
@@ -29,6 +30,8 @@ export interface RuntimeException {
   /** The instance it was made on. */
   instance: string;
   created: number;
+  /** For this one client only (an approved access request); absent: the whole group. */
+  client?: string;
 }
 
 export interface SharedStateStatus {
@@ -326,6 +329,7 @@ function parseException(id: string, text: string): RuntimeException | null {
     const str = (v: unknown) => typeof v === 'string' && v.length <= 1000;
     if (e.id !== id || !str(e.group) || !str(e.select) || !str(e.reason) || !str(e.author) || !str(e.instance)) return null;
     if (typeof e.until !== 'number' || typeof e.created !== 'number') return null;
+    if (e.client !== undefined && (typeof e.client !== 'string' || clientAddress(e.client) !== e.client)) return null;
     return e as RuntimeException;
   } catch {
     return null;
