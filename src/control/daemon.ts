@@ -44,6 +44,12 @@ import { explainListenError } from '../data/listen/listen-error.js';
 import { loadCatalogueOffThread } from './catalogue/offload.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
 import { watchFiles } from '../shared/watch.js';
+import { AccessRequestStore } from './state/requests.js';
+import { AccessDesk, requestView } from './state/access.js';
+import type { AuditEvent } from './observe/audit.js';
+import { type BlockPage, startBlockPage } from './blockpage/index.js';
+import { pageFacts } from './blockpage/facts.js';
+import { registerBlockPageMetrics } from './blockpage/metrics.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -77,6 +83,10 @@ export class Daemon implements AdminTarget {
   /** Blocked attempts of the last hour, for the console's charts. */
   private readonly consoleStats: ConsoleStats;
   private admin: AdminServer | null = null;
+  /** Access requests from the block page, and the decisions on them. */
+  readonly desk: AccessDesk;
+  /** The block page's listeners and certificates (config blockPage), or null. */
+  private page: BlockPage | null = null;
   private remote: RemoteLists;
   private queryLog: QueryLog | PostgresQueryLog | null = null;
   /** Signed catalogue updates; set right after construction. */
@@ -133,6 +143,14 @@ export class Daemon implements AdminTarget {
     registerStateMetrics(this.metrics.registry, this.runtime, () => this.filter.state.groups.map((g) => g.name));
     this.consoleStats = new ConsoleStats(clock);
     this.observers.add(this.consoleStats);
+    const requests = new AccessRequestStore(config.state, options.log, clock, join(config.dataDir, 'access-requests.json'));
+    this.desk = new AccessDesk(requests, () => this.exceptions, (e) => this.audit(e), clock);
+    registerBlockPageMetrics(this.metrics.registry, {
+      views: () => (this.page ? { html: this.page.server.stats.html, json: this.page.server.stats.json } : null),
+      certificates: () => (this.page ? { cached: this.page.certificates.size, minted: this.page.certificates.stats.minted } : null),
+      requests: () => this.desk.counts,
+      pending: () => this.desk.pending,
+    });
   }
 
   private updatesFor(config: Config): CatalogueUpdates {
@@ -178,11 +196,13 @@ export class Daemon implements AdminTarget {
     daemon.runtime.start();
     daemon.applyRuntime();
     try {
+      await daemon.desk.store.start();
       daemon.openQueryLog(config);
       await daemon.startPlanes(config);
       daemon.admin = await AdminServer.start(config.admin, daemon).catch((err: unknown) => {
         throw config.admin.listen ? explainListenError(err, config.admin.listen, 'admin API (http)') : err;
       });
+      if (config.blockPage) daemon.page = await startBlockPage(config.blockPage, daemon.pageTarget(config.blockPage), () => daemon!.filter, options.log);
     } catch (err) {
       await daemon.stop();
       throw err;
@@ -329,6 +349,38 @@ export class Daemon implements AdminTarget {
     return this.admin?.address ?? null;
   }
 
+  /** Where the block page listens (empty without one). */
+  get blockPageAddresses(): { http: AddressInfo[]; https: AddressInfo[] } {
+    return this.page?.server.addresses ?? { http: [], https: [] };
+  }
+
+  /** What the block page asks of the daemon: the config and the filter in force at each request. */
+  private pageTarget(started: NonNullable<Config['blockPage']>) {
+    return {
+      // A reload may drop the section: the page keeps the texts it started with until a restart closes it.
+      config: () => this.config.blockPage ?? started,
+      facts: (wire: Buffer, client: string) => pageFacts(this.filter, this.config, wire, client, this.clock()),
+      desk: this.desk,
+      clock: this.clock,
+    };
+  }
+
+  /** An access request or a decision: the daemon's log, the query log (file or PostgreSQL); the metrics count it in the desk. */
+  private audit(e: AuditEvent): void {
+    const { time, event, ...fields } = e;
+    this.log.info({ ...fields, at: new Date(time).toISOString() }, event === 'access-request' ? 'access requested' : event === 'access-approved' ? 'access request approved' : 'access request denied');
+    this.queryLog?.audit(e);
+  }
+
+  /** Access requests for the admin API: listed, approved (an exception for that client and service), denied. */
+  get requests() {
+    return {
+      list: () => this.desk.list(),
+      approve: (id: string, who: string, duration?: string) => this.desk.approve(id, who, duration),
+      deny: (id: string, who: string) => this.desk.deny(id, who),
+    };
+  }
+
   /** The admin API's credentials: the configured token, or one generated into dataDir (the log says where, never what). */
   adminAuth(): AdminAuth {
     return adminAuth(this.config.admin, this.config.dataDir, this.log);
@@ -451,6 +503,9 @@ export class Daemon implements AdminTarget {
     for (const key of ['listen', 'admin', 'tcp', 'state', 'listenTls', 'listenHttps', 'listenHttp', 'tls', 'doh', 'workers'] as const) {
       if (!isDeepStrictEqual(before[key], config[key])) this.log.warn({ key }, `${key} changed: takes effect at the next restart`);
     }
+    // The page's texts and `requests` apply at once; where it listens and the CA it holds need a restart.
+    const listening = (c: Config) => (c.blockPage ? { http: c.blockPage.http, https: c.blockPage.https, ca: c.blockPage.ca } : null);
+    if (!isDeepStrictEqual(listening(before), listening(config))) this.log.warn({ key: 'blockPage' }, 'blockPage listeners or CA changed: take effect at the next restart');
   }
 
   /** The swap: the data planes serve the new filter from their next query (one reference in each). */
@@ -594,6 +649,7 @@ export class Daemon implements AdminTarget {
       })),
       enforce: this.config.enforce,
       exceptions: this.runtime.exceptions().map(viewOf),
+      requests: this.desk.store.list().slice(0, 50).map(requestView),
       stats: this.consoleStats,
     };
   }
@@ -657,7 +713,9 @@ export class Daemon implements AdminTarget {
     const drainMs = this.options.drainMs ?? DEFAULT_DRAIN_MS;
     await Promise.all([this.local?.stop(drainMs), ...this.workers.map((w) => w.stop(drainMs))]);
     await this.admin?.close();
+    await this.page?.server.close();
     await this.runtime.close();
+    await this.desk.store.close();
     // Listeners are closed: what the query log still buffers goes to disk now.
     await this.closeQueryLog();
   }

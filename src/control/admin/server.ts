@@ -17,6 +17,7 @@ import type { CheckResult } from '../policy/explain.js';
 import type { CatalogueStatus } from '../catalogue/updates.js';
 import type { SharedStateStatus } from '../state/runtime.js';
 import type { ExceptionView } from '../state/exceptions.js';
+import type { RequestView } from '../state/access.js';
 import { CONSOLE_CSS, CONSOLE_JS, FAVICON } from './console/assets.js';
 import { type ConsoleData, MAX_TERM, renderPage, renderView } from './console/render.js';
 import { RANGES, type Range } from '../observe/history.js';
@@ -53,6 +54,12 @@ export interface AdminTarget {
     list(): ExceptionView[];
     add(body: unknown, who: string, named: boolean): Promise<ExceptionView>;
     revoke(id: string, who: string): Promise<ExceptionView>;
+  };
+  /** Access requests from the block page; `who` is recorded as the one who decided. */
+  readonly requests: {
+    list(): Promise<RequestView[]>;
+    approve(id: string, who: string, duration?: string): Promise<{ request: RequestView; exception: ExceptionView }>;
+    deny(id: string, who: string): Promise<{ request: RequestView }>;
   };
   /** Asks every instance sharing the runtime state to reload; false without shared state. */
   broadcastReload(by: string): Promise<boolean>;
@@ -195,9 +202,20 @@ const ROUTES: Record<string, Route | Route[]> = {
     access: 'mutate',
     run: async (url, target, r) => ({ status: 200, body: { revoked: await target.exceptions.revoke(decodeURIComponent(url.pathname.slice('/exceptions/'.length)), r.who) } }),
   },
+  '/requests': { method: 'GET', access: 'read', run: async (_, target) => ({ status: 200, body: { requests: await target.requests.list() } }) },
+  '/requests/:id/approve': {
+    method: 'POST',
+    access: 'mutate',
+    // ?duration=4h: grant another time than the one asked for.
+    run: async (url, target, r) => ({ status: 200, body: await target.requests.approve(requestId(url), r.who, url.searchParams.get('duration') ?? undefined) }),
+  },
+  '/requests/:id/deny': { method: 'POST', access: 'mutate', run: async (url, target, r) => ({ status: 200, body: await target.requests.deny(requestId(url), r.who) }) },
   '/pause': { method: 'POST', access: 'mutate', run: async (url, target, r) => pause(url, target, false, r.who) },
   '/resume': { method: 'POST', access: 'mutate', run: async (url, target, r) => pause(url, target, true, r.who) },
 };
+
+/** The id in /requests/ID/approve or /requests/ID/deny. */
+const requestId = (url: URL): string => decodeURIComponent(url.pathname.split('/')[2] ?? '');
 
 async function pause(url: URL, target: AdminTarget, resume: boolean, who: string): Promise<Answer> {
   const minutes = resume ? 0 : Number(url.searchParams.get('minutes') ?? '5');
@@ -207,7 +225,7 @@ async function pause(url: URL, target: AdminTarget, resume: boolean, who: string
   return { status: 200, body: { paused: await target.pause(url.searchParams.get('group') ?? undefined, minutes, who) } };
 }
 
-const ROUTE_LIST = 'try GET / (the console), /healthz, /readyz, /metrics, /check?name=, /exceptions; POST /reload, /pause?minutes=N&group=G, /resume, /exceptions; DELETE /exceptions/ID';
+const ROUTE_LIST = 'try GET / (the console), /healthz, /readyz, /metrics, /check?name=, /exceptions, /requests; POST /reload, /pause?minutes=N&group=G, /resume, /exceptions, /requests/ID/approve[?duration=], /requests/ID/deny; DELETE /exceptions/ID';
 
 export class AdminServer {
   private constructor(private readonly server: Server) {}
@@ -252,7 +270,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, guard: Guard, t
   } catch {
     throw new HttpError(400, 'the request target is not a path');
   }
-  const path = /^\/exceptions\/[^/]+$/.test(url.pathname) ? '/exceptions/:id' : url.pathname;
+  const decision = /^\/requests\/[^/]+\/(approve|deny)$/.exec(url.pathname);
+  const path = /^\/exceptions\/[^/]+$/.test(url.pathname) ? '/exceptions/:id' : decision ? `/requests/:id/${decision[1]}` : url.pathname;
   const found = Object.hasOwn(ROUTES, path) ? ROUTES[path] : undefined;
   const routes = found === undefined ? [] : Array.isArray(found) ? found : [found];
   const route = routes.find((r) => r.method === req.method);
@@ -361,7 +380,7 @@ class Guard {
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
 /** Is `origin` (scheme://host[:port]) the origin a browser gives a page loaded from `host`? */
-function sameAuthority(origin: string, host: string): boolean {
+export function sameAuthority(origin: string, host: string): boolean {
   try {
     const o = new URL(origin);
     if (o.protocol !== 'http:' && o.protocol !== 'https:') return false;

@@ -15,6 +15,8 @@ import type { QueryLogConfig } from '../config/querylog.js';
 import { addressBytes } from '../../net/address.js';
 import { rcodeName, typeName } from '../../wire/mnemonics.js';
 import type { QueryEvent, QueryObserver } from '../../shared/events.js';
+import type { AuditEvent, AuditSink } from './audit.js';
+import { durationText } from '../state/requests.js';
 import { EntryRing } from './ring.js';
 import type { Logger } from '../../shared/logger.js';
 import { Guard } from '../../shared/guard.js';
@@ -55,7 +57,31 @@ export function anonymizeAddress(address: string): string {
  */
 export const policyDecided = (e: QueryEvent): boolean => e.verdict === 'blocked' || e.verdict === 'refused' || e.exception !== '';
 
-export class QueryLog implements QueryObserver {
+
+/** Audit events waiting for the next write; they are few (people, not queries), but bounded all the same. */
+const MAX_AUDITS = 1000;
+
+/** An audit event as one log line (keys in a fixed order; every string through JSON.stringify). */
+export function auditLine(e: AuditEvent, anonymize: boolean): string {
+  const o: Record<string, unknown> = {
+    time: new Date(e.time).toISOString(),
+    event: e.event,
+    request: e.request,
+    client: anonymize ? anonymizeAddress(e.client) : e.client,
+    group: e.group,
+    name: e.name,
+    ...(e.service === null ? {} : { service: e.service }),
+    select: e.select,
+    reason: e.reason,
+    duration: durationText(e.duration),
+  };
+  if (e.by !== undefined) o.by = e.by;
+  if (e.until !== undefined) o.until = new Date(e.until).toISOString();
+  if (e.exception !== undefined) o.exception = e.exception;
+  return JSON.stringify(o);
+}
+
+export class QueryLog implements QueryObserver, AuditSink {
   readonly observerName = 'querylog';
   private readonly ring: EntryRing;
   private droppedTotal = 0;
@@ -88,6 +114,8 @@ export class QueryLog implements QueryObserver {
   private readonly guard: Guard;
   /** Called from timers and stream events: a throw stops here, counted. */
   private readonly flushSafely: () => void;
+  /** Audit lines waiting for the next write. */
+  private audits: string[] = [];
   /** Lines written since start (the metrics' aifence_querylog_written_total). */
   written = 0;
   /** A file refuses no line: always 0 (the PostgreSQL sink counts rows its database refuses). */
@@ -169,6 +197,18 @@ export class QueryLog implements QueryObserver {
     if (this.ring.count >= this.batch && !this.stalled && !this.failed && !this.probe) this.queueFlush();
   }
 
+  /** An access request or decision: written with the next batch, whatever the mode (it is the policy's audit trail). */
+  audit(e: AuditEvent): void {
+    if (this.closed) return;
+    if (this.audits.length >= MAX_AUDITS) {
+      this.droppedTotal++;
+      this.droppedUnnoted++;
+      return;
+    }
+    this.audits.push(auditLine(e, this.config.anonymize));
+    if (!this.stalled && !this.failed && !this.probe) this.queueFlush();
+  }
+
   private queueFlush(): void {
     if (this.flushQueued) return;
     this.flushQueued = true;
@@ -183,7 +223,7 @@ export class QueryLog implements QueryObserver {
   flush(): void {
     this.flushQueued = false;
     // While failed, entries wait in the ring for the file to come back; observe() counts what does not fit.
-    if (this.failed || this.stalled || this.probe || (this.ring.count === 0 && this.droppedUnnoted === 0)) return;
+    if (this.failed || this.stalled || this.probe || (this.ring.count === 0 && this.droppedUnnoted === 0 && this.audits.length === 0)) return;
     if (this.size >= this.config.maxSize) {
       this.rotate();
       if (this.failed) return;
@@ -194,6 +234,11 @@ export class QueryLog implements QueryObserver {
     let text = '';
     const n = probing ? 0 : Math.min(this.batch, this.ring.count);
     let lines = 0;
+    if (!probing && this.audits.length > 0) {
+      text += this.audits.join('\n') + '\n';
+      lines += this.audits.length;
+      this.audits = [];
+    }
     for (let k = 0; k < n; k++) {
       // An entry that cannot be written is dropped alone, counted; the batch goes on.
       try {
@@ -221,7 +266,7 @@ export class QueryLog implements QueryObserver {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
-    while (!this.failed && (this.ring.count > 0 || this.droppedUnnoted > 0)) {
+    while (!this.failed && (this.ring.count > 0 || this.droppedUnnoted > 0 || this.audits.length > 0)) {
       // once() rejects when the stream fails while we wait; the loop then ends on `failed`.
       if (this.probe) await this.probe;
       else if (this.stalled) await once(this.stream, 'drain').catch(() => undefined);

@@ -192,7 +192,8 @@ function parse(text: string): Entry | { event: string; count: number } | null {
   }
   if (typeof v !== 'object' || v === null) return null;
   const o = v as Record<string, unknown>;
-  if (typeof o.event === 'string') return typeof o.count === 'number' ? { event: o.event, count: o.count } : null;
+  // Notes of drops carry a count; audit events (access requests and decisions) are the log's too, not queries.
+  if (typeof o.event === 'string') return typeof o.count === 'number' ? { event: o.event, count: o.count } : o.event.startsWith('access-') ? { event: o.event, count: 0 } : null;
   const at = typeof o.time === 'string' ? Date.parse(o.time) : NaN;
   if (Number.isNaN(at) || typeof o.client !== 'string' || typeof o.verdict !== 'string') return null;
   return { ...(o as unknown as Entry), at };

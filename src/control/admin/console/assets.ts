@@ -1,9 +1,10 @@
 // The console's script and style, served from the admin listener itself
 // (its Content-Security-Policy allows nothing else). The script keeps the
 // token in this tab's sessionStorage, sends it as a bearer token with the
-// actions (pause, resume, add and revoke exceptions) and swaps in a fresh
-// server-rendered view after each and every 15 s; the history (range and
-// search) is fetched as a server-rendered fragment when asked for.
+// actions (pause, resume, add and revoke exceptions, approve and deny access
+// requests) and swaps in a fresh server-rendered view after each and every
+// 15 s; the history (range and search) is fetched as a server-rendered
+// fragment when asked for.
 
 export const CONSOLE_JS = `'use strict';
 (() => {
@@ -79,6 +80,8 @@ export const CONSOLE_JS = `'use strict';
     if (b.dataset.action === 'pause') void call('POST', '/pause?group=' + group + '&minutes=' + b.dataset.minutes);
     if (b.dataset.action === 'resume') void call('POST', '/resume?group=' + group);
     if (b.dataset.action === 'revoke') void call('DELETE', '/exceptions/' + encodeURIComponent(b.dataset.id));
+    if (b.dataset.action === 'approve') void call('POST', '/requests/' + encodeURIComponent(b.dataset.id) + '/approve');
+    if (b.dataset.action === 'deny') void call('POST', '/requests/' + encodeURIComponent(b.dataset.id) + '/deny');
   });
   document.addEventListener('submit', (ev) => {
     if (ev.target.id !== 'add-exception') return;
@@ -115,6 +118,8 @@ svg .axis { stroke: #808b96; }
 .legend svg.swatch { width: 10px; height: 10px; margin-right: 4px; }
 .pair { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
 form.add { display: flex; gap: 6px; margin-top: 8px; flex-wrap: wrap; }
+td.actions { white-space: nowrap; }
+table.decided { margin-top: 8px; color: #566573; }
 button { cursor: pointer; }
 footer { margin-top: 20px; color: #808b96; font-size: 12px; }
 h3 { font-size: 14px; margin: 12px 0 6px; }

@@ -7,6 +7,7 @@
 // only sends the token holder's actions and swaps in fresh fragments.
 
 import type { ExceptionView } from '../../state/exceptions.js';
+import type { RequestView } from '../../state/access.js';
 import { visible } from '../../../text/visible.js';
 import type { SharedStateStatus } from '../../state/runtime.js';
 import type { History, HistoryQuery, Range } from '../../observe/history.js';
@@ -24,6 +25,8 @@ export interface ConsoleData {
   /** `enforce`: blocked for every group, whatever its rules. */
   enforce: string[];
   exceptions: ExceptionView[];
+  /** Access requests from the block page, newest first: those waiting, then the latest decisions. */
+  requests: RequestView[];
   stats: ConsoleStats;
 }
 
@@ -82,6 +85,7 @@ ${d.enforce.length > 0 ? `<p class="enforced">Enforced for every group (no allow
 <table class="groups"><thead><tr><th>group</th><th>clients</th><th>blocks</th><th>allows</th><th>blocking</th><th></th></tr></thead><tbody>
 ${d.groups.map(groupRow).join('\n')}
 </tbody></table></section>
+${requestsSection(d.requests)}
 <section><h2>Exceptions made at run time</h2>
 ${d.exceptions.length === 0 ? '<p class="empty">none in force</p>' : `<table class="exceptions"><thead><tr><th>group</th><th>allows</th><th>until</th><th>reason</th><th>by</th><th></th></tr></thead><tbody>
 ${d.exceptions.map(exceptionRow).join('\n')}</tbody></table>`}
@@ -103,8 +107,32 @@ function groupRow(g: ConsoleData['groups'][number]): string {
   return `<tr data-group="${attr(g.name)}"><td>${name}</td><td>${list(g.clients)}</td><td>${list(g.block)}</td><td>${list(g.allow)}</td><td class="blocking">${blocking}</td><td>${action}</td></tr>`;
 }
 
+/** Requests waiting, each with approve and deny for a token holder; then the latest decisions. */
+function requestsSection(requests: RequestView[]): string {
+  const pending = requests.filter((r) => r.status === 'pending');
+  const decided = requests.filter((r) => r.status !== 'pending').slice(0, 10);
+  const what = (r: RequestView) => `${escapeHtml(r.name)} <span class="empty">(${escapeHtml(r.select)})</span>`;
+  const waiting =
+    pending.length === 0
+      ? '<p class="empty">none waiting</p>'
+      : `<table class="requests"><thead><tr><th>asked</th><th>client</th><th>group</th><th>for</th><th>how long</th><th>why</th><th></th></tr></thead><tbody>
+${pending
+  .map(
+    (r) =>
+      `<tr data-request="${attr(r.id)}"><td>${time(r.created)}</td><td>${escapeHtml(r.client)}</td><td>${escapeHtml(r.group)}</td><td>${what(r)}</td><td>${escapeHtml(r.duration)}</td><td>${escapeHtml(r.reason)}</td><td class="actions"><button data-action="approve" data-id="${attr(r.id)}">Approve</button> <button data-action="deny" data-id="${attr(r.id)}">Deny</button></td></tr>`,
+  )
+  .join('\n')}</tbody></table>`;
+  const history =
+    decided.length === 0
+      ? ''
+      : `<table class="decided"><thead><tr><th>decided</th><th>client</th><th>for</th><th>decision</th><th>by</th></tr></thead><tbody>
+${decided.map((r) => `<tr data-request="${attr(r.id)}" data-status="${r.status}"><td>${time(r.decided ?? r.created)}</td><td>${escapeHtml(r.client)}</td><td>${what(r)}</td><td>${r.status === 'approved' ? `<span class="ok">approved</span> until ${time(r.until ?? r.created)}` : '<span class="bad">denied</span>'}</td><td>${escapeHtml(r.by ?? '')}</td></tr>`).join('\n')}</tbody></table>`;
+  return `<section class="access"><h2>Access requests</h2>
+${waiting}${history}</section>`;
+}
+
 function exceptionRow(e: ExceptionView): string {
-  return `<tr data-id="${attr(e.id)}"><td>${escapeHtml(e.group)}</td><td>${escapeHtml(e.select)}</td><td>${time(e.until)}</td><td>${escapeHtml(e.reason)}</td><td>${escapeHtml(e.author)} on ${escapeHtml(e.instance)}</td><td><button data-action="revoke" data-id="${attr(e.id)}">Revoke</button></td></tr>`;
+  return `<tr data-id="${attr(e.id)}"><td>${escapeHtml(e.group)}${e.client ? ` <span class="empty">(${escapeHtml(e.client)} only)</span>` : ''}</td><td>${escapeHtml(e.select)}</td><td>${time(e.until)}</td><td>${escapeHtml(e.reason)}</td><td>${escapeHtml(e.author)} on ${escapeHtml(e.instance)}</td><td><button data-action="revoke" data-id="${attr(e.id)}">Revoke</button></td></tr>`;
 }
 
 /** Search terms: short, like the inputs that send them. */

@@ -20,8 +20,11 @@ import type { Logger } from '../../../shared/logger.js';
 import { Guard } from '../../../shared/guard.js';
 import { anonymizeAddress, policyDecided } from '../querylog.js';
 import { EntryRing } from '../ring.js';
+import type { AuditEvent, AuditSink } from '../audit.js';
 
 export const TABLE = 'aifence_queries';
+/** Access requests and decisions: one row each, beside the queries. */
+export const AUDIT_TABLE = 'aifence_audit';
 
 /** Each step runs once, in order, in one transaction under an advisory lock (two instances may start together). */
 const MIGRATIONS: string[] = [
@@ -45,6 +48,23 @@ const MIGRATIONS: string[] = [
   // What let an allowed query through that `service`/`list` would have blocked (report --exceptions).
   `ALTER TABLE ${TABLE} ADD COLUMN exception text`,
   `CREATE INDEX ${TABLE}_exceptions ON ${TABLE} (time, exception) WHERE exception IS NOT NULL`,
+  `CREATE TABLE ${AUDIT_TABLE} (
+     time timestamptz NOT NULL,
+     instance text NOT NULL,
+     event text NOT NULL,
+     request text NOT NULL,
+     client text NOT NULL,
+     grp text NOT NULL,
+     name text NOT NULL,
+     service text,
+     selector text NOT NULL,
+     reason text NOT NULL,
+     duration_s integer NOT NULL,
+     by_whom text,
+     until timestamptz,
+     exception text
+   )`,
+  `CREATE INDEX ${AUDIT_TABLE}_time ON ${AUDIT_TABLE} (time)`,
 ];
 const LOCK_ID = 0x41_49_46_4e; // "AIFN"
 
@@ -81,7 +101,10 @@ export interface PostgresLogOptions {
 
 const RETENTION_EVERY_MS = 3_600_000;
 
-export class PostgresQueryLog implements QueryObserver {
+/** Audit events waiting for the database; people make them, not queries, but they are bounded all the same. */
+const MAX_AUDITS = 1000;
+
+export class PostgresQueryLog implements QueryObserver, AuditSink {
   readonly observerName = 'postgres';
   private readonly ring: EntryRing;
   private droppedTotal = 0;
@@ -105,6 +128,8 @@ export class PostgresQueryLog implements QueryObserver {
   /** tick() for timers: a throw stops here, counted. */
   private readonly tickSafely: () => void;
   private lastRejectWarn = 0;
+  /** Access requests and decisions waiting to be written. */
+  private audits: AuditEvent[] = [];
   /** Rows written since start, for the metrics and the benchmark. */
   written = 0;
   /** Rows the database refused (each alone, after its batch was split), since start. */
@@ -154,18 +179,28 @@ export class PostgresQueryLog implements QueryObserver {
     if (!this.ring.push(e)) this.droppedTotal++;
   }
 
+  /** An access request or decision: its own row in aifence_audit, whatever the mode. */
+  audit(e: AuditEvent): void {
+    if (this.closed) return;
+    if (this.audits.length >= MAX_AUDITS) this.droppedTotal++;
+    else this.audits.push(e);
+  }
+
   /** Sends what is buffered (waiting up to `ms` for the database), then disconnects. */
   async close(ms = 3000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
     const deadline = Date.now() + ms;
-    while (this.ring.count > 0 && !this.failed && Date.now() < deadline) {
+    while ((this.ring.count > 0 || this.audits.length > 0) && !this.failed && Date.now() < deadline) {
       if (this.connecting) await this.connecting;
       else if (this.sending) await this.sending;
+      else if (this.client && this.audits.length > 0) this.sendAudits();
       else if (this.client) this.send();
       else break;
     }
+    this.droppedTotal += this.audits.length;
+    this.audits = [];
     if (this.sending) await this.sending;
     if (this.ring.count > 0) this.drop(this.ring.count);
     this.warnDrops(true);
@@ -178,7 +213,8 @@ export class PostgresQueryLog implements QueryObserver {
     if (!this.client) {
       if (!this.connecting && Date.now() >= this.retryAt) this.connecting = this.connect().finally(() => (this.connecting = null));
     } else if (!this.sending) {
-      if (this.ring.count > 0) this.send();
+      if (this.audits.length > 0) this.sendAudits();
+      else if (this.ring.count > 0) this.send();
       else if (Date.now() - this.lastRetention >= RETENTION_EVERY_MS) this.sending = this.expire().finally(() => (this.sending = null));
     }
     this.warnDrops(false);
@@ -201,6 +237,30 @@ export class PostgresQueryLog implements QueryObserver {
     this.failed = false;
     this.retryDelay = this.retryMs;
     this.tickSafely();
+  }
+
+  /** The audit events waiting, in one INSERT; lost with the connection if it fails (counted as dropped). */
+  private sendAudits(): void {
+    const client = this.client!;
+    const batch = this.audits;
+    this.audits = [];
+    const col = <T>(f: (e: AuditEvent) => T): T[] => batch.map(f);
+    const anonymize = this.config.anonymize;
+    this.sending = client
+      .query(AUDIT_INSERT, [
+        col((e) => e.time), this.instance, col((e) => e.event), col((e) => e.request), col((e) => (anonymize ? anonymizeAddress(e.client) : e.client)),
+        col((e) => e.group), col((e) => e.name), col((e) => e.service), col((e) => e.select), col((e) => e.reason), col((e) => e.duration),
+        col((e) => e.by ?? null), col((e) => e.until ?? null), col((e) => e.exception ?? null),
+      ])
+      .then(() => {
+        this.written += batch.length;
+        if (!this.closed) setImmediate(this.tickSafely);
+      })
+      .catch((err: Error) => {
+        this.droppedTotal += batch.length;
+        this.fail(err, 'audit rows could not be written');
+      })
+      .finally(() => (this.sending = null));
   }
 
   /** One INSERT of up to one batch; more waiting goes on at once, so a backlog drains at batch speed. */
@@ -266,6 +326,7 @@ export class PostgresQueryLog implements QueryObserver {
     this.lastRetention = Date.now();
     try {
       const r = await this.client!.query(`DELETE FROM ${TABLE} WHERE time < now() - make_interval(secs => $1)`, [this.config.retention ?? 90 * 86400]);
+      await this.client!.query(`DELETE FROM ${AUDIT_TABLE} WHERE time < now() - make_interval(secs => $1)`, [this.config.retention ?? 90 * 86400]);
       if (r.rowCount) this.log.info({ rows: r.rowCount, retentionDays: Math.round((this.config.retention ?? 90 * 86400) / 864) / 100 }, 'query log: old rows deleted');
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'query log: deleting old rows failed; will try again');
@@ -365,6 +426,11 @@ const INSERT = `INSERT INTO ${TABLE} (time, instance, client, grp, name, qtype, 
   SELECT to_timestamp(t / 1000), $2, c, g, n, q, v, ca, s, l, r, u, la, ex
   FROM unnest($1::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[], $12::text[], $13::real[], $14::text[])
     AS x(t, c, g, n, q, v, ca, s, l, r, u, la, ex)`;
+
+const AUDIT_INSERT = `INSERT INTO ${AUDIT_TABLE} (time, instance, event, request, client, grp, name, service, selector, reason, duration_s, by_whom, until, exception)
+  SELECT to_timestamp(t / 1000), $2, ev, rq, c, g, n, s, se, r, d, b, CASE WHEN u IS NULL THEN NULL ELSE to_timestamp(u / 1000) END, x
+  FROM unnest($1::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::integer[], $12::text[], $13::float8[], $14::text[])
+    AS x0(t, ev, rq, c, g, n, s, se, r, d, b, u, x)`;
 
 /**
  * The server refused the rows for what they hold (SQLSTATE class 22, data
