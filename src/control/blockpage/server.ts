@@ -225,7 +225,8 @@ export class BlockPageServer {
       return this.respond(req, res, this.view(req, client, 'refused'), 503);
     }
     // Post, redirect, get: a reload shows the request's status and sends nothing again.
-    res.writeHead(303, { location: '/', 'cache-control': 'no-store', 'content-length': '0' });
+    res.shouldKeepAlive = false;
+    res.writeHead(303, { location: '/', 'cache-control': 'no-store', 'content-length': '0', connection: 'close' });
     res.end();
   }
 
@@ -280,9 +281,15 @@ function reference(): string {
   return out;
 }
 
+/**
+ * Every answer closes its connection: a page is one response, and a browser
+ * whose access was just approved must connect again (to the real site, once
+ * its DNS has the new answer) rather than reuse this one.
+ */
 function send(res: ServerResponse, status: number, contentType: string, body: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': contentType, 'x-content-type-options': 'nosniff', 'content-length': String(Buffer.byteLength(body)), ...headers });
+  res.shouldKeepAlive = false;
+  res.writeHead(status, { 'content-type': contentType, 'x-content-type-options': 'nosniff', 'content-length': String(Buffer.byteLength(body)), connection: 'close', ...headers });
   res.end(body);
 }
 
