@@ -593,6 +593,8 @@ export class Daemon implements AdminTarget {
     });
     this.applyClientExceptions(exceptions.filter((e) => e.client !== undefined), rule, now);
     this.refreshPolicy();
+    // An approval made on another instance arrives as an exception: its request's new status with it.
+    void this.desk?.store.refresh(true);
   }
 
   /**

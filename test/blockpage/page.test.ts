@@ -6,8 +6,9 @@
 // client that floods it, and an approval by the admin API lets that client,
 // and only that client, through, with both in the audit trail.
 
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalogue } from '../../src/control/catalogue/index.js';
 import { TYPES, query } from '../support/client.js';
@@ -233,6 +234,9 @@ groups:
       ['access-denied', '127.0.0.2'],
     ]);
     expect(audit[1]).toMatchObject({ request: id, by: 'token holder at 127.0.0.1', service: 'deepseek', name: 'chat.deepseek.com', duration: '2h', exception: approved.body.exception.id });
+    // aifence report reads past them: they are the log's own lines, not broken ones.
+    const report = JSON.parse(execFileSync(process.execPath, [resolve('dist/cli.js'), 'report', '--log', join(d.dir, 'queries.jsonl'), '--format', 'json'], { encoding: 'utf8' }));
+    expect(report.bad).toBe(0);
   });
 });
 

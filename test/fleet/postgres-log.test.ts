@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/control/observe/sinks/postgres.js';
 import { PostgresServer, postgresPresent } from '../support/servers.js';
 import { TestUpstream } from '../support/upstream.js';
+import { curl } from '../support/curl.js';
 import { type Instance, api, rcodeOf, startInstance, within } from './instances.js';
 
 const run = promisify(execFile);
@@ -37,8 +38,10 @@ describe.runIf(present)('query log to PostgreSQL (two processes)', () => {
       (now() - interval '200 days', 'old', '10.0.0.1', 'blocked', false, 'NXDOMAIN', 0),
       (now() - interval '2 days', 'recent', '10.0.0.1', 'allowed', false, 'NOERROR', 0)`);
     dir = mkdtempSync(join(tmpdir(), 'aifence-pg-fleet-'));
+    // a also has a block page taking access requests: they and their decisions are audit rows.
+    const page = 'blockPage: { http: ["127.0.0.1:0"], answer: { ipv4: 127.0.0.1 }, requests: on }\n';
     const config = (name: string, anonymize: boolean) =>
-      `upstream: { servers: ["${upstream.address}"], timeout: 1s }\nstate: { instance: ${name} }\nqueryLog: { mode: all, sink: "${db.url}", retention: 30d, anonymize: ${anonymize} }\nlists:\n  ai: { source: ai.txt }\ngroups:\n  default: { block: [list:ai] }\n`;
+      `upstream: { servers: ["${upstream.address}"], timeout: 1s }\nstate: { instance: ${name} }\nqueryLog: { mode: all, sink: "${db.url}", retention: 30d, anonymize: ${anonymize} }\nlists:\n  ai: { source: ai.txt }\ngroups:\n  default: { block: [list:ai] }\n${anonymize ? '' : page}`;
     const files = { 'ai.txt': 'chat.banned.test\n' };
     [a, b] = await Promise.all([startInstance(dir, 'a', config('site1-a', false), files), startInstance(dir, 'b', config('site1-b', true), files)]);
   }, 60_000);
@@ -64,7 +67,7 @@ describe.runIf(present)('query log to PostgreSQL (two processes)', () => {
     // b anonymises: its clients are networks.
     expect(new Set(rows.filter((r) => r.instance === 'site1-b').map((r) => r.client))).toEqual(new Set(['127.0.0.0']));
     // Migrated once, whoever came first.
-    expect((await sql.query('SELECT version FROM aifence_schema')).rows).toEqual([{ version: 5 }]);
+    expect((await sql.query('SELECT version FROM aifence_schema')).rows).toEqual([{ version: 7 }]);
 
     const { stdout } = await run(process.execPath, [resolve('dist/cli.js'), 'report', '--db', db.url, '--by', 'instance', '--format', 'json']);
     const report = JSON.parse(stdout);
@@ -84,6 +87,22 @@ describe.runIf(present)('query log to PostgreSQL (two processes)', () => {
     const rows = JSON.parse(stdout).rows;
     expect(rows.map((r: { name: string }) => r.name)).toEqual(['gpt-helper.example.org']);
     expect(rows[0]).toMatchObject({ queries: 2, clients: 2 }); // 127.0.0.1 from a, 127.0.0.0 (anonymised) from b
+  });
+
+  it('an access request and its approval are audit rows, with who decided', async () => {
+    const port = Number(/"http":\["127\.0\.0\.1:(\d+)"\]/.exec(a.output())![1]);
+    const target = ['--resolve', `chat.banned.test:${port}:127.0.0.1`, `http://chat.banned.test:${port}`];
+    const form = await curl(['-H', 'Accept: text/html', target[0], target[1], `${target[2]}/`]);
+    const token = /name="token" value="([^"]+)"/.exec(form.body)![1];
+    const sent = await curl([target[0], target[1], '-H', `Origin: ${target[2]}`, '--data', `token=${token}&reason=ticket+4711%3B+DROP+TABLE+x&duration=7d`, `${target[2]}/request`]);
+    expect(sent.status).toBe(303);
+    const id = (await api(a, 'GET', '/requests')).body.requests[0].id;
+    expect((await api(a, 'POST', `/requests/${id}/approve`)).status).toBe(200);
+    const audit = async () => (await sql.query('SELECT event, request, client, grp, name, selector, reason, duration_s, by_whom, until IS NOT NULL AS has_until, exception IS NOT NULL AS has_exception FROM aifence_audit ORDER BY time')).rows;
+    await within(5000, async () => (await audit()).length === 2, 'audit rows land');
+    const rows = await audit();
+    expect(rows[0]).toEqual({ event: 'access-request', request: id, client: '127.0.0.1', grp: 'default', name: 'chat.banned.test', selector: 'list:ai', reason: 'ticket 4711; DROP TABLE x', duration_s: 604800, by_whom: null, has_until: false, has_exception: false });
+    expect(rows[1]).toMatchObject({ event: 'access-approved', request: id, by_whom: `token holder at 127.0.0.1`, has_until: true, has_exception: true });
   });
 
   it('deletes rows older than queryLog.retention', async () => {

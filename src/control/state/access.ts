@@ -95,8 +95,9 @@ export class AccessDesk {
     return this.store.list().find((r) => r.client === client && r.select === select);
   }
 
+  /** Every request kept, newest first, as Redis holds them now. */
   async list(): Promise<RequestView[]> {
-    await this.store.refresh();
+    await this.store.refresh(true);
     return this.store.list().map(requestView);
   }
 
