@@ -294,8 +294,9 @@ export class Daemon implements AdminTarget {
     return this.withSharedCache(sumStats(this.workers.flatMap((w) => w.known ?? [])));
   }
 
-  /** Asks every worker for its counters now (before a scrape). */
+  /** Asks every worker for its counters now (before a scrape or the console), and reads the access requests (at most once a second). */
   async refreshStats(): Promise<PlaneStats> {
+    await this.desk.store.refresh();
     if (this.local !== null) return this.local.stats();
     return this.withSharedCache(sumStats(await Promise.all(this.workers.map((w) => w.stats()))));
   }

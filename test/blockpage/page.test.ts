@@ -14,6 +14,7 @@ import { loadCatalogue } from '../../src/control/catalogue/index.js';
 import { TYPES, query } from '../support/client.js';
 import { makeCa } from '../support/certs.js';
 import { curl, curlStatuses } from '../support/curl.js';
+import { adminCall } from '../support/admin.js';
 import { type TestDaemon, startDaemon } from '../support/daemon.js';
 import { toolsPresent } from '../support/tools.js';
 import { TestUpstream } from '../support/upstream.js';
@@ -68,10 +69,7 @@ groups:
   const resolveTo = (name: string, port: number) => ['--resolve', `${name}:${port}:127.0.0.1`];
   const page = (name: string, extra: string[] = [], scheme: 'http' | 'https' = 'https') =>
     curl([...resolveTo(name, scheme === 'https' ? https : http), '--cacert', ca, '-H', 'Accept: text/html', ...extra, `${scheme}://${name}:${scheme === 'https' ? https : http}/`]);
-  const api = async (method: string, path: string) => {
-    const res = await fetch(`http://127.0.0.1:${d.daemon.adminAddress!.port}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const api = (method: string, path: string) => adminCall(d.daemon.adminAddress!.port, TOKEN, method, path);
 
   it('answers A and AAAA of blocked names with the page, other types with no records, EDE 15 on each; another group keeps NXDOMAIN', async () => {
     const a = await query(d.port, 'chat.deepseek.com', TYPES.A, { edns: 1232 });

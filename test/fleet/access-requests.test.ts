@@ -13,7 +13,7 @@ import { curl } from '../support/curl.js';
 import { RedisServer } from '../support/servers.js';
 import { toolsPresent } from '../support/tools.js';
 import { TestUpstream } from '../support/upstream.js';
-import { type Instance, api, startInstance, within } from './instances.js';
+import { type Instance, api, startPair, within } from './instances.js';
 
 const present = toolsPresent(['redis-server', 'redis-cli', 'curl'], 'redis-server curl');
 
@@ -40,8 +40,7 @@ groups:
   default: { block: [list:ai] }
 `;
     const files = { 'ai.txt': 'chat.banned.test\n' };
-    [a, b] = await Promise.all([startInstance(dir, 'a', config('site1-a'), files), startInstance(dir, 'b', config('site1-b'), files)]);
-    for (const i of [a, b]) await within(10_000, async () => (await api(i, 'GET', '/readyz')).body.sharedState?.connected === true, `${i.name} connects to Redis`);
+    [a, b] = await startPair(dir, config, files);
   }, 60_000);
 
   afterAll(async () => {

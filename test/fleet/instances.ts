@@ -50,6 +50,13 @@ export async function startInstance(dir: string, name: string, config: string, f
   };
 }
 
+/** Instances a and b (named site1-a and site1-b) on `config(name)`, once both have connected to the Redis it names. */
+export async function startPair(dir: string, config: (instance: string) => string, files: Record<string, string>): Promise<[Instance, Instance]> {
+  const pair = await Promise.all([startInstance(dir, 'a', config('site1-a'), files), startInstance(dir, 'b', config('site1-b'), files)]);
+  for (const i of pair) await within(10_000, async () => (await api(i, 'GET', '/readyz')).body.sharedState?.connected === true, `${i.name} connects to Redis`);
+  return pair;
+}
+
 export async function api(i: Instance, method: string, path: string, body?: unknown, token: string | null = TOKEN): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = {};
   if (token) headers.authorization = `Bearer ${token}`;

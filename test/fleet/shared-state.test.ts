@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '../support/servers.js';
 import { toolsPresent } from '../support/tools.js';
 import { TestUpstream } from '../support/upstream.js';
-import { type Instance, api, rcodeOf, startInstance, within } from './instances.js';
+import { type Instance, api, rcodeOf, startPair, within } from './instances.js';
 
 const NOERROR = 0;
 const NXDOMAIN = 3;
@@ -30,8 +30,7 @@ describe.runIf(present)('shared runtime state through Redis (two processes)', ()
     const config = (name: string) =>
       `upstream: { servers: ["${upstream.address}"], timeout: 1s }\nstate: { redis: "${redis.url}", instance: ${name} }\nlists:\n  ai: { source: ai.txt }\n  more: { source: more.txt }\ngroups:\n  default: { block: [list:ai, list:more] }\n`;
     const files = { 'ai.txt': 'chat.banned.test\n', 'more.txt': 'other.banned.test\n' };
-    [a, b] = await Promise.all([startInstance(dir, 'a', config('site1-a'), files), startInstance(dir, 'b', config('site1-b'), files)]);
-    for (const i of [a, b]) await within(10_000, async () => (await api(i, 'GET', '/readyz')).body.sharedState?.connected === true, `${i.name} connects to Redis`);
+    [a, b] = await startPair(dir, config, files);
   }, 60_000);
 
   afterAll(async () => {

@@ -4,6 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TYPES, query } from '../support/client.js';
+import { adminCall } from '../support/admin.js';
 import { type TestDaemon, startDaemon } from '../support/daemon.js';
 import { TestUpstream } from '../support/upstream.js';
 
@@ -29,14 +30,7 @@ describe.each([1, 2])('an exception for one client (workers: %i)', (workers) => 
     await d?.stop();
   });
 
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`http://127.0.0.1:${d.daemon.adminAddress!.port}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const api = (method: string, path: string, body?: unknown) => adminCall(d.daemon.adminAddress!.port, TOKEN, method, path, body);
   const rcodeFrom = async (from: string) => (await query(d.port, 'chat.banned.test', TYPES.A, { from })).rcode;
 
   it('opens the name for that address only, in its group', async () => {

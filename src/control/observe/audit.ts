@@ -2,28 +2,17 @@
 // made on the block page and an admin's decision on it each leave one event
 // in the query log (file or PostgreSQL), the daemon's log and the metrics.
 
+import type { AccessRequest } from '../state/requests.js';
+
 export type AuditKind = 'access-request' | 'access-approved' | 'access-denied';
 
-export interface AuditEvent {
+/** One event: the request's fields as they stand after it (a decision carries `by`, an approval `until` and `exception`). */
+export type AuditEvent = {
   time: number;
   event: AuditKind;
   /** The access request's id. */
   request: string;
-  client: string;
-  /** The blocked name, in presentation form. */
-  name: string;
-  select: string;
-  service: string | null;
-  group: string;
-  reason: string;
-  /** Seconds asked for (a request) or granted (an approval). */
-  duration: number;
-  /** Who decided (a decision). */
-  by?: string;
-  /** An approval: when the exception it made lapses, and its id. */
-  until?: number;
-  exception?: string;
-}
+} & Pick<AccessRequest, 'client' | 'name' | 'select' | 'service' | 'group' | 'reason' | 'duration' | 'by' | 'until' | 'exception'>;
 
 /** Where audit events go besides the daemon's log. */
 export interface AuditSink {

@@ -227,6 +227,15 @@ export class Policy {
     const key = rules.map((r) => `${r.select} ${r.until} ${r.label ?? ''}`).join('\n');
     if (this.runtimeKeys[index] === key) return [];
     this.runtimeKeys[index] = key;
+    const { compiled, skipped } = this.compileAll(rules);
+    group.allow = [...group.allow.slice(0, group.config.allow.length), ...compiled];
+    this.compileGroup(group, now);
+    this.syncClients(now);
+    return skipped;
+  }
+
+  /** Rules compiled; those whose selector names nothing here (made on an instance with another catalogue) apart. */
+  private compileAll(rules: readonly Rule[]): { compiled: CompiledRule[]; skipped: Rule[] } {
     const compiled: CompiledRule[] = [];
     const skipped: Rule[] = [];
     for (const rule of rules) {
@@ -236,10 +245,7 @@ export class Policy {
         skipped.push(rule);
       }
     }
-    group.allow = [...group.allow.slice(0, group.config.allow.length), ...compiled];
-    this.compileGroup(group, now);
-    this.syncClients(now);
-    return skipped;
+    return { compiled, skipped };
   }
 
   /** The group at a filter index: a config group, or a client's own table after them. */
@@ -258,14 +264,8 @@ export class Policy {
     const before = new Map(this.clientGroups.map((cg) => [`${cg.base} ${cg.client.text}`, cg]));
     const next: ClientGroupPolicy[] = [];
     for (const { group, client, rules } of entries) {
-      const own: CompiledRule[] = [];
-      for (const rule of rules) {
-        try {
-          own.push(this.compile(rule));
-        } catch {
-          skipped.push(rule);
-        }
-      }
+      const { compiled: own, skipped: unknown } = this.compileAll(rules);
+      skipped.push(...unknown);
       if (own.length === 0) continue;
       const base = this.groups[group];
       const kept = before.get(`${group} ${client.text}`);
