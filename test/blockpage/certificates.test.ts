@@ -68,7 +68,7 @@ groups:
         while (next < NAMES) {
           const i = next++;
           if (i === NAMES / 2) rssAt.push(d.rssKb());
-          await handshake(port, `n${i}.chat.deepseek.com`).catch(() => failed++);
+          await handshake(port, `n${i}.chat.deepseek.com`, false).catch(() => failed++);
         }
       }),
     );
@@ -80,19 +80,19 @@ groups:
     expect(failed).toBe(0);
     expect(cached).toBeLessThanOrEqual(1000);
     expect(minted).toBeGreaterThan(0);
-    // 200 at once, then 50 a second: a flood of names costs bounded signing.
-    expect(minted).toBeLessThanOrEqual(200 + 50 * seconds + 10);
+    // 100 at once, then 20 a second: a flood of names costs bounded signing.
+    expect(minted).toBeLessThanOrEqual(100 + 20 * seconds + 10);
     // What 1,000 cached contexts and the handshakes' garbage cost, at most; and no growth in the second half.
     expect(rssAfter - rssBefore).toBeLessThan(80 * 1024);
     expect(rssAfter - rssAt[0]).toBeLessThan(30 * 1024);
   }, 300_000);
 });
 
-/** One TLS handshake naming `servername`; resolves with the certificate presented. */
-function handshake(port: number, servername: string): Promise<{ subject: string; raw: Buffer }> {
+/** One TLS handshake naming `servername`; resolves with the certificate presented (when `read`). */
+function handshake(port: number, servername: string, read = true): Promise<{ subject: string; raw: Buffer }> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
-      const cert = socket.getPeerX509Certificate();
+      const cert = read ? socket.getPeerX509Certificate() : undefined;
       socket.destroy();
       resolve({ subject: cert?.subject.replace(/\n/g, ',') ?? '', raw: cert?.raw ?? Buffer.alloc(0) });
     });

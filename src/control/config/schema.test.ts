@@ -53,7 +53,7 @@ describe('parseConfig', () => {
     [{ upstream: { servers: ['dns.google'] } }, /upstream\.servers\[0\]: "dns\.google" is not an IP address/],
     [{ upstream: { servers: [] } }, /upstream\.servers: \[\] is empty/],
     [{ listen: ['127.0.0.1:99999'] }, /listen\[0\]: "127\.0\.0\.1:99999"/],
-    [{ blocking: { answer: 'drop' } }, /blocking\.answer: "drop" is not one of nxdomain \| null \| refused \| \{ipv4, ipv6\}/],
+    [{ blocking: { answer: 'drop' } }, /blocking\.answer: "drop" is not one of nxdomain \| null \| refused \| page \| \{ipv4, ipv6\}/],
     [{ blocking: { answer: { ipv4: '10.0.0.300' } } }, /blocking\.answer\.ipv4: "10\.0\.0\.300" is not an IPv4 address/],
     [{ access: { clients: ['10.0.0.0/33'] } }, /access\.clients\[0\]: "10\.0\.0\.0\/33" is not an IP prefix/],
     [{ cache: { minTtl: '2h', maxTtl: '1h' } }, /cache\.minTtl: "2h" is above cache\.maxTtl/],
