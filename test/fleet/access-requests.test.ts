@@ -4,6 +4,7 @@
 // one decision; with Redis down a request is refused rather than kept on one
 // instance alone.
 
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +72,9 @@ groups:
     expect(approved.body.exception).toMatchObject({ client: '127.0.0.5', instance: 'site1-b' });
     for (const i of [a, b]) await within(2000, async () => (await addressFor(i, '127.0.0.5'))[0] === '192.0.2.7', `approved client let through on ${i.name}`);
     for (const i of [a, b]) expect(await addressFor(i, '127.0.0.6')).toEqual(['127.0.0.1']);
+    // Stored with the group `default@127.0.0.5`, which no instance has: one that knows no client exceptions enforces it nowhere, never for the whole group.
+    const stored = spawnSync('redis-cli', ['-p', String(redis.port), 'HGET', 'aifence:exceptions', approved.body.exception.id], { encoding: 'utf8' }).stdout;
+    expect(JSON.parse(stored).group).toBe('default@127.0.0.5');
     // The requester's page on the instance that took the request shows the decision.
     const page = () => curl(['--resolve', `chat.banned.test:${pagePort(a)}:127.0.0.1`, '--interface', '127.0.0.5', '-H', 'Accept: text/html', `http://chat.banned.test:${pagePort(a)}/`]);
     await within(2000, async () => (await page()).body.includes('data-status="approved"'), 'the approval shown on a');

@@ -170,7 +170,7 @@ export class RuntimeState {
     const full: RuntimeException = { id: randomBytes(6).toString('hex'), ...e, instance: this.config.instance, created: this.clock() };
     if (this.client) {
       const m = this.writable().multi();
-      m.hset(this.key('exceptions'), full.id, JSON.stringify(full));
+      m.hset(this.key('exceptions'), full.id, storedException(full));
       await this.commit(m);
     }
     this.exceptionMap.set(full.id, full);
@@ -313,13 +313,24 @@ export class RuntimeState {
     try {
       mkdirSync(dirname(this.snapshotFile), { recursive: true });
       const pauses = Object.fromEntries([...this.pauseMap].map(([g, u]) => [g, String(u)]));
-      const exceptions = Object.fromEntries([...this.exceptionMap].map(([id, e]) => [id, JSON.stringify(e)]));
+      const exceptions = Object.fromEntries([...this.exceptionMap].map(([id, e]) => [id, storedException(e)]));
       writeFileSync(`${this.snapshotFile}.tmp`, JSON.stringify({ pauses, exceptions }));
       renameSync(`${this.snapshotFile}.tmp`, this.snapshotFile);
     } catch (err) {
       this.log.warn({ err: (err as Error).message, file: this.snapshotFile }, 'shared state: cannot keep a copy on disk');
     }
   }
+}
+
+/**
+ * An exception as stored. One for a single client is stored with the group
+ * `GROUP@ADDRESS`, a group no instance has: an instance that does not know
+ * client exceptions (an older one, in a rolling upgrade), or a reader that
+ * keeps only the fields it knows, enforces it nowhere rather than for the
+ * whole group.
+ */
+function storedException(e: RuntimeException): string {
+  return JSON.stringify(e.client === undefined ? e : { ...e, group: `${e.group}@${e.client}` });
 }
 
 function parseException(id: string, text: string): RuntimeException | null {
@@ -329,7 +340,12 @@ function parseException(id: string, text: string): RuntimeException | null {
     const str = (v: unknown) => typeof v === 'string' && v.length <= 1000;
     if (e.id !== id || !str(e.group) || !str(e.select) || !str(e.reason) || !str(e.author) || !str(e.instance)) return null;
     if (typeof e.until !== 'number' || typeof e.created !== 'number') return null;
-    if (e.client !== undefined && (typeof e.client !== 'string' || clientAddress(e.client) !== e.client)) return null;
+    const at = e.group!.indexOf('@');
+    if (at >= 0 || e.client !== undefined) {
+      const client = e.group!.slice(at + 1);
+      if (at < 0 || e.client !== client || clientAddress(client) !== client) return null;
+      return { ...(e as RuntimeException), group: e.group!.slice(0, at), client };
+    }
     return e as RuntimeException;
   } catch {
     return null;
