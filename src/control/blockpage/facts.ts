@@ -28,6 +28,8 @@ export interface PageFacts {
   service: { id: string; name: string; vendor: string } | null;
   /** The group's rule that made the list apply (`tag:genai`), when one did. */
   rule: string | null;
+  /** Blocked by `enforce`: no exception re-opens it, so there is nothing to ask for. */
+  enforced: boolean;
   /** The organisation's message for this group. */
   message?: string;
 }
@@ -61,7 +63,7 @@ export function pageFacts(filter: Filter, config: Config, wire: Buffer, client: 
   const configured = index < policy.groups.length ? decision : policy.decide(policy.clientGroups[index - policy.groups.length].base, mask, now);
   const describe = decision.blocker !== PASS ? decision : configured;
   const message = group.config.message ?? config.blockPage?.message;
-  const base = { name, group: group.name, blocked: decision.blocker !== PASS, ...(message === undefined ? {} : { message }) };
+  const base = { name, group: group.name, blocked: decision.blocker !== PASS, enforced: decision.enforced === true, ...(message === undefined ? {} : { message }) };
   if (describe.blocker === PASS) return { ...base, list: null, select: null, service: null, rule: null };
   const list = state.matcher.lists[describe.blocker].name;
   const id = list.startsWith('service:') ? list.slice('service:'.length) : null;

@@ -37,6 +37,8 @@ export interface Messages {
   expired: string;
   invalid: string;
   refused: string;
+  /** The name is `enforce`d: nothing to ask for. */
+  enforced: string;
   footer: string;
 }
 
@@ -66,6 +68,7 @@ const en: Messages = {
   expired: 'This form has expired. Reload the page and send it again.',
   invalid: 'Say why you need access (up to 300 characters) and choose how long.',
   refused: 'The request cannot be taken at the moment. Ask your helpdesk instead.',
+  enforced: 'This ban applies to everyone: no exception can be asked for.',
   footer: 'Blocked by the network’s DNS filter. The reference helps your helpdesk find this event.',
 };
 
@@ -95,6 +98,7 @@ const ko: Messages = {
   expired: '이 양식이 만료되었습니다. 페이지를 새로 고친 후 다시 보내세요.',
   invalid: '필요한 이유(300자 이내)를 쓰고 기간을 선택하세요.',
   refused: '지금은 요청을 받을 수 없습니다. 헬프데스크에 문의하세요.',
+  enforced: '이 차단은 모두에게 적용되므로 예외를 요청할 수 없습니다.',
   footer: '네트워크의 DNS 필터가 차단했습니다. 참조 번호는 헬프데스크가 이 기록을 찾는 데 도움이 됩니다.',
 };
 
@@ -124,6 +128,7 @@ const nl: Messages = {
   expired: 'Dit formulier is verlopen. Laad de pagina opnieuw en verstuur het nogmaals.',
   invalid: 'Geef aan waarom u toegang nodig heeft (hoogstens 300 tekens) en kies hoe lang.',
   refused: 'De aanvraag kan nu niet worden aangenomen. Neem contact op met uw helpdesk.',
+  enforced: 'Deze blokkade geldt voor iedereen: er kan geen uitzondering worden aangevraagd.',
   footer: 'Geblokkeerd door het DNS-filter van dit netwerk. Met de referentie vindt uw helpdesk deze gebeurtenis terug.',
 };
 
@@ -153,6 +158,7 @@ const fr: Messages = {
   expired: 'Ce formulaire a expiré. Rechargez la page et renvoyez-le.',
   invalid: 'Indiquez pourquoi vous avez besoin de l’accès (300 caractères au plus) et pour combien de temps.',
   refused: 'La demande ne peut pas être prise en compte pour le moment. Adressez-vous à votre service d’assistance.',
+  enforced: 'Ce blocage s’applique à tous : aucune exception ne peut être demandée.',
   footer: 'Bloqué par le filtre DNS du réseau. La référence aide votre service d’assistance à retrouver cet événement.',
 };
 
@@ -182,6 +188,7 @@ const de: Messages = {
   expired: 'Dieses Formular ist abgelaufen. Laden Sie die Seite neu und senden Sie es erneut.',
   invalid: 'Geben Sie an, wofür Sie den Zugang benötigen (höchstens 300 Zeichen), und wählen Sie die Dauer.',
   refused: 'Der Antrag kann derzeit nicht angenommen werden. Wenden Sie sich an Ihren Helpdesk.',
+  enforced: 'Diese Sperre gilt für alle: Eine Ausnahme kann nicht beantragt werden.',
   footer: 'Gesperrt durch den DNS-Filter des Netzwerks. Mit der Referenz findet Ihr Helpdesk diesen Vorgang wieder.',
 };
 
@@ -211,6 +218,7 @@ const ja: Messages = {
   expired: 'このフォームの有効期限が切れました。ページを再読み込みしてから送信してください。',
   invalid: '必要な理由（300文字以内）を書き、期間を選んでください。',
   refused: '現在、申請を受け付けられません。ヘルプデスクにお問い合わせください。',
+  enforced: 'このブロックは全員に適用されるため、例外を申請することはできません。',
   footer: 'ネットワークの DNS フィルターによりブロックされました。参照番号はヘルプデスクがこの記録を探す手がかりになります。',
 };
 

@@ -76,7 +76,7 @@ ${v.organisation ? `<p class="org">${e(v.organisation)}</p>` : ''}
 ${f?.message ? `<div class="message" role="note"><b>${e(m.message)}:</b> ${e(f.message)}</div>` : ''}
 <dl class="facts">${rows.map(([key, label, value]) => `<dt>${e(label)}</dt><dd data-fact="${key}">${value}</dd>`).join('')}</dl>
 ${v.contact ? `<p class="contact">${e(m.contact)}: ${e(v.contact)}</p>` : ''}
-${v.request ? requestPart(v, m) : ''}
+${v.request ? requestPart(v, m) : f?.enforced && f.blocked ? `<p class="enforced" data-enforced="1">${e(m.enforced)}</p>` : ''}
 <footer>${e(m.footer)}</footer>
 </main></body></html>
 `;

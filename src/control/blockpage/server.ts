@@ -145,7 +145,7 @@ export class BlockPageServer {
     const now = this.target.clock();
     const wire = hostName(req.headers.host);
     const facts = wire === null ? null : this.target.facts(wire, client);
-    const canAsk = config.requests && facts !== null && facts.select !== null;
+    const canAsk = config.requests && facts !== null && facts.select !== null && !facts.enforced;
     const latest = facts?.select ? this.target.desk.latest(client, facts.select) : undefined;
     return {
       lang: chooseLanguage(req.headers['accept-language']),
@@ -202,7 +202,7 @@ export class BlockPageServer {
     const form = new URLSearchParams(body);
     const view = this.view(req, client);
     const facts = view.facts;
-    if (facts === null || !facts.blocked || facts.select === null) return this.respond(req, res, view, 409);
+    if (facts === null || !facts.blocked || facts.select === null || facts.enforced) return this.respond(req, res, view, 409);
     if (!this.validToken(form.get('token') ?? '', client, facts.name)) return this.respond(req, res, this.view(req, client, 'expired'), 403);
     const reason = (form.get('reason') ?? '').replace(/\s+/g, ' ').trim();
     const duration = form.get('duration') ?? '';

@@ -57,7 +57,6 @@ export function anonymizeAddress(address: string): string {
  */
 export const policyDecided = (e: QueryEvent): boolean => e.verdict === 'blocked' || e.verdict === 'refused' || e.exception !== '';
 
-
 /** Audit events waiting for the next write; they are few (people, not queries), but bounded all the same. */
 const MAX_AUDITS = 1000;
 
