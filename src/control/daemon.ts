@@ -127,7 +127,13 @@ export class Daemon implements AdminTarget {
     });
     this.observers.add(this.metrics);
     this.remote = this.remoteListsFor(config);
-    this.runtime = new RuntimeState(config.state, options.log, () => this.applyRuntime(), () => void this.reload(), clock, join(config.dataDir, 'shared-state.json'));
+    this.runtime = new RuntimeState(config.state, options.log, {
+      onChange: () => this.applyRuntime(),
+      onReload: () => void this.reload(),
+      policy: () => this.filter.policy,
+      clock,
+      snapshotFile: join(config.dataDir, 'shared-state.json'),
+    });
     registerStateMetrics(this.metrics.registry, this.runtime, () => this.filter.state.groups.map((g) => g.name));
     this.consoleStats = new ConsoleStats(clock);
     this.observers.add(this.consoleStats);
@@ -370,6 +376,7 @@ export class Daemon implements AdminTarget {
       await this.applyServing(config);
       this.filter = filter;
       this.config = config;
+      this.runtime.revalidate(); // the new groups and selectors decide what of the stored state is in force
       this.applyRuntime();
       this.swapFilter();
       this.watch();
