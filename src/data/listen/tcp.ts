@@ -27,6 +27,8 @@ export interface TcpStats {
   evicted: number;
   /** Closed after idleTimeout without a complete query or an answer. */
   idle: number;
+  /** Reset after idleTimeout with answers still unread: the client stopped reading (under maxUnsent, else `unread`). */
+  stalled: number;
   /** Reset because a query took longer than messageTimeout to arrive. */
   slow: number;
   /** Reset because answers piled up unread over maxUnsent or maxUnsentTotal. */
@@ -37,7 +39,7 @@ export interface TcpStats {
   malformed: number;
 }
 
-export const noTcpStats = (): TcpStats => ({ refused: 0, evicted: 0, idle: 0, slow: 0, unread: 0, lifetime: 0, malformed: 0 });
+export const noTcpStats = (): TcpStats => ({ refused: 0, evicted: 0, idle: 0, stalled: 0, slow: 0, unread: 0, lifetime: 0, malformed: 0 });
 
 export interface TcpListener {
   server: Server;
@@ -411,7 +413,7 @@ class Connection implements Transport {
     const listener = this.listener;
     if (this.closingSince > 0 || this.ended) {
       // Answers still owed go out, then the client has idleTimeout to take them and close.
-      if (now - Math.max(this.closingSince, this.lastActive) > listener.idleMs) this.kill('idle', true);
+      if (now - Math.max(this.closingSince, this.lastActive) > listener.idleMs) this.kill(this.unread ? 'stalled' : 'idle', true);
       return;
     }
     if (this.messageStarted > 0 && now - this.messageStarted > listener.messageMs) return this.kill('slow', true);
@@ -421,7 +423,13 @@ class Connection implements Transport {
     }
     if (this.outstanding === 0 && now - this.lastActive > idleMs) {
       // Nothing owed either way: a plain close. Answers it leaves unread: a reset frees them.
-      this.kill('idle', this.writeBlocked || this.socket.writableLength > 0);
+      const unread = this.unread;
+      this.kill(unread ? 'stalled' : 'idle', unread);
     }
+  }
+
+  /** Answers written that the client has not taken: queued here, or the socket pushed back. */
+  private get unread(): boolean {
+    return this.writeBlocked || this.socket.writableLength > 0;
   }
 }
