@@ -33,6 +33,7 @@ import type { Resolver } from '../data/resolve/resolver.js';
 import type { UpstreamPool } from '../data/resolve/upstream.js';
 import { DataPlane, type PlaneAddresses, type PlaneStats, sumStats } from '../data/plane.js';
 import { AnswerCache } from '../data/resolve/cache.js';
+import { ClientCounts, clientCountsMemory } from '../data/listen/client-counts.js';
 import { servingConfig } from '../shared/channel.js';
 import type { GroupTable } from '../shared/filter.js';
 import { Observers } from '../shared/events.js';
@@ -231,18 +232,25 @@ export class Daemon implements AdminTarget {
       return;
     }
     this.sharedCache = new AnswerCache(config.cache);
+    // tcp.maxPerClient holds over every worker: the kernel spreads one client's connections over them.
+    const clients = clientCountsMemory(config.workers, config.tcp.maxConnections);
+    const clientCounts = new ClientCounts(clients, -1);
     const hooks = {
       log: this.log,
       observers: this.observers,
       current: () => ({ filter: this.filter.spec, tables: this.tables(), cache: this.sharedCache!.memory }),
-      // A worker that died holding the cache's lock must not leave the others waiting for it.
-      exited: (index: number) => void this.sharedCache?.releaseIfHeldBy(index + 1),
+      // A worker that died holding the cache's lock must not leave the others waiting for it; its connections died with it.
+      exited: (index: number) => {
+        this.sharedCache?.releaseIfHeldBy(index + 1);
+        clientCounts.forgetWorker(index);
+      },
     };
     const first = {
       index: 0,
       config: servingConfig(config),
       listen,
       ...hooks.current(),
+      clients,
       share: 1 / config.workers,
       watchTls,
       logLevel: this.log.level,

@@ -3,7 +3,8 @@
 // HTTP/1.1 behind a reverse proxy. A request is one query; the resolver
 // answers it exactly as it answers UDP and TCP (groups, access, lists).
 // Everything a client controls is bounded: connections (in total and per
-// address, as for TCP), streams per connection, header and body size, how
+// client, together with TCP's), streams per connection, requests in flight
+// per client behind a trusted proxy, header and body size, how
 // long a connection may idle and a request may take to arrive. A malformed
 // request gets its 4xx and costs nothing else.
 
@@ -16,6 +17,7 @@ import type { TcpConfig } from '../../control/config/tcp.js';
 import { type Cidr, type HostPort, addressBytes, cidrContains } from '../../net/address.js';
 import type { Resolver, Transport } from '../resolve/resolver.js';
 import { HEADER_SIZE, readU16, readU32, skipName } from '../../wire/message.js';
+import { ClientCounts, Counted } from './client-counts.js';
 import type { TlsFiles } from './tls-files.js';
 
 export const DOH_PATH = '/dns-query';
@@ -34,7 +36,7 @@ const BASE64URL = /^[A-Za-z0-9_-]*$/;
 export interface DohStats {
   /** Connections refused: over tcp.maxPerClient (tcp.maxConnections is enforced by the server). */
   refused: number;
-  /** Answered 4xx: not a DoH request, or not a DNS message. */
+  /** Answered 4xx: not a DoH request, not a DNS message, or over a forwarded client's share. */
   rejected: number;
 }
 
@@ -48,6 +50,8 @@ export interface DohListener {
 }
 
 type Request = IncomingMessage | Http2ServerRequest;
+/** Requests in flight for clients a trusted proxy names, and how many one may have. */
+type Forwarded = { clients: ClientCounts; limit: number };
 type Response = ServerResponse | Http2ServerResponse;
 
 /** writeHead on either response type (their overloads do not unite into one callable type). */
@@ -60,14 +64,19 @@ export interface DohOptions {
   tls: TlsFiles | null;
   /** Every worker thread binds the same address (SO_REUSEPORT). */
   reusePort?: boolean;
+  /** Each client's connections over every listener and worker (tcp.maxPerClient); absent: this listener's own. */
+  clients?: ClientCounts;
 }
 
 export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOptions): Promise<DohListener> {
   const { tcp, doh, tls } = options;
+  const clients = options.clients ?? new ClientCounts(undefined, 0, tcp.maxConnections);
   const stats: DohStats = { refused: 0, rejected: 0 };
   const idleMs = tcp.idleTimeout * 1000;
   const messageMs = tcp.messageTimeout * 1000;
-  const handler = (req: Request, res: Response) => serve(req, res, resolver, doh.trustedProxies, stats, messageMs);
+  // A client behind a trusted proxy may have in flight what it could holding its own connections.
+  const forwarded = { clients, limit: tcp.maxPerClient * doh.maxStreams };
+  const handler = (req: Request, res: Response) => serve(req, res, resolver, doh.trustedProxies, stats, messageMs, forwarded);
   const h2options: ServerOptions = {
     maxSessionMemory: 1, // MB of unread answers and HPACK state per connection
     maxHeaderListPairs: 64,
@@ -92,25 +101,24 @@ export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOp
   }
   server.maxConnections = tcp.maxConnections;
   const open = new Set<Socket>();
-  const perClient = new Map<string, number>();
   server.on('connection', (socket: Socket) => {
-    const address = socket.remoteAddress;
-    const count = address === undefined ? 0 : (perClient.get(address) ?? 0);
+    const address = socket.remoteAddress ?? '';
     socket.on('error', () => undefined);
-    if (address === undefined || count >= tcp.maxPerClient) {
+    // A trusted reverse proxy speaks for many clients: its connections count against maxConnections only, and
+    // each client it names is held to its share per request (serve()).
+    const proxy = doh.trustedProxies.length > 0 && isTrusted(address, doh.trustedProxies);
+    const slot = proxy ? null : clients.take(Counted.Connections, address, tcp.maxPerClient);
+    if (!proxy && slot === null) {
       stats.refused++;
       socket.destroy();
       return;
     }
-    perClient.set(address, count + 1);
     open.add(socket);
     // An answer is one small frame, often followed by the one that ends the stream: no Nagle delay between them.
     socket.setNoDelay(true);
     socket.on('close', () => {
       open.delete(socket);
-      const left = (perClient.get(address) ?? 1) - 1;
-      if (left > 0) perClient.set(address, left);
-      else perClient.delete(address);
+      clients.release(slot);
     });
   });
   // A client that never finishes its TLS handshake or sends bad frames concerns itself only.
@@ -184,7 +192,7 @@ function prefixed(socket: Socket, head: Buffer): Duplex {
   return stream;
 }
 
-function serve(req: Request, res: Response, resolver: Resolver, trusted: readonly Cidr[], stats: DohStats, messageMs: number): void {
+function serve(req: Request, res: Response, resolver: Resolver, trusted: readonly Cidr[], stats: DohStats, messageMs: number, forwarded: Forwarded): void {
   const reject = (status: number, why: string, headers: Record<string, string> = {}) => {
     stats.rejected++;
     // The request body, if any, is not read: the connection closes (HTTP/1.1) or the stream resets (HTTP/2).
@@ -198,6 +206,11 @@ function serve(req: Request, res: Response, resolver: Resolver, trusted: readonl
   const path = mark < 0 ? url : url.slice(0, mark);
   if (path !== DOH_PATH) return reject(404, `not found: DNS over HTTPS is served on ${DOH_PATH}`);
   const client = clientAddress(req, trusted);
+  if (client.proxied) {
+    const slot = forwarded.clients.take(Counted.Forwarded, client.address, forwarded.limit);
+    if (slot === null) return reject(429, `too many requests in flight for ${client.address} (tcp.maxPerClient × doh.maxStreams = ${forwarded.limit})`);
+    res.once('close', () => forwarded.clients.release(slot));
+  }
   if (req.method === 'GET' || req.method === 'HEAD') {
     const dns = new URLSearchParams(mark < 0 ? '' : url.slice(mark + 1)).get('dns');
     if (dns === null) return reject(400, 'missing ?dns= (the query, base64url)');
@@ -269,11 +282,11 @@ function answer(
  * then X-Forwarded-For read from the right, skipping trusted proxies, names
  * it. A hop that is not an address stops the walk at the last one trusted.
  */
-export function clientAddress(req: Request, trusted: readonly Cidr[]): { address: string; port: number } {
+export function clientAddress(req: Request, trusted: readonly Cidr[]): { address: string; port: number; proxied: boolean } {
   const { address: peer, port } = peerOf(req.socket as Socket & { stream?: Socket });
-  if (trusted.length === 0 || !isTrusted(peer, trusted)) return { address: peer, port };
+  if (trusted.length === 0 || !isTrusted(peer, trusted)) return { address: peer, port, proxied: false };
   const header = req.headers['x-forwarded-for'];
-  if (header === undefined) return { address: peer, port };
+  if (header === undefined) return { address: peer, port, proxied: true };
   const hops = (Array.isArray(header) ? header.join(',') : header).split(',');
   let client = peer;
   for (let i = hops.length - 1, n = 0; i >= 0 && n < MAX_FORWARDED_HOPS; i--, n++) {
@@ -282,7 +295,7 @@ export function clientAddress(req: Request, trusted: readonly Cidr[]): { address
     client = hop;
     if (!isTrusted(hop, trusted)) break;
   }
-  return { address: client, port: client === peer ? port : 0 };
+  return { address: client, port: client === peer ? port : 0, proxied: true };
 }
 
 /** The TCP peer; h2c connections reach http2 through a wrapper stream (JSStreamSocket) that keeps the socket as `stream`. */
