@@ -84,17 +84,21 @@ export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOp
   };
   // HTTP/2: a session with no frames for idleTimeout is closed.
   const idleSessions = (session: Http2Session) => session.setTimeout(idleMs, () => session.destroy());
+  // HTTP/1.1, in clear and over TLS alike: read through a stream that watches the bytes, so that a request line or
+  // header over MAX_HEADER_BYTES is answered 414 or 431 (clientError below) and not just cut off.
+  const h1 = createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: messageMs * 2, headersTimeout: messageMs }, handler);
+  h1.keepAliveTimeout = idleMs;
+  h1.setTimeout(idleMs, (s) => s.destroy());
+  h1.on('clientError', (err: HttpParseError, socket: Duplex) => refuseUnparsed(err, socket as Relay, stats));
   let server: Server;
   if (tls) {
-    const secure = createSecureServer({ ...h2options, ...tls.options, allowHTTP1: true, handshakeTimeout: messageMs }, handler);
+    // ALPN h2 when the client offers it; http/1.1 (or no ALPN at all) reaches 'unknownProtocol', and the HTTP/1.1 server.
+    const secure = createSecureServer({ ...h2options, ...tls.options, handshakeTimeout: messageMs, ALPNCallback: chooseProtocol }, handler);
     tls.onChange.push((o) => secure.setSecureContext(o));
     secure.on('session', idleSessions);
-    secure.setTimeout(idleMs); // with no 'timeout' listener, an idle HTTP/1.1 socket is destroyed
+    secure.on('unknownProtocol', (socket: Socket) => h1.emit('connection', relay(socket, null)));
     server = secure;
   } else {
-    const h1 = createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: messageMs * 2, headersTimeout: messageMs }, handler);
-    h1.keepAliveTimeout = idleMs;
-    h1.setTimeout(idleMs, (s) => s.destroy());
     const h2c = createH2cServer(h2options, handler);
     h2c.on('session', idleSessions);
     server = plainFront(h1, h2c, messageMs);
@@ -123,7 +127,6 @@ export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOp
   });
   // A client that never finishes its TLS handshake or sends bad frames concerns itself only.
   server.on('tlsClientError', () => undefined);
-  server.on('clientError', (_err: Error, socket: Socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: at.host, port: at.port, ipv6Only: at.family === 6, reusePort: options.reusePort === true }, () => {
@@ -159,20 +162,37 @@ function plainFront(h1: Server, h2c: Server, messageMs: number): Server {
       socket.setTimeout(0);
       socket.pause();
       const h2 = chunk.length >= 3 && chunk.subarray(0, Math.min(chunk.length, H2_PREFACE.length)).equals(H2_PREFACE.subarray(0, Math.min(chunk.length, H2_PREFACE.length)));
-      if (h2) {
-        // http2 reads the socket's handle directly, past anything unshifted: hand it a stream that starts with what we read.
-        h2c.emit('connection', prefixed(socket, chunk));
-      } else {
-        socket.unshift(chunk);
-        h1.emit('connection', socket);
-        socket.resume();
-      }
+      // http2 reads the socket's handle directly, past anything unshifted: hand it a stream that starts with what we read.
+      if (h2) h2c.emit('connection', relay(socket, chunk));
+      else h1.emit('connection', relay(socket, chunk));
     });
   });
 }
 
-/** `socket` as a stream whose first bytes are `head` (already read from it). */
-function prefixed(socket: Socket, head: Buffer): Duplex {
+/** The ALPN protocol for a DoH client: h2 when offered, else http/1.1 when offered, else none (served as HTTP/1.1). */
+function chooseProtocol({ protocols }: { protocols: string[] }): string | undefined {
+  if (protocols.includes('h2')) return 'h2';
+  return protocols.includes('http/1.1') ? 'http/1.1' : undefined;
+}
+
+/** A stream over a client socket (TCP, or TLS), and where the line being received began: to tell a long request line from a long header. */
+type Relay = Duplex & {
+  /** The first bytes of the line being received before the latest chunk (up to 16), and that chunk. */
+  lineBefore: string;
+  latest: Buffer | null;
+  setTimeout(ms: number, callback?: () => void): Relay;
+};
+
+const LINE_HEAD = 16;
+
+/**
+ * `socket` as a stream whose first bytes are `head` (already read from it,
+ * or null), for a server that reads it through JavaScript: http2 and the
+ * HTTP/1.1 parser read a socket's handle directly otherwise, past anything
+ * unshifted and out of our sight.
+ */
+function relay(socket: Socket, head: Buffer | null): Relay {
+  let line = '';
   const stream = new Duplex({
     read: () => void socket.resume(),
     write: (data, encoding, done) => void socket.write(data, encoding, done),
@@ -181,15 +201,73 @@ function prefixed(socket: Socket, head: Buffer): Duplex {
       socket.destroy();
       done(err);
     },
-  });
+  }) as Relay;
   Object.defineProperties(stream, { remoteAddress: { value: socket.remoteAddress }, remotePort: { value: socket.remotePort } });
-  stream.push(head);
-  socket.on('data', (c: Buffer) => {
-    if (!stream.push(c)) socket.pause();
-  });
+  // The HTTP servers' idle and keep-alive timers run on the socket underneath.
+  stream.setTimeout = (ms: number, callback?: () => void) => {
+    socket.setTimeout(ms);
+    if (callback) stream.once('timeout', callback);
+    return stream;
+  };
+  socket.on('timeout', () => stream.emit('timeout'));
+  const take = (chunk: Buffer) => {
+    stream.lineBefore = line;
+    stream.latest = chunk;
+    const lf = chunk.lastIndexOf(10);
+    if (lf >= 0) line = chunk.toString('latin1', lf + 1, Math.min(chunk.length, lf + 1 + LINE_HEAD));
+    else if (line.length < LINE_HEAD) line += chunk.toString('latin1', 0, Math.min(chunk.length, LINE_HEAD - line.length));
+    if (!stream.push(chunk)) socket.pause();
+  };
+  stream.lineBefore = '';
+  stream.latest = null;
+  if (head !== null) take(head);
+  socket.on('data', take);
   socket.on('end', () => stream.push(null));
   socket.on('close', () => stream.destroy());
   return stream;
+}
+
+type HttpParseError = Error & { code?: string; bytesParsed?: number; rawPacket?: Buffer };
+
+/**
+ * An HTTP/1.1 request the parser refused: its status (414 for a request line
+ * over the limit, 431 for headers, 408 for one too slow, 400 for the rest),
+ * then the connection closes. Nothing is written if an answer is under way.
+ */
+function refuseUnparsed(err: HttpParseError, socket: Relay, stats: DohStats): void {
+  const code = err.code ?? '';
+  const status =
+    code === 'HPE_HEADER_OVERFLOW' ? (inRequestLine(err, socket) ? 414 : 431) : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : code.startsWith('HPE_') ? 400 : 0;
+  const busy = (socket as { _httpMessage?: { headersSent: boolean } })._httpMessage?.headersSent === true;
+  if (status === 0 || busy || !socket.writable) return void socket.destroy();
+  stats.rejected++;
+  const why =
+    status === 414
+      ? `request line over ${MAX_HEADER_BYTES} bytes: a GET ?dns= this long cannot be a DNS query; POST it`
+      : status === 431
+        ? `request headers over ${MAX_HEADER_BYTES} bytes`
+        : status === 408
+          ? 'request not complete in time'
+          : 'not an HTTP/1.1 request';
+  const body = `${why}\n`;
+  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  // A client that does not read its refusal does not keep the connection.
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 414: 'URI Too Long', 431: 'Request Header Fields Too Large' };
+
+/** Was the parser still in the request line (method, target, version) when its limit ran out? */
+function inRequestLine(err: HttpParseError, socket: Relay): boolean {
+  const chunk = err.rawPacket ?? socket.latest;
+  let line = socket.lineBefore;
+  if (chunk) {
+    const end = Math.min(chunk.length, err.bytesParsed ?? chunk.length);
+    const lf = chunk.lastIndexOf(10, end - 1);
+    line = lf >= 0 ? chunk.toString('latin1', lf + 1, Math.min(end, lf + 1 + LINE_HEAD)) : (line + chunk.toString('latin1', 0, LINE_HEAD)).slice(0, LINE_HEAD);
+  }
+  // A request line starts with a method and a space; a header line has a colon before any space.
+  return /^[A-Z]+ /.test(line);
 }
 
 function serve(req: Request, res: Response, resolver: Resolver, trusted: readonly Cidr[], stats: DohStats, messageMs: number, forwarded: Forwarded): void {
