@@ -1,8 +1,12 @@
 // DoH clients that misbehave at the HTTP layer get a clear answer and cost
 // a bounded amount: over HTTP/1.1 an oversized header is answered 431 and an
 // oversized ?dns= 414 (not a bare close), in clear (listenHttp) and over TLS
-// (listenHttps with ALPN http/1.1).
+// (listenHttps with ALPN http/1.1); over HTTP/2 a client that opens streams
+// and cancels them at once (rapid reset, CVE-2023-44487), from a process of
+// its own, drives no more upstream queries than its stream limit and is cut
+// off with GOAWAY ENHANCE_YOUR_CALM.
 
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -26,7 +30,9 @@ beforeAll(async () => {
   if (!present) return;
   upstream = await TestUpstream.start();
   const c = makeCert(mkdtempSync(join(tmpdir(), 'aifence-certs-')), 'server', { dns: ['dns.aifence.test'] });
-  d = await startDaemon(`listenHttps: ["127.0.0.1:0"]\nlistenHttp: ["127.0.0.1:0"]\ntls: { cert: ${c.cert}, key: ${c.key} }\n`, [upstream.address]);
+  // Upstream answers for the rapid-reset names take a while, as misses do: the cancelled streams' queries are still out.
+  upstream.behave = (name) => (name.startsWith('rr-') ? { kind: 'delay', ms: 300 } : { kind: 'answer' });
+  d = await startDaemon(`listenHttps: ["127.0.0.1:0"]\nlistenHttp: ["127.0.0.1:0"]\ntls: { cert: ${c.cert}, key: ${c.key} }\ndoh: { maxStreams: 20 }\n`, [upstream.address]);
   https = d.daemon.httpsAddresses[0].port;
   http = d.daemon.httpAddresses[0].port;
 });
@@ -87,4 +93,31 @@ describe.skipIf(!present)('DoH over HTTP/1.1: oversized requests get their statu
       expect(await raw(tls, `GET /dns-query?dns=${dns} HTTP/1.1\r\nHost: dns.aifence.test\r\nConnection: close\r\n\r\n`)).toMatch(/^HTTP\/1\.1 200 /);
     });
   }
+});
+
+/** Runs the rapid-reset client (test/support/rapid-reset.mjs) in its own process against the HTTPS listener. */
+function rapidReset(total: number, batch: number, prefix: string): Promise<{ sent: number; goaway: number | null; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['test/support/rapid-reset.mjs', `https://127.0.0.1:${https}`, String(total), String(batch), prefix], { timeout: 30_000 }, (err, stdout) => {
+      if (err) return reject(err);
+      resolve(JSON.parse(stdout.trim().split('\n').pop()!));
+    });
+  });
+}
+
+const ENHANCE_YOUR_CALM = 11;
+
+describe.skipIf(!present)('DoH over HTTP/2: rapid reset', () => {
+  it('forwards no more upstream than the stream limit, and ends the connection with ENHANCE_YOUR_CALM', async () => {
+    const before = upstream.received.length;
+    const result = await rapidReset(5000, 20, 'rr-a');
+    await new Promise((r) => setTimeout(r, 500));
+    const forwarded = upstream.received.slice(before).filter((q) => q.name.startsWith('rr-a-')).length;
+    console.log(`rapid reset: ${result.sent} streams opened and cancelled, ${forwarded} queries upstream, GOAWAY ${result.goaway}, closed ${result.closed}`);
+    expect(result.goaway).toBe(ENHANCE_YOUR_CALM);
+    expect(forwarded).toBeLessThanOrEqual(2 * 20); // doh.maxStreams, with what was in flight when it was cut off
+    expect(result.sent).toBeLessThan(1000);
+    // The listener still serves everyone else, over HTTP/2 and HTTP/1.1.
+    expect(await raw(true, `GET /dns-query?dns=${dns} HTTP/1.1\r\nHost: dns.aifence.test\r\nConnection: close\r\n\r\n`)).toMatch(/^HTTP\/1\.1 200 /);
+  }, 40_000);
 });

@@ -3,14 +3,23 @@
 // HTTP/1.1 behind a reverse proxy. A request is one query; the resolver
 // answers it exactly as it answers UDP and TCP (groups, access, lists).
 // Everything a client controls is bounded: connections (in total and per
-// client, together with TCP's), streams per connection, requests in flight
-// per client behind a trusted proxy, header and body size, how
-// long a connection may idle and a request may take to arrive. A malformed
-// request gets its 4xx and costs nothing else.
+// client, together with TCP's), streams per connection (cancelled ones
+// included: doh-streams.ts), requests in flight per client behind a trusted
+// proxy, header and body size, how long a connection may idle and a request
+// may take to arrive. A malformed request gets its 4xx (http-front.ts for
+// what the HTTP/1.1 parser refuses) and costs nothing else.
 
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerOptions, createSecureServer, createServer as createH2cServer } from 'node:http2';
-import { type AddressInfo, type Server, type Socket, createServer as createTcpServer, isIP } from 'node:net';
+import {
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+  type ServerHttp2Stream,
+  type ServerOptions,
+  createSecureServer,
+  createServer as createH2cServer,
+} from 'node:http2';
+import { type AddressInfo, type Server, type Socket, isIP } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { DohConfig } from '../../control/config/encrypted.js';
 import type { TcpConfig } from '../../control/config/tcp.js';
@@ -18,6 +27,8 @@ import { type Cidr, type HostPort, addressBytes, cidrContains } from '../../net/
 import type { Resolver, Transport } from '../resolve/resolver.js';
 import { HEADER_SIZE, readU16, readU32, skipName } from '../../wire/message.js';
 import { ClientCounts, Counted } from './client-counts.js';
+import { StreamBudget } from './doh-streams.js';
+import { type HttpParseError, type Relay, chooseProtocol, plainFront, refuseUnparsed, relay } from './http-front.js';
 import type { TlsFiles } from './tls-files.js';
 
 export const DOH_PATH = '/dns-query';
@@ -76,11 +87,14 @@ export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOp
   const messageMs = tcp.messageTimeout * 1000;
   // A client behind a trusted proxy may have in flight what it could holding its own connections.
   const forwarded = { clients, limit: tcp.maxPerClient * doh.maxStreams };
-  const handler = (req: Request, res: Response) => serve(req, res, resolver, doh.trustedProxies, stats, messageMs, forwarded);
+  const handler = (req: Request, res: Response) => serve(req, res, resolver, doh, stats, messageMs, forwarded);
   const h2options: ServerOptions = {
     maxSessionMemory: 1, // MB of unread answers and HPACK state per connection
     maxHeaderListPairs: 64,
     settings: { maxConcurrentStreams: doh.maxStreams, maxHeaderListSize: MAX_HEADER_BYTES, enablePush: false },
+    // Node's own reset limit (1,000 at once, 33 a second) ends a session with INTERNAL_ERROR; ours (doh-streams.ts) comes first.
+    streamResetBurst: 10 * doh.maxStreams,
+    streamResetRate: 10 * doh.maxStreams,
   };
   // HTTP/2: a session with no frames for idleTimeout is closed.
   const idleSessions = (session: Http2Session) => session.setTimeout(idleMs, () => session.destroy());
@@ -89,7 +103,7 @@ export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOp
   const h1 = createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: messageMs * 2, headersTimeout: messageMs }, handler);
   h1.keepAliveTimeout = idleMs;
   h1.setTimeout(idleMs, (s) => s.destroy());
-  h1.on('clientError', (err: HttpParseError, socket: Duplex) => refuseUnparsed(err, socket as Relay, stats));
+  h1.on('clientError', (err: HttpParseError, socket: Duplex) => refuseUnparsed(err, socket as Relay, MAX_HEADER_BYTES, () => stats.rejected++));
   let server: Server;
   if (tls) {
     // ALPN h2 when the client offers it; http/1.1 (or no ALPN at all) reaches 'unknownProtocol', and the HTTP/1.1 server.
@@ -148,129 +162,8 @@ export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOp
   };
 }
 
-/** The HTTP/2 connection preface (RFC 9113 §3.4): a client that speaks h2c with prior knowledge starts with it. */
-const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n');
-
-/**
- * Plain HTTP for a reverse proxy: HTTP/1.1 (nginx, Apache) or HTTP/2 with
- * prior knowledge (Caddy, Envoy, HAProxy h2c), told apart by the first bytes.
- */
-function plainFront(h1: Server, h2c: Server, messageMs: number): Server {
-  return createTcpServer((socket) => {
-    socket.setTimeout(messageMs, () => socket.destroy()); // nothing sent at all: gone after messageTimeout
-    socket.once('data', (chunk: Buffer) => {
-      socket.setTimeout(0);
-      socket.pause();
-      const h2 = chunk.length >= 3 && chunk.subarray(0, Math.min(chunk.length, H2_PREFACE.length)).equals(H2_PREFACE.subarray(0, Math.min(chunk.length, H2_PREFACE.length)));
-      // http2 reads the socket's handle directly, past anything unshifted: hand it a stream that starts with what we read.
-      if (h2) h2c.emit('connection', relay(socket, chunk));
-      else h1.emit('connection', relay(socket, chunk));
-    });
-  });
-}
-
-/** The ALPN protocol for a DoH client: h2 when offered, else http/1.1 when offered, else none (served as HTTP/1.1). */
-function chooseProtocol({ protocols }: { protocols: string[] }): string | undefined {
-  if (protocols.includes('h2')) return 'h2';
-  return protocols.includes('http/1.1') ? 'http/1.1' : undefined;
-}
-
-/** A stream over a client socket (TCP, or TLS), and where the line being received began: to tell a long request line from a long header. */
-type Relay = Duplex & {
-  /** The first bytes of the line being received before the latest chunk (up to 16), and that chunk. */
-  lineBefore: string;
-  latest: Buffer | null;
-  setTimeout(ms: number, callback?: () => void): Relay;
-};
-
-const LINE_HEAD = 16;
-
-/**
- * `socket` as a stream whose first bytes are `head` (already read from it,
- * or null), for a server that reads it through JavaScript: http2 and the
- * HTTP/1.1 parser read a socket's handle directly otherwise, past anything
- * unshifted and out of our sight.
- */
-function relay(socket: Socket, head: Buffer | null): Relay {
-  let line = '';
-  const stream = new Duplex({
-    read: () => void socket.resume(),
-    write: (data, encoding, done) => void socket.write(data, encoding, done),
-    final: (done) => void socket.end(done),
-    destroy: (err, done) => {
-      socket.destroy();
-      done(err);
-    },
-  }) as Relay;
-  Object.defineProperties(stream, { remoteAddress: { value: socket.remoteAddress }, remotePort: { value: socket.remotePort } });
-  // The HTTP servers' idle and keep-alive timers run on the socket underneath.
-  stream.setTimeout = (ms: number, callback?: () => void) => {
-    socket.setTimeout(ms);
-    if (callback) stream.once('timeout', callback);
-    return stream;
-  };
-  socket.on('timeout', () => stream.emit('timeout'));
-  const take = (chunk: Buffer) => {
-    stream.lineBefore = line;
-    stream.latest = chunk;
-    const lf = chunk.lastIndexOf(10);
-    if (lf >= 0) line = chunk.toString('latin1', lf + 1, Math.min(chunk.length, lf + 1 + LINE_HEAD));
-    else if (line.length < LINE_HEAD) line += chunk.toString('latin1', 0, Math.min(chunk.length, LINE_HEAD - line.length));
-    if (!stream.push(chunk)) socket.pause();
-  };
-  stream.lineBefore = '';
-  stream.latest = null;
-  if (head !== null) take(head);
-  socket.on('data', take);
-  socket.on('end', () => stream.push(null));
-  socket.on('close', () => stream.destroy());
-  return stream;
-}
-
-type HttpParseError = Error & { code?: string; bytesParsed?: number; rawPacket?: Buffer };
-
-/**
- * An HTTP/1.1 request the parser refused: its status (414 for a request line
- * over the limit, 431 for headers, 408 for one too slow, 400 for the rest),
- * then the connection closes. Nothing is written if an answer is under way.
- */
-function refuseUnparsed(err: HttpParseError, socket: Relay, stats: DohStats): void {
-  const code = err.code ?? '';
-  const status =
-    code === 'HPE_HEADER_OVERFLOW' ? (inRequestLine(err, socket) ? 414 : 431) : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : code.startsWith('HPE_') ? 400 : 0;
-  const busy = (socket as { _httpMessage?: { headersSent: boolean } })._httpMessage?.headersSent === true;
-  if (status === 0 || busy || !socket.writable) return void socket.destroy();
-  stats.rejected++;
-  const why =
-    status === 414
-      ? `request line over ${MAX_HEADER_BYTES} bytes: a GET ?dns= this long cannot be a DNS query; POST it`
-      : status === 431
-        ? `request headers over ${MAX_HEADER_BYTES} bytes`
-        : status === 408
-          ? 'request not complete in time'
-          : 'not an HTTP/1.1 request';
-  const body = `${why}\n`;
-  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-  // A client that does not read its refusal does not keep the connection.
-  setTimeout(() => socket.destroy(), 1000).unref();
-}
-
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 414: 'URI Too Long', 431: 'Request Header Fields Too Large' };
-
-/** Was the parser still in the request line (method, target, version) when its limit ran out? */
-function inRequestLine(err: HttpParseError, socket: Relay): boolean {
-  const chunk = err.rawPacket ?? socket.latest;
-  let line = socket.lineBefore;
-  if (chunk) {
-    const end = Math.min(chunk.length, err.bytesParsed ?? chunk.length);
-    const lf = chunk.lastIndexOf(10, end - 1);
-    line = lf >= 0 ? chunk.toString('latin1', lf + 1, Math.min(end, lf + 1 + LINE_HEAD)) : (line + chunk.toString('latin1', 0, LINE_HEAD)).slice(0, LINE_HEAD);
-  }
-  // A request line starts with a method and a space; a header line has a colon before any space.
-  return /^[A-Z]+ /.test(line);
-}
-
-function serve(req: Request, res: Response, resolver: Resolver, trusted: readonly Cidr[], stats: DohStats, messageMs: number, forwarded: Forwarded): void {
+function serve(req: Request, res: Response, resolver: Resolver, doh: DohConfig, stats: DohStats, messageMs: number, forwarded: Forwarded): void {
+  const trusted = doh.trustedProxies;
   const reject = (status: number, why: string, headers: Record<string, string> = {}) => {
     stats.rejected++;
     // The request body, if any, is not read: the connection closes (HTTP/1.1) or the stream resets (HTTP/2).
@@ -294,7 +187,7 @@ function serve(req: Request, res: Response, resolver: Resolver, trusted: readonl
     if (dns === null) return reject(400, 'missing ?dns= (the query, base64url)');
     if (dns.length > MAX_GET_PARAM || !BASE64URL.test(dns)) return reject(400, '?dns= is not base64url (RFC 4648 §5, no padding)');
     const msg = Buffer.from(dns, 'base64url');
-    return answer(msg, client, req, res, resolver, reject);
+    return answer(msg, client, req, res, resolver, reject, doh.maxStreams);
   }
   if (req.method !== 'POST') return reject(405, 'method not allowed: use GET or POST', { allow: 'GET, POST' });
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
@@ -326,11 +219,12 @@ function serve(req: Request, res: Response, resolver: Resolver, trusted: readonl
   });
   req.on('end', () => {
     clearTimeout(slow);
-    if (!over) answer(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), client, req, res, resolver, reject);
+    if (!over) answer(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), client, req, res, resolver, reject, doh.maxStreams);
   });
   req.on('error', () => undefined);
 }
 
+/** Hands the query to the resolver; over HTTP/2, once the frames read with it are processed (doh-streams.ts). */
 function answer(
   msg: Buffer,
   client: { address: string; port: number },
@@ -338,13 +232,39 @@ function answer(
   res: Response,
   resolver: Resolver,
   reject: (status: number, why: string) => void,
+  maxStreams: number,
 ): void {
   if (msg.length < HEADER_SIZE) return reject(400, 'not a DNS message');
+  const stream = (req as Http2ServerRequest).stream as ServerHttp2Stream | undefined;
+  if (stream === undefined) return dispatch(msg, client, req, res, resolver, reject, null);
+  const budget = StreamBudget.of(stream.session!, maxStreams);
+  setImmediate(() => {
+    // Cancelled in the same read as its HEADERS (rapid reset): nothing goes upstream.
+    if (stream.closed || stream.destroyed) return budget.cancelled(false);
+    if (budget.admit()) dispatch(msg, client, req, res, resolver, reject, budget);
+  });
+}
+
+const Asked = { Working: 0, Answered: 1, Orphaned: 2 } as const;
+
+function dispatch(
+  msg: Buffer,
+  client: { address: string; port: number },
+  req: Request,
+  res: Response,
+  resolver: Resolver,
+  reject: (status: number, why: string) => void,
+  budget: StreamBudget | null,
+): void {
   const head = req.method === 'HEAD';
+  let asked: number = Asked.Working;
   const transport: Transport = {
     udp: false,
     kind: 'doh',
     send(reply) {
+      if (asked === Asked.Orphaned) return budget!.orphanDone();
+      asked = Asked.Answered;
+      budget?.answered();
       // The client may have gone while upstream answered: nothing to do.
       if (res.headersSent || res.writableEnded || res.destroyed) return;
       writeHead(res, 200, { 'content-type': CONTENT_TYPE, 'content-length': String(reply.length), 'cache-control': `max-age=${freshness(reply)}` });
@@ -352,7 +272,18 @@ function answer(
       else res.end(reply);
     },
   };
-  if (!resolver.handle(msg, client.address, client.port, transport)) reject(400, 'not a DNS query');
+  if (budget !== null) {
+    res.once('close', () => {
+      if (asked !== Asked.Working) return;
+      // Cancelled while its query is out: the slot stays taken until the query comes back.
+      asked = Asked.Orphaned;
+      budget.cancelled(true);
+    });
+  }
+  if (!resolver.handle(msg, client.address, client.port, transport)) {
+    asked = Asked.Answered;
+    reject(400, 'not a DNS query');
+  }
 }
 
 /**

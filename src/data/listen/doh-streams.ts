@@ -1,0 +1,76 @@
+// HTTP/2 streams that a DoH client cancels (RST_STREAM) before its answer.
+// Rapid reset (CVE-2023-44487) opens streams and cancels them at once: each
+// cancel frees a slot under doh.maxStreams, so without more the stream limit
+// never holds while every query still goes upstream. Here:
+//
+// - a query is handed to the resolver only once the frames read with its
+//   HEADERS are processed: a stream cancelled in the same read costs nothing;
+// - a cancelled query still waiting on upstream keeps its slot: when a
+//   session has doh.maxStreams of them and opens another stream, it is doing
+//   what the limit forbids;
+// - each session may cancel 2 × doh.maxStreams streams more than it was
+//   answered (a budget refilled by answers);
+//
+// and a session over either is ended with GOAWAY ENHANCE_YOUR_CALM (RFC 9113
+// §5.4.1, the code for a peer "exhibiting a behavior that might be generating
+// excessive load"). A browser cancelling a few lookups when a tab closes is
+// nowhere near either.
+
+import { type Http2Session, constants } from 'node:http2';
+
+const budgets = new WeakMap<Http2Session, StreamBudget>();
+
+export class StreamBudget {
+  /** Cancelled by the client while their queries are still out. */
+  private orphans = 0;
+  /** Cancellations left: 2 × maxStreams, one back per answer. */
+  private tokens: number;
+  private readonly most: number;
+  private calmed = false;
+
+  private constructor(
+    private readonly session: Http2Session,
+    private readonly maxStreams: number,
+  ) {
+    this.most = this.tokens = 2 * maxStreams;
+  }
+
+  /** The session's budget, made at its first stream. */
+  static of(session: Http2Session, maxStreams: number): StreamBudget {
+    let b = budgets.get(session);
+    if (b === undefined) {
+      b = new StreamBudget(session, maxStreams);
+      budgets.set(session, b);
+    }
+    return b;
+  }
+
+  /** May a new query go upstream? False once the session is cut off; cuts it off when its cancelled queries fill the stream limit. */
+  admit(): boolean {
+    if (this.orphans >= this.maxStreams) this.calm();
+    return !this.calmed;
+  }
+
+  /** A stream was cancelled by the client; `working`: its query is still out. */
+  cancelled(working: boolean): void {
+    if (working) this.orphans++;
+    if (--this.tokens < 0) this.calm();
+  }
+
+  /** The query of a cancelled stream came back (its answer goes nowhere). */
+  orphanDone(): void {
+    this.orphans--;
+  }
+
+  answered(): void {
+    if (this.tokens < this.most) this.tokens++;
+  }
+
+  /** GOAWAY ENHANCE_YOUR_CALM, and the connection closes. */
+  private calm(): void {
+    if (this.calmed) return;
+    this.calmed = true;
+    // destroy(code): the GOAWAY carries the code (destroy(undefined, code) would send NO_ERROR).
+    if (!this.session.destroyed) (this.session.destroy as unknown as (code: number) => void).call(this.session, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+}
