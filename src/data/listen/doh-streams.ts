@@ -19,6 +19,8 @@
 import { type Http2Session, constants } from 'node:http2';
 
 const budgets = new WeakMap<Http2Session, StreamBudget>();
+/** Time for the GOAWAY to leave before the connection is destroyed (destroying at once can drop it unsent). */
+const CALM_CLOSE_MS = 100;
 
 export class StreamBudget {
   /** Cancelled by the client while their queries are still out. */
@@ -66,11 +68,12 @@ export class StreamBudget {
     if (this.tokens < this.most) this.tokens++;
   }
 
-  /** GOAWAY ENHANCE_YOUR_CALM, and the connection closes. */
+  /** GOAWAY ENHANCE_YOUR_CALM, and the connection closes once that is written. */
   private calm(): void {
-    if (this.calmed) return;
+    if (this.calmed || this.session.destroyed) return;
     this.calmed = true;
-    // destroy(code): the GOAWAY carries the code (destroy(undefined, code) would send NO_ERROR).
-    if (!this.session.destroyed) (this.session.destroy as unknown as (code: number) => void).call(this.session, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    // Streams the client opens from now on are refused by the protocol layer; none is dispatched (admit()).
+    this.session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    setTimeout(() => this.session.destroy(), CALM_CLOSE_MS).unref();
   }
 }
