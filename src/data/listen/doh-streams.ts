@@ -16,9 +16,10 @@
 // excessive load"). A browser cancelling a few lookups when a tab closes is
 // nowhere near either.
 
-import { type Http2Session, constants } from 'node:http2';
+import { type Http2Session, type ServerHttp2Stream, constants } from 'node:http2';
 
-const budgets = new WeakMap<Http2Session, StreamBudget>();
+/** Each stream's session budget (a stream torn down with its session no longer names it). */
+const budgets = new WeakMap<ServerHttp2Stream, StreamBudget>();
 /** Time for the GOAWAY to leave before the connection is destroyed (destroying at once can drop it unsent). */
 const CALM_CLOSE_MS = 100;
 
@@ -37,14 +38,25 @@ export class StreamBudget {
     this.most = this.tokens = 2 * maxStreams;
   }
 
-  /** The session's budget, made at its first stream. */
-  static of(session: Http2Session, maxStreams: number): StreamBudget {
-    let b = budgets.get(session);
-    if (b === undefined) {
-      b = new StreamBudget(session, maxStreams);
-      budgets.set(session, b);
-    }
-    return b;
+  /**
+   * Keeps the books of a new session: every stream it opens is counted when
+   * it closes, answered or cancelled (whatever path its request took).
+   */
+  static watch(session: Http2Session, maxStreams: number): void {
+    const budget = new StreamBudget(session, maxStreams);
+    // Before the request handler runs: it looks the budget up.
+    session.prependListener('stream', (stream: ServerHttp2Stream) => {
+      budgets.set(stream, budget);
+      stream.once('close', () => {
+        if (stream.headersSent) budget.answered();
+        else budget.cancelled();
+      });
+    });
+  }
+
+  /** The budget of the session `stream` came on (null: not an HTTP/2 stream of a watched session). */
+  static of(stream: ServerHttp2Stream): StreamBudget | null {
+    return budgets.get(stream) ?? null;
   }
 
   /** May a new query go upstream? False once the session is cut off; cuts it off when its cancelled queries fill the stream limit. */
@@ -53,10 +65,9 @@ export class StreamBudget {
     return !this.calmed;
   }
 
-  /** A stream was cancelled by the client; `working`: its query is still out. */
-  cancelled(working: boolean): void {
-    if (working) this.orphans++;
-    if (--this.tokens < 0) this.calm();
+  /** A stream whose query is out was cancelled: its slot stays taken until `orphanDone`. */
+  orphaned(): void {
+    this.orphans++;
   }
 
   /** The query of a cancelled stream came back (its answer goes nowhere). */
@@ -64,7 +75,11 @@ export class StreamBudget {
     this.orphans--;
   }
 
-  answered(): void {
+  private cancelled(): void {
+    if (--this.tokens < 0) this.calm();
+  }
+
+  private answered(): void {
     if (this.tokens < this.most) this.tokens++;
   }
 

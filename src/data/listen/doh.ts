@@ -96,8 +96,11 @@ export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOp
     streamResetBurst: 10 * doh.maxStreams,
     streamResetRate: 10 * doh.maxStreams,
   };
-  // HTTP/2: a session with no frames for idleTimeout is closed.
-  const idleSessions = (session: Http2Session) => session.setTimeout(idleMs, () => session.destroy());
+  // HTTP/2: a session with no frames for idleTimeout is closed; its cancelled streams are budgeted.
+  const onSession = (session: Http2Session) => {
+    session.setTimeout(idleMs, () => session.destroy());
+    StreamBudget.watch(session, doh.maxStreams);
+  };
   // HTTP/1.1, in clear and over TLS alike: read through a stream that watches the bytes, so that a request line or
   // header over MAX_HEADER_BYTES is answered 414 or 431 (clientError below) and not just cut off.
   const h1 = createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: messageMs * 2, headersTimeout: messageMs }, handler);
@@ -109,12 +112,12 @@ export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOp
     // ALPN h2 when the client offers it; http/1.1 (or no ALPN at all) reaches 'unknownProtocol', and the HTTP/1.1 server.
     const secure = createSecureServer({ ...h2options, ...tls.options, handshakeTimeout: messageMs, ALPNCallback: chooseProtocol }, handler);
     tls.onChange.push((o) => secure.setSecureContext(o));
-    secure.on('session', idleSessions);
+    secure.on('session', onSession);
     secure.on('unknownProtocol', (socket: Socket) => h1.emit('connection', relay(socket, null)));
     server = secure;
   } else {
     const h2c = createH2cServer(h2options, handler);
-    h2c.on('session', idleSessions);
+    h2c.on('session', onSession);
     server = plainFront(h1, h2c, messageMs);
   }
   server.maxConnections = tcp.maxConnections;
@@ -163,6 +166,9 @@ export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOp
 }
 
 function serve(req: Request, res: Response, resolver: Resolver, doh: DohConfig, stats: DohStats, messageMs: number, forwarded: Forwarded): void {
+  // An HTTP/2 stream reset before its request event (HEADERS and RST_STREAM in one read): nothing to answer; its session's budget counted it.
+  const stream = (req as Http2ServerRequest).stream as ServerHttp2Stream | undefined;
+  if (stream !== undefined && (stream.closed || stream.destroyed)) return;
   const trusted = doh.trustedProxies;
   const reject = (status: number, why: string, headers: Record<string, string> = {}) => {
     stats.rejected++;
@@ -187,7 +193,7 @@ function serve(req: Request, res: Response, resolver: Resolver, doh: DohConfig, 
     if (dns === null) return reject(400, 'missing ?dns= (the query, base64url)');
     if (dns.length > MAX_GET_PARAM || !BASE64URL.test(dns)) return reject(400, '?dns= is not base64url (RFC 4648 §5, no padding)');
     const msg = Buffer.from(dns, 'base64url');
-    return answer(msg, client, req, res, resolver, reject, doh.maxStreams);
+    return answer(msg, client, req, res, resolver, reject);
   }
   if (req.method !== 'POST') return reject(405, 'method not allowed: use GET or POST', { allow: 'GET, POST' });
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
@@ -219,7 +225,7 @@ function serve(req: Request, res: Response, resolver: Resolver, doh: DohConfig, 
   });
   req.on('end', () => {
     clearTimeout(slow);
-    if (!over) answer(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), client, req, res, resolver, reject, doh.maxStreams);
+    if (!over) answer(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), client, req, res, resolver, reject);
   });
   req.on('error', () => undefined);
 }
@@ -232,15 +238,14 @@ function answer(
   res: Response,
   resolver: Resolver,
   reject: (status: number, why: string) => void,
-  maxStreams: number,
 ): void {
   if (msg.length < HEADER_SIZE) return reject(400, 'not a DNS message');
   const stream = (req as Http2ServerRequest).stream as ServerHttp2Stream | undefined;
-  if (stream === undefined) return dispatch(msg, client, req, res, resolver, reject, null);
-  const budget = StreamBudget.of(stream.session!, maxStreams);
+  const budget = stream === undefined ? null : StreamBudget.of(stream);
+  if (budget === null) return dispatch(msg, client, req, res, resolver, reject, null);
   setImmediate(() => {
     // Cancelled in the same read as its HEADERS (rapid reset): nothing goes upstream.
-    if (stream.closed || stream.destroyed) return budget.cancelled(false);
+    if (stream!.closed || stream!.destroyed) return;
     if (budget.admit()) dispatch(msg, client, req, res, resolver, reject, budget);
   });
 }
@@ -264,7 +269,6 @@ function dispatch(
     send(reply) {
       if (asked === Asked.Orphaned) return budget!.orphanDone();
       asked = Asked.Answered;
-      budget?.answered();
       // The client may have gone while upstream answered: nothing to do.
       if (res.headersSent || res.writableEnded || res.destroyed) return;
       writeHead(res, 200, { 'content-type': CONTENT_TYPE, 'content-length': String(reply.length), 'cache-control': `max-age=${freshness(reply)}` });
@@ -277,7 +281,7 @@ function dispatch(
       if (asked !== Asked.Working) return;
       // Cancelled while its query is out: the slot stays taken until the query comes back.
       asked = Asked.Orphaned;
-      budget.cancelled(true);
+      budget.orphaned();
     });
   }
   if (!resolver.handle(msg, client.address, client.port, transport)) {
