@@ -3,8 +3,8 @@
 // HTTP/1.1 behind a reverse proxy. A request is one query; the resolver
 // answers it exactly as it answers UDP and TCP (groups, access, lists).
 // Everything a client controls is bounded: connections (in total and per
-// client, together with TCP's), streams per connection (cancelled ones
-// included: doh-streams.ts), requests in flight per client behind a trusted
+// client, together with TCP's), streams per connection (and cancelled
+// streams' queries still out: doh-streams.ts), requests in flight per client behind a trusted
 // proxy, header and body size, how long a connection may idle and a request
 // may take to arrive. A malformed request gets its 4xx (http-front.ts for
 // what the HTTP/1.1 parser refuses) and costs nothing else.
@@ -92,9 +92,12 @@ export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOp
     maxSessionMemory: 1, // MB of unread answers and HPACK state per connection
     maxHeaderListPairs: 64,
     settings: { maxConcurrentStreams: doh.maxStreams, maxHeaderListSize: MAX_HEADER_BYTES, enablePush: false },
-    // Node's own reset limit (1,000 at once, 33 a second) ends a session with INTERNAL_ERROR; ours (doh-streams.ts) comes first.
-    streamResetBurst: 10 * doh.maxStreams,
-    streamResetRate: 10 * doh.maxStreams,
+    // Node's own guards end a session with INTERNAL_ERROR, or no code: after 1,000 resets at once (then 33 a second), or
+    // 100 streams it refused itself (a reset stream's slot is freed a turn of the loop later). Ours (doh-streams.ts)
+    // come first and say ENHANCE_YOUR_CALM; these stay as a backstop.
+    streamResetBurst: 100 * doh.maxStreams,
+    streamResetRate: 100 * doh.maxStreams,
+    maxSessionRejectedStreams: 100 * doh.maxStreams,
   };
   // HTTP/2: a session with no frames for idleTimeout is closed; its cancelled streams are budgeted.
   const onSession = (session: Http2Session) => {
@@ -230,7 +233,7 @@ function serve(req: Request, res: Response, resolver: Resolver, doh: DohConfig, 
   req.on('error', () => undefined);
 }
 
-/** Hands the query to the resolver; over HTTP/2, once the frames read with it are processed (doh-streams.ts). */
+/** Hands the query to the resolver; over HTTP/2, counted in its session's budget (doh-streams.ts). */
 function answer(
   msg: Buffer,
   client: { address: string; port: number },
@@ -242,15 +245,8 @@ function answer(
   if (msg.length < HEADER_SIZE) return reject(400, 'not a DNS message');
   const stream = (req as Http2ServerRequest).stream as ServerHttp2Stream | undefined;
   const budget = stream === undefined ? null : StreamBudget.of(stream);
-  if (budget === null) return dispatch(msg, client, req, res, resolver, reject, null);
-  setImmediate(() => {
-    // Cancelled in the same read as its HEADERS (rapid reset): nothing goes upstream.
-    if (stream!.closed || stream!.destroyed) return;
-    if (budget.admit()) dispatch(msg, client, req, res, resolver, reject, budget);
-  });
+  if (budget === null || budget.ask(stream!)) dispatch(msg, client, req, res, resolver, reject, budget);
 }
-
-const Asked = { Working: 0, Answered: 1, Orphaned: 2 } as const;
 
 function dispatch(
   msg: Buffer,
@@ -262,13 +258,11 @@ function dispatch(
   budget: StreamBudget | null,
 ): void {
   const head = req.method === 'HEAD';
-  let asked: number = Asked.Working;
   const transport: Transport = {
     udp: false,
     kind: 'doh',
     send(reply) {
-      if (asked === Asked.Orphaned) return budget!.orphanDone();
-      asked = Asked.Answered;
+      if (budget !== null && !budget.answer((req as Http2ServerRequest).stream)) return;
       // The client may have gone while upstream answered: nothing to do.
       if (res.headersSent || res.writableEnded || res.destroyed) return;
       writeHead(res, 200, { 'content-type': CONTENT_TYPE, 'content-length': String(reply.length), 'cache-control': `max-age=${freshness(reply)}` });
@@ -276,16 +270,8 @@ function dispatch(
       else res.end(reply);
     },
   };
-  if (budget !== null) {
-    res.once('close', () => {
-      if (asked !== Asked.Working) return;
-      // Cancelled while its query is out: the slot stays taken until the query comes back.
-      asked = Asked.Orphaned;
-      budget.orphaned();
-    });
-  }
   if (!resolver.handle(msg, client.address, client.port, transport)) {
-    asked = Asked.Answered;
+    budget?.answer((req as Http2ServerRequest).stream);
     reject(400, 'not a DNS query');
   }
 }
