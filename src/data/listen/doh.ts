@@ -3,11 +3,12 @@
 // HTTP/1.1 behind a reverse proxy. A request is one query; the resolver
 // answers it exactly as it answers UDP and TCP (groups, access, lists).
 // Everything a client controls is bounded: connections (in total and per
-// client, together with TCP's), streams per connection (and cancelled
-// streams' queries still out: doh-streams.ts), requests in flight per client behind a trusted
-// proxy, header and body size, how long a connection may idle and a request
-// may take to arrive. A malformed request gets its 4xx (http-front.ts for
-// what the HTTP/1.1 parser refuses) and costs nothing else.
+// client, together with TCP's), streams per connection (and the queries of
+// cancelled streams still out: doh-streams.ts), requests in flight per
+// client behind a trusted proxy, header and body size, how long a
+// connection may idle and a request may take to arrive. A malformed request
+// gets its 4xx (http-front.ts for what the HTTP/1.1 parser refuses) and
+// costs nothing else.
 
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
