@@ -5,14 +5,10 @@
 
 import { spawnSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer } from '../support/servers.js';
+import type { RedisServer } from '../support/servers.js';
 import { toolsPresent } from '../support/tools.js';
-import { TestUpstream } from '../support/upstream.js';
-import { TOKEN, type Instance, api, startInstance, within } from './instances.js';
+import { TOKEN, type Instance, type Pair, api, startPair, within } from './instances.js';
 
 const present = toolsPresent(['redis-server', 'redis-cli'], 'redis-server');
 
@@ -35,29 +31,17 @@ function post(i: Instance, agent: Agent, n: number): Promise<{ status: number; b
 }
 
 describe.runIf(present)('the runtime exception cap over two instances', () => {
-  let upstream: TestUpstream;
+  let fleet: Pair;
   let redis: RedisServer;
-  let dir: string;
   let a: Instance;
   let b: Instance;
 
   beforeAll(async () => {
-    upstream = await TestUpstream.start();
-    redis = await RedisServer.start();
-    dir = mkdtempSync(join(tmpdir(), 'aifence-fleet-cap-'));
-    const config = (name: string) =>
-      `upstream: { servers: ["${upstream.address}"], timeout: 1s }\nstate: { redis: "${redis.url}", instance: ${name} }\nlists:\n  ai: { source: ai.txt }\ngroups:\n  default: { block: [list:ai] }\n`;
-    const files = { 'ai.txt': 'chat.banned.test\n' };
-    [a, b] = await Promise.all([startInstance(dir, 'a', config('site1-a'), files), startInstance(dir, 'b', config('site1-b'), files)]);
-    for (const i of [a, b]) await within(10_000, async () => (await api(i, 'GET', '/readyz')).body.sharedState?.connected === true, `${i.name} connects to Redis`);
+    fleet = await startPair('lists:\n  ai: { source: ai.txt }\ngroups:\n  default: { block: [list:ai] }\n', { 'ai.txt': 'chat.banned.test\n' });
+    ({ redis, a, b } = fleet);
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await redis?.stop();
-    await upstream?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => fleet?.stop());
 
   it('1,000 concurrent POST /exceptions over two instances: exactly 500 created, 500 refused', async () => {
     const agents = [new Agent({ keepAlive: true, maxSockets: 100 }), new Agent({ keepAlive: true, maxSockets: 100 })];

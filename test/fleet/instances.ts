@@ -2,9 +2,12 @@
 // process each, sharing state and log servers, queried over real sockets.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TYPES, query } from '../support/client.js';
+import { RedisServer } from '../support/servers.js';
+import { TestUpstream } from '../support/upstream.js';
 
 const CLI = resolve('dist/cli.js');
 export const TOKEN = 'fleet-test-token-0123456789';
@@ -75,4 +78,41 @@ export async function within(ms: number, check: () => Promise<boolean>, what: st
     if (performance.now() - start > ms) throw new Error(`${what}: not within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+export interface Pair {
+  upstream: TestUpstream;
+  redis: RedisServer;
+  /** Where the instances live (each in its own folder, its dataDir inside). */
+  dir: string;
+  a: Instance;
+  b: Instance;
+  stop(): Promise<void>;
+}
+
+/**
+ * Two instances, site1-a and site1-b, sharing a real Redis and one upstream,
+ * each with `body(upstream, redis)` as its config (after `state`), once both
+ * are connected to Redis.
+ */
+export async function startPair(body: string, files: Record<string, string>): Promise<Pair> {
+  const upstream = await TestUpstream.start();
+  const redis = await RedisServer.start();
+  const dir = mkdtempSync(join(tmpdir(), 'aifence-fleet-'));
+  const config = (name: string) => `upstream: { servers: ["${upstream.address}"], timeout: 1s }\nstate: { redis: "${redis.url}", instance: ${name} }\n${body}`;
+  const [a, b] = await Promise.all([startInstance(dir, 'a', config('site1-a'), files), startInstance(dir, 'b', config('site1-b'), files)]);
+  for (const i of [a, b]) await within(10_000, async () => (await api(i, 'GET', '/readyz')).body.sharedState?.connected === true, `${i.name} connects to Redis`);
+  return {
+    upstream,
+    redis,
+    dir,
+    a,
+    b,
+    stop: async () => {
+      await Promise.all([a.stop(), b.stop()]);
+      await redis.stop();
+      await upstream.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -6,14 +6,12 @@
 // Each instance's copy in dataDir follows its own changes too.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer } from '../support/servers.js';
+import type { RedisServer } from '../support/servers.js';
 import { toolsPresent } from '../support/tools.js';
-import { TestUpstream } from '../support/upstream.js';
-import { type Instance, api, rcodeOf, startInstance, within } from './instances.js';
+import { type Instance, type Pair, api, rcodeOf, startPair, within } from './instances.js';
 
 const NOERROR = 0;
 const NXDOMAIN = 3;
@@ -22,7 +20,7 @@ const present = toolsPresent(['redis-server', 'redis-cli'], 'redis-server');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.runIf(present)('shared state read back from Redis is checked like the admin API (two processes)', () => {
-  let upstream: TestUpstream;
+  let fleet: Pair;
   let redis: RedisServer;
   let dir: string;
   let a: Instance;
@@ -43,22 +41,11 @@ describe.runIf(present)('shared state read back from Redis is checked like the a
     JSON.stringify({ id, group: 'default', select: 'list:ai', until: Date.now() + 3_600_000, reason: 'written by hand', author: 'mallory', instance: 'site1-a', created: Date.now(), ...patch });
 
   beforeAll(async () => {
-    upstream = await TestUpstream.start();
-    redis = await RedisServer.start();
-    dir = mkdtempSync(join(tmpdir(), 'aifence-fleet-validate-'));
-    const config = (name: string) =>
-      `upstream: { servers: ["${upstream.address}"], timeout: 1s }\nstate: { redis: "${redis.url}", instance: ${name} }\nlists:\n  ai: { source: ai.txt }\ngroups:\n  default: { block: [list:ai] }\n`;
-    const files = { 'ai.txt': 'chat.banned.test\n' };
-    [a, b] = await Promise.all([startInstance(dir, 'a', config('site1-a'), files), startInstance(dir, 'b', config('site1-b'), files)]);
-    for (const i of [a, b]) await within(10_000, async () => (await api(i, 'GET', '/readyz')).body.sharedState?.connected === true, `${i.name} connects to Redis`);
+    fleet = await startPair('lists:\n  ai: { source: ai.txt }\ngroups:\n  default: { block: [list:ai] }\n', { 'ai.txt': 'chat.banned.test\n' });
+    ({ redis, dir, a, b } = fleet);
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await redis?.stop();
-    await upstream?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => fleet?.stop());
 
   it('a pause beyond 7 days written into Redis does not pause blocking anywhere, and is logged once', async () => {
     // The red team's: until the year 275760.

@@ -246,24 +246,13 @@ function answer(
   if (msg.length < HEADER_SIZE) return reject(400, 'not a DNS message');
   const stream = (req as Http2ServerRequest).stream as ServerHttp2Stream | undefined;
   const budget = stream === undefined ? null : StreamBudget.of(stream);
-  if (budget === null || budget.ask(stream!)) dispatch(msg, client, req, res, resolver, reject, budget);
-}
-
-function dispatch(
-  msg: Buffer,
-  client: { address: string; port: number },
-  req: Request,
-  res: Response,
-  resolver: Resolver,
-  reject: (status: number, why: string) => void,
-  budget: StreamBudget | null,
-): void {
+  if (budget !== null && !budget.ask(stream!)) return;
   const head = req.method === 'HEAD';
   const transport: Transport = {
     udp: false,
     kind: 'doh',
     send(reply) {
-      if (budget !== null && !budget.answer((req as Http2ServerRequest).stream)) return;
+      if (budget !== null && !budget.answer(stream!)) return;
       // The client may have gone while upstream answered: nothing to do.
       if (res.headersSent || res.writableEnded || res.destroyed) return;
       writeHead(res, 200, { 'content-type': CONTENT_TYPE, 'content-length': String(reply.length), 'cache-control': `max-age=${freshness(reply)}` });
@@ -272,7 +261,7 @@ function dispatch(
     },
   };
   if (!resolver.handle(msg, client.address, client.port, transport)) {
-    budget?.answer((req as Http2ServerRequest).stream);
+    budget?.answer(stream!);
     reject(400, 'not a DNS query');
   }
 }
