@@ -21,13 +21,13 @@ export interface Instance {
   stop(): Promise<void>;
 }
 
-/** Starts `aifence serve` in `dir/name` with `config` (YAML body; listen, admin, dataDir added). */
-export async function startInstance(dir: string, name: string, config: string, files: Record<string, string> = {}): Promise<Instance> {
+/** Starts `aifence serve` in `dir/name` with `config` (YAML body; listen, admin, dataDir added; `adminKeys`: more admin keys, e.g. `, tokens: {...}`). */
+export async function startInstance(dir: string, name: string, config: string, files: Record<string, string> = {}, adminKeys = ''): Promise<Instance> {
   const home = join(dir, name);
   mkdirSync(home, { recursive: true });
   for (const [file, text] of Object.entries(files)) writeFileSync(join(home, file), text);
   const file = join(home, 'aifence.yaml');
-  writeFileSync(file, `admin: { listen: "127.0.0.1:0", token: "${TOKEN}" }\ndataDir: ${join(home, 'data')}\n${config}`);
+  writeFileSync(file, `admin: { listen: "127.0.0.1:0", token: "${TOKEN}"${adminKeys} }\ndataDir: ${join(home, 'data')}\n${config}`);
   const child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
@@ -95,12 +95,12 @@ export interface Pair {
  * each with `body(upstream, redis)` as its config (after `state`), once both
  * are connected to Redis.
  */
-export async function startPair(body: string, files: Record<string, string>): Promise<Pair> {
+export async function startPair(body: string, files: Record<string, string>, admin = ''): Promise<Pair> {
   const upstream = await TestUpstream.start();
   const redis = await RedisServer.start();
   const dir = mkdtempSync(join(tmpdir(), 'aifence-fleet-'));
   const config = (name: string) => `upstream: { servers: ["${upstream.address}"], timeout: 1s }\nstate: { redis: "${redis.url}", instance: ${name} }\n${body}`;
-  const [a, b] = await Promise.all([startInstance(dir, 'a', config('site1-a'), files), startInstance(dir, 'b', config('site1-b'), files)]);
+  const [a, b] = await Promise.all([startInstance(dir, 'a', config('site1-a'), files, admin), startInstance(dir, 'b', config('site1-b'), files, admin)]);
   for (const i of [a, b]) await within(10_000, async () => (await api(i, 'GET', '/readyz')).body.sharedState?.connected === true, `${i.name} connects to Redis`);
   return {
     upstream,

@@ -6,6 +6,7 @@
 // Each instance's copy in dataDir follows its own changes too.
 
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,8 @@ const NXDOMAIN = 3;
 const DAY = 86_400_000;
 const present = toolsPresent(['redis-server', 'redis-cli'], 'redis-server');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A named admin's token (admin.tokens.alice). */
+const ALICE = 'alice-token-0123456789abcdef';
 
 describe.runIf(present)('shared state read back from Redis is checked like the admin API (two processes)', () => {
   let fleet: Pair;
@@ -41,7 +44,8 @@ describe.runIf(present)('shared state read back from Redis is checked like the a
     JSON.stringify({ id, group: 'default', select: 'list:ai', until: Date.now() + 3_600_000, reason: 'written by hand', author: 'mallory', instance: 'site1-a', created: Date.now(), ...patch });
 
   beforeAll(async () => {
-    fleet = await startPair('lists:\n  ai: { source: ai.txt }\ngroups:\n  default: { block: [list:ai] }\n', { 'ai.txt': 'chat.banned.test\n' });
+    const alice = createHash('sha256').update(ALICE).digest('hex');
+    fleet = await startPair('lists:\n  ai: { source: ai.txt }\ngroups:\n  default: { block: [list:ai] }\n', { 'ai.txt': 'chat.banned.test\n' }, `, tokens: { alice: { sha256: ${alice} } }`);
     ({ redis, dir, a, b } = fleet);
   }, 60_000);
 
@@ -118,6 +122,19 @@ describe.runIf(present)('shared state read back from Redis is checked like the a
     cli('del', 'aifence:exceptions');
     cli('publish', 'aifence:changes', '{"kind":"state"}');
     for (const i of [a, b]) await within(1000, async () => (await rcodeOf(i, 'chat.banned.test')) === NXDOMAIN, `${i.name} drops it`);
+  });
+
+  it('an exception at every limit of the API, made by a named admin, is in force on the other instance: the checks refuse only what the API would', async () => {
+    // 500 characters of 3-byte UTF-8 each for the reason and the author, which a named admin's name then precedes.
+    const long = '漢'.repeat(500);
+    const made = await api(a, 'POST', '/exceptions', { group: 'default', select: 'list:ai', until: '90d', reason: long, author: long }, ALICE);
+    expect(made.status).toBe(201);
+    expect(made.body.author).toBe(`alice for ${long}`);
+    await within(1000, async () => (await rcodeOf(b, 'chat.banned.test')) === NOERROR, 'in force on b');
+    expect((await api(b, 'GET', '/exceptions')).body.exceptions.map((e: { id: string }) => e.id)).toEqual([made.body.id]);
+    expect(await metric(b, 'aifence_shared_state_ignored_entries')).toBe(0);
+    expect((await api(b, 'DELETE', `/exceptions/${made.body.id}`, undefined, ALICE)).status).toBe(200);
+    await within(1000, async () => (await rcodeOf(a, 'chat.banned.test')) === NXDOMAIN, 'revoked on a');
   });
 
   it('a hash holding more than any instance writes is not read: the last state stays in force, logged once', async () => {
