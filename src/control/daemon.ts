@@ -35,6 +35,7 @@ import type { Resolver } from '../data/resolve/resolver.js';
 import type { UpstreamPool } from '../data/resolve/upstream.js';
 import { DataPlane, type PlaneAddresses, type PlaneStats, sumStats } from '../data/plane.js';
 import { AnswerCache } from '../data/resolve/cache.js';
+import { ClientCounts, clientCountsMemory } from '../data/listen/client-counts.js';
 import { servingConfig } from '../shared/channel.js';
 import type { GroupTable } from '../shared/filter.js';
 import { Observers } from '../shared/events.js';
@@ -139,7 +140,13 @@ export class Daemon implements AdminTarget {
     });
     this.observers.add(this.metrics);
     this.remote = this.remoteListsFor(config);
-    this.runtime = new RuntimeState(config.state, options.log, () => this.applyRuntime(), () => void this.reload(), clock, join(config.dataDir, 'shared-state.json'));
+    this.runtime = new RuntimeState(config.state, options.log, {
+      onChange: () => this.applyRuntime(),
+      onReload: () => void this.reload(),
+      policy: () => this.filter.policy,
+      clock,
+      snapshotFile: join(config.dataDir, 'shared-state.json'),
+    });
     registerStateMetrics(this.metrics.registry, this.runtime, () => this.filter.state.groups.map((g) => g.name));
     this.consoleStats = new ConsoleStats(clock);
     this.observers.add(this.consoleStats);
@@ -247,18 +254,25 @@ export class Daemon implements AdminTarget {
       return;
     }
     this.sharedCache = new AnswerCache(config.cache);
+    // tcp.maxPerClient holds over every worker: the kernel spreads one client's connections over them.
+    const clients = clientCountsMemory(config.workers, config.tcp.maxConnections);
+    const clientCounts = new ClientCounts(clients, -1);
     const hooks = {
       log: this.log,
       observers: this.observers,
       current: () => ({ filter: this.filter.spec, tables: this.tables(), cache: this.sharedCache!.memory }),
-      // A worker that died holding the cache's lock must not leave the others waiting for it.
-      exited: (index: number) => void this.sharedCache?.releaseIfHeldBy(index + 1),
+      // A worker that died holding the cache's lock must not leave the others waiting for it; its connections died with it.
+      exited: (index: number) => {
+        this.sharedCache?.releaseIfHeldBy(index + 1);
+        clientCounts.forgetWorker(index);
+      },
     };
     const first = {
       index: 0,
       config: servingConfig(config),
       listen,
       ...hooks.current(),
+      clients,
       share: 1 / config.workers,
       watchTls,
       logLevel: this.log.level,
@@ -425,6 +439,7 @@ export class Daemon implements AdminTarget {
       await this.applyServing(config);
       this.filter = filter;
       this.config = config;
+      this.runtime.revalidate(); // the new groups and selectors decide what of the stored state is in force
       this.applyRuntime();
       this.swapFilter();
       this.watch();

@@ -17,6 +17,7 @@ import { type DohListener, listenDoh } from './listen/doh.js';
 import { explainListenError } from './listen/listen-error.js';
 import { type TcpListener, type TcpStats, listenTcp, noTcpStats } from './listen/tcp.js';
 import { TlsFiles } from './listen/tls-files.js';
+import { ClientCounts, type ClientCountsMemory } from './listen/client-counts.js';
 import { listenUdp } from './listen/udp.js';
 import { AnswerCache, type CacheMemory } from './resolve/cache.js';
 import { RateLimiter } from './resolve/ratelimit.js';
@@ -62,6 +63,8 @@ export interface PlaneOptions {
   share: number;
   /** The answer cache every worker shares (its memory), with this thread's id in its lock; absent: a cache of its own. */
   cache?: { memory: CacheMemory; owner: number };
+  /** Each client's connections, counted over every worker (shared memory), and this worker's index; absent: this plane's own. */
+  clients?: { memory: ClientCountsMemory; worker: number };
 }
 
 /** Counters of a plane that has not reported yet. */
@@ -121,6 +124,8 @@ export class DataPlane {
   private readonly http: DohListener[] = [];
   private tlsFiles: TlsFiles | null = null;
   private draining = false;
+  /** What each client holds of the connection listeners (tcp.maxPerClient over TCP, DoT and DoH together). */
+  private readonly clients: ClientCounts;
 
   private constructor(
     /** The config with this plane's share of the process-wide bounds (see shareOf). */
@@ -128,7 +133,9 @@ export class DataPlane {
     readonly resolver: Resolver,
     private readonly options: PlaneOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.clients = new ClientCounts(options.clients?.memory, options.clients?.worker, config.tcp.maxConnections);
+  }
 
   /** Binds every listener; a clash or an unreadable certificate throws, naming the listener, with nothing left open. */
   static async start(configured: ServingConfig, state: FilterState, options: PlaneOptions, log: Logger): Promise<DataPlane> {
@@ -247,7 +254,7 @@ export class DataPlane {
           throw explainListenError(err, at);
         });
         try {
-          const tcp = await listenTcp({ ...at, port: socket.address().port }, resolver, config.tcp, undefined, options.reusePort);
+          const tcp = await listenTcp({ ...at, port: socket.address().port }, resolver, config.tcp, undefined, options.reusePort, this.clients);
           this.udp.push(socket);
           this.tcp.push(tcp);
           break;
@@ -270,10 +277,11 @@ export class DataPlane {
     const explain = (at: HostPort, what: string) => (err: unknown) => {
       throw explainListenError(err, at, what);
     };
-    const reusePort = options.reusePort;
-    for (const at of config.listenTls) this.dot.push(await listenTcp(at, resolver, config.tcp, { secureContext: tls!.secureContext }, reusePort).catch(explain(at, 'listenTls (DoT)')));
-    for (const at of config.listenHttps) this.https.push(await listenDoh(at, resolver, { tcp: config.tcp, doh: config.doh, tls, reusePort }).catch(explain(at, 'listenHttps (DoH)')));
-    for (const at of config.listenHttp) this.http.push(await listenDoh(at, resolver, { tcp: config.tcp, doh: config.doh, tls: null, reusePort }).catch(explain(at, 'listenHttp (DoH)')));
+    const { reusePort } = options;
+    const { clients } = this;
+    for (const at of config.listenTls) this.dot.push(await listenTcp(at, resolver, config.tcp, { secureContext: tls!.secureContext }, reusePort, clients).catch(explain(at, 'listenTls (DoT)')));
+    for (const at of config.listenHttps) this.https.push(await listenDoh(at, resolver, { tcp: config.tcp, doh: config.doh, tls, reusePort, clients }).catch(explain(at, 'listenHttps (DoH)')));
+    for (const at of config.listenHttp) this.http.push(await listenDoh(at, resolver, { tcp: config.tcp, doh: config.doh, tls: null, reusePort, clients }).catch(explain(at, 'listenHttp (DoH)')));
     resolver.ddr = this.ddrAnswers();
     // A renewed certificate may carry other names: DDR names what is presented now.
     tls?.onChange.push(() => (resolver.ddr = this.ddrAnswers()));
@@ -307,8 +315,9 @@ const same = isDeepStrictEqual;
  * that N workers together hold what one would: the TCP connections and
  * unread bytes over all clients, and the per-client query rate (the kernel
  * spreads a client's queries over the workers by source port). The cache is
- * one, shared. Per-connection and per-client TCP limits stay as they are:
- * they bound one client, whatever thread serves it.
+ * one, shared. Per-connection limits stay as they are, and so does
+ * tcp.maxPerClient: it is counted over every worker in shared memory
+ * (listen/client-counts.ts).
  */
 function shareOf(config: ServingConfig, share: number): ServingConfig {
   if (share === 1) return config;

@@ -53,7 +53,19 @@ port.on('message', (m: ToWorker) => {
 });
 
 try {
-  plane = await DataPlane.start(start.config, state, { listen: start.listen, reusePort: true, watchTls: start.watchTls, share: start.share, cache: { memory: start.cache, owner: start.index + 1 } }, log);
+  plane = await DataPlane.start(
+    start.config,
+    state,
+    {
+      listen: start.listen,
+      reusePort: true,
+      watchTls: start.watchTls,
+      share: start.share,
+      cache: { memory: start.cache, owner: start.index + 1 },
+      clients: { memory: start.clients, worker: start.index },
+    },
+    log,
+  );
   plane.resolver.observers.add(events);
   send({ kind: 'started', addresses: plane.addresses });
 } catch (err) {

@@ -7,6 +7,7 @@ import type { Config } from '../control/config/schema.js';
 import type { PlaneAddresses, PlaneStats } from '../data/plane.js';
 import type { HostPort } from '../net/address.js';
 import type { CacheMemory } from '../data/resolve/cache.js';
+import type { ClientCountsMemory } from '../data/listen/client-counts.js';
 import type { FilterSpec, GroupTable } from './filter.js';
 
 /** The part of the config a data plane serves by. */
@@ -38,6 +39,8 @@ export interface WorkerStart {
   share: number;
   /** The answer cache all workers share. */
   cache: CacheMemory;
+  /** Each client's connections, counted over all workers. */
+  clients: ClientCountsMemory;
   /** The ring this worker writes its query events into (src/data/events.ts). */
   events: SharedArrayBuffer;
   watchTls: boolean;

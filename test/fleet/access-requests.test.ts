@@ -5,50 +5,37 @@
 // instance alone.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TYPES, query } from '../support/client.js';
 import { curl } from '../support/curl.js';
-import { RedisServer } from '../support/servers.js';
 import { toolsPresent } from '../support/tools.js';
-import { TestUpstream } from '../support/upstream.js';
-import { type Instance, api, startPair, within } from './instances.js';
+import { type Instance, type Pair, api, startPair, within } from './instances.js';
 
 const present = toolsPresent(['redis-server', 'redis-cli', 'curl'], 'redis-server curl');
 
 describe.runIf(present)('access requests through Redis (two processes)', () => {
-  let upstream: TestUpstream;
-  let redis: RedisServer;
-  let dir: string;
+  let fleet: Pair;
   let a: Instance;
   let b: Instance;
   const pagePort = (i: Instance) => Number(/"http":\["127\.0\.0\.1:(\d+)"\]/.exec(i.output())![1]);
 
   beforeAll(async () => {
-    upstream = await TestUpstream.start();
-    upstream.behave = () => ({ kind: 'answer', address: '192.0.2.7' });
-    redis = await RedisServer.start();
-    dir = mkdtempSync(join(tmpdir(), 'aifence-requests-'));
-    const config = (name: string) => `upstream: { servers: ["${upstream.address}"], timeout: 1s }
-state: { redis: "${redis.url}", instance: ${name} }
-blocking: { mode: page }
+    fleet = await startPair(
+      `blocking: { mode: page }
 blockPage: { http: ["127.0.0.1:0"], answer: { ipv4: 127.0.0.1 }, requests: on }
 lists:
   ai: { source: ai.txt }
 groups:
   default: { block: [list:ai] }
-`;
-    const files = { 'ai.txt': 'chat.banned.test\n' };
-    [a, b] = await startPair(dir, config, files);
+`,
+      { 'ai.txt': 'chat.banned.test\n' },
+    );
+    fleet.upstream.behave = () => ({ kind: 'answer', address: '192.0.2.7' });
+    ({ a, b } = fleet);
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await redis?.stop();
-    await upstream?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await fleet?.stop();
   });
 
   /** The page's form on instance `i`, sent from `from` (its token first, from the page). */
@@ -73,7 +60,7 @@ groups:
     for (const i of [a, b]) await within(2000, async () => (await addressFor(i, '127.0.0.5'))[0] === '192.0.2.7', `approved client let through on ${i.name}`);
     for (const i of [a, b]) expect(await addressFor(i, '127.0.0.6')).toEqual(['127.0.0.1']);
     // Stored with the group `default@127.0.0.5`, which no instance has: one that knows no client exceptions enforces it nowhere, never for the whole group.
-    const stored = spawnSync('redis-cli', ['-p', String(redis.port), 'HGET', 'aifence:exceptions', approved.body.exception.id], { encoding: 'utf8' }).stdout;
+    const stored = spawnSync('redis-cli', ['-p', String(fleet.redis.port), 'HGET', 'aifence:exceptions', approved.body.exception.id], { encoding: 'utf8' }).stdout;
     expect(JSON.parse(stored).group).toBe('default@127.0.0.5');
     // The requester's page on the instance that took the request shows the decision.
     const page = () => curl(['--resolve', `chat.banned.test:${pagePort(a)}:127.0.0.1`, '--interface', '127.0.0.5', '-H', 'Accept: text/html', `http://chat.banned.test:${pagePort(a)}/`]);
@@ -91,7 +78,7 @@ groups:
   });
 
   it('with Redis down, a request is refused and nothing is kept on one instance alone', async () => {
-    await redis.stop();
+    await fleet.redis.stop();
     await within(5000, async () => (await api(a, 'GET', '/readyz')).body.sharedState?.connected === false, 'a sees Redis gone');
     const refused = await ask(a, '127.0.0.9', 'while down');
     expect(refused.status).toBe(503);

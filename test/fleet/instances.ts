@@ -2,9 +2,12 @@
 // process each, sharing state and log servers, queried over real sockets.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TYPES, query } from '../support/client.js';
+import { RedisServer } from '../support/servers.js';
+import { TestUpstream } from '../support/upstream.js';
 
 const CLI = resolve('dist/cli.js');
 export const TOKEN = 'fleet-test-token-0123456789';
@@ -18,13 +21,13 @@ export interface Instance {
   stop(): Promise<void>;
 }
 
-/** Starts `aifence serve` in `dir/name` with `config` (YAML body; listen, admin, dataDir added). */
-export async function startInstance(dir: string, name: string, config: string, files: Record<string, string> = {}): Promise<Instance> {
+/** Starts `aifence serve` in `dir/name` with `config` (YAML body; listen, admin, dataDir added; `adminKeys`: more admin keys, e.g. `, tokens: {...}`). */
+export async function startInstance(dir: string, name: string, config: string, files: Record<string, string> = {}, adminKeys = ''): Promise<Instance> {
   const home = join(dir, name);
   mkdirSync(home, { recursive: true });
   for (const [file, text] of Object.entries(files)) writeFileSync(join(home, file), text);
   const file = join(home, 'aifence.yaml');
-  writeFileSync(file, `admin: { listen: "127.0.0.1:0", token: "${TOKEN}" }\ndataDir: ${join(home, 'data')}\n${config}`);
+  writeFileSync(file, `admin: { listen: "127.0.0.1:0", token: "${TOKEN}"${adminKeys} }\ndataDir: ${join(home, 'data')}\n${config}`);
   const child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
@@ -48,13 +51,6 @@ export async function startInstance(dir: string, name: string, config: string, f
       await exited;
     },
   };
-}
-
-/** Instances a and b (named site1-a and site1-b) on `config(name)`, once both have connected to the Redis it names. */
-export async function startPair(dir: string, config: (instance: string) => string, files: Record<string, string>): Promise<[Instance, Instance]> {
-  const pair = await Promise.all([startInstance(dir, 'a', config('site1-a'), files), startInstance(dir, 'b', config('site1-b'), files)]);
-  for (const i of pair) await within(10_000, async () => (await api(i, 'GET', '/readyz')).body.sharedState?.connected === true, `${i.name} connects to Redis`);
-  return pair;
 }
 
 export async function api(i: Instance, method: string, path: string, body?: unknown, token: string | null = TOKEN): Promise<{ status: number; body: any }> {
@@ -82,4 +78,41 @@ export async function within(ms: number, check: () => Promise<boolean>, what: st
     if (performance.now() - start > ms) throw new Error(`${what}: not within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+export interface Pair {
+  upstream: TestUpstream;
+  redis: RedisServer;
+  /** Where the instances live (each in its own folder, its dataDir inside). */
+  dir: string;
+  a: Instance;
+  b: Instance;
+  stop(): Promise<void>;
+}
+
+/**
+ * Two instances, site1-a and site1-b, sharing a real Redis and one upstream,
+ * each with `body(upstream, redis)` as its config (after `state`), once both
+ * are connected to Redis.
+ */
+export async function startPair(body: string, files: Record<string, string>, admin = ''): Promise<Pair> {
+  const upstream = await TestUpstream.start();
+  const redis = await RedisServer.start();
+  const dir = mkdtempSync(join(tmpdir(), 'aifence-fleet-'));
+  const config = (name: string) => `upstream: { servers: ["${upstream.address}"], timeout: 1s }\nstate: { redis: "${redis.url}", instance: ${name} }\n${body}`;
+  const [a, b] = await Promise.all([startInstance(dir, 'a', config('site1-a'), files, admin), startInstance(dir, 'b', config('site1-b'), files, admin)]);
+  for (const i of [a, b]) await within(10_000, async () => (await api(i, 'GET', '/readyz')).body.sharedState?.connected === true, `${i.name} connects to Redis`);
+  return {
+    upstream,
+    redis,
+    dir,
+    a,
+    b,
+    stop: async () => {
+      await Promise.all([a.stop(), b.stop()]);
+      await redis.stop();
+      await upstream.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -2,42 +2,32 @@
 // made through one are in force on the other within a second; with Redis
 // killed both keep enforcing the last state; restarted, both resync.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisServer } from '../support/servers.js';
+import type { RedisServer } from '../support/servers.js';
 import { toolsPresent } from '../support/tools.js';
-import { TestUpstream } from '../support/upstream.js';
-import { type Instance, api, rcodeOf, startPair, within } from './instances.js';
+import { type Instance, type Pair, api, rcodeOf, startPair, within } from './instances.js';
 
 const NOERROR = 0;
 const NXDOMAIN = 3;
 const present = toolsPresent(['redis-server', 'redis-cli'], 'redis-server');
 
 describe.runIf(present)('shared runtime state through Redis (two processes)', () => {
-  let upstream: TestUpstream;
+  let fleet: Pair;
   let redis: RedisServer;
-  let dir: string;
   let a: Instance;
   let b: Instance;
   const delays: number[] = [];
 
   beforeAll(async () => {
-    upstream = await TestUpstream.start();
-    redis = await RedisServer.start();
-    dir = mkdtempSync(join(tmpdir(), 'aifence-fleet-'));
-    const config = (name: string) =>
-      `upstream: { servers: ["${upstream.address}"], timeout: 1s }\nstate: { redis: "${redis.url}", instance: ${name} }\nlists:\n  ai: { source: ai.txt }\n  more: { source: more.txt }\ngroups:\n  default: { block: [list:ai, list:more] }\n`;
-    const files = { 'ai.txt': 'chat.banned.test\n', 'more.txt': 'other.banned.test\n' };
-    [a, b] = await startPair(dir, config, files);
+    fleet = await startPair('lists:\n  ai: { source: ai.txt }\n  more: { source: more.txt }\ngroups:\n  default: { block: [list:ai, list:more] }\n', {
+      'ai.txt': 'chat.banned.test\n',
+      'more.txt': 'other.banned.test\n',
+    });
+    ({ redis, a, b } = fleet);
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await redis?.stop();
-    await upstream?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await fleet?.stop();
     if (delays.length > 0) console.log(`propagation delay (ms, change on one instance -> answer on the other): ${delays.map((d) => d.toFixed(0)).join(', ')}`);
   });
 

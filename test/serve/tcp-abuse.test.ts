@@ -275,6 +275,26 @@ describe('TCP limits', () => {
     upstream.behave = () => ({ kind: 'answer' });
     expect((await query(port, 'after-unread.example', TYPES.A, { tcp: true })).rcode).toBe(0);
   });
+  it('counts a connection reset at its idle deadline with answers still unread as stalled, not idle', async () => {
+    const { port, daemon: dd } = await daemon('{ maxUnsent: 64MB, maxUnsentTotal: 64MB, idleTimeout: 1s }');
+    const txt = (name: string) => Array.from({ length: 15 }, () => ({ name, type: TYPES.TXT, class: 1, ttl: 300, data: 'x'.repeat(250) }));
+    upstream.behave = (name) => ({ kind: 'answer', records: txt(name) });
+    await query(port, 'cached.stalled.example', TYPES.TXT, { tcp: true });
+    // About 20 MB of answers to a client that never reads: more than the kernel buffers hold, under maxUnsent.
+    const c = await open(port, { read: false });
+    c.sock.write(Buffer.concat(Array.from({ length: 5000 }, () => frame(encodeQuery('cached.stalled.example', TYPES.TXT)))));
+    expect(await until(() => dd.tcpStats.stalled === 1, 8000)).toBe(true);
+    expect(dd.tcpStats.idle).toBe(0);
+    expect(dd.tcpStats.unread).toBe(0);
+    // A client that read everything and went quiet is still idle.
+    const quiet = await open(port);
+    quiet.sock.write(frame(encodeQuery('cached.stalled.example', TYPES.TXT)));
+    expect(await until(() => dd.tcpStats.idle === 1, 4000)).toBe(true);
+    expect(dd.tcpStats.stalled).toBe(1);
+    const metrics = await (await fetch(`http://127.0.0.1:${dd.adminAddress!.port}/metrics`)).text();
+    expect(metrics).toMatch(/aifence_tcp_closed_total\{reason="stalled"\} 1/);
+  });
+
   it('resets the connection holding most unread answers when all of them together pass maxUnsentTotal', async () => {
     const { port, daemon: dd } = await daemon('{ maxUnsent: 256KB, maxUnsentTotal: 256KB, idleTimeout: 30s }');
     const txt = (name: string) => Array.from({ length: 15 }, () => ({ name, type: TYPES.TXT, class: 1, ttl: 300, data: 'x'.repeat(250) }));

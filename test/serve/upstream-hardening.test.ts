@@ -28,6 +28,24 @@ afterEach(async () => {
 const both = (timeout = '2s') => `upstream: { servers: ["${first.address}", "${second.address}"], timeout: ${timeout} }\n`;
 const only = (up: TestUpstream, timeout = '2s') => `upstream: { servers: ["${up.address}"], timeout: ${timeout} }\n`;
 
+/** The question of an upstream query (without its OPT record). */
+const questionOf = (q: Buffer) => q.subarray(12, q.length - (q.readUInt16BE(10) ? 11 : 0));
+/** The real answer (10.9.9.9) with its record's owner turned into a pointer to itself: does not parse. */
+function looped(q: Buffer): Buffer {
+  const question = questionOf(q);
+  const header = Buffer.from([q[0], q[1], 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+  const at = 12 + question.length;
+  const answer = Buffer.from([0xc0 | (at >> 8), at & 0xff, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 10, 9, 9, 9]);
+  return Buffer.concat([header, question, answer]);
+}
+/** A well-formed answer: 192.0.2.1. */
+function good(q: Buffer): Buffer {
+  const question = questionOf(q);
+  const header = Buffer.from([q[0], q[1], 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+  const answer = Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 192, 0, 2, 1]);
+  return Buffer.concat([header, question, answer]);
+}
+
 describe('failover on failure rcodes', () => {
   it.each<[string, Behaviour]>([
     ['REFUSED', { kind: 'refused' }],
@@ -70,20 +88,36 @@ describe('failover on failure rcodes', () => {
 
   it('a malformed reply is never relayed: the next server answers', async () => {
     d = await startDaemon(both('3s'), []);
-    // The real answer with its record's owner turned into a pointer to itself.
-    first.behave = () => ({
-      kind: 'raw',
-      reply: (q) => {
-        const question = q.subarray(12, q.length - (q.readUInt16BE(10) ? 11 : 0));
-        const header = Buffer.from([q[0], q[1], 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
-        const at = 12 + question.length;
-        const answer = Buffer.from([0xc0 | (at >> 8), at & 0xff, 0, 1, 0, 1, 0, 0, 0x0e, 0x10, 0, 4, 10, 9, 9, 9]);
-        return Buffer.concat([header, question, answer]);
-      },
-    });
+    first.behave = () => ({ kind: 'raw', reply: looped });
     const r = await query(d.port, 'looped.example');
     expect(r.packet.answers[0].address).toBe('192.0.2.2');
     expect(d.daemon.upstream.stats.malformed).toBe(1);
+    expect(first.received.filter((q) => q.tcp)).toHaveLength(0); // another server was there: no retry of this one
+  });
+
+  it('the first malformed reply from the only server: asked again over TCP, and its answer served', async () => {
+    d = await startDaemon(only(first, '3s'), []);
+    // Broken over UDP only (a middlebox, a forger who got ID and question right): TCP gets the real answer.
+    first.behave = (name) => (name === 'udp-broken.example' ? { kind: 'raw', reply: (q, tcp) => (tcp ? good(q) : looped(q)) } : { kind: 'answer' });
+    const started = performance.now();
+    const r = await query(d.port, 'udp-broken.example');
+    expect(r.rcode).toBe(0);
+    expect(r.packet.answers[0].address).toBe('192.0.2.1');
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(first.received.map((q) => q.tcp)).toEqual([false, true]);
+    expect(d.daemon.upstream.stats.malformed).toBe(1);
+  });
+
+  it('malformed over UDP and again over TCP from the only server: SERVFAIL soon, the broken bytes never relayed', async () => {
+    d = await startDaemon(only(first, '3s'), []);
+    first.behave = () => ({ kind: 'raw', reply: looped });
+    const started = performance.now();
+    const r = await query(d.port, 'always-broken.example');
+    expect(r.rcode).toBe(2);
+    expect(r.raw.includes(Buffer.from([10, 9, 9, 9]))).toBe(false);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(first.received.map((q) => q.tcp)).toEqual([false, true]); // one retry, not more
+    expect(d.daemon.upstream.stats.malformed).toBe(2);
   });
 
   it('TC from a server without TCP: SERVFAIL soon, not at the deadline', async () => {

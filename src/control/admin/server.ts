@@ -18,6 +18,7 @@ import type { CatalogueStatus } from '../catalogue/updates.js';
 import type { SharedStateStatus } from '../state/runtime.js';
 import type { ExceptionView } from '../state/exceptions.js';
 import type { RequestView } from '../state/access.js';
+import { MAX_PAUSE_MINUTES } from '../state/rules.js';
 import { CONSOLE_CSS, CONSOLE_JS, FAVICON } from './console/assets.js';
 import { type ConsoleData, MAX_TERM, renderPage, renderView } from './console/render.js';
 import { RANGES, type Range } from '../observe/history.js';
@@ -219,8 +220,8 @@ const requestId = (url: URL): string => decodeURIComponent(url.pathname.split('/
 
 async function pause(url: URL, target: AdminTarget, resume: boolean, who: string): Promise<Answer> {
   const minutes = resume ? 0 : Number(url.searchParams.get('minutes') ?? '5');
-  if (!Number.isFinite(minutes) || minutes < 0 || minutes > 7 * 24 * 60) {
-    throw new HttpError(400, `minutes=${url.searchParams.get('minutes')} is not a number of minutes from 0 to 10080`);
+  if (!Number.isFinite(minutes) || minutes < 0 || minutes > MAX_PAUSE_MINUTES) {
+    throw new HttpError(400, `minutes=${url.searchParams.get('minutes')} is not a number of minutes from 0 to ${MAX_PAUSE_MINUTES}`);
   }
   return { status: 200, body: { paused: await target.pause(url.searchParams.get('group') ?? undefined, minutes, who) } };
 }

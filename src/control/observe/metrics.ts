@@ -132,7 +132,7 @@ export class Metrics implements QueryObserver {
     new Gauge({ name: 'aifence_tcp_connections', help: 'Open TCP client connections', registers: [registry], collect() { this.set(gauges.tcp().open); } });
     new Counter({
       name: 'aifence_tcp_closed_total',
-      help: 'TCP client connections refused or closed by a limit, by reason (refused, evicted, idle, slow, unread, lifetime, malformed)',
+      help: 'TCP client connections refused or closed by a limit, by reason (refused, evicted, idle, stalled, slow, unread, lifetime, malformed)',
       labelNames: ['reason'],
       registers: [registry],
       collect() {

@@ -7,7 +7,8 @@
 import { ConfigError, duration as readDuration } from '../config/check.js';
 import { HttpError } from '../admin/server.js';
 import type { AuditEvent } from '../observe/audit.js';
-import { type ExceptionView, MAX_EXCEPTION_SECONDS, type RuntimeExceptions } from './exceptions.js';
+import type { ExceptionView, RuntimeExceptions } from './exceptions.js';
+import { MAX_EXCEPTION_SECONDS } from './rules.js';
 import { type AccessRequest, type AccessRequestStore, RequestRefused, type RequestStatus, durationText } from './requests.js';
 import { StateUnavailable } from './runtime.js';
 

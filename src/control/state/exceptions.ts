@@ -6,13 +6,9 @@ import { ConfigError, duration, object, string } from '../config/check.js';
 import { untilTime } from '../config/groups.js';
 import type { Policy } from '../policy/policy.js';
 import { HttpError } from '../admin/server.js';
+import { EXCEPTION_ID, MAX_EXCEPTION_SECONDS, oneLine } from './rules.js';
 import type { RuntimeException, RuntimeState } from './runtime.js';
 import { clientAddress } from '../../net/address.js';
-
-/** Runtime exceptions are for "until the ticket is sorted out"; a longer one belongs in the config, reviewed. */
-export const MAX_EXCEPTION_SECONDS = 90 * 86400;
-const MAX_TEXT = 500;
-const ID = /^[0-9a-f]{12}$/;
 
 export interface ExceptionView {
   id: string;
@@ -87,7 +83,7 @@ export class RuntimeExceptions {
   }
 
   async revoke(id: string, who = 'unknown'): Promise<ExceptionView> {
-    if (!ID.test(id)) throw new HttpError(404, `no exception '${id.slice(0, 40)}'; GET /exceptions lists them`);
+    if (!EXCEPTION_ID.test(id)) throw new HttpError(404, `no exception '${id.slice(0, 40)}'; GET /exceptions lists them`);
     const e = await this.state.revokeException(id).catch(this.unavailable);
     if (!e) throw new HttpError(404, `no exception '${id}' (revoked or lapsed already?); GET /exceptions lists them`);
     this.audit?.({ admin: who, exception: id, group: e.group, select: e.select }, 'runtime exception revoked');
@@ -101,15 +97,15 @@ export class RuntimeExceptions {
     const groups = this.policy.groups.map((g) => g.name);
     if (!groups.includes(group)) throw new ConfigError('group', group, `is not a group; groups: ${groups.join(', ')}`);
     if (client !== undefined && client.group !== group) throw new ConfigError('group', group, `is not the group of client ${client.address} (${client.group}); leave group out, or name ${client.group}`);
-    const select = text('select', b.select);
+    const select = oneLine('select', b.select);
     this.policy.checkSelector(select);
     const now = this.clock();
     if (b.until === undefined) throw new ConfigError('until', undefined, 'is missing; give a duration (e.g. "4h", "3d") or a date (2027-03-31, or an ISO date-time with offset)');
     const until = typeof b.until === 'string' && /^\d+(\.\d+)?\s*[a-z]+$/.test(b.until.trim()) ? now + duration('until', b.until, 60, MAX_EXCEPTION_SECONDS) * 1000 : untilTime('until', b.until);
     if (until <= now) throw new ConfigError('until', b.until, 'is in the past; an exception must end in the future');
     if (until > now + MAX_EXCEPTION_SECONDS * 1000) throw new ConfigError('until', b.until, 'is more than 90 days ahead; write a longer exception in the config, where it is reviewed');
-    const reason = text('reason', b.reason);
-    const given = b.author === undefined ? undefined : text('author', b.author);
+    const reason = oneLine('reason', b.reason);
+    const given = b.author === undefined ? undefined : oneLine('author', b.author);
     const author = given === undefined ? who : named ? `${who} for ${given}` : given;
     return { group, select, until, reason, author, ...(client === undefined ? {} : { client: client.address }) };
   }
@@ -121,11 +117,4 @@ export class RuntimeExceptions {
     if (group === null) throw new ConfigError('client', value, 'may not query this resolver (outside access.clients and every group)');
     return { address, group };
   }
-}
-
-function text(path: string, value: unknown): string {
-  const s = string(path, value).trim();
-  if (s.length === 0) throw new ConfigError(path, value, 'is empty; say what and why, e.g. "ticket 4711: legal team evaluation"');
-  if (s.length > MAX_TEXT || /[\u0000-\u001f\u007f]/.test(s)) throw new ConfigError(path, value, `must be one line of at most ${MAX_TEXT} characters`);
-  return s;
 }

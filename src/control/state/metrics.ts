@@ -39,6 +39,14 @@ export function registerStateMetrics(registry: Registry, state: RuntimeState, gr
     },
   });
   new Gauge({
+    name: 'aifence_shared_state_ignored_entries',
+    help: 'Pauses and exceptions stored in Redis that this instance does not enforce: out of the admin API\'s ranges, for a group or selector it does not know, or unreadable (each is logged once)',
+    registers: [registry],
+    collect() {
+      this.set(state.ignored);
+    },
+  });
+  new Gauge({
     name: 'aifence_runtime_exceptions',
     help: 'Exceptions made through the admin API and in force, by group',
     labelNames: ['group'],

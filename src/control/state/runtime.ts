@@ -10,6 +10,11 @@
 // during the outage keeps it), reconnects with back-off, and says so in
 // /readyz and the metrics; changes are refused meanwhile (503), since they
 // would not reach the other instances.
+//
+// What is read back is checked by the admin API's rules (rules.ts) before it
+// is enforced: an entry written into Redis by hand or by a newer instance
+// that breaks them is ignored and logged once. The exception cap holds
+// fleet-wide: adding one is a Lua script that counts and writes in one step.
 
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -17,22 +22,11 @@ import { dirname } from 'node:path';
 import { Redis } from 'ioredis';
 import type { StateConfig } from '../config/state.js';
 import type { Logger } from '../../shared/logger.js';
-import { clientAddress } from '../../net/address.js';
+import { CLOCK_SKEW_MS, MAX_EXCEPTION_SECONDS, MAX_EXCEPTIONS, type PolicyView, type RuntimeException } from './rules.js';
+import { ADD_SCRIPT, MAX_STORED_ENTRIES, MAX_VALUE_BYTES, READ_SCRIPT } from './scripts.js';
+import { type Ignored, type Judged, type StoredHashes, fromFlat, judge, noHashes, sameHashes, storedException } from './stored.js';
 
-export interface RuntimeException {
-  id: string;
-  group: string;
-  select: string;
-  /** Epoch ms at which it lapses by itself. */
-  until: number;
-  reason: string;
-  author: string;
-  /** The instance it was made on. */
-  instance: string;
-  created: number;
-  /** For this one client only (an approved access request); absent: the whole group. */
-  client?: string;
-}
+export { MAX_EXCEPTIONS, type RuntimeException } from './rules.js';
 
 export interface SharedStateStatus {
   backend: 'redis' | 'local';
@@ -47,38 +41,54 @@ export interface SharedStateStatus {
 /** Why a change was refused: Redis is unreachable. */
 export class StateUnavailable extends Error {}
 
-/** Bounds on what is kept: an attacker with the token (or the Redis) must not grow memory or the verdict tables without limit. */
-export const MAX_EXCEPTIONS = 500;
+export interface RuntimeStateOptions {
+  /** Called when the pauses or exceptions in force changed (from here or from another instance). */
+  onChange: () => void;
+  /** Called when another instance asks every instance to reload. */
+  onReload: () => void;
+  /** The live policy: what is read is checked against its groups and selectors. */
+  policy: () => PolicyView;
+  clock?: () => number;
+  /** Where the last state read from Redis is kept across restarts; undefined: not kept. */
+  snapshotFile?: string;
+}
+
 const RESYNC_MS = 10_000;
+/** A command Redis does not answer within this fails (a sync stuck on a hung server would hold back the next ones). */
+const COMMAND_TIMEOUT_MS = 5_000;
 
 type Change = { kind: 'state' } | { kind: 'reload' };
+type StateRedis = Redis & {
+  aifenceRead(pauses: string, exceptions: string, most: number, largest: number): Promise<[unknown, unknown]>;
+  aifenceAdd(exceptions: string, ...args: (string | number)[]): Promise<number>;
+};
 
 export class RuntimeState {
-  private pauseMap = new Map<string, number>();
-  private exceptionMap = new Map<string, RuntimeException>();
-  private client: Redis | null = null;
+  /** What was last read (or written here): the hashes as stored. */
+  private stored: StoredHashes = noHashes();
+  /** What of it is in force here. */
+  private judged: Judged;
+  private client: StateRedis | null = null;
   private subscriber: Redis | null = null;
   private connected = false;
   private lastSync: number | null = null;
   private lastError: string | undefined;
-  private syncSeq = 0;
-  private appliedSeq = 0;
+  private syncing = false;
+  private syncAgain = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly clock: () => number;
   /** Counters for the metrics. */
   readonly stats = { syncs: 0, syncErrors: 0, published: 0, received: 0 };
 
   constructor(
     private readonly config: StateConfig,
     private readonly log: Logger,
-    /** Called when pauses or exceptions changed (from here or from another instance). */
-    private readonly onChange: () => void,
-    /** Called when another instance asks every instance to reload. */
-    private readonly onReload: () => void,
-    private readonly clock: () => number = Date.now,
-    /** Where the last state read from Redis is kept across restarts; undefined: not kept. */
-    private readonly snapshotFile?: string,
-  ) {}
+    private readonly options: RuntimeStateOptions,
+  ) {
+    this.clock = options.clock ?? Date.now;
+    this.judged = judge(this.stored, this.clock(), options.policy());
+  }
 
   get shared(): boolean {
     return this.config.redis !== undefined;
@@ -93,9 +103,12 @@ export class RuntimeState {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: 2000,
+      commandTimeout: COMMAND_TIMEOUT_MS,
       retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
     };
-    const client = new Redis(this.config.redis, options);
+    const client = new Redis(this.config.redis, options) as StateRedis;
+    client.defineCommand('aifenceRead', { numberOfKeys: 2, lua: READ_SCRIPT });
+    client.defineCommand('aifenceAdd', { numberOfKeys: 1, lua: ADD_SCRIPT });
     this.client = client;
     client.on('ready', () => {
       if (!this.connected) this.log.info({ redis: redact(this.config.redis!) }, 'shared state: connected to Redis');
@@ -113,7 +126,7 @@ export class RuntimeState {
       this.connected = false;
     });
     // The subscriber queues its SUBSCRIBE until connected and re-subscribes after each reconnect.
-    const sub = client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+    const sub = client.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
     this.subscriber = sub;
     sub.on('error', () => undefined); // the main client reports the outage
     sub.on('ready', () => void this.sync()); // messages missed while it was down
@@ -139,13 +152,18 @@ export class RuntimeState {
   /** Pauses still running, by group (epoch ms). */
   pauses(): Map<string, number> {
     const now = this.clock();
-    return new Map([...this.pauseMap].filter(([, until]) => until > now));
+    return new Map([...this.judged.pauses].filter(([, until]) => until > now));
   }
 
   /** Exceptions still running, oldest first. */
   exceptions(): RuntimeException[] {
     const now = this.clock();
-    return [...this.exceptionMap.values()].filter((e) => e.until > now).sort((a, b) => a.created - b.created || a.id.localeCompare(b.id));
+    return [...this.judged.exceptions.values()].filter((e) => e.until > now).sort((a, b) => a.created - b.created || a.id.localeCompare(b.id));
+  }
+
+  /** Stored entries this instance does not enforce (out of range, unknown group or selector, unreadable). */
+  get ignored(): number {
+    return this.judged.ignored.size;
   }
 
   /** Pauses `groups` until `until` (0 resumes), here and on every instance. */
@@ -158,37 +176,60 @@ export class RuntimeState {
       }
       await this.commit(m);
     }
+    const pauses = { ...this.stored.pauses };
     for (const g of groups) {
-      if (until > 0) this.pauseMap.set(g, until);
-      else this.pauseMap.delete(g);
+      if (until > 0) pauses[g] = String(until);
+      else delete pauses[g];
     }
-    this.changed();
+    this.adopt({ ...this.stored, pauses });
   }
 
   async addException(e: Omit<RuntimeException, 'id' | 'instance' | 'created'>): Promise<RuntimeException> {
-    if (this.exceptions().length >= MAX_EXCEPTIONS) throw new RangeError(`${MAX_EXCEPTIONS} runtime exceptions are in force already; revoke some, or write long-lived ones in the config`);
     const full: RuntimeException = { id: randomBytes(6).toString('hex'), ...e, instance: this.config.instance, created: this.clock() };
+    const atCap = new RangeError(`${MAX_EXCEPTIONS} runtime exceptions are in force already${this.client ? ' (over every instance sharing this Redis)' : ''}; revoke some, or write long-lived ones in the config`);
     if (this.client) {
-      const m = this.writable().multi();
-      m.hset(this.key('exceptions'), full.id, storedException(full));
-      await this.commit(m);
+      const now = this.clock();
+      let added: number;
+      try {
+        added = await this.writable().aifenceAdd(
+          this.key('exceptions'),
+          full.id,
+          storedException(full),
+          now,
+          now + MAX_EXCEPTION_SECONDS * 1000 + CLOCK_SKEW_MS,
+          MAX_EXCEPTIONS,
+          MAX_STORED_ENTRIES,
+          MAX_VALUE_BYTES,
+          this.channel,
+          this.changeMessage,
+        );
+      } catch (err) {
+        if (err instanceof StateUnavailable) throw err;
+        throw new StateUnavailable(`Redis (state.redis) failed the change: ${(err as Error).message}`);
+      }
+      if (added !== 1) throw atCap;
+      this.stats.published++;
+    } else if (this.exceptions().length >= MAX_EXCEPTIONS) {
+      throw atCap;
     }
-    this.exceptionMap.set(full.id, full);
-    this.changed();
+    const exceptions = { ...this.stored.exceptions, [full.id]: storedException(full) };
+    if (!this.client) for (const id of this.judged.lapsed) delete exceptions[id]; // Redis drops them on each read; here, now
+    this.adopt({ ...this.stored, exceptions });
     return full;
   }
 
-  /** The exception revoked, or undefined when no exception has that id. */
+  /** The exception revoked (in force or not), or undefined when no exception has that id. */
   async revokeException(id: string): Promise<RuntimeException | undefined> {
-    const e = this.exceptionMap.get(id);
+    const e = this.judged.readable.get(id);
     if (this.client) {
       const m = this.writable().multi();
       m.hdel(this.key('exceptions'), id);
       await this.commit(m);
     }
     if (!e) return undefined;
-    this.exceptionMap.delete(id);
-    this.changed();
+    const exceptions = { ...this.stored.exceptions };
+    delete exceptions[id];
+    this.adopt({ ...this.stored, exceptions });
     return e;
   }
 
@@ -200,38 +241,71 @@ export class RuntimeState {
     return true;
   }
 
-  /** Reads both hashes; a read that returns after a newer one is ignored. */
+  /**
+   * Checks what is stored against the policy again (a reload may have added
+   * or removed groups and selectors); true when what is in force changed.
+   */
+  revalidate(): boolean {
+    return this.rejudge();
+  }
+
+  /** Reads both hashes. A read asked for while one runs is folded into one more after it. */
   async sync(): Promise<void> {
-    const client = this.client;
-    if (!client || this.closed || client.status !== 'ready') return;
-    const seq = ++this.syncSeq;
+    if (this.syncing) {
+      this.syncAgain = true;
+      return;
+    }
+    this.syncing = true;
     try {
-      const [pauses, exceptions] = (await client.multi().hgetall(this.key('pauses')).hgetall(this.key('exceptions')).exec()) ?? [];
-      if (pauses?.[0] || exceptions?.[0]) throw pauses?.[0] ?? exceptions?.[0];
-      if (seq < this.appliedSeq || this.closed) return;
-      this.appliedSeq = seq;
-      this.stats.syncs++;
-      this.lastSync = this.clock();
-      const changed = this.replace(pauses[1] as Record<string, string>, exceptions[1] as Record<string, string>);
-      if (changed) {
-        this.saveSnapshot();
-        this.changed();
-      }
-    } catch (err) {
-      this.stats.syncErrors++;
-      this.lastError = (err as Error).message;
+      do {
+        this.syncAgain = false;
+        await this.syncOnce();
+      } while (this.syncAgain && !this.closed);
+    } finally {
+      this.syncing = false;
     }
   }
 
+  private async syncOnce(): Promise<void> {
+    const client = this.client;
+    if (!client || this.closed || client.status !== 'ready') return;
+    try {
+      const [pauses, exceptions] = await client.aifenceRead(this.key('pauses'), this.key('exceptions'), MAX_STORED_ENTRIES, MAX_VALUE_BYTES);
+      if (this.closed) return;
+      this.stats.syncs++;
+      this.lastSync = this.clock();
+      this.readError = undefined;
+      const lapsed = this.adopt({ pauses: fromFlat(pauses), exceptions: fromFlat(exceptions) });
+      // Whoever sees a lapsed entry removes it; the hash would otherwise only grow.
+      if (lapsed.length > 0) void client.hdel(this.key('exceptions'), ...lapsed).catch(() => undefined);
+    } catch (err) {
+      this.stats.syncErrors++;
+      const message = (err as Error).message;
+      this.lastError = message;
+      // Connection trouble is reported by the client's events; a refusal to read is reported here, once.
+      if (message.includes('TOOLARGE') && this.readError !== message) {
+        this.readError = message;
+        this.log.warn({ err: message.replace(/^.*TOOLARGE /, '') }, 'shared state: Redis holds more than any instance writes; not read, enforcing the last state read');
+      }
+    }
+  }
+
+  /** The last refusal to read, so that it is logged once and not every resync. */
+  private readError: string | undefined;
+
   private get channel(): string {
     return this.key('changes');
+  }
+
+  private get changeMessage(): string {
+    return JSON.stringify({ kind: 'state', from: this.config.instance } satisfies Change & { from: string });
   }
 
   private key(name: string): string {
     return `${this.config.prefix}:${name}`;
   }
 
-  private writable(): Redis {
+  private writable(): StateRedis {
     if (!this.client || !this.connected || this.client.status !== 'ready') {
       throw new StateUnavailable(`Redis (state.redis) is unreachable${this.lastError ? ` (${this.lastError})` : ''}: the change would not reach the other instances; retry when /readyz shows sharedState.connected`);
     }
@@ -240,7 +314,7 @@ export class RuntimeState {
 
   /** Runs the writes and the announcement in one transaction. */
   private async commit(m: ReturnType<Redis['multi']>): Promise<void> {
-    m.publish(this.channel, JSON.stringify({ kind: 'state', from: this.config.instance } satisfies Change & { from: string }));
+    m.publish(this.channel, this.changeMessage);
     let result: [Error | null, unknown][] | null;
     try {
       result = await m.exec();
@@ -262,93 +336,71 @@ export class RuntimeState {
     }
     if (change?.kind === 'reload') {
       this.log.info('shared state: another instance asked for a reload');
-      this.onReload();
+      this.options.onReload();
     } else void this.sync();
   }
 
-  /** Replaces the maps with what Redis holds; true when something differs. Entries that are malformed are skipped, those that lapsed removed. */
-  private replace(pauses: Record<string, string>, exceptions: Record<string, string>): boolean {
-    const now = this.clock();
-    const nextPauses = new Map<string, number>();
-    for (const [group, text] of Object.entries(pauses)) {
-      const until = Number(text);
-      if (Number.isFinite(until) && until > now) nextPauses.set(group, until);
-    }
-    const nextExceptions = new Map<string, RuntimeException>();
-    const lapsed: string[] = [];
-    for (const [id, text] of Object.entries(exceptions)) {
-      const e = parseException(id, text);
-      if (!e) continue;
-      if (e.until <= now) lapsed.push(id);
-      else if (nextExceptions.size < MAX_EXCEPTIONS) nextExceptions.set(id, e);
-    }
-    // Whoever sees a lapsed entry removes it; the hash would otherwise only grow.
-    if (lapsed.length > 0) void this.client?.hdel(this.key('exceptions'), ...lapsed).catch(() => undefined);
-    const same = sameMap(this.pauseMap, nextPauses) && sameKeys(this.exceptionMap, nextExceptions);
-    this.pauseMap = nextPauses;
-    this.exceptionMap = nextExceptions;
-    return !same;
+  /**
+   * Takes `stored` as the state (read from Redis or the snapshot, or changed
+   * here): kept on disk when it differs, judged, and applied when what is in
+   * force changed. Returns the exceptions that lapsed.
+   */
+  private adopt(stored: StoredHashes): string[] {
+    const differs = !sameHashes(this.stored, stored);
+    this.stored = stored;
+    if (differs) this.saveSnapshot();
+    if (this.rejudge()) this.changed();
+    return this.judged.lapsed;
+  }
+
+  /** Judges the stored state now; logs entries newly ignored (once each); true when what is in force changed. */
+  private rejudge(): boolean {
+    const before = this.judged;
+    const after = judge(this.stored, this.clock(), this.options.policy());
+    this.judged = after;
+    for (const [key, entry] of after.ignored) if (!before.ignored.has(key)) this.reportIgnored(entry);
+    return !sameMap(before.pauses, after.pauses) || !sameKeys(before.exceptions, after.exceptions);
+  }
+
+  private reportIgnored(e: Ignored): void {
+    this.log.warn(
+      { hash: this.key(e.hash), field: e.field.slice(0, 200), value: e.value, why: e.why },
+      `shared state: ${e.hash === 'pauses' ? 'pause' : 'exception'} stored in Redis ignored: ${e.why} (the admin API would refuse it)`,
+    );
   }
 
   private changed(): void {
     try {
-      this.onChange();
+      this.options.onChange();
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'shared state: applying a change failed');
     }
   }
 
   private loadSnapshot(): void {
-    if (!this.snapshotFile) return;
+    const file = this.options.snapshotFile;
+    if (!file) return;
+    let s: Partial<StoredHashes>;
     try {
-      const s = JSON.parse(readFileSync(this.snapshotFile, 'utf8')) as { pauses: Record<string, string>; exceptions: Record<string, string> };
-      this.replace(s.pauses ?? {}, s.exceptions ?? {});
+      s = JSON.parse(readFileSync(file, 'utf8')) as Partial<StoredHashes>;
     } catch {
-      // none yet, or unreadable: start from nothing, as before shared state existed
+      return; // none yet, or unreadable: start from nothing, as before shared state existed
     }
+    const flat = (r: unknown) => fromFlat(r !== null && typeof r === 'object' ? Object.entries(r).flat() : []);
+    this.stored = { pauses: flat(s.pauses), exceptions: flat(s.exceptions) };
+    this.rejudge();
   }
 
   private saveSnapshot(): void {
-    if (!this.snapshotFile) return;
+    const file = this.options.snapshotFile;
+    if (!file || !this.shared) return;
     try {
-      mkdirSync(dirname(this.snapshotFile), { recursive: true });
-      const pauses = Object.fromEntries([...this.pauseMap].map(([g, u]) => [g, String(u)]));
-      const exceptions = Object.fromEntries([...this.exceptionMap].map(([id, e]) => [id, storedException(e)]));
-      writeFileSync(`${this.snapshotFile}.tmp`, JSON.stringify({ pauses, exceptions }));
-      renameSync(`${this.snapshotFile}.tmp`, this.snapshotFile);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(`${file}.tmp`, JSON.stringify(this.stored));
+      renameSync(`${file}.tmp`, file);
     } catch (err) {
-      this.log.warn({ err: (err as Error).message, file: this.snapshotFile }, 'shared state: cannot keep a copy on disk');
+      this.log.warn({ err: (err as Error).message, file }, 'shared state: cannot keep a copy on disk');
     }
-  }
-}
-
-/**
- * An exception as stored. One for a single client is stored with the group
- * `GROUP@ADDRESS`, a group no instance has: an instance that does not know
- * client exceptions (an older one, in a rolling upgrade), or a reader that
- * keeps only the fields it knows, enforces it nowhere rather than for the
- * whole group.
- */
-function storedException(e: RuntimeException): string {
-  return JSON.stringify(e.client === undefined ? e : { ...e, group: `${e.group}@${e.client}` });
-}
-
-function parseException(id: string, text: string): RuntimeException | null {
-  if (text.length > 4096) return null;
-  try {
-    const e = JSON.parse(text) as Partial<RuntimeException>;
-    const str = (v: unknown) => typeof v === 'string' && v.length <= 1000;
-    if (e.id !== id || !str(e.group) || !str(e.select) || !str(e.reason) || !str(e.author) || !str(e.instance)) return null;
-    if (typeof e.until !== 'number' || typeof e.created !== 'number') return null;
-    const at = e.group!.indexOf('@');
-    if (at >= 0 || e.client !== undefined) {
-      const client = e.group!.slice(at + 1);
-      if (at < 0 || e.client !== client || clientAddress(client) !== client) return null;
-      return { ...(e as RuntimeException), group: e.group!.slice(0, at), client };
-    }
-    return e as RuntimeException;
-  } catch {
-    return null;
   }
 }
 

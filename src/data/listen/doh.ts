@@ -3,19 +3,33 @@
 // HTTP/1.1 behind a reverse proxy. A request is one query; the resolver
 // answers it exactly as it answers UDP and TCP (groups, access, lists).
 // Everything a client controls is bounded: connections (in total and per
-// address, as for TCP), streams per connection, header and body size, how
-// long a connection may idle and a request may take to arrive. A malformed
-// request gets its 4xx and costs nothing else.
+// client, together with TCP's), streams per connection (and the queries of
+// cancelled streams still out: doh-streams.ts), requests in flight per
+// client behind a trusted proxy, header and body size, how long a
+// connection may idle and a request may take to arrive. A malformed request
+// gets its 4xx (http-front.ts for what the HTTP/1.1 parser refuses) and
+// costs nothing else.
 
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerOptions, createSecureServer, createServer as createH2cServer } from 'node:http2';
-import { type AddressInfo, type Server, type Socket, createServer as createTcpServer, isIP } from 'node:net';
+import {
+  type Http2ServerRequest,
+  type Http2ServerResponse,
+  type Http2Session,
+  type ServerHttp2Stream,
+  type ServerOptions,
+  createSecureServer,
+  createServer as createH2cServer,
+} from 'node:http2';
+import { type AddressInfo, type Server, type Socket, isIP } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { DohConfig } from '../../control/config/encrypted.js';
 import type { TcpConfig } from '../../control/config/tcp.js';
 import { type Cidr, type HostPort, addressBytes, cidrContains } from '../../net/address.js';
 import type { Resolver, Transport } from '../resolve/resolver.js';
 import { HEADER_SIZE, readU16, readU32, skipName } from '../../wire/message.js';
+import { ClientCounts, Counted } from './client-counts.js';
+import { StreamBudget } from './doh-streams.js';
+import { type HttpParseError, type Relay, chooseProtocol, plainFront, refuseUnparsed, relay } from './http-front.js';
 import type { TlsFiles } from './tls-files.js';
 
 export const DOH_PATH = '/dns-query';
@@ -34,7 +48,7 @@ const BASE64URL = /^[A-Za-z0-9_-]*$/;
 export interface DohStats {
   /** Connections refused: over tcp.maxPerClient (tcp.maxConnections is enforced by the server). */
   refused: number;
-  /** Answered 4xx: not a DoH request, or not a DNS message. */
+  /** Answered 4xx: not a DoH request, not a DNS message, or over a forwarded client's share. */
   rejected: number;
 }
 
@@ -48,6 +62,8 @@ export interface DohListener {
 }
 
 type Request = IncomingMessage | Http2ServerRequest;
+/** Requests in flight for clients a trusted proxy names, and how many one may have. */
+type Forwarded = { clients: ClientCounts; limit: number };
 type Response = ServerResponse | Http2ServerResponse;
 
 /** writeHead on either response type (their overloads do not unite into one callable type). */
@@ -60,62 +76,78 @@ export interface DohOptions {
   tls: TlsFiles | null;
   /** Every worker thread binds the same address (SO_REUSEPORT). */
   reusePort?: boolean;
+  /** Each client's connections over every listener and worker (tcp.maxPerClient); absent: this listener's own. */
+  clients?: ClientCounts;
 }
 
 export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOptions): Promise<DohListener> {
   const { tcp, doh, tls } = options;
+  const clients = options.clients ?? new ClientCounts(undefined, 0, tcp.maxConnections);
   const stats: DohStats = { refused: 0, rejected: 0 };
   const idleMs = tcp.idleTimeout * 1000;
   const messageMs = tcp.messageTimeout * 1000;
-  const handler = (req: Request, res: Response) => serve(req, res, resolver, doh.trustedProxies, stats, messageMs);
+  // A client behind a trusted proxy may have in flight what it could holding its own connections.
+  const forwarded = { clients, limit: tcp.maxPerClient * doh.maxStreams };
+  const handler = (req: Request, res: Response) => serve(req, res, resolver, doh, stats, messageMs, forwarded);
   const h2options: ServerOptions = {
     maxSessionMemory: 1, // MB of unread answers and HPACK state per connection
     maxHeaderListPairs: 64,
     settings: { maxConcurrentStreams: doh.maxStreams, maxHeaderListSize: MAX_HEADER_BYTES, enablePush: false },
+    // Node's own guards end a session with INTERNAL_ERROR, or no code: after 1,000 resets at once (then 33 a second), or
+    // 100 streams it refused itself (a reset stream's slot is freed a turn of the loop later). Ours (doh-streams.ts)
+    // come first and say ENHANCE_YOUR_CALM; these stay as a backstop.
+    streamResetBurst: 100 * doh.maxStreams,
+    streamResetRate: 100 * doh.maxStreams,
+    maxSessionRejectedStreams: 100 * doh.maxStreams,
   };
-  // HTTP/2: a session with no frames for idleTimeout is closed.
-  const idleSessions = (session: Http2Session) => session.setTimeout(idleMs, () => session.destroy());
+  // HTTP/2: a session with no frames for idleTimeout is closed; its cancelled streams are budgeted.
+  const onSession = (session: Http2Session) => {
+    session.setTimeout(idleMs, () => session.destroy());
+    StreamBudget.watch(session, doh.maxStreams);
+  };
+  // HTTP/1.1, in clear and over TLS alike: read through a stream that watches the bytes, so that a request line or
+  // header over MAX_HEADER_BYTES is answered 414 or 431 (clientError below) and not just cut off.
+  const h1 = createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: messageMs * 2, headersTimeout: messageMs }, handler);
+  h1.keepAliveTimeout = idleMs;
+  h1.setTimeout(idleMs, (s) => s.destroy());
+  h1.on('clientError', (err: HttpParseError, socket: Duplex) => refuseUnparsed(err, socket as Relay, MAX_HEADER_BYTES, () => stats.rejected++));
   let server: Server;
   if (tls) {
-    const secure = createSecureServer({ ...h2options, ...tls.options, allowHTTP1: true, handshakeTimeout: messageMs }, handler);
+    // ALPN h2 when the client offers it; http/1.1 (or no ALPN at all) reaches 'unknownProtocol', and the HTTP/1.1 server.
+    const secure = createSecureServer({ ...h2options, ...tls.options, handshakeTimeout: messageMs, ALPNCallback: chooseProtocol }, handler);
     tls.onChange.push((o) => secure.setSecureContext(o));
-    secure.on('session', idleSessions);
-    secure.setTimeout(idleMs); // with no 'timeout' listener, an idle HTTP/1.1 socket is destroyed
+    secure.on('session', onSession);
+    secure.on('unknownProtocol', (socket: Socket) => h1.emit('connection', relay(socket, null)));
     server = secure;
   } else {
-    const h1 = createHttpServer({ maxHeaderSize: MAX_HEADER_BYTES, requestTimeout: messageMs * 2, headersTimeout: messageMs }, handler);
-    h1.keepAliveTimeout = idleMs;
-    h1.setTimeout(idleMs, (s) => s.destroy());
     const h2c = createH2cServer(h2options, handler);
-    h2c.on('session', idleSessions);
+    h2c.on('session', onSession);
     server = plainFront(h1, h2c, messageMs);
   }
   server.maxConnections = tcp.maxConnections;
   const open = new Set<Socket>();
-  const perClient = new Map<string, number>();
   server.on('connection', (socket: Socket) => {
-    const address = socket.remoteAddress;
-    const count = address === undefined ? 0 : (perClient.get(address) ?? 0);
+    const address = socket.remoteAddress ?? '';
     socket.on('error', () => undefined);
-    if (address === undefined || count >= tcp.maxPerClient) {
+    // A trusted reverse proxy speaks for many clients: its connections count against maxConnections only, and
+    // each client it names is held to its share per request (serve()).
+    const proxy = doh.trustedProxies.length > 0 && isTrusted(address, doh.trustedProxies);
+    const slot = proxy ? null : clients.take(Counted.Connections, address, tcp.maxPerClient);
+    if (!proxy && slot === null) {
       stats.refused++;
       socket.destroy();
       return;
     }
-    perClient.set(address, count + 1);
     open.add(socket);
     // An answer is one small frame, often followed by the one that ends the stream: no Nagle delay between them.
     socket.setNoDelay(true);
     socket.on('close', () => {
       open.delete(socket);
-      const left = (perClient.get(address) ?? 1) - 1;
-      if (left > 0) perClient.set(address, left);
-      else perClient.delete(address);
+      clients.release(slot);
     });
   });
   // A client that never finishes its TLS handshake or sends bad frames concerns itself only.
   server.on('tlsClientError', () => undefined);
-  server.on('clientError', (_err: Error, socket: Socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: at.host, port: at.port, ipv6Only: at.family === 6, reusePort: options.reusePort === true }, () => {
@@ -137,54 +169,11 @@ export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOp
   };
 }
 
-/** The HTTP/2 connection preface (RFC 9113 §3.4): a client that speaks h2c with prior knowledge starts with it. */
-const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n');
-
-/**
- * Plain HTTP for a reverse proxy: HTTP/1.1 (nginx, Apache) or HTTP/2 with
- * prior knowledge (Caddy, Envoy, HAProxy h2c), told apart by the first bytes.
- */
-function plainFront(h1: Server, h2c: Server, messageMs: number): Server {
-  return createTcpServer((socket) => {
-    socket.setTimeout(messageMs, () => socket.destroy()); // nothing sent at all: gone after messageTimeout
-    socket.once('data', (chunk: Buffer) => {
-      socket.setTimeout(0);
-      socket.pause();
-      const h2 = chunk.length >= 3 && chunk.subarray(0, Math.min(chunk.length, H2_PREFACE.length)).equals(H2_PREFACE.subarray(0, Math.min(chunk.length, H2_PREFACE.length)));
-      if (h2) {
-        // http2 reads the socket's handle directly, past anything unshifted: hand it a stream that starts with what we read.
-        h2c.emit('connection', prefixed(socket, chunk));
-      } else {
-        socket.unshift(chunk);
-        h1.emit('connection', socket);
-        socket.resume();
-      }
-    });
-  });
-}
-
-/** `socket` as a stream whose first bytes are `head` (already read from it). */
-function prefixed(socket: Socket, head: Buffer): Duplex {
-  const stream = new Duplex({
-    read: () => void socket.resume(),
-    write: (data, encoding, done) => void socket.write(data, encoding, done),
-    final: (done) => void socket.end(done),
-    destroy: (err, done) => {
-      socket.destroy();
-      done(err);
-    },
-  });
-  Object.defineProperties(stream, { remoteAddress: { value: socket.remoteAddress }, remotePort: { value: socket.remotePort } });
-  stream.push(head);
-  socket.on('data', (c: Buffer) => {
-    if (!stream.push(c)) socket.pause();
-  });
-  socket.on('end', () => stream.push(null));
-  socket.on('close', () => stream.destroy());
-  return stream;
-}
-
-function serve(req: Request, res: Response, resolver: Resolver, trusted: readonly Cidr[], stats: DohStats, messageMs: number): void {
+function serve(req: Request, res: Response, resolver: Resolver, doh: DohConfig, stats: DohStats, messageMs: number, forwarded: Forwarded): void {
+  // An HTTP/2 stream reset before its request event (HEADERS and RST_STREAM in one read): nothing to answer; its session's budget counted it.
+  const stream = (req as Http2ServerRequest).stream as ServerHttp2Stream | undefined;
+  if (stream !== undefined && (stream.closed || stream.destroyed)) return;
+  const trusted = doh.trustedProxies;
   const reject = (status: number, why: string, headers: Record<string, string> = {}) => {
     stats.rejected++;
     // The request body, if any, is not read: the connection closes (HTTP/1.1) or the stream resets (HTTP/2).
@@ -198,6 +187,11 @@ function serve(req: Request, res: Response, resolver: Resolver, trusted: readonl
   const path = mark < 0 ? url : url.slice(0, mark);
   if (path !== DOH_PATH) return reject(404, `not found: DNS over HTTPS is served on ${DOH_PATH}`);
   const client = clientAddress(req, trusted);
+  if (client.proxied) {
+    const slot = forwarded.clients.take(Counted.Forwarded, client.address, forwarded.limit);
+    if (slot === null) return reject(429, `too many requests in flight for ${client.address} (tcp.maxPerClient × doh.maxStreams = ${forwarded.limit})`);
+    res.once('close', () => forwarded.clients.release(slot));
+  }
   if (req.method === 'GET' || req.method === 'HEAD') {
     const dns = new URLSearchParams(mark < 0 ? '' : url.slice(mark + 1)).get('dns');
     if (dns === null) return reject(400, 'missing ?dns= (the query, base64url)');
@@ -240,6 +234,7 @@ function serve(req: Request, res: Response, resolver: Resolver, trusted: readonl
   req.on('error', () => undefined);
 }
 
+/** Hands the query to the resolver; over HTTP/2, counted in its session's budget (doh-streams.ts). */
 function answer(
   msg: Buffer,
   client: { address: string; port: number },
@@ -249,11 +244,15 @@ function answer(
   reject: (status: number, why: string) => void,
 ): void {
   if (msg.length < HEADER_SIZE) return reject(400, 'not a DNS message');
+  const stream = (req as Http2ServerRequest).stream as ServerHttp2Stream | undefined;
+  const budget = stream === undefined ? null : StreamBudget.of(stream);
+  if (budget !== null && !budget.ask(stream!)) return;
   const head = req.method === 'HEAD';
   const transport: Transport = {
     udp: false,
     kind: 'doh',
     send(reply) {
+      if (budget !== null && !budget.answer(stream!)) return;
       // The client may have gone while upstream answered: nothing to do.
       if (res.headersSent || res.writableEnded || res.destroyed) return;
       writeHead(res, 200, { 'content-type': CONTENT_TYPE, 'content-length': String(reply.length), 'cache-control': `max-age=${freshness(reply)}` });
@@ -261,7 +260,10 @@ function answer(
       else res.end(reply);
     },
   };
-  if (!resolver.handle(msg, client.address, client.port, transport)) reject(400, 'not a DNS query');
+  if (!resolver.handle(msg, client.address, client.port, transport)) {
+    budget?.answer(stream!);
+    reject(400, 'not a DNS query');
+  }
 }
 
 /**
@@ -269,11 +271,11 @@ function answer(
  * then X-Forwarded-For read from the right, skipping trusted proxies, names
  * it. A hop that is not an address stops the walk at the last one trusted.
  */
-export function clientAddress(req: Request, trusted: readonly Cidr[]): { address: string; port: number } {
+export function clientAddress(req: Request, trusted: readonly Cidr[]): { address: string; port: number; proxied: boolean } {
   const { address: peer, port } = peerOf(req.socket as Socket & { stream?: Socket });
-  if (trusted.length === 0 || !isTrusted(peer, trusted)) return { address: peer, port };
+  if (trusted.length === 0 || !isTrusted(peer, trusted)) return { address: peer, port, proxied: false };
   const header = req.headers['x-forwarded-for'];
-  if (header === undefined) return { address: peer, port };
+  if (header === undefined) return { address: peer, port, proxied: true };
   const hops = (Array.isArray(header) ? header.join(',') : header).split(',');
   let client = peer;
   for (let i = hops.length - 1, n = 0; i >= 0 && n < MAX_FORWARDED_HOPS; i--, n++) {
@@ -282,7 +284,7 @@ export function clientAddress(req: Request, trusted: readonly Cidr[]): { address
     client = hop;
     if (!isTrusted(hop, trusted)) break;
   }
-  return { address: client, port: client === peer ? port : 0 };
+  return { address: client, port: client === peer ? port : 0, proxied: true };
 }
 
 /** The TCP peer; h2c connections reach http2 through a wrapper stream (JSStreamSocket) that keeps the socket as `stream`. */

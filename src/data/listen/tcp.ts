@@ -1,6 +1,7 @@
 // TCP listener (RFC 7766): length-prefixed messages, pipelined, answered in
 // whatever order they complete. Everything a client controls is bounded:
-// connections in total and per address, queries in flight per connection,
+// connections in total and per client (over every listener and worker:
+// client-counts.ts), queries in flight per connection,
 // answers it leaves unread (per connection and in total), how long a query
 // may take to arrive and how long a connection may sit idle or live. A
 // malformed frame stops reading on that connection only; it closes once the
@@ -18,6 +19,7 @@ import type { TcpConfig } from '../../control/config/tcp.js';
 import type { HostPort } from '../../net/address.js';
 import type { Resolver, Transport, TransportKind } from '../resolve/resolver.js';
 import { HEADER_SIZE } from '../../wire/message.js';
+import { ClientCounts, Counted } from './client-counts.js';
 
 /** Why connections were refused or cut short, for tests and operators. */
 export interface TcpStats {
@@ -27,6 +29,8 @@ export interface TcpStats {
   evicted: number;
   /** Closed after idleTimeout without a complete query or an answer. */
   idle: number;
+  /** Reset after idleTimeout with answers still unread: the client stopped reading (under maxUnsent, else `unread`). */
+  stalled: number;
   /** Reset because a query took longer than messageTimeout to arrive. */
   slow: number;
   /** Reset because answers piled up unread over maxUnsent or maxUnsentTotal. */
@@ -37,7 +41,7 @@ export interface TcpStats {
   malformed: number;
 }
 
-export const noTcpStats = (): TcpStats => ({ refused: 0, evicted: 0, idle: 0, slow: 0, unread: 0, lifetime: 0, malformed: 0 });
+export const noTcpStats = (): TcpStats => ({ refused: 0, evicted: 0, idle: 0, stalled: 0, slow: 0, unread: 0, lifetime: 0, malformed: 0 });
 
 export interface TcpListener {
   server: Server;
@@ -60,9 +64,13 @@ export interface DotOptions {
 /** ALPN for DNS over TLS (RFC 7858 §3.2); clients that offer no ALPN are served too. */
 const DOT_ALPN = ['dot'];
 
-/** Plain TCP, or DNS over TLS when `tls` is given. */
-export async function listenTcp(at: HostPort, resolver: Resolver, config: TcpConfig, tls?: DotOptions, reusePort = false): Promise<TcpListener> {
-  const listener = new Listener(resolver, config, tls);
+/**
+ * Plain TCP, or DNS over TLS when `tls` is given. `clients` counts each
+ * client's connections over every listener and worker (tcp.maxPerClient);
+ * without it, this listener counts its own.
+ */
+export async function listenTcp(at: HostPort, resolver: Resolver, config: TcpConfig, tls?: DotOptions, reusePort = false, clients = new ClientCounts(undefined, 0, config.maxConnections)): Promise<TcpListener> {
+  const listener = new Listener(resolver, config, clients, tls);
   const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => listener.accept(socket));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -83,13 +91,12 @@ export async function listenTcp(at: HostPort, resolver: Resolver, config: TcpCon
   };
 }
 
-/** What the connections share: limits, the per-address counts, the unsent-bytes total and one timer for every deadline. */
+/** What the connections share: limits, the per-client counts, the unsent-bytes total and one timer for every deadline. */
 class Listener {
   readonly stats = noTcpStats();
   readonly open = new Set<Connection>();
   /** Connections we have killed whose 'close' has not come yet: their slots are free already. */
   private dying = 0;
-  private readonly perClient = new Map<string, number>();
   /** Bytes of answers written and not yet taken by the kernel, summed over connections (an upper bound between writes). */
   private unsent = 0;
   private sweeper: NodeJS.Timeout | undefined;
@@ -102,6 +109,7 @@ class Listener {
   constructor(
     readonly resolver: Resolver,
     readonly config: TcpConfig,
+    private readonly clients: ClientCounts,
     private readonly tls?: DotOptions,
   ) {
     this.kind = tls ? 'dot' : 'tcp';
@@ -111,17 +119,17 @@ class Listener {
   }
 
   accept(socket: Socket): void {
-    const address = socket.remoteAddress;
-    const count = address === undefined ? 0 : (this.perClient.get(address) ?? 0);
+    const address = socket.remoteAddress ?? '';
+    const slot = this.clients.take(Counted.Connections, address, this.config.maxPerClient);
     // When full, the connection idle longest makes room: a client with a query gets in while others only hold slots.
     const full = this.open.size - this.dying >= this.config.maxConnections;
-    if (address === undefined || count >= this.config.maxPerClient || (full && !this.evictIdlest())) {
+    if (slot === null || (full && !this.evictIdlest())) {
+      this.clients.release(slot);
       this.stats.refused++;
       socket.on('error', () => undefined);
       socket.destroy();
       return;
     }
-    this.perClient.set(address, count + 1);
     // Counted by the TCP socket, which closes however the TLS layer above it ends.
     const stream = this.tls ? this.secure(socket) : socket;
     const connection = new Connection(stream, socket, this, address, socket.remotePort ?? 0);
@@ -130,9 +138,7 @@ class Listener {
       this.open.delete(connection);
       if (connection.killed) this.dying--;
       this.release(connection);
-      const left = (this.perClient.get(address) ?? 1) - 1;
-      if (left > 0) this.perClient.set(address, left);
-      else this.perClient.delete(address);
+      this.clients.release(slot);
     });
   }
 
@@ -411,7 +417,7 @@ class Connection implements Transport {
     const listener = this.listener;
     if (this.closingSince > 0 || this.ended) {
       // Answers still owed go out, then the client has idleTimeout to take them and close.
-      if (now - Math.max(this.closingSince, this.lastActive) > listener.idleMs) this.kill('idle', true);
+      if (now - Math.max(this.closingSince, this.lastActive) > listener.idleMs) this.kill(this.unread ? 'stalled' : 'idle', true);
       return;
     }
     if (this.messageStarted > 0 && now - this.messageStarted > listener.messageMs) return this.kill('slow', true);
@@ -421,7 +427,13 @@ class Connection implements Transport {
     }
     if (this.outstanding === 0 && now - this.lastActive > idleMs) {
       // Nothing owed either way: a plain close. Answers it leaves unread: a reset frees them.
-      this.kill('idle', this.writeBlocked || this.socket.writableLength > 0);
+      const unread = this.unread;
+      this.kill(unread ? 'stalled' : 'idle', unread);
     }
+  }
+
+  /** Answers written that the client has not taken: queued here, or the socket pushed back. */
+  private get unread(): boolean {
+    return this.writeBlocked || this.socket.writableLength > 0;
   }
 }

@@ -26,6 +26,7 @@ import { Query, Rcode, writeU32 } from '../../wire/message.js';
 import type { ReplyShape } from '../../wire/records.js';
 import { relayAnswerFrom } from '../../wire/relay.js';
 import { NO_TARGETS, targetMasks } from './targets.js';
+import { releaseIfHeldBy, spinLock, spinUnlock } from '../../shared/spin-lock.js';
 
 /** RFC 8767 §4: a stale answer's TTL, so clients come back soon for a fresh one. */
 export const STALE_TTL = 30;
@@ -102,8 +103,6 @@ const S_STALE_HITS = 9;
 const S_SEED = 10;
 const S_EPOCH = 11;
 const STATE_BYTES = 12 * 8;
-/** Spins before a waiting thread sleeps a little (the holder may have lost its core). */
-const SPINS = 256;
 
 /** Wall-clock-anchored monotonic milliseconds: the same scale in every thread (each has its own performance.now origin). */
 const sharedNow = (): number => performance.timeOrigin + performance.now();
@@ -233,19 +232,16 @@ export class AnswerCache {
 
   /** Spins (then naps) until this thread holds the lock. */
   private lock(): void {
-    const word = this.lockWord;
-    for (let spins = 0; Atomics.compareExchange(word, 0, 0, this.owner) !== 0; spins++) {
-      if (spins >= SPINS) Atomics.wait(word, 0, Atomics.load(word, 0), 0.1);
-    }
+    spinLock(this.lockWord, 0, this.owner);
   }
 
   private unlock(): void {
-    Atomics.store(this.lockWord, 0, 0);
+    spinUnlock(this.lockWord, 0);
   }
 
   /** Frees the lock if thread `owner` held it when it died (the control plane calls this when a worker exits). */
   releaseIfHeldBy(owner: number): boolean {
-    return Atomics.compareExchange(this.lockWord, 0, owner, 0) === owner;
+    return releaseIfHeldBy(this.lockWord, 0, owner);
   }
 
   get size(): number {

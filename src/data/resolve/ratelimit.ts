@@ -24,6 +24,7 @@
 
 import type { RateLimitAction, RateLimitConfig } from '../../control/config/ratelimit.js';
 import { type Cidr, cidrContains } from '../../net/address.js';
+import { clientKey, mixKey } from '../../net/client-key.js';
 import { readAddress } from '../../net/read-address.js';
 import { errorAnswer, truncatedAnswer } from '../../wire/answers.js';
 import { ParseResult, Query, Rcode, parseQuery } from '../../wire/message.js';
@@ -39,9 +40,6 @@ const WAYS = 8;
 const TICK_MS = 5;
 /** At most one report of limited clients this often (a flood must not flood the log too). */
 const REPORT_MS = 10_000;
-// In the second key word, below the 24 bits of an IPv6 /56's last three bytes.
-const TAG_IPV4 = 4;
-const TAG_IPV6 = 6;
 
 export interface RateLimitCounts {
   /** Limited queries dropped unanswered (action drop, and the ones slip does not answer). */
@@ -172,13 +170,9 @@ export class RateLimiter {
     this.lastAddress = address;
     this.lastExempt = false;
     for (const cidr of this.exempt) if (cidrContains(cidr, bytes)) this.lastExempt = true;
-    if (isMappedIPv4(bytes)) {
-      this.lastKey0 = (bytes[12] << 24) | (bytes[13] << 16) | (bytes[14] << 8) | bytes[15];
-      this.lastKey1 = TAG_IPV4;
-    } else {
-      this.lastKey0 = (bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3];
-      this.lastKey1 = (bytes[4] << 24) | (bytes[5] << 16) | (bytes[6] << 8) | TAG_IPV6;
-    }
+    clientKey(bytes, this.key);
+    this.lastKey0 = this.key[0];
+    this.lastKey1 = this.key[1];
     return true;
   }
 
@@ -280,18 +274,5 @@ export class RateLimiter {
   }
 }
 
-function isMappedIPv4(b: Uint8Array): boolean {
-  return b[10] === 0xff && b[11] === 0xff && (b[0] | b[1] | b[2] | b[3] | b[4] | b[5] | b[6] | b[7] | b[8] | b[9]) === 0;
-}
-
-/** The first slot of the key's set: a 32-bit mix of the two key words (murmur3's finaliser), masked. */
-function setOf(k0: number, k1: number, seed: number, mask: number): number {
-  let h = Math.imul(k0 ^ seed, 0xcc9e2d51);
-  h = Math.imul((h << 15) | (h >>> 17), 0x1b873593) ^ k1;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h & mask;
-}
+/** The first slot of the key's set. */
+const setOf = (k0: number, k1: number, seed: number, mask: number): number => mixKey(k0, k1, seed) & mask;

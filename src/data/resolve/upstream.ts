@@ -10,8 +10,9 @@
 //
 // Failing over: a timeout, a malformed reply or a failure rcode (SERVFAIL,
 // REFUSED, FORMERR, NOTIMP) moves the query to the next server; TC asks the
-// same server over TCP; when every server failed, or the time is up, the
-// resolver gets null. A server that timed out or refused is skipped until its
+// same server over TCP, and so does a malformed UDP reply from the last
+// server left (once: a malformed reply is never used); when every server
+// failed, or the time is up, the resolver gets null. A server that timed out or refused is skipped until its
 // back-off ends.
 
 import { performance } from 'node:perf_hooks';
@@ -74,6 +75,8 @@ interface Exchange {
   current: Attempt | null;
   /** A query lost with a reused TCP connection is sent once more on a fresh one before the server counts as failed. */
   tcpResent: boolean;
+  /** A malformed reply from the last server left was answered by asking it once more (over TCP when it came over UDP). */
+  malformedRetried: boolean;
   /** The pool's list of exchanges in flight (for close()): links instead of a Set, no hashing per miss. */
   newer: Exchange | null;
   older: Exchange | null;
@@ -208,6 +211,7 @@ export class UpstreamPool {
       attempts: [],
       current: null,
       tcpResent: false,
+      malformedRetried: false,
       newer: null,
       older: this.exchanges,
     };
@@ -293,6 +297,15 @@ export class UpstreamPool {
         return;
       case Verdict.Malformed:
         this.stats.malformed++;
+        if (attempt === exchange.current && !exchange.malformedRetried && !this.othersLeft(exchange, server)) {
+          // The last server left: a UDP reply can be broken on the way (or by a forger who got ID and question
+          // right) where TCP cannot, and a server may fail once. Ask it once more before SERVFAIL.
+          exchange.malformedRetried = true;
+          this.drop(attempt);
+          const overUdp = attempt.conn === null;
+          if (overUdp) exchange.tcp = true;
+          return this.send(exchange, server, !overUdp);
+        }
         return this.failed(attempt);
       case Verdict.Failed:
         this.stats.failed++;
@@ -320,6 +333,12 @@ export class UpstreamPool {
         server.answered();
         return this.finish(exchange, reply, judged.shape, server.label);
     }
+  }
+
+  /** Is any server but `server` still able to answer this exchange (it has not failed it outright)? */
+  private othersLeft(exchange: Exchange, server: UpstreamServer): boolean {
+    for (const s of this.servers) if (s !== server && !(exchange.failed & s.bit)) return true;
+    return false;
   }
 
   /**
