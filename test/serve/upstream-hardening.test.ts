@@ -66,12 +66,13 @@ describe('failover on failure rcodes', () => {
   });
 
   it('SERVFAIL at once when every server fails, and nothing of it is cached', async () => {
-    d = await startDaemon(both('3s'), []);
+    d = await startDaemon(both('8s'), []);
     first.behave = () => ({ kind: 'refused' });
     second.behave = () => ({ kind: 'formerr', empty: true });
     const started = performance.now();
-    expect((await query(d.port, 'all-fail.example')).rcode).toBe(2);
-    expect(performance.now() - started).toBeLessThan(1000);
+    expect((await query(d.port, 'all-fail.example', TYPES.A, { timeoutMs: 10_000 })).rcode).toBe(2);
+    // Not at the 8 s deadline (with room for a loaded machine: this is not a timing figure).
+    expect(performance.now() - started).toBeLessThan(4000);
     second.behave = () => ({ kind: 'answer', address: '192.0.2.2' });
     const again = await query(d.port, 'all-fail.example');
     expect(again.packet.answers[0].address).toBe('192.0.2.2');
