@@ -90,7 +90,7 @@ export function memoryExecPlan(p: ProcessView): ExecPlan | null {
  * (a Node without process.execve: serve's log then says what is missing).
  */
 export function applyMemorySettings(): void {
-  if (process.argv[2] !== 'serve' || typeof process.execve !== 'function') return;
+  if (process.argv[2] !== 'serve' || typeof process.execve !== 'function' || passedSockets()) return;
   const plan = memoryExecPlan(process);
   if (!plan) return;
   // A failed execve aborts node (no exception to catch): make sure the binary is still there to run.
@@ -105,6 +105,15 @@ export function applyMemorySettings(): void {
     // Refused before the call (node's permission model without --allow-child-process): run as started.
   }
 }
+
+/**
+ * A service manager passed this process its listening sockets (systemd
+ * socket activation, LISTEN_PID naming this PID): they would not survive the
+ * exec, because Node marks every inherited descriptor close-on-exec as it
+ * starts. Such a start takes the settings from the unit's Environment=.
+ */
+export const passedSockets = (env: Record<string, string | undefined> = process.env, pid = process.pid): boolean =>
+  env.LISTEN_FDS !== undefined && env.LISTEN_PID === String(pid);
 
 /**
  * For serve, once the daemon is serving: caps the old generation's growth

@@ -5,6 +5,7 @@ import { DEFAULT_CONFIG_PATH, loadConfig } from '../control/config/load.js';
 import { parseHostPort } from '../net/address.js';
 import { createLogger } from '../shared/logger.js';
 import { Daemon } from '../control/daemon.js';
+import { describeListenFds, takeListenFds } from '../control/activation.js';
 import { MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD, MARKER, SEMI_SPACE_MB, limitHeapGrowth, memorySettings } from './serve-memory.js';
 
 export function serveCommand(): Command {
@@ -17,6 +18,11 @@ export function serveCommand(): Command {
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
     .action(async (opts: { config?: string; listen?: string[]; admin?: string; pretty?: boolean; logLevel: string }) => {
       const log = createLogger({ level: opts.logLevel, pretty: opts.pretty });
+      // systemd socket activation: taken before any thread starts (each copies the environment).
+      const listenFds = takeListenFds();
+      if (listenFds.ignored) log.warn(listenFds.ignored);
+      const passed = describeListenFds(listenFds.fds);
+      if (passed.length > 0) log.info({ sockets: passed.length }, 'adopting the sockets the service manager passed instead of binding their addresses');
       const configFile = opts.config ?? DEFAULT_CONFIG_PATH;
       const config = loadConfig(configFile);
       if (opts.admin) config.admin = listenAt(config.admin, opts.admin);
@@ -25,13 +31,19 @@ export function serveCommand(): Command {
         if (!hp) throw new ConfigError(`--listen[${i}]`, l, 'is not an IP address with a port, e.g. 127.0.0.1:5300 or [::1]:5300');
         return hp;
       });
-      const daemon = await Daemon.start(config, { log, listen, configFile });
+      const daemon = await Daemon.start(config, { log, listen, configFile, passed, onFatal: () => process.exit(1) });
       // Semi-space and glibc settings were applied by cli.ts before the program loaded; the heap's growth
       // is limited only now, after the start-up compile (serve-memory.ts). Said here, where the log is.
       const memory = { ...memorySettings(), heapGrowingPercent: limitHeapGrowth() };
       if (memory.semiSpaceMB !== null && memory.mallocTrimThreshold !== null && memory.mallocArenaMax !== null) log.info({ memory }, 'memory settings');
       else {
-        const fix = `start it with MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD} MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX} NODE_OPTIONS=--max-semi-space-size=${SEMI_SPACE_MB}${memory.appliedBy === 'off' ? `, or unset ${MARKER}=off` : ' (it could not re-execute itself with them: Node older than 22.15, or node\'s permission model)'}`;
+        const why =
+          memory.appliedBy === 'off'
+            ? `, or unset ${MARKER}=off`
+            : passed.length > 0
+              ? ' in the unit\'s Environment= (started with passed sockets, it cannot re-execute itself with them: the sockets would be lost)'
+              : ' (it could not re-execute itself with them: Node older than 22.15, or node\'s permission model)';
+        const fix = `start it with MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD} MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX} NODE_OPTIONS=--max-semi-space-size=${SEMI_SPACE_MB}${why}`;
         log.warn({ memory, fix }, 'memory settings missing: RSS may grow under load');
       }
       let stopping = false;

@@ -51,6 +51,8 @@ import type { AuditEvent } from './observe/audit.js';
 import { type BlockPage, startBlockPage } from './blockpage/index.js';
 import { pageFacts } from './blockpage/facts.js';
 import { registerBlockPageMetrics } from './blockpage/metrics.js';
+import { type DescribedSocket, type ListenAddresses, adoptedSummary, assignSockets } from './activation.js';
+import type { PassedSocket } from '../shared/sockets.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -66,6 +68,10 @@ export interface DaemonOptions {
   configFile?: string;
   /** Reload when the config or a list file changes (default: true). */
   watch?: boolean;
+  /** Sockets the service manager passed (systemd socket activation): adopted instead of bound. */
+  passed?: DescribedSocket[];
+  /** The process cannot go on serving (a worker that held passed sockets died): serve exits so that its service manager restarts it. */
+  onFatal?: () => void;
 }
 
 /** How long shutdown waits for queries in flight, unless told otherwise. */
@@ -185,6 +191,8 @@ export class Daemon implements AdminTarget {
   static async start(config: Config, options: DaemonOptions): Promise<Daemon> {
     const started = performance.now();
     const clock = options.clock ?? Date.now;
+    // A passed socket that matches no listen address fails the start before anything is compiled.
+    const sockets = assignSockets(options.passed ?? [], listenAddresses(config, options), config.workers);
     // URL lists load from their copies on disk; downloads happen in the background once serving.
     prepareRemoteLists(config.remoteLists, options.log);
     let daemon: Daemon | undefined;
@@ -205,7 +213,7 @@ export class Daemon implements AdminTarget {
     try {
       await daemon.desk.store.start();
       daemon.openQueryLog(config);
-      await daemon.startPlanes(config);
+      await daemon.startPlanes(config, sockets);
       daemon.admin = await AdminServer.start(config.admin, daemon).catch((err: unknown) => {
         throw config.admin.listen ? explainListenError(err, config.admin.listen, 'admin API (http)') : err;
       });
@@ -229,6 +237,7 @@ export class Daemon implements AdminTarget {
         entries: totalEntries(filter),
         catalogue: `${filter.catalogue.info.origin} ${filter.catalogue.info.version}, reviewed ${filter.catalogue.info.reviewed}`,
         matcherBytes: filter.state.matcher.byteSize,
+        ...(options.passed?.length ? { adopted: adoptedSummary(options.passed) } : {}),
         startMs: Math.round(performance.now() - started),
       },
       'aifence serving',
@@ -240,14 +249,14 @@ export class Daemon implements AdminTarget {
 
   /**
    * The data plane: in this thread with `workers: 1`, else one per worker
-   * thread. The first worker binds the configured addresses (port 0: the
+   * thread; `passed`: the passed sockets each one adopts (by plane). The first worker binds the configured addresses (port 0: the
    * kernel picks); the others bind the same ones, ports resolved.
    */
-  private async startPlanes(config: Config): Promise<void> {
+  private async startPlanes(config: Config, passed: PassedSocket[][]): Promise<void> {
     const listen = this.options.listen ?? config.listen;
     const watchTls = this.options.watch !== false;
     if (config.workers === 1) {
-      this.local = await DataPlane.start(servingConfig(config), this.filter.state, { listen, reusePort: false, watchTls, share: 1 }, this.log);
+      this.local = await DataPlane.start(servingConfig(config), this.filter.state, { listen, reusePort: false, watchTls, share: 1, passed: passed[0] }, this.log);
       // The resolver tells the observers directly (the same guard and list): no channel in between.
       this.local.resolver.observers = this.observers;
       this.bound = this.local.addresses;
@@ -266,6 +275,10 @@ export class Daemon implements AdminTarget {
         this.sharedCache?.releaseIfHeldBy(index + 1);
         clientCounts.forgetWorker(index);
       },
+      lostPassedSockets: (index: number) => {
+        this.log.error({ worker: index }, 'worker thread exited, closing the sockets the service manager passed (every thread shares their descriptors): exiting so that it restarts aifence with them; they queue queries meanwhile');
+        this.options.onFatal?.();
+      },
     };
     const first = {
       index: 0,
@@ -276,12 +289,13 @@ export class Daemon implements AdminTarget {
       share: 1 / config.workers,
       watchTls,
       logLevel: this.log.level,
+      passed: passed[0],
     };
     this.sentTables = first.tables;
     this.workers.push(await WorkerPlane.start(first, hooks));
     this.bound = this.workers[0].addresses;
     const rest = boundTo(first, this.bound);
-    const others = await Promise.allSettled(Array.from({ length: config.workers - 1 }, (_, i) => WorkerPlane.start({ ...rest, index: i + 1 }, hooks)));
+    const others = await Promise.allSettled(Array.from({ length: config.workers - 1 }, (_, i) => WorkerPlane.start({ ...rest, index: i + 1, passed: passed[i + 1] }, hooks)));
     for (const o of others) if (o.status === 'fulfilled') this.workers.push(o.value);
     const failed = others.find((o) => o.status === 'rejected');
     if (failed) throw failed.reason;
@@ -730,6 +744,8 @@ export class Daemon implements AdminTarget {
     this.draining = true;
     const drainMs = this.options.drainMs ?? DEFAULT_DRAIN_MS;
     await Promise.all([this.local?.stop(drainMs), ...this.workers.map((w) => w.stop(drainMs))]);
+    // Only now: a worker sharing a passed socket ends only once none of them reads it (src/data/worker.ts).
+    await Promise.all(this.workers.map((w) => w.end()));
     await this.admin?.close();
     await this.page?.server.close();
     await this.runtime.close();
@@ -741,6 +757,14 @@ export class Daemon implements AdminTarget {
 
 /** How the query log names a runtime exception's use: its id first (it survives any cut), then who and why. */
 const exceptionLabel = (e: { id: string; author: string; reason: string }): string => `exception ${e.id} (${e.author}: ${e.reason})`;
+
+/** Where the data planes listen: the CLI's --listen or the config's, and the encrypted listeners. */
+const listenAddresses = (config: Config, options: DaemonOptions): ListenAddresses => ({
+  listen: options.listen ?? config.listen,
+  listenTls: config.listenTls,
+  listenHttps: config.listenHttps,
+  listenHttp: config.listenHttp,
+});
 
 /** A change that could not reach the shared state is refused, not applied here alone. */
 function unavailable(err: unknown): never {

@@ -37,6 +37,12 @@ export interface WorkerHooks {
   current: () => Pick<WorkerStart, 'filter' | 'tables' | 'cache'>;
   /** Told when a worker thread has ended, whatever the reason. */
   exited: (index: number) => void;
+  /**
+   * A worker that served passed sockets died: its end closed their
+   * descriptors, which every thread shares, so the process cannot go on
+   * serving them (src/control/activation.ts). Told instead of a restart.
+   */
+  lostPassedSockets: (index: number) => void;
 }
 
 export class WorkerPlane {
@@ -47,6 +53,8 @@ export class WorkerPlane {
   private stopping = false;
   /** The thread is running (false between a death and its restart). */
   private alive = false;
+  /** Resolves the stop in progress when the worker says it has drained. */
+  private stopped: (() => void) | null = null;
   /** The current thread's event ring: a restarted worker gets a new one (its string table starts afresh). */
   private events!: EventReader;
   private drainTimer: NodeJS.Timeout | undefined;
@@ -85,6 +93,8 @@ export class WorkerPlane {
             return resolve();
           case 'failed':
             return reject(m.code ? new ListenError(m.error, m.code) : new Error(m.error));
+          case 'stopped':
+            return this.stopped?.();
           default:
             return this.heard(m);
         }
@@ -101,6 +111,7 @@ export class WorkerPlane {
         this.waiting.clear();
         if (!started) return reject(new Error(`worker ${start.index} exited with code ${code} while starting`));
         if (this.stopping || this.worker !== worker) return;
+        if (start.passed.some((s) => s.adopt)) return this.hooks.lostPassedSockets(start.index);
         this.hooks.log.error({ worker: start.index, code }, 'worker thread exited; starting it again');
         setTimeout(() => void this.respawn(), RESTART_DELAY_MS).unref();
       });
@@ -193,14 +204,28 @@ export class WorkerPlane {
     const worker = this.worker;
     // A thread that died and waits for its restart has nothing to stop (its exit will not come again).
     if (this.alive) {
-      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      const done = new Promise<void>((resolve) => {
+        this.stopped = resolve;
+        worker.once('exit', () => resolve());
+      });
       this.post({ kind: 'stop', drainMs });
       const deadline = setTimeout(() => void worker.terminate(), drainMs + STOP_GRACE_MS);
-      await exited;
+      await done;
       clearTimeout(deadline);
     }
     clearInterval(this.drainTimer);
     this.drain();
+  }
+
+  /** Once every worker has stopped: lets this one end (one that shares passed sockets waits for this) and waits until it has. */
+  async end(): Promise<void> {
+    if (!this.alive) return;
+    const worker = this.worker;
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    this.post({ kind: 'exit' });
+    const deadline = setTimeout(() => void worker.terminate(), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(deadline);
   }
 }
 

@@ -19,6 +19,8 @@ import { type TcpListener, type TcpStats, listenTcp, noTcpStats } from './listen
 import { TlsFiles } from './listen/tls-files.js';
 import { ClientCounts, type ClientCountsMemory } from './listen/client-counts.js';
 import { listenUdp } from './listen/udp.js';
+import { type ListenAt, stopReceiving } from './listen/passed.js';
+import { type PassedSocket, describeSocket, passedFor } from '../shared/sockets.js';
 import { AnswerCache, type CacheMemory } from './resolve/cache.js';
 import { RateLimiter } from './resolve/ratelimit.js';
 import { Resolver, type ResolverStats } from './resolve/resolver.js';
@@ -65,6 +67,8 @@ export interface PlaneOptions {
   cache?: { memory: CacheMemory; owner: number };
   /** Each client's connections, counted over every worker (shared memory), and this worker's index; absent: this plane's own. */
   clients?: { memory: ClientCountsMemory; worker: number };
+  /** Sockets the service manager passed (socket activation), adopted instead of bound where `adopt` says so. */
+  passed?: readonly PassedSocket[];
 }
 
 /** Counters of a plane that has not reported yet. */
@@ -126,6 +130,10 @@ export class DataPlane {
   private draining = false;
   /** What each client holds of the connection listeners (tcp.maxPerClient over TCP, DoT and DoH together). */
   private readonly clients: ClientCounts;
+  /** The UDP sockets adopted from the service manager, and how. */
+  private readonly adopted = new Map<UdpSocket, PassedSocket>();
+  /** Encrypted addresses passed to another worker: served by the process, not by this plane. */
+  private readonly elsewhere: PlaneAddresses = { udp: [], tls: [], https: [], http: [] };
 
   private constructor(
     /** The config with this plane's share of the process-wide bounds (see shareOf). */
@@ -155,12 +163,13 @@ export class DataPlane {
     return plane;
   }
 
+  /** Where this plane listens; with passed sockets, also the encrypted addresses another worker serves (DDR names them all). */
   get addresses(): PlaneAddresses {
     return {
-      udp: this.udp.map((s) => s.address()),
-      tls: this.dot.map((t) => t.server.address() as AddressInfo),
-      https: this.https.map((l) => l.address()),
-      http: this.http.map((l) => l.address()),
+      udp: unique(this.udp.map((s) => s.address())),
+      tls: unique([...this.dot.map((t) => t.server.address() as AddressInfo), ...this.elsewhere.tls]),
+      https: unique([...this.https.map((l) => l.address()), ...this.elsewhere.https]),
+      http: unique([...this.http.map((l) => l.address()), ...this.elsewhere.http]),
     };
   }
 
@@ -228,16 +237,24 @@ export class DataPlane {
     };
   }
 
-  /** Stops accepting, lets queries in flight finish (up to drainMs), then closes everything. */
+  /**
+   * Stops accepting, lets queries in flight finish (up to drainMs), then
+   * closes everything. Passed sockets stop being read at once, so what
+   * arrives from now on waits in the kernel for the next process; a passed
+   * TCP socket closes here (the service manager keeps its own copy open),
+   * a UDP one that other threads share is left open: closing its number
+   * would close it for them.
+   */
   async stop(drainMs: number): Promise<void> {
     this.draining = true;
+    for (const socket of this.adopted.keys()) stopReceiving(socket);
     const listeners = [...this.tcp, ...this.dot, ...this.https, ...this.http];
     for (const t of listeners) t.stopAccepting();
     const resolver = this.resolver;
     const deadline = performance.now() + drainMs;
     while (resolver.pending > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     if (resolver.pending > 0) this.log.warn({ pending: resolver.pending }, 'stopped with queries unanswered');
-    for (const s of this.udp) s.close();
+    for (const s of this.udp) if (!this.adopted.get(s)?.shared) s.close();
     for (const t of listeners) t.closeConnections();
     this.tlsFiles?.close();
     resolver.upstream.close();
@@ -245,25 +262,59 @@ export class DataPlane {
     resolver.rateLimit?.close();
   }
 
-  /** UDP and TCP on each address. With port 0 (tests) TCP takes the port the kernel gave UDP; if something already holds that TCP port, try another. */
+  /**
+   * UDP and TCP on each address: the passed sockets for it when the service
+   * manager gave some (those of another worker are left to it), else bound
+   * here. With port 0 (tests) TCP takes the port the kernel gave UDP; if
+   * something already holds that TCP port, try another.
+   */
   private async listen(addresses: HostPort[]): Promise<void> {
-    const { resolver, config, options } = this;
+    const passed = this.options.passed ?? [];
     for (const at of addresses) {
-      for (let attempt = 0; ; attempt++) {
-        const socket = await listenUdp(at, resolver, () => this.draining, options.reusePort).catch((err: unknown) => {
-          throw explainListenError(err, at);
-        });
-        try {
-          const tcp = await listenTcp({ ...at, port: socket.address().port }, resolver, config.tcp, undefined, options.reusePort, this.clients);
-          this.udp.push(socket);
-          this.tcp.push(tcp);
-          break;
-        } catch (err) {
-          socket.close();
-          if (at.port !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 10) throw explainListenError(err, at);
-        }
+      const udp = passedFor(passed, 'udp', at);
+      const tcp = passedFor(passed, 'tcp', at);
+      if (udp.length === 0 && tcp.length === 0) {
+        await this.bindUdpAndTcp(at);
+        continue;
+      }
+      for (const s of udp.filter((p) => p.adopt)) this.adopted.set(await this.openUdp({ ...at, fd: s.fd }, s), s);
+      if (udp.length === 0) await this.openUdp(at);
+      for (const s of tcp.filter((p) => p.adopt)) this.tcp.push(await this.openTcp({ ...at, fd: s.fd }, s));
+      if (tcp.length === 0) this.tcp.push(await this.openTcp(at));
+    }
+  }
+
+  private async bindUdpAndTcp(at: HostPort): Promise<void> {
+    const { resolver, config, options } = this;
+    for (let attempt = 0; ; attempt++) {
+      const socket = await listenUdp(at, resolver, () => this.draining, options.reusePort).catch((err: unknown) => {
+        throw explainListenError(err, at);
+      });
+      try {
+        const tcp = await listenTcp({ ...at, port: socket.address().port }, resolver, config.tcp, undefined, options.reusePort, this.clients);
+        this.udp.push(socket);
+        this.tcp.push(tcp);
+        return;
+      } catch (err) {
+        socket.close();
+        if (at.port !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 10) throw explainListenError(err, at);
       }
     }
+  }
+
+  /** A UDP listener on `at`, bound or adopted (`passed` names the socket in errors). */
+  private async openUdp(at: ListenAt, passed?: PassedSocket): Promise<UdpSocket> {
+    const socket = await listenUdp(at, this.resolver, () => this.draining, this.options.reusePort).catch((err: unknown) => {
+      throw passed ? adoptError(err, passed) : explainListenError(err, at);
+    });
+    this.udp.push(socket);
+    return socket;
+  }
+
+  private openTcp(at: ListenAt, passed?: PassedSocket): Promise<TcpListener> {
+    return listenTcp(at, this.resolver, this.config.tcp, undefined, this.options.reusePort, this.clients).catch((err: unknown) => {
+      throw passed ? adoptError(err, passed) : explainListenError(err, at);
+    });
   }
 
   /** Opens the DoT and DoH listeners (the certificate first: an unreadable one stops start-up), then DDR names them. */
@@ -274,17 +325,37 @@ export class DataPlane {
       if (options.watchTls) this.tlsFiles.watch();
     }
     const tls = this.tlsFiles;
-    const explain = (at: HostPort, what: string) => (err: unknown) => {
-      throw explainListenError(err, at, what);
+    const explain = (at: ListenAt, what: string) => (err: unknown) => {
+      throw at.fd !== undefined ? adoptError(err, this.passedAt(at)!, what) : explainListenError(err, at, what);
     };
     const { reusePort } = options;
     const { clients } = this;
-    for (const at of config.listenTls) this.dot.push(await listenTcp(at, resolver, config.tcp, { secureContext: tls!.secureContext }, reusePort, clients).catch(explain(at, 'listenTls (DoT)')));
-    for (const at of config.listenHttps) this.https.push(await listenDoh(at, resolver, { tcp: config.tcp, doh: config.doh, tls, reusePort, clients }).catch(explain(at, 'listenHttps (DoH)')));
-    for (const at of config.listenHttp) this.http.push(await listenDoh(at, resolver, { tcp: config.tcp, doh: config.doh, tls: null, reusePort, clients }).catch(explain(at, 'listenHttp (DoH)')));
+    for (const at of this.openingAt(config.listenTls, 'tls')) this.dot.push(await listenTcp(at, resolver, config.tcp, { secureContext: tls!.secureContext }, reusePort, clients).catch(explain(at, 'listenTls (DoT)')));
+    for (const at of this.openingAt(config.listenHttps, 'https')) this.https.push(await listenDoh(at, resolver, { tcp: config.tcp, doh: config.doh, tls, reusePort, clients }).catch(explain(at, 'listenHttps (DoH)')));
+    for (const at of this.openingAt(config.listenHttp, 'http')) this.http.push(await listenDoh(at, resolver, { tcp: config.tcp, doh: config.doh, tls: null, reusePort, clients }).catch(explain(at, 'listenHttp (DoH)')));
     resolver.ddr = this.ddrAnswers();
     // A renewed certificate may carry other names: DDR names what is presented now.
     tls?.onChange.push(() => (resolver.ddr = this.ddrAnswers()));
+  }
+
+  /**
+   * Where to open the encrypted listeners of one kind: each address bound
+   * here, or its passed sockets that this plane adopts. An address passed
+   * only to other workers is noted as served elsewhere.
+   */
+  private openingAt(addresses: readonly HostPort[], kind: 'tls' | 'https' | 'http'): ListenAt[] {
+    const out: ListenAt[] = [];
+    for (const at of addresses) {
+      const passed = passedFor(this.options.passed ?? [], 'tcp', at);
+      if (passed.length === 0) out.push(at);
+      for (const s of passed) if (s.adopt) out.push({ ...at, fd: s.fd });
+      if (passed.length > 0 && !passed.some((s) => s.adopt)) this.elsewhere[kind].push({ address: at.host, port: at.port, family: at.family === 6 ? 'IPv6' : 'IPv4' });
+    }
+    return out;
+  }
+
+  private passedAt(at: ListenAt): PassedSocket | undefined {
+    return (this.options.passed ?? []).find((s) => s.fd === at.fd);
   }
 
   /**
@@ -309,6 +380,17 @@ export class DataPlane {
 }
 
 const same = isDeepStrictEqual;
+
+/** A passed socket that could not be adopted (not the kind or family its address says): the error names it. */
+function adoptError(err: unknown, passed: PassedSocket, what?: string): Error {
+  return new Error(`cannot serve ${what ? `${what} on ` : ''}the passed socket ${describeSocket(passed)}: ${(err as Error).message}`);
+}
+
+/** Addresses once each (several passed sockets may serve one address). */
+function unique(list: AddressInfo[]): AddressInfo[] {
+  const seen = new Set<string>();
+  return list.filter((a) => !seen.has(`${a.address} ${a.port}`) && seen.add(`${a.address} ${a.port}`) !== undefined);
+}
 
 /**
  * The config one of N workers serves by: 1/N of each process-wide bound, so

@@ -23,8 +23,10 @@ let generation = start.filter.generation;
 let state: FilterState = stateOf(start.filter, start.tables);
 let plane: DataPlane | null = null;
 const events = new EventWriter(start.events);
+const sharesSockets = start.passed.some((s) => s.adopt && s.shared);
 
 port.on('message', (m: ToWorker) => {
+  if (m.kind === 'exit') return port.close();
   if (plane === null) return;
   switch (m.kind) {
     case 'filter':
@@ -46,7 +48,9 @@ port.on('message', (m: ToWorker) => {
     case 'stop':
       void plane.stop(m.drainMs).then(() => {
         send({ kind: 'stopped' });
-        port.close();
+        // A passed socket shared with other workers is still open here: if this thread ended now, its
+        // teardown would close the descriptor under a worker still draining. The control thread says when.
+        if (!sharesSockets) port.close();
       });
       return;
   }
@@ -63,6 +67,7 @@ try {
       share: start.share,
       cache: { memory: start.cache, owner: start.index + 1 },
       clients: { memory: start.clients, worker: start.index },
+      passed: start.passed,
     },
     log,
   );

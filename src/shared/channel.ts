@@ -9,6 +9,7 @@ import type { HostPort } from '../net/address.js';
 import type { CacheMemory } from '../data/resolve/cache.js';
 import type { ClientCountsMemory } from '../data/listen/client-counts.js';
 import type { FilterSpec, GroupTable } from './filter.js';
+import type { PassedSocket } from './sockets.js';
 
 /** The part of the config a data plane serves by. */
 export type ServingConfig = Pick<Config, 'listen' | 'upstream' | 'cache' | 'maxUdpSize' | 'tcp' | 'rateLimit' | 'listenTls' | 'listenHttps' | 'listenHttp' | 'tls' | 'doh'>;
@@ -45,6 +46,8 @@ export interface WorkerStart {
   events: SharedArrayBuffer;
   watchTls: boolean;
   logLevel: string;
+  /** Sockets the service manager passed, and which this worker adopts (socket activation); empty otherwise. */
+  passed: PassedSocket[];
 }
 
 /** Control plane to worker. */
@@ -55,7 +58,9 @@ export type ToWorker =
   /** `cache`: a new shared cache (its limits changed). */
   | { kind: 'configure'; config: ServingConfig; cache?: CacheMemory }
   | { kind: 'stats'; id: number }
-  | { kind: 'stop'; drainMs: number };
+  /** Stop reading, drain, close; a worker that shares passed sockets then waits for 'exit' (see src/data/worker.ts). */
+  | { kind: 'stop'; drainMs: number }
+  | { kind: 'exit' };
 
 /** Worker to control plane. */
 export type FromWorker =

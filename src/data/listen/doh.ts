@@ -24,13 +24,14 @@ import { type AddressInfo, type Server, type Socket, isIP } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { DohConfig } from '../../control/config/encrypted.js';
 import type { TcpConfig } from '../../control/config/tcp.js';
-import { type Cidr, type HostPort, addressBytes, cidrContains } from '../../net/address.js';
+import { type Cidr, addressBytes, cidrContains } from '../../net/address.js';
 import type { Resolver, Transport } from '../resolve/resolver.js';
 import { HEADER_SIZE, readU16, readU32, skipName } from '../../wire/message.js';
 import { ClientCounts, Counted } from './client-counts.js';
 import { StreamBudget } from './doh-streams.js';
 import { type HttpParseError, type Relay, chooseProtocol, plainFront, refuseUnparsed, relay } from './http-front.js';
 import type { TlsFiles } from './tls-files.js';
+import { type ListenAt, serverListenOptions } from './passed.js';
 
 export const DOH_PATH = '/dns-query';
 const CONTENT_TYPE = 'application/dns-message';
@@ -80,7 +81,8 @@ export interface DohOptions {
   clients?: ClientCounts;
 }
 
-export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOptions): Promise<DohListener> {
+/** `at.fd`: a socket the service manager passed, adopted instead of bound. */
+export async function listenDoh(at: ListenAt, resolver: Resolver, options: DohOptions): Promise<DohListener> {
   const { tcp, doh, tls } = options;
   const clients = options.clients ?? new ClientCounts(undefined, 0, tcp.maxConnections);
   const stats: DohStats = { refused: 0, rejected: 0 };
@@ -150,7 +152,7 @@ export async function listenDoh(at: HostPort, resolver: Resolver, options: DohOp
   server.on('tlsClientError', () => undefined);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: at.host, port: at.port, ipv6Only: at.family === 6, reusePort: options.reusePort === true }, () => {
+    server.listen(serverListenOptions(at, options.reusePort === true), () => {
       server.off('error', reject);
       resolve();
     });

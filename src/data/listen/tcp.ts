@@ -16,10 +16,10 @@
 import { type Server, type Socket, createServer } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
 import type { TcpConfig } from '../../control/config/tcp.js';
-import type { HostPort } from '../../net/address.js';
 import type { Resolver, Transport, TransportKind } from '../resolve/resolver.js';
 import { HEADER_SIZE } from '../../wire/message.js';
 import { ClientCounts, Counted } from './client-counts.js';
+import { type ListenAt, serverListenOptions } from './passed.js';
 
 /** Why connections were refused or cut short, for tests and operators. */
 export interface TcpStats {
@@ -67,14 +67,14 @@ const DOT_ALPN = ['dot'];
 /**
  * Plain TCP, or DNS over TLS when `tls` is given. `clients` counts each
  * client's connections over every listener and worker (tcp.maxPerClient);
- * without it, this listener counts its own.
+ * without it, this listener counts its own. `at.fd`: a passed socket, adopted instead of bound.
  */
-export async function listenTcp(at: HostPort, resolver: Resolver, config: TcpConfig, tls?: DotOptions, reusePort = false, clients = new ClientCounts(undefined, 0, config.maxConnections)): Promise<TcpListener> {
+export async function listenTcp(at: ListenAt, resolver: Resolver, config: TcpConfig, tls?: DotOptions, reusePort = false, clients = new ClientCounts(undefined, 0, config.maxConnections)): Promise<TcpListener> {
   const listener = new Listener(resolver, config, clients, tls);
   const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => listener.accept(socket));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: at.host, port: at.port, ipv6Only: at.family === 6, reusePort }, () => {
+    server.listen(serverListenOptions(at, reusePort), () => {
       server.off('error', reject);
       resolve();
     });

@@ -2,8 +2,8 @@
 
 import { type Socket, createSocket } from 'node:dgram';
 import type { LookupOneOptions } from 'node:dns';
-import type { HostPort } from '../../net/address.js';
 import type { Resolver, Transport } from '../resolve/resolver.js';
+import { type ListenAt, bindUdp } from './passed.js';
 
 // Room for a burst of an office's queries while the event loop is busy.
 const RECEIVE_BUFFER = 4 * 1024 * 1024;
@@ -20,8 +20,9 @@ const literal = (address: string, _: LookupOneOptions, callback: (err: NodeJS.Er
 /**
  * `draining` says when shutdown has begun: new datagrams are then ignored while answers in flight still go out.
  * `reusePort`: every worker thread binds the same address and the kernel spreads clients over them (SO_REUSEPORT).
+ * `at.fd`: a socket the service manager passed, adopted instead of bound.
  */
-export async function listenUdp(at: HostPort, resolver: Resolver, draining: () => boolean, reusePort = false): Promise<Socket> {
+export async function listenUdp(at: ListenAt, resolver: Resolver, draining: () => boolean, reusePort = false): Promise<Socket> {
   const socket = createSocket({ type: at.family === 6 ? 'udp6' : 'udp4', ipv6Only: at.family === 6, reusePort, lookup: literal });
   const transport: Transport = {
     udp: true,
@@ -33,7 +34,7 @@ export async function listenUdp(at: HostPort, resolver: Resolver, draining: () =
   });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
-    socket.bind(at.port, at.host, () => {
+    bindUdp(socket, at, () => {
       socket.off('error', reject);
       resolve();
     });
