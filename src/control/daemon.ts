@@ -196,7 +196,8 @@ export class Daemon implements AdminTarget {
     // URL lists load from their copies on disk; downloads happen in the background once serving.
     prepareRemoteLists(config.remoteLists, options.log);
     let daemon: Daemon | undefined;
-    const packaged = { current: await readPackaged(options) };
+    // The catalogue's thread ends at once: its heap is gone before the lists compile (the start's peak).
+    const packaged = { current: await readPackaged(options, { retire: true }) };
     const updates = newUpdates(config, options, packaged, () => void daemon?.reload(), clock);
     const filter = await buildFilter(config, updates.current(), clock());
     warnRejects(filter, options.log);
@@ -778,7 +779,7 @@ interface PackagedCatalogue {
 }
 
 /** The packaged catalogue: the one given (tests), else the package's blocklists/, parsed in a worker thread (40–150 ms of YAML). */
-const readPackaged = async (options: DaemonOptions): Promise<Catalogue> => options.catalogue ?? loadCatalogueOffThread();
+const readPackaged = async (options: DaemonOptions, run: { retire?: boolean } = {}): Promise<Catalogue> => options.catalogue ?? loadCatalogueOffThread(undefined, run);
 
 /** The catalogue source for a config: signed bundles when configured, over the packaged catalogue. */
 function newUpdates(config: Config, options: DaemonOptions, packaged: PackagedCatalogue, onChange: () => void, clock: () => number): CatalogueUpdates {

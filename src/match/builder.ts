@@ -1,7 +1,9 @@
 // Building the trie: names go in one by one (as the lists are parsed) into
 // growable typed arrays; compile() then computes mask ids top-down and lays
 // the nodes out as the matcher's compact records. Only the compiled
-// matcher stays alive; all of this is garbage afterwards.
+// matcher stays alive; all of this is garbage afterwards, and compile()
+// lets go of each part as soon as it is done with it, so that the peak is
+// one phase's arrays, not all of them (a million names: 140 -> 90 MB).
 import type { ListSpec } from './types.js';
 import { MaskBuilder } from './masks.js';
 import { CompiledMatcher, FLAG_FIN, FLAG_SUB } from './matcher.js';
@@ -26,15 +28,30 @@ const BATCH = 32;
 /** A 253-octet name has at most 127 labels. */
 const MAX_LEVELS = 127;
 
+/** What the builder may be told up front; it grows past any of it. */
+export interface BuilderOptions {
+  /**
+   * Bytes of list text about to be added: the growable arrays start that
+   * big (untouched capacity is never resident: large allocations are fresh
+   * zero pages), so that they rarely grow, and never copy tens of MB while
+   * the old copy is still held.
+   */
+  expectedBytes?: number;
+  /** A full garbage collection of this thread, called between compile()'s phases (worker threads have one). */
+  collect?: () => void;
+}
+
+const EMPTY = new Int32Array(0);
+
 export class TrieBuilder {
   /** Node 0 is the root. Parents are always created before their children. */
   private count = 1;
   /** Records, one per node, appended in node order: one cache line per probe that matches. */
-  private words = new Int32Array(1 << 14);
-  private bytes = new Uint8Array(this.words.buffer);
+  private words: Int32Array;
+  private bytes: Uint8Array;
   private used = REC_WORDS; // the root's record (all zero) is at word 0
   /** Word offset of each node's record. */
-  private recordAt = new Uint32Array(1 << 12);
+  private recordAt: Uint32Array;
   /**
    * Pairs (suffix key, record offset) by suffix key; offset 0 is empty (the
    * root is nobody's child). The key beside the offset lets probes and the
@@ -55,8 +72,20 @@ export class TrieBuilder {
   /** Where the warm-up loads go, so the compiler cannot drop them. */
   private readonly touched = new Int32Array(1);
   /** Pairs (node, listId * 4 + EXACT? + ALLOW?). */
-  private entries = new Int32Array(1 << 12);
+  private entries: Int32Array;
   private entryCount = 0;
+  private readonly collect: () => void;
+
+  constructor(options: BuilderOptions = {}) {
+    // A name of n labels takes ~n records of 4 words and its label bytes: half a word per byte of text covers
+    // the usual lists (a domains list: 0.46); one entry per ~8 bytes, one node per ~12.
+    const bytes = options.expectedBytes ?? 0;
+    this.words = new Int32Array(Math.max(1 << 14, Math.ceil(bytes / 2)));
+    this.bytes = new Uint8Array(this.words.buffer);
+    this.recordAt = new Uint32Array(Math.max(1 << 12, Math.ceil(bytes / 12)));
+    this.entries = new Int32Array(Math.max(1 << 12, 2 * Math.ceil(bytes / 8)));
+    this.collect = options.collect ?? (() => undefined);
+  }
 
   /** Record that list `listId` has `name` (normalised) as an entry. */
   add(name: string, listId: number, exact: boolean, allow: boolean): void {
@@ -192,15 +221,23 @@ export class TrieBuilder {
     this.table = table;
   }
 
-  /** Compute mask ids and lay out the matcher. `lists` are indexed by the list ids given to add(). */
+  /**
+   * Compute mask ids and lay out the matcher. `lists` are indexed by the
+   * list ids given to add(). Each phase lets go of what it no longer needs
+   * (the insertion table, the entries, then the records) before the next
+   * allocates its own.
+   */
   compile(lists: readonly ListSpec[]): CompiledMatcher {
     this.flush();
     const n = this.count;
-    const { first, codes } = this.entriesByNode();
+    this.table = EMPTY;
+    let { first, codes } = this.entriesByNode();
+    this.entries = EMPTY;
+    this.collect();
     const masks = new MaskBuilder(Math.max(1, lists.length));
-    const sub = new Int32Array(n);
-    const fin = new Int32Array(n);
-    const flags = new Uint8Array(n);
+    let sub = new Int32Array(n);
+    let fin = new Int32Array(n);
+    let flags = new Uint8Array(n);
     let names = 0;
     for (let id = 1; id < n; id++) {
       const inherited = sub[this.parentOf(id)];
@@ -218,6 +255,7 @@ export class TrieBuilder {
       flags[id] = (s !== inherited ? FLAG_SUB : 0) | (f !== s ? FLAG_FIN : 0);
       if (first[id + 1] > first[id]) names++;
     }
+    first = codes = EMPTY;
     const used = new Uint8Array(masks.count);
     for (let id = 1; id < n; id++) {
       if ((flags[id] & FLAG_SUB) !== 0) used[sub[id]] = 1;
@@ -228,8 +266,8 @@ export class TrieBuilder {
 
     // Lay records out by depth (parents still before children): the few
     // top-level nodes come first, so their children's parent offsets are short.
-    const order = this.byDepth();
-    const offset = new Uint32Array(n);
+    let order = this.byDepth();
+    let offset = new Uint32Array(n);
     let size = 1; // the root: a flags byte, never read
     for (let k = 1; k < n; k++) {
       const id = order[k];
@@ -237,6 +275,7 @@ export class TrieBuilder {
       const f = flags[id];
       size += 1 + this.labelLength(id) + varintLength(offset[this.parentOf(id)]) + ((f & FLAG_SUB) !== 0 ? width : 0) + ((f & FLAG_FIN) !== 0 ? width : 0);
     }
+    order = EMPTY;
     if (size >= 2 ** 31) throw new Error(`matcher too large (${size} bytes of nodes)`);
     const pool = sharedArray(Uint8Array, size);
     for (let id = 1; id < n; id++) {
@@ -249,32 +288,44 @@ export class TrieBuilder {
       if ((flags[id] & FLAG_SUB) !== 0) at = writeMask(pool, at, remap[sub[id]], width);
       if ((flags[id] & FLAG_FIN) !== 0) writeMask(pool, at, remap[fin[id]], width);
     }
+    sub = fin = EMPTY;
+    flags = new Uint8Array(0);
 
     const offBits = Math.max(1, Math.ceil(Math.log2(size)));
     const fpBits = 32 - offBits;
     const cap = Math.ceil((n - 1) / TABLE_LOAD) + 1;
-    const slots = sharedArray(Uint32Array, cap);
     const fpScale = 2 ** fpBits;
+    // Each node's home slot and slot value; then the records go before the table is filled.
+    let homes = new Int32Array(n);
+    let slotValue = new Uint32Array(n);
+    for (let id = 1; id < n; id++) {
+      const key = this.words[this.recordAt[id] + 2] >>> 0;
+      homes[id] = reduce(key, cap);
+      slotValue[id] = offset[id] * fpScale + (key & (fpScale - 1));
+    }
+    offset = new Uint32Array(0);
+    this.words = EMPTY;
+    this.bytes = new Uint8Array(0);
+    this.recordAt = new Uint32Array(0);
+    this.collect();
+    const slots = sharedArray(Uint32Array, cap);
     // Nodes go in grouped by the region of the table their home slot lies
     // in (a counting sort on the home's high bits), so the probes of one group
     // stay within a few cache lines instead of missing once per node. Any
     // insertion order gives a valid linear-probing table.
     const regions = (cap >>> REGION_BITS) + 1;
     const start = new Int32Array(regions + 1);
-    const homes = new Int32Array(n);
-    for (let id = 1; id < n; id++) {
-      const h = reduce(this.words[this.recordAt[id] + 2] >>> 0, cap);
-      homes[id] = h;
-      start[(h >>> REGION_BITS) + 1]++;
-    }
+    for (let id = 1; id < n; id++) start[(homes[id] >>> REGION_BITS) + 1]++;
     for (let r = 0; r < regions; r++) start[r + 1] += start[r];
     const byHome = new Int32Array(n - 1);
     const values = new Uint32Array(n - 1);
     for (let id = 1; id < n; id++) {
       const at = start[homes[id] >>> REGION_BITS]++;
       byHome[at] = homes[id];
-      values[at] = offset[id] * fpScale + ((this.words[this.recordAt[id] + 2] >>> 0) & (fpScale - 1));
+      values[at] = slotValue[id];
     }
+    homes = EMPTY;
+    slotValue = new Uint32Array(0);
     for (let k = 0; k < n - 1; k++) {
       let slot = byHome[k];
       while (slots[slot] !== 0) if (++slot === cap) slot = 0;

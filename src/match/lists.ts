@@ -7,15 +7,16 @@
 // matcher back in shared memory, so the daemon's query loop never parses a
 // line. A set loaded off the thread also explains off the thread.
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import type { Entry, Explanation, ListInput, ListReport, ListSet, ListSpec, Matcher } from './types.js';
 import { TrieBuilder } from './builder.js';
 import { CompiledMatcher, type CompiledParts } from './matcher.js';
 import { matchText, normalizeName, queryText } from './name.js';
 import { textLabels } from '../wire/presentation.js';
-import { MAX_SAMPLES, parseList } from './parse.js';
-import { JobRunner, siblingModule } from '../thread/run.js';
+import { type EntryCallback, ListParser, MAX_SAMPLES } from './parse.js';
+import { JobRunner, fullGc, siblingModule } from '../thread/run.js';
 
 export interface LoadOptions {
   /** Directory that relative list paths are resolved against (default: the working directory). */
@@ -60,7 +61,8 @@ let last: { key: string; set: CompiledListSet } | undefined;
  */
 export async function loadListsOffThread(inputs: readonly ListInput[], opts: LoadOptions = {}): Promise<ListSet> {
   const paths = resolvePaths(inputs, opts);
-  const reply = await worker.run<CompileReply>({ kind: 'compile', inputs, paths, reuse: last?.key } satisfies CompileJob);
+  // A compile leaves its thread ~100 MB of heap per million names: the thread ends with the job.
+  const reply = await worker.run<CompileReply>({ kind: 'compile', inputs, paths, reuse: last?.key } satisfies CompileJob, { retire: true });
   if ('reused' in reply) return last!.set;
   const set = new CompiledListSet(new CompiledMatcher(reply.parts), reply.reports, inputs, paths, true);
   last = { key: reply.key, set };
@@ -81,7 +83,8 @@ export type CompileReply = { reused: true } | (CompiledLists & { key: string });
 export async function compileJob(job: CompileJob): Promise<CompileReply> {
   const key = await inputsKey(job.inputs, job.paths);
   if (key === job.reuse) return { reused: true };
-  return { ...(await compileLists(job.inputs, job.paths)), key };
+  // This thread's heap is the compile's alone: collecting between phases keeps the peak to one phase's arrays.
+  return { ...(await compileLists(job.inputs, job.paths, fullGc())), key };
 }
 
 /**
@@ -105,33 +108,99 @@ function resolvePaths(inputs: readonly ListInput[], opts: LoadOptions): (string 
   return inputs.map(({ spec }) => (spec.source === undefined ? undefined : resolve(opts.baseDir ?? '.', spec.source)));
 }
 
-/** Reads, parses and compiles on the calling thread. */
-async function compileLists(inputs: readonly ListInput[], paths: readonly (string | undefined)[]): Promise<CompiledLists> {
-  const builder = new TrieBuilder();
-  const reports: ListReport[] = [];
-  const read = (listId: number): Promise<string> | undefined => {
-    const path = paths[listId];
-    return path === undefined ? undefined : readList(inputs[listId].spec, path);
-  };
-  // The next file is read while this one is parsed.
-  let reading = read(0);
-  for (let listId = 0; listId < inputs.length; listId++) {
-    const { spec, entries } = inputs[listId];
-    const text = await reading;
-    reading = listId + 1 < inputs.length ? read(listId + 1) : undefined;
-    const onEntry = (name: string, _line: number, exact: boolean, allow: boolean): void =>
-      builder.add(name, listId, exact, allow);
-    reports.push(text !== undefined ? parseList(text, spec, onEntry) : addMemoryList(spec, entries ?? [], onEntry));
-  }
-  return { parts: builder.compile(inputs.map((i) => i.spec)).parts, reports };
+/** What was read of a list file: its stat before reading, and a hash of the bytes read. */
+export interface SourceFingerprint {
+  path: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  /** SHA-256 of the bytes read, hex. */
+  sha256: string;
 }
 
-async function readList(spec: ListSpec, path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    throw new Error(`list "${spec.name}": cannot read ${path}: ${(err as Error).message}`);
+/** Bytes read at a time: the list is parsed as it is read, never held whole. */
+const CHUNK_BYTES = 256 * 1024;
+
+/** Reads, parses and compiles on the calling thread. `sources`: per input, what was read of its file (null: in memory). */
+async function compileLists(
+  inputs: readonly ListInput[],
+  paths: readonly (string | undefined)[],
+  collect?: () => void,
+): Promise<CompiledLists & { sources: (SourceFingerprint | null)[] }> {
+  const builder = new TrieBuilder({ expectedBytes: await expectedBytes(inputs, paths), collect });
+  const reports: ListReport[] = [];
+  const sources: (SourceFingerprint | null)[] = [];
+  for (let listId = 0; listId < inputs.length; listId++) {
+    const { spec, entries } = inputs[listId];
+    const onEntry = (name: string, _line: number, exact: boolean, allow: boolean): void => builder.add(name, listId, exact, allow);
+    const path = paths[listId];
+    if (path === undefined) {
+      reports.push(addMemoryList(spec, entries ?? [], onEntry));
+      sources.push(null);
+      continue;
+    }
+    const parser = new ListParser(spec, onEntry);
+    sources.push(await readListFile(spec, path, (text) => parser.push(text)));
+    reports.push(parser.end());
   }
+  return { parts: builder.compile(inputs.map((i) => i.spec)).parts, reports, sources };
+}
+
+/** Bytes of text the lists hold, for the builder's first sizes: the files' sizes, ~16 bytes an in-memory entry. */
+async function expectedBytes(inputs: readonly ListInput[], paths: readonly (string | undefined)[]): Promise<number> {
+  let bytes = 0;
+  for (let i = 0; i < inputs.length; i++) {
+    const path = paths[i];
+    bytes += path === undefined ? (inputs[i].entries?.length ?? 0) * 16 : ((await stat(path).catch(() => undefined))?.size ?? 0);
+  }
+  return bytes;
+}
+
+/**
+ * Streams a list file to `onText` in chunks, decoded as UTF-8, the next
+ * chunk read while this one is parsed; returns its stat (taken before
+ * reading: a file changed while it is read has a new one next time) and the
+ * hash of the bytes read. Throws `list "NAME": cannot read PATH: …`.
+ */
+export async function readListFile(spec: ListSpec, path: string, onText: (text: string) => void): Promise<SourceFingerprint> {
+  const fail = (err: unknown) => new Error(`list "${spec.name}": cannot read ${path}: ${(err as Error).message}`);
+  let file: FileHandle;
+  try {
+    file = await open(path, 'r');
+  } catch (err) {
+    throw fail(err);
+  }
+  try {
+    const { size, mtimeMs, ino } = await file.stat();
+    const hash = createHash('sha256');
+    const decoder = new StringDecoder('utf8');
+    const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
+    let next = 0;
+    let reading = file.read(buffers[next], 0, CHUNK_BYTES, null);
+    for (;;) {
+      const { bytesRead, buffer } = await reading;
+      if (bytesRead === 0) break;
+      next ^= 1;
+      reading = file.read(buffers[next], 0, CHUNK_BYTES, null);
+      const bytes = buffer.subarray(0, bytesRead);
+      hash.update(bytes);
+      onText(decoder.write(bytes));
+    }
+    onText(decoder.end());
+    return { path, size, mtimeMs, ino, sha256: hash.digest('hex') };
+  } catch (err) {
+    // A read that failed (not what the parser or the builder threw).
+    throw (err as NodeJS.ErrnoException).code !== undefined ? fail(err) : err;
+  } finally {
+    await file.close();
+  }
+}
+
+/** Parses a list file as it is read (explanations re-read the lists they need). */
+async function parseListFile(spec: ListSpec, path: string, onEntry: EntryCallback): Promise<ListReport> {
+  const parser = new ListParser(spec, onEntry);
+  await readListFile(spec, path, (text) => parser.push(text));
+  return parser.end();
 }
 
 /** In-memory entries are trusted to be entries, but their names still go through normalisation. */
@@ -212,7 +281,7 @@ async function explainBatch(
     };
     const path = paths[listId];
     if (path !== undefined) {
-      parseList(await readList(spec, path), spec, collect);
+      await parseListFile(spec, path, collect);
     } else {
       for (const e of entries ?? []) {
         const entry = normalizeName(e.name);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Entry, ListFormat, ListReport } from './types.js';
-import { parseList } from './parse.js';
+import { ListParser, parseList } from './parse.js';
 import { detectFormat } from './formats/index.js';
 
 interface Parsed {
@@ -255,5 +255,43 @@ describe('format detection', () => {
 
   it('an auto list reports the detected format', () => {
     expect(parse('0.0.0.0 a.example\n', 'auto').report.format).toBe('hosts');
+  });
+});
+
+describe('parsing as the text is read, in chunks', () => {
+  /** The same list pushed in chunks of `size` characters, cut anywhere (inside a line, between CR and LF). */
+  function parseChunked(text: string, format: ListFormat | 'auto', size: number): Parsed {
+    const entries: Entry[] = [];
+    const texts: string[] = [];
+    const parser = new ListParser({ name: 't', format, exact: false, allow: false }, (name, line, exact, allow, lineText) => {
+      entries.push({ name, line, exact, allow });
+      texts.push(lineText);
+    });
+    for (let at = 0; at < text.length; at += size) parser.push(text.slice(at, at + size));
+    return { entries, texts, report: parser.end() };
+  }
+
+  // 250 meaningful lines: auto-detection decides after 200, then the lines held meanwhile are parsed.
+  const hosts = [
+    '\ufeff# hosts with a byte order mark, CRLF lines, a bad line and no final newline',
+    ...Array.from({ length: 250 }, (_, i) => `0.0.0.0 host${i}.example\r`),
+    '0.0.0.0 bad..name\r',
+    '',
+    '0.0.0.0 last.example',
+  ].join('\n');
+
+  it.each([1, 2, 7, 64, 4096, hosts.length])('chunks of %i characters give what the whole text gives', (size) => {
+    const whole = parse(hosts, 'auto');
+    const chunked = parseChunked(hosts, 'auto', size);
+    expect(chunked.entries).toEqual(whole.entries);
+    expect(chunked.texts).toEqual(whole.texts);
+    expect(chunked.report).toEqual(whole.report);
+    expect(whole.report).toMatchObject({ format: 'hosts', entries: 251, rejected: 1 });
+    expect(whole.entries.at(-1)).toEqual({ name: 'last.example', line: 254, exact: false, allow: false });
+  });
+
+  it('a format header in a later chunk still decides the whole list', () => {
+    const rpz = `; comment\n${'; more\n'.repeat(50)}$TTL 30\nbad.example CNAME .\n`;
+    expect(parseChunked(rpz, 'auto', 5).report).toMatchObject({ format: 'rpz', entries: 1 });
   });
 });

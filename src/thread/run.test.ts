@@ -31,4 +31,14 @@ describe('JobRunner', () => {
     expect(runner.alive).toBe(false);
     await expect(runner.run('y')).resolves.toMatchObject({ echo: 'y' });
   });
+
+  it('ends the worker right after a job that asks to retire it, once nothing else is queued', async () => {
+    const runner = new JobRunner(new URL('../../test/support/echo-job.ts', import.meta.url), 60_000);
+    const [first, second] = await Promise.all([runner.run('big', { retire: true }), runner.run('queued')]);
+    expect([first, second]).toMatchObject([{ echo: 'big' }, { echo: 'queued' }]);
+    // The retiring job was not the last: the worker stayed for the queued one, and now waits (idle for a minute).
+    expect(runner.alive).toBe(true);
+    await runner.run('last', { retire: true });
+    expect(runner.alive).toBe(false);
+  });
 });

@@ -28,6 +28,8 @@ type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false
 interface Pending {
   id: number;
   data: unknown;
+  /** End the thread once this job is done (and nothing else waits): a job that leaves a big heap behind. */
+  retire: boolean;
   resolve: (result: unknown) => void;
   reject: (err: Error) => void;
 }
@@ -38,6 +40,8 @@ export class JobRunner {
   private current: Pending | null = null;
   private nextId = 1;
   private idleTimer: NodeJS.Timeout | undefined;
+  /** The last job asked to retire the thread after it. */
+  private retireNext = false;
 
   /** `module`: the URL of the worker entry (.js, or .ts under tsx/vitest). */
   constructor(
@@ -50,9 +54,10 @@ export class JobRunner {
     return this.worker !== null;
   }
 
-  run<T>(data: unknown): Promise<T> {
+  /** `retire`: end the thread as soon as this job is done and no other is queued, rather than keep it warm (its memory goes with it). */
+  run<T>(data: unknown, options: { retire?: boolean } = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, data, resolve: resolve as (r: unknown) => void, reject });
+      this.queue.push({ id: this.nextId++, data, retire: options.retire === true, resolve: resolve as (r: unknown) => void, reject });
       this.next();
     });
   }
@@ -63,11 +68,13 @@ export class JobRunner {
     if (job === undefined) {
       this.worker?.unref(); // an idle worker never keeps the process alive (the CLI exits when done)
       clearTimeout(this.idleTimer);
-      this.idleTimer = setTimeout(() => this.retire(), this.idleMs).unref();
+      if (this.retireNext) this.retire();
+      else this.idleTimer = setTimeout(() => this.retire(), this.idleMs).unref();
       return;
     }
     clearTimeout(this.idleTimer);
     this.current = job;
+    this.retireNext = job.retire;
     const worker = this.worker ?? this.start();
     worker.ref();
     worker.postMessage({ id: job.id, data: job.data });
@@ -153,9 +160,14 @@ function yieldToQueryThread(): void {
   }
 }
 
-/** A full collection of this thread's heap only (each worker is its own isolate). */
-function fullGc(): () => void {
-  // The documented --expose-gc, turned on from inside so that no launcher has to pass it.
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
+let gc: (() => void) | undefined;
+
+/** A full collection of this thread's heap only (each worker is its own isolate): for job threads, between the phases of a big job. */
+export function fullGc(): () => void {
+  if (gc === undefined) {
+    // The documented --expose-gc, turned on from inside so that no launcher has to pass it.
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  return gc;
 }

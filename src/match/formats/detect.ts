@@ -6,25 +6,48 @@ import { isAddress } from './hosts.js';
 const SAMPLE_LINES = 200;
 
 export function detectFormat(text: string): ListFormat {
-  const votes = new Map<ListFormat, number>();
-  let seen = 0;
-  for (let start = 0; start < text.length && seen < SAMPLE_LINES; ) {
+  const detector = new FormatDetector();
+  for (let start = 0; start < text.length; ) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
-    const vote = classify(text.slice(start, end).trim());
+    if (detector.line(text.slice(start, end)) !== null) break;
     start = end + 1;
-    if (vote === undefined) continue;
-    seen++;
+  }
+  return detector.format();
+}
+
+/** The same vote, one line at a time, for a list read in chunks: decided by a header, or after 200 meaningful lines, or at the end. */
+export class FormatDetector {
+  private readonly votes = new Map<ListFormat, number>();
+  private seen = 0;
+  private decided: ListFormat | null = null;
+
+  /** Counts one line; returns the format once it is decided, else null. */
+  line(text: string): ListFormat | null {
+    if (this.decided !== null) return this.decided;
+    const vote = classify(text.trim());
+    if (vote === undefined) return null;
+    this.seen++;
     // Format headers are decisive on their own.
-    if (vote === 'adblock-header' || vote === 'rpz-header') return vote === 'adblock-header' ? 'adblock' : 'rpz';
-    votes.set(vote, (votes.get(vote) ?? 0) + 1);
+    if (vote === 'adblock-header' || vote === 'rpz-header') return (this.decided = vote === 'adblock-header' ? 'adblock' : 'rpz');
+    this.votes.set(vote, (this.votes.get(vote) ?? 0) + 1);
+    if (this.seen >= SAMPLE_LINES) this.decided = this.majority();
+    return this.decided;
   }
-  let best: ListFormat = 'domains';
-  let bestVotes = 0;
-  for (const [format, n] of votes) {
-    if (n > bestVotes) [best, bestVotes] = [format, n];
+
+  /** The format decided, or the majority of the lines seen (domains when none). */
+  format(): ListFormat {
+    return this.decided ?? this.majority();
   }
-  return best;
+
+  private majority(): ListFormat {
+    let best: ListFormat = 'domains';
+    let bestVotes = 0;
+    for (const [format, n] of this.votes) {
+      if (n > bestVotes) [best, bestVotes] = [format, n];
+    }
+    return best;
+  }
 }
 
 function classify(line: string): ListFormat | 'adblock-header' | 'rpz-header' | undefined {
