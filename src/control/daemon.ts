@@ -53,6 +53,9 @@ import { pageFacts } from './blockpage/facts.js';
 import { registerBlockPageMetrics } from './blockpage/metrics.js';
 import { type DescribedSocket, type ListenAddresses, adoptedSummary, assignSockets } from './activation.js';
 import type { PassedSocket } from '../shared/sockets.js';
+import { FilterSnapshots, type SavedFilter, catalogueHash, packagedCatalogueKey } from './snapshot.js';
+import { verifySources } from '../match/lists.js';
+import type { ListSet } from '../match/types.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -114,6 +117,8 @@ export class Daemon implements AdminTarget {
   private readonly observers: Observers;
   /** Catches and counts what an observer or its timer throws on this thread (aifence_observer_errors_total). */
   private readonly guard: Guard;
+  /** The compiled-filter snapshot in dataDir; set right after construction. */
+  private snapshots!: FilterSnapshots;
   readonly metrics: Metrics;
 
   private constructor(
@@ -196,14 +201,26 @@ export class Daemon implements AdminTarget {
     // URL lists load from their copies on disk; downloads happen in the background once serving.
     prepareRemoteLists(config.remoteLists, options.log);
     let daemon: Daemon | undefined;
+    // A snapshot of the filter from the last compile, when its fingerprints match: serving at once.
+    const snapshots = new FilterSnapshots(config.dataDir, options.log);
+    const saved = snapshots.read(config);
+    const packagedKey = options.catalogue ? null : packagedCatalogueKey();
+    const savedCatalogue = saved !== null && packagedKey !== null && saved.catalogueKey === packagedKey;
     // The catalogue's thread ends at once: its heap is gone before the lists compile (the start's peak).
-    const packaged = { current: await readPackaged(options, { retire: true }) };
+    const packaged = { current: savedCatalogue ? saved.catalogue : await readPackaged(options, { retire: true }) };
     const updates = newUpdates(config, options, packaged, () => void daemon?.reload(), clock);
-    const filter = await buildFilter(config, updates.current(), clock());
+    const catalogue = updates.current();
+    let compiled = saved?.compiled;
+    if (saved !== null && catalogueHash(catalogue) !== saved.catalogueHash) {
+      options.log.info({ snapshot: snapshots.path, reason: 'the catalogue changed' }, 'filter snapshot not used: compiling the lists');
+      compiled = undefined;
+    }
+    const filter = await buildFilter(config, catalogue, clock(), compiled);
     warnRejects(filter, options.log);
     daemon = new Daemon(config, filter, options, clock);
     daemon.updates = updates;
     daemon.packaged = packaged;
+    daemon.snapshots = snapshots;
     const running = daemon;
     registerCatalogueMetrics(daemon.metrics.registry, {
       status: () => running.updates.status(running.filter.catalogue),
@@ -226,6 +243,10 @@ export class Daemon implements AdminTarget {
     daemon.watch();
     daemon.remote.start();
     daemon.updates.start();
+    if (compiled) {
+      snapshots.adopted(filter.lists);
+      void daemon.verifySnapshot(saved!, savedCatalogue, filter.lists);
+    } else daemon.writeSnapshot(config, filter);
     options.log.info(
       {
         listen: daemon.addresses.map((a) => `${a.address}:${a.port}`),
@@ -238,6 +259,7 @@ export class Daemon implements AdminTarget {
         entries: totalEntries(filter),
         catalogue: `${filter.catalogue.info.origin} ${filter.catalogue.info.version}, reviewed ${filter.catalogue.info.reviewed}`,
         matcherBytes: filter.state.matcher.byteSize,
+        filter: compiled ? 'snapshot' : 'compiled',
         ...(options.passed?.length ? { adopted: adoptedSummary(options.passed) } : {}),
         startMs: Math.round(performance.now() - started),
       },
@@ -458,6 +480,7 @@ export class Daemon implements AdminTarget {
       this.applyRuntime();
       this.swapFilter();
       this.watch();
+      this.writeSnapshot(config, filter);
       if (catalogueChanged) {
         this.updates.stop();
         this.updates = updates;
@@ -545,6 +568,39 @@ export class Daemon implements AdminTarget {
     if (this.workers.length === 0) return;
     this.sentTables = this.tables();
     for (const w of this.workers) w.setFilter(this.filter.spec, this.sentTables);
+  }
+
+  /** Keeps the lists just compiled in dataDir for the next start (in the background; nothing if they were reused). */
+  private writeSnapshot(config: Config, filter: Filter): void {
+    // A packaged catalogue is known by its files at the next start; a signed bundle (or a test's own) by its content.
+    const packaged = this.options.catalogue === undefined && filter.catalogue === this.packaged.current;
+    this.snapshots.write(filter.lists, config, filter.catalogue, packaged ? packagedCatalogueKey() : null);
+  }
+
+  /**
+   * After a start from the snapshot: reads every list file again and
+   * compares its content with what was compiled, and reads the packaged
+   * catalogue when the snapshot's copy stood in for it. A difference (a
+   * file rewritten with the same size and time, say) compiles as a reload.
+   */
+  private async verifySnapshot(saved: SavedFilter, catalogueFromSnapshot: boolean, lists: ListSet): Promise<void> {
+    try {
+      let mismatch = await verifySources(lists);
+      if (mismatch === null && catalogueFromSnapshot) {
+        const real = await readPackaged(this.options, { retire: true });
+        this.packaged.current = real;
+        if (catalogueHash(real) !== saved.catalogueHash) mismatch = 'the packaged catalogue changed';
+      }
+      if (mismatch === null) {
+        this.log.info({ snapshot: this.snapshots.path }, 'filter snapshot verified: every list file and the catalogue are what it was compiled from');
+        return;
+      }
+      this.log.warn({ snapshot: this.snapshots.path, reason: mismatch }, 'filter snapshot was stale: compiling the lists again');
+    } catch (err) {
+      this.log.warn({ snapshot: this.snapshots.path, reason: (err as Error).message }, 'filter snapshot could not be verified: compiling the lists again');
+    }
+    // Unless a reload has replaced it meanwhile (the files changed, and were watched).
+    if (!this.draining && this.filter.lists === lists) await this.reload();
   }
 
   /** Re-arms file watching on the config and every list file. */

@@ -40,10 +40,12 @@ export async function loadLists(inputs: readonly ListInput[], opts: LoadOptions 
   return new CompiledListSet(new CompiledMatcher(parts), reports, inputs, paths, false);
 }
 
-/** What the compile job sends back: the matcher's parts (shared memory), the reports, and the key of what it read. */
+/** What the compile job sends back: the matcher's parts (shared memory), the reports, and what was read of each file. */
 export interface CompiledLists {
   parts: CompiledParts;
-  reports: ListReport[];
+  reports: readonly ListReport[];
+  /** Per list: what was read of its file (null: in memory). What a snapshot keeps, to know it is still current. */
+  sources: readonly (SourceFingerprint | null)[];
 }
 
 /** The matcher's worker thread (worker.ts): compiles and explains. */
@@ -64,9 +66,72 @@ export async function loadListsOffThread(inputs: readonly ListInput[], opts: Loa
   // A compile leaves its thread ~100 MB of heap per million names: the thread ends with the job.
   const reply = await worker.run<CompileReply>({ kind: 'compile', inputs, paths, reuse: last?.key } satisfies CompileJob, { retire: true });
   if ('reused' in reply) return last!.set;
-  const set = new CompiledListSet(new CompiledMatcher(reply.parts), reply.reports, inputs, paths, true);
+  const set = new CompiledListSet(new CompiledMatcher(reply.parts), reply.reports, inputs, paths, true, reply.sources);
   last = { key: reply.key, set };
   return set;
+}
+
+/** The parts, reports and sources of a set that loadListsOffThread compiled (what a snapshot keeps); undefined for any other set. */
+export function compiledContent(set: ListSet): CompiledLists | undefined {
+  return set instanceof CompiledListSet && set.sources.length > 0 ? { parts: set.matcher.parts, reports: set.reports, sources: set.sources } : undefined;
+}
+
+/**
+ * A set over lists compiled earlier (a snapshot), as loadListsOffThread
+ * would return it, explaining off the thread. `inputs` must be the ones it
+ * was compiled from.
+ */
+export function adoptCompiled(inputs: readonly ListInput[], compiled: CompiledLists, opts: LoadOptions = {}): ListSet {
+  return new CompiledListSet(new CompiledMatcher(compiled.parts), compiled.reports, inputs, resolvePaths(inputs, opts), true, compiled.sources);
+}
+
+/**
+ * Reads every list file of `set` (from adoptCompiled) again, off the
+ * thread, and compares what it reads with what it was compiled from: null
+ * when all match, else why not, naming the list. A match makes the set the
+ * one a reload with the same inputs reuses.
+ */
+export async function verifySources(set: ListSet): Promise<string | null> {
+  if (!(set instanceof CompiledListSet)) throw new Error('verifySources: not a set from adoptCompiled');
+  const { inputs, paths, sources } = set;
+  const reply = await worker.run<VerifyReply>({ kind: 'verify', inputs, paths, sources } satisfies VerifyJob, { retire: true });
+  // On a mismatch the files' stats failed to tell a change: the next load must not reuse a set by them either.
+  last = reply.mismatch === null ? { key: reply.key, set } : undefined;
+  return reply.mismatch;
+}
+
+export interface VerifyJob {
+  kind: 'verify';
+  inputs: readonly ListInput[];
+  paths: readonly (string | undefined)[];
+  sources: readonly (SourceFingerprint | null)[];
+}
+
+export interface VerifyReply {
+  mismatch: string | null;
+  key: string;
+}
+
+/** The verify job (run in the worker): the key first (its stats come before the reads, as for a compile). */
+export async function verifyJob(job: VerifyJob): Promise<VerifyReply> {
+  const key = await inputsKey(job.inputs, job.paths);
+  for (let i = 0; i < job.inputs.length; i++) {
+    const path = job.paths[i];
+    if (path === undefined) continue;
+    const was = job.sources[i];
+    const { spec } = job.inputs[i];
+    let now: SourceFingerprint;
+    try {
+      now = await readListFile(spec, path);
+    } catch (err) {
+      return { mismatch: (err as Error).message, key };
+    }
+    if (was === null || was === undefined || was.path !== now.path) return { mismatch: `list "${spec.name}": read from ${now.path}, not from where it was compiled`, key };
+    for (const field of ['size', 'mtimeMs', 'ino', 'sha256'] as const) {
+      if (was[field] !== now[field]) return { mismatch: `list "${spec.name}": its ${field === 'sha256' ? 'content' : field} changed (${was[field]} -> ${now[field]})`, key };
+    }
+  }
+  return { mismatch: null, key };
 }
 
 export interface CompileJob {
@@ -126,7 +191,7 @@ async function compileLists(
   inputs: readonly ListInput[],
   paths: readonly (string | undefined)[],
   collect?: () => void,
-): Promise<CompiledLists & { sources: (SourceFingerprint | null)[] }> {
+): Promise<CompiledLists> {
   const builder = new TrieBuilder({ expectedBytes: await expectedBytes(inputs, paths), collect });
   const reports: ListReport[] = [];
   const sources: (SourceFingerprint | null)[] = [];
@@ -160,9 +225,9 @@ async function expectedBytes(inputs: readonly ListInput[], paths: readonly (stri
  * Streams a list file to `onText` in chunks, decoded as UTF-8, the next
  * chunk read while this one is parsed; returns its stat (taken before
  * reading: a file changed while it is read has a new one next time) and the
- * hash of the bytes read. Throws `list "NAME": cannot read PATH: …`.
+ * hash of the bytes read. Without `onText` it only hashes. Throws `list "NAME": cannot read PATH: …`.
  */
-export async function readListFile(spec: ListSpec, path: string, onText: (text: string) => void): Promise<SourceFingerprint> {
+export async function readListFile(spec: ListSpec, path: string, onText?: (text: string) => void): Promise<SourceFingerprint> {
   const fail = (err: unknown) => new Error(`list "${spec.name}": cannot read ${path}: ${(err as Error).message}`);
   let file: FileHandle;
   try {
@@ -184,9 +249,9 @@ export async function readListFile(spec: ListSpec, path: string, onText: (text: 
       reading = file.read(buffers[next], 0, CHUNK_BYTES, null);
       const bytes = buffer.subarray(0, bytesRead);
       hash.update(bytes);
-      onText(decoder.write(bytes));
+      onText?.(decoder.write(bytes));
     }
-    onText(decoder.end());
+    onText?.(decoder.end());
     return { path, size, mtimeMs, ino, sha256: hash.digest('hex') };
   } catch (err) {
     // A read that failed (not what the parser or the builder threw).
@@ -310,9 +375,11 @@ class CompiledListSet implements ListSet {
   constructor(
     readonly matcher: CompiledMatcher,
     readonly reports: readonly ListReport[],
-    private readonly inputs: readonly ListInput[],
-    private readonly paths: readonly (string | undefined)[],
+    readonly inputs: readonly ListInput[],
+    readonly paths: readonly (string | undefined)[],
     private readonly offThread: boolean,
+    /** What was read of each file, when known (compiled off the thread, or adopted from a snapshot). */
+    readonly sources: readonly (SourceFingerprint | null)[] = [],
   ) {}
 
   async explain(name: string): Promise<Explanation[]> {

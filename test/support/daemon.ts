@@ -31,11 +31,15 @@ export interface StartOptions {
   clock?: () => number;
   /** Reload when the config or a list file changes. */
   watch?: boolean;
+  /** Start in this directory (a restart: its config, lists and dataDir are those of the last start there). */
+  dir?: string;
+  /** The daemon's log lines (JSON, from debug up) are appended here; otherwise it logs nothing. */
+  log?: string[];
 }
 
 export async function startDaemon(yaml: string, upstreams: string[], options: StartOptions = {}): Promise<TestDaemon> {
   const { files = {}, catalogue = EMPTY_CATALOGUE, clock } = options;
-  const dir = mkdtempSync(join(tmpdir(), 'aifence-test-'));
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'aifence-test-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   let text = yaml;
   if (!/^listen:/m.test(text)) text = `listen: ["127.0.0.1:0"]\n${text}`;
@@ -46,7 +50,8 @@ export async function startDaemon(yaml: string, upstreams: string[], options: St
   const file = join(dir, 'aifence.yaml');
   writeFileSync(file, text);
   const config = configFromText(text, file);
-  const log = createLogger({ level: 'silent', destination: { write: () => undefined } });
+  const lines = options.log;
+  const log = lines ? createLogger({ level: 'debug', destination: { write: (line: string) => void lines.push(line) } }) : createLogger({ level: 'silent', destination: { write: () => undefined } });
   const daemon = await Daemon.start(config, { log, drainMs: 500, catalogue, clock, configFile: file, watch: options.watch ?? false });
   return { daemon, port: daemon.addresses[0].port, dir, stop: () => daemon.stop() };
 }

@@ -2,7 +2,7 @@
 // to matcher lists, resolve policy selectors, render docs/catalogue.md,
 // signed bundles for updates between releases.
 
-export { CatalogueError, DEFAULT_CATALOGUE_DIR, catalogueFromFiles, loadCatalogue, readCatalogueDir } from './load.js';
+export { CatalogueError, DEFAULT_CATALOGUE_DIR, catalogueFromFiles, catalogueStamp, loadCatalogue, packageVersion, readCatalogueDir } from './load.js';
 export type { Catalogue, CatalogueDomain, CatalogueFile, CatalogueInfo, CatalogueIssue, Service } from './load.js';
 export { catalogueCountries, catalogueLists, catalogueVendors, resolveSelector, serviceListName, vendorId } from './select.js';
 export type { Country, Vendor } from './select.js';

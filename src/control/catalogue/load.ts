@@ -112,7 +112,7 @@ export function readCatalogueDir(dir: string = DEFAULT_CATALOGUE_DIR): Catalogue
 const loaded = new Map<string, { stamp: string; catalogue: Catalogue }>();
 
 /** The package's version, which names the packaged catalogue. */
-function packageVersion(): string {
+export function packageVersion(): string {
   try {
     return (JSON.parse(readFileSync(join(DEFAULT_CATALOGUE_DIR, '..', 'package.json'), 'utf8')) as { version?: string }).version ?? 'packaged';
   } catch {
@@ -120,13 +120,18 @@ function packageVersion(): string {
   }
 }
 
-export function loadCatalogue(dir: string = DEFAULT_CATALOGUE_DIR): Catalogue {
-  const stamp = yamlFiles(dir)
+/** The names, sizes and times of the catalogue's files: what tells a catalogue changed without reading it. */
+export function catalogueStamp(dir: string = DEFAULT_CATALOGUE_DIR): string {
+  return yamlFiles(dir)
     .map((rel) => {
       const st = statSync(join(dir, rel));
       return `${rel}:${st.size}:${st.mtimeMs}`;
     })
     .join('|');
+}
+
+export function loadCatalogue(dir: string = DEFAULT_CATALOGUE_DIR): Catalogue {
+  const stamp = catalogueStamp(dir);
   const last = loaded.get(dir);
   if (last?.stamp === stamp) return last.catalogue;
   // Problems name the file as found on disk.

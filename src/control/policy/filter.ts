@@ -5,7 +5,7 @@
 import { type Catalogue, catalogueLists, loadCatalogue, resolveSelector, serviceListName } from '../catalogue/index.js';
 import type { Config } from '../config/schema.js';
 import { checkSelectors } from '../config/selectors.js';
-import { loadListsOffThread } from '../../match/lists.js';
+import { type CompiledLists, adoptCompiled, loadListsOffThread } from '../../match/lists.js';
 import type { CompiledMatcher } from '../../match/matcher.js';
 import type { ListInput, ListSet } from '../../match/types.js';
 import type { FilterSpec, FilterState } from '../../shared/filter.js';
@@ -25,14 +25,15 @@ export interface Filter {
 
 let generation = 0;
 
-export async function buildFilter(config: Config, catalogue: Catalogue = loadCatalogue(), now = Date.now()): Promise<Filter> {
+/** `compiled`: the lists as compiled earlier from the same inputs (a snapshot): used as they are, nothing read. */
+export async function buildFilter(config: Config, catalogue: Catalogue = loadCatalogue(), now = Date.now(), compiled?: CompiledLists): Promise<Filter> {
   const adminNames = config.lists.map((l) => l.name);
   const select = (selector: string) => resolveSelector(selector, catalogue, adminNames);
   // Resolve every selector before compiling anything: a typo fails fast, with its suggestion.
   checkSelectors(config, select);
   const inputs: ListInput[] = [...config.lists.map((spec) => ({ spec })), ...catalogueLists(catalogue)];
   // Read and compiled in a worker thread: a reload never holds the query loop.
-  const lists = await loadListsOffThread(inputs, { baseDir: config.baseDir });
+  const lists = compiled ? adoptCompiled(inputs, compiled, { baseDir: config.baseDir }) : await loadListsOffThread(inputs, { baseDir: config.baseDir });
   const matcher = lists.matcher as CompiledMatcher;
   // The DoH canaries only work with the answer their clients look for, whatever the group's block page.
   const answerOf = new Map(catalogue.services.map((s) => [serviceListName(s.id), s.answer]));

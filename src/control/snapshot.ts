@@ -1,0 +1,163 @@
+// The compiled-filter snapshot in dataDir (the format: src/match/snapshot.ts).
+// Written after every compile; read at start when every fingerprint still
+// matches, so that a restart serves at once instead of compiling for a
+// second or more; then checked again in the background, and any difference
+// compiles the lists as a reload would. What is fingerprinted:
+//
+// - each list file: path, size, modification time and inode, checked before
+//   serving; the hash of its content, checked in the background;
+// - the lists section of the config (each list's name, path, format, exact,
+//   allow); the rest (groups, answers, upstreams) is applied at start as
+//   always, so changing it keeps the snapshot;
+// - the catalogue: the hash of all it holds, and for the packaged one the
+//   names, sizes and times of its files (then the snapshot's copy is used,
+//   and the catalogue is read again in the background);
+// - the aifence version, and the files of the code that compiles (an
+//   upgrade or a rebuild compiles again), and the snapshot's own format.
+//
+// Verdict tables are not kept: they follow the clock (expiring exceptions,
+// schedules) and the runtime state (pauses), and are rebuilt from the rules
+// at every start in milliseconds.
+
+import { createHash } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Catalogue, DEFAULT_CATALOGUE_DIR, catalogueStamp, packageVersion } from './catalogue/index.js';
+import type { Config } from './config/schema.js';
+import type { Logger } from '../shared/logger.js';
+import { compiledContent } from '../match/lists.js';
+import { SnapshotError, type SnapshotContent, readSnapshot, writeSnapshot } from '../match/snapshot.js';
+import type { ListSet } from '../match/types.js';
+
+export const SNAPSHOT_FILE = 'filter.snapshot';
+
+/** The catalogue as data (tags() is a function). */
+interface CatalogueData {
+  services: Catalogue['services'];
+  info: Catalogue['info'];
+  tags: string[];
+}
+
+/** The control plane's part of the snapshot header. */
+interface SnapshotMeta {
+  aifence: string;
+  compiler: string;
+  lists: string;
+  catalogue: {
+    /** The packaged catalogue's files when it was compiled from them; null for a signed bundle (or a test's own). */
+    key: string | null;
+    hash: string;
+    data: CatalogueData;
+  };
+}
+
+/** A snapshot whose lists and code fingerprints match: its matcher, and the catalogue it was compiled with. */
+export interface SavedFilter {
+  compiled: SnapshotContent;
+  catalogue: Catalogue;
+  /** As in SnapshotMeta: the packaged catalogue's fingerprint, or null. */
+  catalogueKey: string | null;
+  catalogueHash: string;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** All a catalogue holds, as one hash: a snapshot's matcher is used only with the same one. */
+export const catalogueHash = (c: Catalogue): string => sha256(JSON.stringify({ services: c.services, info: c.info }));
+
+/** The packaged catalogue's fingerprint, from its files' names, sizes and times (a few ms of stat, no YAML). */
+export const packagedCatalogueKey = (): string => `packaged ${packageVersion()} ${sha256(catalogueStamp(DEFAULT_CATALOGUE_DIR))}`;
+
+/** The lists section of the config: what the matcher is compiled from besides the files and the catalogue. */
+const listsHash = (config: Config): string => sha256(JSON.stringify(config.lists.map(({ name, source, format, exact, allow }) => ({ name, source, format, exact, allow }))));
+
+/** The files of the code that parses and compiles lists (names, sizes, times): a rebuilt or upgraded aifence compiles again. */
+function compilerStamp(): string {
+  const dir = fileURLToPath(new URL('../match/', import.meta.url));
+  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => /\.(js|ts)$/.test(f) && !f.endsWith('.test.ts'))
+    .sort();
+  return sha256(files.map((f) => {
+    const st = statSync(join(dir, f));
+    return `${f}:${st.size}:${st.mtimeMs}`;
+  }).join('|'));
+}
+
+export class FilterSnapshots {
+  readonly path: string;
+  /** The set last written or read: a reload that reused it has nothing new to write. */
+  private current: ListSet | null = null;
+  private warned = false;
+
+  constructor(
+    dataDir: string,
+    private readonly log: Logger,
+  ) {
+    this.path = join(dataDir, SNAPSHOT_FILE);
+  }
+
+  /**
+   * The snapshot, if the aifence version, the compiling code, the lists
+   * section and every list file's path, size, time and inode are what it
+   * was compiled from; else null, and the log says why. The catalogue is
+   * left to the caller (it may not be read yet).
+   */
+  read(config: Config): SavedFilter | null {
+    const compiler = compilerStamp();
+    try {
+      const compiled = readSnapshot(this.path, (header) => {
+        const meta = header.meta as SnapshotMeta;
+        if (meta?.aifence !== packageVersion()) throw new SnapshotError(`written by aifence ${meta?.aifence}, this is ${packageVersion()}`);
+        if (meta.compiler !== compiler) throw new SnapshotError('aifence was rebuilt or upgraded since');
+        if (meta.lists !== listsHash(config)) throw new SnapshotError('the lists section of the config changed');
+        for (const source of header.sources) {
+          if (source === null) continue;
+          const st = statSync(source.path, { throwIfNoEntry: false });
+          if (st === undefined) throw new SnapshotError(`${source.path} is gone`);
+          for (const [field, now] of [['size', st.size], ['modification time', st.mtimeMs], ['inode', st.ino]] as const) {
+            const was = field === 'size' ? source.size : field === 'inode' ? source.ino : source.mtimeMs;
+            if (was !== now) throw new SnapshotError(`${source.path} changed (${field} ${was} -> ${now})`);
+          }
+        }
+      });
+      const meta = compiled.meta as SnapshotMeta;
+      const { services, info, tags } = meta.catalogue.data;
+      return { compiled, catalogue: { services, info, tags: () => [...tags] }, catalogueKey: meta.catalogue.key, catalogueHash: meta.catalogue.hash };
+    } catch (err) {
+      if (!(err instanceof SnapshotError)) throw err;
+      this.log.info({ snapshot: this.path, reason: err.message }, 'filter snapshot not used: compiling the lists');
+      return null;
+    }
+  }
+
+  /** The set a start took from the snapshot: nothing to write for it. */
+  adopted(set: ListSet): void {
+    this.current = set;
+  }
+
+  /**
+   * Writes the lists `set` compiled with `catalogue` (its packaged key, or
+   * null), in the background; a set already written (a reload that
+   * reused it) is skipped. A failure is logged once, never fatal.
+   */
+  write(set: ListSet, config: Config, catalogue: Catalogue, catalogueKey: string | null): void {
+    const content = compiledContent(set);
+    if (content === undefined || set === this.current) return;
+    this.current = set;
+    const meta: SnapshotMeta = {
+      aifence: packageVersion(),
+      compiler: compilerStamp(),
+      lists: listsHash(config),
+      catalogue: { key: catalogueKey, hash: catalogueHash(catalogue), data: { services: catalogue.services, info: catalogue.info, tags: catalogue.tags() } },
+    };
+    writeSnapshot(this.path, { ...content, meta }).then(
+      () => this.log.debug({ snapshot: this.path }, 'filter snapshot written'),
+      (err: Error) => {
+        if (this.warned) return;
+        this.warned = true;
+        this.log.warn({ snapshot: this.path, err: err.message }, 'filter snapshot not written: every start compiles the lists');
+      },
+    );
+  }
+}
