@@ -215,7 +215,7 @@ export class Daemon implements AdminTarget {
       options.log.info({ snapshot: snapshots.path, reason: 'the catalogue changed' }, 'filter snapshot not used: compiling the lists');
       compiled = undefined;
     }
-    const filter = await buildFilter(config, catalogue, clock(), compiled);
+    const filter = await buildFilter(config, catalogue, clock(), { compiled, retire: true });
     warnRejects(filter, options.log);
     daemon = new Daemon(config, filter, options, clock);
     daemon.updates = updates;

@@ -61,10 +61,11 @@ let last: { key: string; set: CompiledListSet } | undefined;
  * specs, in-memory entries and, per file, path, size and modification time),
  * nothing is read again and the last set is returned.
  */
-export async function loadListsOffThread(inputs: readonly ListInput[], opts: LoadOptions = {}): Promise<ListSet> {
+export async function loadListsOffThread(inputs: readonly ListInput[], opts: LoadOptions & { retire?: boolean } = {}): Promise<ListSet> {
   const paths = resolvePaths(inputs, opts);
-  // A compile leaves its thread ~100 MB of heap per million names: the thread ends with the job.
-  const reply = await worker.run<CompileReply>({ kind: 'compile', inputs, paths, reuse: last?.key } satisfies CompileJob, { retire: true });
+  // `retire`: the thread ends with the job (the daemon's start: the heap a compile leaves, ~100 MB per million
+  // names after the job, goes at once); otherwise it stays 5 s, warm for a burst of reloads.
+  const reply = await worker.run<CompileReply>({ kind: 'compile', inputs, paths, reuse: last?.key } satisfies CompileJob, { retire: opts.retire });
   if ('reused' in reply) return last!.set;
   const set = new CompiledListSet(new CompiledMatcher(reply.parts), reply.reports, inputs, paths, true, reply.sources);
   last = { key: reply.key, set };

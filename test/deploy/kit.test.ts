@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { configFromText } from '../../src/control/config/load.js';
 import type { Config } from '../../src/control/config/schema.js';
+import { MALLOC_TRIM_THRESHOLD, SEMI_SPACE_MB } from '../../src/commands/serve-memory.js';
 
 const read = (path: string) => readFileSync(path, 'utf8');
 /** Environment-independent: no resolv.conf, no AIFENCE_ADMIN_TOKEN from the test's environment. */
@@ -31,7 +32,7 @@ const hostPort = (hp: { host: string; port: number }) => `${hp.host}:${hp.port}`
 function unitKeys(text: string): Map<string, string[]> {
   const keys = new Map<string, string[]>();
   for (const line of text.split('\n')) {
-    const m = /^([A-Za-z]+)=(.*)$/.exec(line.trim());
+    const m = /^([A-Za-z0-9]+)=(.*)$/.exec(line.trim());
     if (m) keys.set(m[1], [...(keys.get(m[1]) ?? []), m[2]]);
   }
   return keys;
@@ -198,6 +199,38 @@ describe('deploy/kubernetes', () => {
     expect(token.valueFrom.secretKeyRef).toBeDefined();
     // Without the token the same config must refuse to start (admin beyond loopback).
     expect(() => aifenceConfig(configMap.data['aifence.yaml'], '/etc/aifence/aifence.yaml')).toThrow(/admin\.listen.*without a token/);
+  });
+});
+
+describe('deploy/systemd/aifence.socket', () => {
+  const keys = unitKeys(read('deploy/systemd/aifence.socket'));
+  const one = (k: string) => keys.get(k)?.join(' ');
+
+  it.runIf(hasSystemd)('passes systemd-analyze verify beside the service, without a warning', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aifence-unit-'));
+    for (const unit of ['aifence.service', 'aifence.socket']) copyFileSync(`deploy/systemd/${unit}`, join(dir, unit));
+    const r = spawnSync('systemd-analyze', ['verify', join(dir, 'aifence.socket'), join(dir, 'aifence.service')], { encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('holds UDP and TCP on exactly the listen addresses of deploy/aifence.yaml (a stray socket stops the start)', () => {
+    const config = aifenceConfig(read('deploy/aifence.yaml'), '/etc/aifence/aifence.yaml');
+    const addresses = config.listen.map((a) => (a.family === 6 ? `[${a.host}]:${a.port}` : hostPort(a))).sort();
+    expect([...(keys.get('ListenDatagram') ?? [])].sort()).toEqual(addresses);
+    expect([...(keys.get('ListenStream') ?? [])].sort()).toEqual(addresses);
+    // aifence binds [::]:53 for IPv6 only: a dual-stack socket would hold 0.0.0.0:53's port too.
+    expect(one('BindIPv6Only')).toBe('ipv6-only');
+    expect(one('FreeBind')).toBe('yes');
+    expect(one('Service')).toBe('aifence.service');
+    expect(one('ReusePort')).toMatch(/^(yes|no)$/);
+  });
+
+  it("comes with the memory settings a socket-activated serve cannot apply itself, serve's own values", () => {
+    const dropIn = unitKeys(read('deploy/systemd/aifence.service.d/socket-activation.conf'));
+    const env = Object.fromEntries(dropIn.get('Environment')!.join(' ').split(/\s+/).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    expect(env).toMatchObject({ MALLOC_TRIM_THRESHOLD_: String(MALLOC_TRIM_THRESHOLD), NODE_OPTIONS: `--max-semi-space-size=${SEMI_SPACE_MB}` });
+    expect(Number(env.MALLOC_ARENA_MAX)).toBeGreaterThanOrEqual(3);
   });
 });
 

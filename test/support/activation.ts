@@ -6,6 +6,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 
@@ -39,12 +40,19 @@ export class SocketManager {
     });
   }
 
-  /** `sockets`: `udp:HOST:PORT` or `tcp:HOST:PORT`; the daemon's output goes to `log`. `env` is added to the daemon's environment. */
-  static async start(sockets: string[], config: string, log: string, env: Record<string, string> = {}): Promise<SocketManager> {
-    const args = [MANAGER, ...sockets.flatMap((s) => [`--${s.slice(0, 3)}`, s.slice(4)]), '--log', log, '--', process.execPath, CLI, 'serve', '--config', config];
-    const child = spawn('python3', args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  /**
+   * `sockets`: `udp:HOST:PORT` or `tcp:HOST:PORT`; the daemon's output goes to `log`. `env`: the daemon's whole
+   * environment (default: this process's); `cli`: another build's dist/cli.js.
+   */
+  static async start(sockets: string[], config: string, log: string, options: { env?: Record<string, string>; cli?: string } = {}): Promise<SocketManager> {
+    const args = [MANAGER, ...sockets.flatMap((s) => [`--${s.slice(0, 3)}`, s.slice(4)]), '--log', log, '--', process.execPath, options.cli ?? CLI, 'serve', '--config', config];
+    const child = spawn('python3', args, { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? process.env });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const manager = new SocketManager(child, log);
-    await manager.until(() => manager.events.length > 0, 10_000); // {"ports": ...}: bound
+    // {"ports": ...}: bound. A manager that could not bind (a port taken meanwhile) exits: say why.
+    await manager.until(() => manager.events.length > 0 || child.exitCode !== null, 60_000);
+    if (manager.events.length === 0) throw new Error(`socket-manager.py exited (${child.exitCode}): ${stderr.trim()}`);
     return manager;
   }
 
@@ -103,13 +111,21 @@ export class SocketManager {
   }
 }
 
-/** A port free for UDP and TCP on 127.0.0.1 now (the manager binds it right after). */
+/** A port free for both UDP and TCP on 127.0.0.1 now (the manager binds it right after). */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
+  for (;;) {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    const udp = createSocket('udp4');
+    const free = await new Promise<boolean>((r) => {
+      udp.once('error', () => r(false));
+      udp.bind(port, '127.0.0.1', () => r(true));
+    });
+    udp.close();
+    await new Promise((r) => server.close(r));
+    if (free) return port;
+  }
 }
 
 export interface ProbeSummary {

@@ -25,15 +25,22 @@ export interface Filter {
 
 let generation = 0;
 
-/** `compiled`: the lists as compiled earlier from the same inputs (a snapshot): used as they are, nothing read. */
-export async function buildFilter(config: Config, catalogue: Catalogue = loadCatalogue(), now = Date.now(), compiled?: CompiledLists): Promise<Filter> {
+export interface BuildOptions {
+  /** The lists as compiled earlier from the same inputs (a snapshot): used as they are, nothing read. */
+  compiled?: CompiledLists;
+  /** End the compile's thread with it (the daemon's start), rather than keep it warm for reloads. */
+  retire?: boolean;
+}
+
+export async function buildFilter(config: Config, catalogue: Catalogue = loadCatalogue(), now = Date.now(), options: BuildOptions = {}): Promise<Filter> {
+  const { compiled, retire } = options;
   const adminNames = config.lists.map((l) => l.name);
   const select = (selector: string) => resolveSelector(selector, catalogue, adminNames);
   // Resolve every selector before compiling anything: a typo fails fast, with its suggestion.
   checkSelectors(config, select);
   const inputs: ListInput[] = [...config.lists.map((spec) => ({ spec })), ...catalogueLists(catalogue)];
   // Read and compiled in a worker thread: a reload never holds the query loop.
-  const lists = compiled ? adoptCompiled(inputs, compiled, { baseDir: config.baseDir }) : await loadListsOffThread(inputs, { baseDir: config.baseDir });
+  const lists = compiled ? adoptCompiled(inputs, compiled, { baseDir: config.baseDir }) : await loadListsOffThread(inputs, { baseDir: config.baseDir, retire });
   const matcher = lists.matcher as CompiledMatcher;
   // The DoH canaries only work with the answer their clients look for, whatever the group's block page.
   const answerOf = new Map(catalogue.services.map((s) => [serviceListName(s.id), s.answer]));
