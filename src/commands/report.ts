@@ -1,8 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, duration } from '../control/config/check.js';
 import { loadConfig } from '../control/config/load.js';
-import { buildDbReport } from '../control/observe/report-db.js';
-import { discoverFromDb, discoverFromFiles, formatDiscovery } from '../control/observe/discover.js';
 import { loadCatalogue } from '../control/catalogue/index.js';
 import { REPORT_BY, type ReportBy, type Scan, buildReport, formatReport, logFiles } from '../control/observe/report.js';
 import { exceptionsFromDb, exceptionsFromFiles, formatExceptions } from '../control/observe/exceptions-report.js';
@@ -52,6 +50,8 @@ export function reportCommand(): Command {
         return;
       }
       if (db !== undefined) {
+        // Loaded when asked for: `aifence serve` loads this module too, and must not load pg with it.
+        const { buildDbReport } = await import('../control/observe/report-db.js');
         process.stdout.write(formatReport(await buildDbReport(db, { by: opts.by, since: opts.since, all: opts.all }), opts.format));
         return;
       }
@@ -86,6 +86,7 @@ function warnScan(scan: Scan): void {
 }
 
 async function discover(opts: ReportOpts, db: string | undefined): Promise<void> {
+  const { discoverFromDb, discoverFromFiles, formatDiscovery } = await import('../control/observe/discover.js');
   const catalogue = loadCatalogue();
   let found;
   if (db !== undefined) found = await discoverFromDb(db, catalogue, { since: opts.since });

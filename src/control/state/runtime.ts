@@ -19,7 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { StateConfig } from '../config/state.js';
 import type { Logger } from '../../shared/logger.js';
 import { CLOCK_SKEW_MS, MAX_EXCEPTION_SECONDS, MAX_EXCEPTIONS, type PolicyView, type RuntimeException } from './rules.js';
@@ -98,6 +98,13 @@ export class RuntimeState {
   start(): void {
     if (!this.config.redis) return;
     this.loadSnapshot();
+    void this.connect();
+  }
+
+  /** ioredis is loaded here, not with the module: a daemon without state.redis never loads it (a quarter of serve's start-up imports). */
+  private async connect(): Promise<void> {
+    const { Redis } = await import('ioredis');
+    if (this.closed) return;
     // Commands fail at once while disconnected rather than queue: a caller learns now that a change did not go out.
     const options = {
       enableOfflineQueue: false,
@@ -106,7 +113,7 @@ export class RuntimeState {
       commandTimeout: COMMAND_TIMEOUT_MS,
       retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 5000),
     };
-    const client = new Redis(this.config.redis, options) as StateRedis;
+    const client = new Redis(this.config.redis!, options) as StateRedis;
     client.defineCommand('aifenceRead', { numberOfKeys: 2, lua: READ_SCRIPT });
     client.defineCommand('aifenceAdd', { numberOfKeys: 1, lua: ADD_SCRIPT });
     this.client = client;

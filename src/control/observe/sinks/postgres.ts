@@ -12,7 +12,7 @@
 // Rows older than queryLog.retention are deleted every hour. Nothing waits
 // for the database at start: the resolver serves while it connects.
 
-import pg from 'pg';
+import type pg from 'pg';
 import type { QueryLogConfig } from '../../config/querylog.js';
 import { rcodeName, typeName } from '../../../wire/mnemonics.js';
 import type { QueryEvent, QueryObserver } from '../../../shared/events.js';
@@ -221,7 +221,9 @@ export class PostgresQueryLog implements QueryObserver, AuditSink {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: 5000, application_name: `aifence ${this.instance}`, statement_timeout: 30_000 });
+    // pg is loaded with the first connection: a daemon without this sink never loads it.
+    const { default: driver } = await import('pg');
+    const client = new driver.Client({ connectionString: this.url, connectionTimeoutMillis: 5000, application_name: `aifence ${this.instance}`, statement_timeout: 30_000 });
     client.on('error', (err) => this.fail(err, 'query log database connection lost'));
     try {
       await client.connect();
