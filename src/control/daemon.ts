@@ -807,8 +807,9 @@ export class Daemon implements AdminTarget {
     await this.page?.server.close();
     await this.runtime.close();
     await this.desk.store.close();
-    // Listeners are closed: what the query log still buffers goes to disk now.
+    // Listeners are closed: what the query log still buffers goes to disk now, and a snapshot being written finishes.
     await this.closeQueryLog();
+    await this.snapshots?.settled();
   }
 }
 

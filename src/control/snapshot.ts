@@ -89,6 +89,8 @@ export class FilterSnapshots {
   /** The set last written or read: a reload that reused it has nothing new to write. */
   private current: ListSet | null = null;
   private warned = false;
+  /** The write in progress, if any: stopping waits for it (a restart right after a start finds the snapshot). */
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     dataDir: string,
@@ -131,6 +133,11 @@ export class FilterSnapshots {
     }
   }
 
+  /** Resolves once the write in progress (if any) is done, written or not. */
+  settled(): Promise<void> {
+    return this.writing;
+  }
+
   /** The set a start took from the snapshot: nothing to write for it. */
   adopted(set: ListSet): void {
     this.current = set;
@@ -151,7 +158,7 @@ export class FilterSnapshots {
       lists: listsHash(config),
       catalogue: { key: catalogueKey, hash: catalogueHash(catalogue), data: { services: catalogue.services, info: catalogue.info, tags: catalogue.tags() } },
     };
-    writeSnapshot(this.path, { ...content, meta }).then(
+    this.writing = writeSnapshot(this.path, { ...content, meta }).then(
       () => this.log.debug({ snapshot: this.path }, 'filter snapshot written'),
       (err: Error) => {
         if (this.warned) return;
