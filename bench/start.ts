@@ -27,7 +27,8 @@ import { dnsmasqTarget } from './lib/peers.js';
 import { cleanUpOnExit, rssMB, spawnTracked } from './lib/proc.js';
 import { findPeers } from './lib/tools.js';
 import { freePort, probe } from './lib/upstream.js';
-import { SocketManager, startProbe } from '../test/support/activation.js';
+import { SocketManager } from '../test/support/activation.js';
+import { startProbe } from '../test/support/probe.js';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const repoDir = dirname(benchDir);

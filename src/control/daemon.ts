@@ -211,7 +211,8 @@ export class Daemon implements AdminTarget {
     const updates = newUpdates(config, options, packaged, () => void daemon?.reload(), clock);
     const catalogue = updates.current();
     let compiled = saved?.compiled;
-    if (saved !== null && catalogueHash(catalogue) !== saved.catalogueHash) {
+    // The snapshot's own catalogue needs no comparing; any other (a signed bundle, a test's) is compared whole.
+    if (saved !== null && !(savedCatalogue && catalogue === packaged.current) && catalogueHash(catalogue) !== saved.catalogueHash) {
       options.log.info({ snapshot: snapshots.path, reason: 'the catalogue changed' }, 'filter snapshot not used: compiling the lists');
       compiled = undefined;
     }

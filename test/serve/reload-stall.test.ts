@@ -17,10 +17,10 @@ import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ProbeSummary, startProbe } from '../support/probe.js';
 import { TestUpstream } from '../support/upstream.js';
 
 const CLI = resolve('dist/cli.js');
-const PROBE = resolve('test/support/gap-probe.mjs');
 const NAMES = 300_000;
 const LISTED = 'host7.zone7.test';
 const BOUND_MS = 400;
@@ -62,17 +62,6 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-interface ProbeSummary {
-  sent: number;
-  answered: number;
-  lost: number;
-  maxGapMs: number;
-  gapsOver50: number;
-  gapsOver100: number;
-  /** The five longest gaps, longest first. */
-  topGapsMs: number[];
-}
-
 /** Nothing lost, no gap over the bound but `forgiven` of them, and even those under a second. */
 function expectNoStall(summary: ProbeSummary, forgiven: number): void {
   expect(summary.lost).toBe(0);
@@ -82,20 +71,15 @@ function expectNoStall(summary: ProbeSummary, forgiven: number): void {
 
 /** Runs `during` while the probe asks for a listed name every 10 ms; returns what the probe saw. */
 async function probeWhile(during: () => Promise<void>): Promise<ProbeSummary> {
-  const probe = spawn(process.execPath, [PROBE, String(dnsPort), LISTED, '10'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let out = '';
-  probe.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const exited = new Promise<void>((ok) => probe.on('exit', () => ok()));
-  while (!out.includes('ready\n')) await new Promise((r) => setTimeout(r, 10));
+  const probe = await startProbe(dnsPort, LISTED, 10);
   await new Promise((r) => setTimeout(r, 300)); // a baseline before the work starts
+  let summary: ProbeSummary;
   try {
     await during();
     await new Promise((r) => setTimeout(r, 300));
   } finally {
-    probe.stdin!.end('stop\n');
-    await exited;
+    summary = await probe.stop();
   }
-  const summary = JSON.parse(out.trim().split("\n").at(-1)!) as ProbeSummary;
   console.log(`probe: ${JSON.stringify(summary)}`);
   return summary;
 }

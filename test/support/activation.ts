@@ -1,8 +1,7 @@
 // The built daemon started as systemd starts a socket-activated service:
 // test/support/socket-manager.py holds the listening sockets, starts
 // `node dist/cli.js serve` with them (LISTEN_FDS, LISTEN_PID) and restarts
-// it on request, as `systemctl restart` does. Also the gap probe in its own
-// process, for what a client sees meanwhile.
+// it on request, as `systemctl restart` does.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -12,7 +11,6 @@ import { resolve } from 'node:path';
 
 const CLI = resolve('dist/cli.js');
 const MANAGER = resolve('test/support/socket-manager.py');
-const PROBE = resolve('test/support/gap-probe.mjs');
 
 export interface ManagerEvent {
   event?: 'started' | 'exited' | 'restarted';
@@ -126,29 +124,4 @@ export async function freePort(): Promise<number> {
     await new Promise((r) => server.close(r));
     if (free) return port;
   }
-}
-
-export interface ProbeSummary {
-  sent: number;
-  answered: number;
-  lost: number;
-  maxGapMs: number;
-  topGapsMs: number[];
-  maxLatencyMs: number;
-}
-
-/** test/support/gap-probe.mjs in its own process: a query every `intervalMs`; stop() waits a second for stragglers and returns what it saw. */
-export async function startProbe(port: number, name: string, intervalMs = 10): Promise<{ stop: () => Promise<ProbeSummary> }> {
-  const probe = spawn(process.execPath, [PROBE, String(port), name, String(intervalMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let out = '';
-  probe.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const exited = new Promise<void>((r) => probe.on('exit', () => r()));
-  while (!out.includes('ready\n')) await new Promise((r) => setTimeout(r, 10));
-  return {
-    stop: async () => {
-      probe.stdin!.end('stop\n');
-      await exited;
-      return JSON.parse(out.trim().split('\n').at(-1)!) as ProbeSummary;
-    },
-  };
 }
