@@ -4,11 +4,12 @@
 // program and its libraries are loaded (~130 ms and ~30 MB it would pay twice);
 // then it imports the program (program.ts).
 
-import { enableCompileCache } from 'node:module';
+import * as nodeModule from 'node:module';
 import { applyMemorySettings } from './commands/serve-memory.js';
 
 applyMemorySettings();
 // serve keeps V8's compiled code of its modules between starts (a tenth of a warm start's CPU): in
 // systemd's CacheDirectory= when the unit gives one, else where Node keeps it (NODE_COMPILE_CACHE, or the temp dir).
-if (process.argv[2] === 'serve') enableCompileCache?.(process.env.NODE_COMPILE_CACHE ?? process.env.CACHE_DIRECTORY);
+// A namespace import: Node 20 (which still runs the CLI, with a warning) has no such export.
+if (process.argv[2] === 'serve') nodeModule.enableCompileCache?.(process.env.NODE_COMPILE_CACHE ?? process.env.CACHE_DIRECTORY);
 await import('./program.js');

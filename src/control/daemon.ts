@@ -53,8 +53,7 @@ import { pageFacts } from './blockpage/facts.js';
 import { registerBlockPageMetrics } from './blockpage/metrics.js';
 import { type DescribedSocket, type ListenAddresses, adoptedSummary, assignSockets } from './activation.js';
 import type { PassedSocket } from '../shared/sockets.js';
-import { FilterSnapshots, type SavedFilter, catalogueHash, packagedCatalogueKey } from './snapshot.js';
-import { verifySources } from '../match/lists.js';
+import { FilterSnapshots, type SnapshotStart } from './snapshot.js';
 import type { ListSet } from '../match/types.js';
 
 export interface DaemonOptions {
@@ -202,20 +201,13 @@ export class Daemon implements AdminTarget {
     prepareRemoteLists(config.remoteLists, options.log);
     let daemon: Daemon | undefined;
     // A snapshot of the filter from the last compile, when its fingerprints match: serving at once.
+    // Otherwise the catalogue's thread ends right after reading it: its heap is gone before the lists compile.
     const snapshots = new FilterSnapshots(config.dataDir, options.log);
-    const saved = snapshots.read(config);
-    const packagedKey = options.catalogue ? null : packagedCatalogueKey();
-    const savedCatalogue = saved !== null && packagedKey !== null && saved.catalogueKey === packagedKey;
-    // The catalogue's thread ends at once: its heap is gone before the lists compile (the start's peak).
-    const packaged = { current: savedCatalogue ? saved.catalogue : await readPackaged(options, { retire: true }) };
+    const snapshot = await snapshots.open(config, options.catalogue, () => readPackaged(options, { retire: true }));
+    const packaged = { current: snapshot.packaged };
     const updates = newUpdates(config, options, packaged, () => void daemon?.reload(), clock);
     const catalogue = updates.current();
-    let compiled = saved?.compiled;
-    // The snapshot's own catalogue needs no comparing; any other (a signed bundle, a test's) is compared whole.
-    if (saved !== null && !(savedCatalogue && catalogue === packaged.current) && catalogueHash(catalogue) !== saved.catalogueHash) {
-      options.log.info({ snapshot: snapshots.path, reason: 'the catalogue changed' }, 'filter snapshot not used: compiling the lists');
-      compiled = undefined;
-    }
+    const compiled = snapshots.compiledFor(snapshot, catalogue);
     const filter = await buildFilter(config, catalogue, clock(), { compiled, retire: true });
     warnRejects(filter, options.log);
     daemon = new Daemon(config, filter, options, clock);
@@ -246,7 +238,7 @@ export class Daemon implements AdminTarget {
     daemon.updates.start();
     if (compiled) {
       snapshots.adopted(filter.lists);
-      void daemon.verifySnapshot(saved!, savedCatalogue, filter.lists);
+      void daemon.verifySnapshot(snapshot, filter.lists);
     } else daemon.writeSnapshot(config, filter);
     options.log.info(
       {
@@ -273,8 +265,9 @@ export class Daemon implements AdminTarget {
 
   /**
    * The data plane: in this thread with `workers: 1`, else one per worker
-   * thread; `passed`: the passed sockets each one adopts (by plane). The first worker binds the configured addresses (port 0: the
-   * kernel picks); the others bind the same ones, ports resolved.
+   * thread; `passed`: the passed sockets each one adopts (by plane). The
+   * first worker binds the configured addresses (port 0: the kernel picks);
+   * the others bind the same ones, ports resolved.
    */
   private async startPlanes(config: Config, passed: PassedSocket[][]): Promise<void> {
     const listen = this.options.listen ?? config.listen;
@@ -573,35 +566,15 @@ export class Daemon implements AdminTarget {
 
   /** Keeps the lists just compiled in dataDir for the next start (in the background; nothing if they were reused). */
   private writeSnapshot(config: Config, filter: Filter): void {
-    // A packaged catalogue is known by its files at the next start; a signed bundle (or a test's own) by its content.
-    const packaged = this.options.catalogue === undefined && filter.catalogue === this.packaged.current;
-    this.snapshots.write(filter.lists, config, filter.catalogue, packaged ? packagedCatalogueKey() : null);
+    this.snapshots.write(filter.lists, config, filter.catalogue, this.options.catalogue === undefined && filter.catalogue === this.packaged.current);
   }
 
-  /**
-   * After a start from the snapshot: reads every list file again and
-   * compares its content with what was compiled, and reads the packaged
-   * catalogue when the snapshot's copy stood in for it. A difference (a
-   * file rewritten with the same size and time, say) compiles as a reload.
-   */
-  private async verifySnapshot(saved: SavedFilter, catalogueFromSnapshot: boolean, lists: ListSet): Promise<void> {
-    try {
-      let mismatch = await verifySources(lists);
-      if (mismatch === null && catalogueFromSnapshot) {
-        const real = await readPackaged(this.options, { retire: true });
-        this.packaged.current = real;
-        if (catalogueHash(real) !== saved.catalogueHash) mismatch = 'the packaged catalogue changed';
-      }
-      if (mismatch === null) {
-        this.log.info({ snapshot: this.snapshots.path }, 'filter snapshot verified: every list file and the catalogue are what it was compiled from');
-        return;
-      }
-      this.log.warn({ snapshot: this.snapshots.path, reason: mismatch }, 'filter snapshot was stale: compiling the lists again');
-    } catch (err) {
-      this.log.warn({ snapshot: this.snapshots.path, reason: (err as Error).message }, 'filter snapshot could not be verified: compiling the lists again');
-    }
-    // Unless a reload has replaced it meanwhile (the files changed, and were watched).
-    if (!this.draining && this.filter.lists === lists) await this.reload();
+  /** After a start from the snapshot: checks it in the background; stale, the lists compile as a reload would. */
+  private async verifySnapshot(snapshot: SnapshotStart, lists: ListSet): Promise<void> {
+    const { stale, packaged } = await this.snapshots.check(snapshot, lists, () => readPackaged(this.options, { retire: true }));
+    if (packaged) this.packaged.current = packaged;
+    // Unless a reload has replaced them meanwhile (the files changed, and were watched).
+    if (stale !== null && !this.draining && this.filter.lists === lists) await this.reload();
   }
 
   /** Re-arms file watching on the config and every list file. */

@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { type Catalogue, DEFAULT_CATALOGUE_DIR, catalogueStamp, packageVersion } from './catalogue/index.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from '../shared/logger.js';
-import { compiledContent } from '../match/lists.js';
+import { compiledContent, verifySources } from '../match/lists.js';
 import { SnapshotError, type SnapshotContent, readSnapshot, writeSnapshot } from '../match/snapshot.js';
 import type { ListSet } from '../match/types.js';
 
@@ -61,13 +61,22 @@ export interface SavedFilter {
   catalogueHash: string;
 }
 
+/** What a start takes from the snapshot: the saved filter (if its fingerprints match), and the packaged catalogue. */
+export interface SnapshotStart {
+  saved: SavedFilter | null;
+  /** The packaged catalogue: the snapshot's copy when its files are unchanged, else read. */
+  packaged: Catalogue;
+  /** The snapshot's copy stands in for the packaged catalogue (checked again in the background). */
+  catalogueFromSnapshot: boolean;
+}
+
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** All a catalogue holds, as one hash: a snapshot's matcher is used only with the same one. */
-export const catalogueHash = (c: Catalogue): string => sha256(JSON.stringify({ services: c.services, info: c.info }));
+const catalogueHash = (c: Catalogue): string => sha256(JSON.stringify({ services: c.services, info: c.info }));
 
 /** The packaged catalogue's fingerprint, from its files' names, sizes and times (a few ms of stat, no YAML). */
-export const packagedCatalogueKey = (): string => `packaged ${packageVersion()} ${sha256(catalogueStamp(DEFAULT_CATALOGUE_DIR))}`;
+const packagedCatalogueKey = (): string => `packaged ${packageVersion()} ${sha256(catalogueStamp(DEFAULT_CATALOGUE_DIR))}`;
 
 /** The lists section of the config: what the matcher is compiled from besides the files and the catalogue. */
 const listsHash = (config: Config): string => sha256(JSON.stringify(config.lists.map(({ name, source, format, exact, allow }) => ({ name, source, format, exact, allow }))));
@@ -138,25 +147,72 @@ export class FilterSnapshots {
     return this.writing;
   }
 
+  /**
+   * At start: the snapshot when its fingerprints match, and the packaged
+   * catalogue (the snapshot's copy when the catalogue's files are the same,
+   * else `readPackaged()`); `given`: a catalogue of the caller's (tests).
+   */
+  async open(config: Config, given: Catalogue | undefined, readPackaged: () => Promise<Catalogue>): Promise<SnapshotStart> {
+    const saved = this.read(config);
+    const fromSnapshot = saved !== null && given === undefined && saved.catalogueKey === packagedCatalogueKey();
+    return { saved, packaged: given ?? (fromSnapshot ? saved.catalogue : await readPackaged()), catalogueFromSnapshot: fromSnapshot };
+  }
+
+  /** The saved lists, if `catalogue` (the one in force: packaged, a signed bundle, a test's) is the one they were compiled with. */
+  compiledFor(start: SnapshotStart, catalogue: Catalogue): SnapshotContent | undefined {
+    const { saved } = start;
+    if (saved === null) return undefined;
+    // The snapshot's own catalogue needs no comparing; any other is compared whole.
+    if ((start.catalogueFromSnapshot && catalogue === start.packaged) || catalogueHash(catalogue) === saved.catalogueHash) return saved.compiled;
+    this.log.info({ snapshot: this.path, reason: 'the catalogue changed' }, 'filter snapshot not used: compiling the lists');
+    return undefined;
+  }
+
+  /**
+   * After a start from the snapshot, in the background: reads every list
+   * file of `lists` again and compares its content with what was compiled,
+   * and reads the packaged catalogue when the snapshot's copy stood in for
+   * it. Returns why it was stale (null: it was not), and the catalogue read.
+   */
+  async check(start: SnapshotStart, lists: ListSet, readPackaged: () => Promise<Catalogue>): Promise<{ stale: string | null; packaged?: Catalogue }> {
+    let stale: string | null;
+    let packaged: Catalogue | undefined;
+    try {
+      stale = await verifySources(lists);
+      if (stale === null && start.catalogueFromSnapshot) {
+        packaged = await readPackaged();
+        if (catalogueHash(packaged) !== start.saved!.catalogueHash) stale = 'the packaged catalogue changed';
+      }
+    } catch (err) {
+      stale = `it could not be checked: ${(err as Error).message}`;
+    }
+    if (stale === null) this.log.info({ snapshot: this.path }, 'filter snapshot verified: every list file and the catalogue are what it was compiled from');
+    else this.log.warn({ snapshot: this.path, reason: stale }, 'filter snapshot was stale: compiling the lists again');
+    return { stale, packaged };
+  }
+
   /** The set a start took from the snapshot: nothing to write for it. */
   adopted(set: ListSet): void {
     this.current = set;
   }
 
   /**
-   * Writes the lists `set` compiled with `catalogue` (its packaged key, or
-   * null), in the background; a set already written (a reload that
-   * reused it) is skipped. A failure is logged once, never fatal.
+   * Writes the lists `set` compiled with `catalogue` in the background;
+   * `packaged`: it is the packaged catalogue (known at the next start by its
+   * files; a signed bundle or a test's own by its content). A set already
+   * written (a reload that reused it) is skipped. A failure is logged once,
+   * never fatal.
    */
-  write(set: ListSet, config: Config, catalogue: Catalogue, catalogueKey: string | null): void {
+  write(set: ListSet, config: Config, catalogue: Catalogue, packaged: boolean): void {
     const content = compiledContent(set);
     if (content === undefined || set === this.current) return;
     this.current = set;
+    const key = packaged ? packagedCatalogueKey() : null;
     const meta: SnapshotMeta = {
       aifence: packageVersion(),
       compiler: compilerStamp(),
       lists: listsHash(config),
-      catalogue: { key: catalogueKey, hash: catalogueHash(catalogue), data: { services: catalogue.services, info: catalogue.info, tags: catalogue.tags() } },
+      catalogue: { key, hash: catalogueHash(catalogue), data: { services: catalogue.services, info: catalogue.info, tags: catalogue.tags() } },
     };
     this.writing = writeSnapshot(this.path, { ...content, meta }).then(
       () => this.log.debug({ snapshot: this.path }, 'filter snapshot written'),
