@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -46,6 +46,16 @@ describe('filter snapshot file', () => {
     const [m, n] = [new CompiledMatcher(content.parts), new CompiledMatcher(back.parts)];
     for (const q of ['host5.zone5.example', 'www.host9.zone2.example', 'host1.zone1.example', 'other.example']) expect(n.matchName(q)).toBe(m.matchName(q));
     expect(n.matchName('host5.zone5.example')).toBeGreaterThan(0);
+  });
+
+  it('removes the temporary files of writes a killed process left, and only those', async () => {
+    const left = join(dir, 'leftovers.1.abc.tmp');
+    const mine = join(dir, `leftovers.${process.pid}.def.tmp`);
+    writeFileSync(left, 'half a snapshot');
+    writeFileSync(mine, 'a write in progress');
+    await written('leftovers');
+    expect(existsSync(left)).toBe(false);
+    expect(existsSync(mine)).toBe(true);
   });
 
   it('lets the caller refuse it on its header, before the sections are read', async () => {

@@ -18,10 +18,10 @@
 // older format is refused with the reason, never half used.
 
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, readdirSync, rmSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { SourceFingerprint } from './lists.js';
 import type { CompiledParts } from './matcher.js';
 import { sharedArray } from './shared.js';
@@ -94,6 +94,7 @@ export async function writeSnapshot(path: string, content: SnapshotContent): Pro
   prefix.writeUInt32LE(SNAPSHOT_FORMAT, MAGIC.length);
   prefix.writeUInt32LE(json.length, MAGIC.length + 4);
   mkdirSync(dirname(path), { recursive: true });
+  removeLeftovers(path);
   const temp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   const file = await open(temp, 'w', 0o644);
   try {
@@ -119,6 +120,15 @@ export async function writeSnapshot(path: string, content: SnapshotContent): Pro
     await file.close().catch(() => undefined);
     await rm(temp, { force: true });
     throw err;
+  }
+}
+
+/** Temporary files of writes that a killed process never finished (another PID's: this process's may be in progress). */
+function removeLeftovers(path: string): void {
+  const prefix = `${basename(path)}.`;
+  for (const name of readdirSync(dirname(path))) {
+    const pid = name.startsWith(prefix) && name.endsWith('.tmp') ? Number(name.slice(prefix.length).split('.')[0]) : NaN;
+    if (Number.isInteger(pid) && pid !== process.pid) rmSync(join(dirname(path), name), { force: true });
   }
 }
 
