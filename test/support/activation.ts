@@ -109,7 +109,10 @@ export class SocketManager {
   }
 }
 
-/** A port free for both UDP and TCP on 127.0.0.1 now (the manager binds it right after). */
+/** Ports handed out already: the kernel may offer a released port again at once. */
+const given = new Set<number>();
+
+/** A port free for both UDP and TCP on 127.0.0.1 now (the manager binds it right after), never the same twice. */
 export async function freePort(): Promise<number> {
   for (;;) {
     const server = createServer();
@@ -122,6 +125,9 @@ export async function freePort(): Promise<number> {
     });
     udp.close();
     await new Promise((r) => server.close(r));
-    if (free) return port;
+    if (free && !given.has(port)) {
+      given.add(port);
+      return port;
+    }
   }
 }
