@@ -76,6 +76,9 @@ export interface DaemonOptions {
   onFatal?: () => void;
 }
 
+/** How long after a reload its snapshot is written (a later reload in the meantime replaces it). */
+const RELOAD_SNAPSHOT_DELAY_MS = 2000;
+
 /** How long shutdown waits for queries in flight, unless told otherwise. */
 const DEFAULT_DRAIN_MS = 3000;
 
@@ -474,7 +477,7 @@ export class Daemon implements AdminTarget {
       this.applyRuntime();
       this.swapFilter();
       this.watch();
-      this.writeSnapshot(config, filter);
+      this.writeSnapshot(config, filter, RELOAD_SNAPSHOT_DELAY_MS);
       if (catalogueChanged) {
         this.updates.stop();
         this.updates = updates;
@@ -564,9 +567,13 @@ export class Daemon implements AdminTarget {
     for (const w of this.workers) w.setFilter(this.filter.spec, this.sentTables);
   }
 
-  /** Keeps the lists just compiled in dataDir for the next start (in the background; nothing if they were reused). */
-  private writeSnapshot(config: Config, filter: Filter): void {
-    this.snapshots.write(filter.lists, config, filter.catalogue, this.options.catalogue === undefined && filter.catalogue === this.packaged.current);
+  /**
+   * Keeps the lists just compiled in dataDir for the next start (in the
+   * background; nothing if they were reused). After a reload, 2 s later: a
+   * burst of reloads writes once, and the query thread serialises nothing meanwhile.
+   */
+  private writeSnapshot(config: Config, filter: Filter, delayMs = 0): void {
+    this.snapshots.write(filter.lists, config, filter.catalogue, this.options.catalogue === undefined && filter.catalogue === this.packaged.current, delayMs);
   }
 
   /** After a start from the snapshot: checks it in the background; stale, the lists compile as a reload would. */

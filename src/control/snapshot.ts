@@ -100,6 +100,8 @@ export class FilterSnapshots {
   private warned = false;
   /** The write in progress, if any: stopping waits for it (a restart right after a start finds the snapshot). */
   private writing: Promise<void> = Promise.resolve();
+  /** A reload's write waiting for its burst to end. */
+  private pending: { run: () => void; timer: NodeJS.Timeout } | null = null;
 
   constructor(
     dataDir: string,
@@ -142,8 +144,12 @@ export class FilterSnapshots {
     }
   }
 
-  /** Resolves once the write in progress (if any) is done, written or not. */
+  /** Writes at once what waits (a reload's snapshot), and resolves once no write is in progress, written or not. */
   settled(): Promise<void> {
+    if (this.pending !== null) {
+      clearTimeout(this.pending.timer);
+      this.pending.run();
+    }
     return this.writing;
   }
 
@@ -199,28 +205,36 @@ export class FilterSnapshots {
   /**
    * Writes the lists `set` compiled with `catalogue` in the background;
    * `packaged`: it is the packaged catalogue (known at the next start by its
-   * files; a signed bundle or a test's own by its content). A set already
-   * written (a reload that reused it) is skipped. A failure is logged once,
-   * never fatal.
+   * files; a signed bundle or a test's own by its content). `delayMs`: wait
+   * that long first, a later write replacing this one (a burst of reloads
+   * writes once, when it is over; stopping writes what waits). A set
+   * already written (a reload that reused it) is skipped. A failure is
+   * logged once, never fatal.
    */
-  write(set: ListSet, config: Config, catalogue: Catalogue, packaged: boolean): void {
+  write(set: ListSet, config: Config, catalogue: Catalogue, packaged: boolean, delayMs = 0): void {
     const content = compiledContent(set);
     if (content === undefined || set === this.current) return;
     this.current = set;
-    const key = packaged ? packagedCatalogueKey() : null;
-    const meta: SnapshotMeta = {
-      aifence: packageVersion(),
-      compiler: compilerStamp(),
-      lists: listsHash(config),
-      catalogue: { key, hash: catalogueHash(catalogue), data: { services: catalogue.services, info: catalogue.info, tags: catalogue.tags() } },
+    if (this.pending !== null) clearTimeout(this.pending.timer);
+    const run = () => {
+      this.pending = null;
+      const meta: SnapshotMeta = {
+        aifence: packageVersion(),
+        compiler: compilerStamp(),
+        lists: listsHash(config),
+        catalogue: { key: packaged ? packagedCatalogueKey() : null, hash: catalogueHash(catalogue), data: { services: catalogue.services, info: catalogue.info, tags: catalogue.tags() } },
+      };
+      const previous = this.writing;
+      this.writing = previous.then(() => writeSnapshot(this.path, { ...content, meta })).then(
+        () => this.log.debug({ snapshot: this.path }, 'filter snapshot written'),
+        (err: Error) => {
+          if (this.warned) return;
+          this.warned = true;
+          this.log.warn({ snapshot: this.path, err: err.message }, 'filter snapshot not written: every start compiles the lists');
+        },
+      );
     };
-    this.writing = writeSnapshot(this.path, { ...content, meta }).then(
-      () => this.log.debug({ snapshot: this.path }, 'filter snapshot written'),
-      (err: Error) => {
-        if (this.warned) return;
-        this.warned = true;
-        this.log.warn({ snapshot: this.path, err: err.message }, 'filter snapshot not written: every start compiles the lists');
-      },
-    );
+    if (delayMs <= 0) return run();
+    this.pending = { run, timer: setTimeout(run, delayMs).unref() };
   }
 }
