@@ -12,8 +12,9 @@
 // - the catalogue: the hash of all it holds, and for the packaged one the
 //   names, sizes and times of its files (then the snapshot's copy is used,
 //   and the catalogue is read again in the background);
-// - the aifence version, and the files of the code that compiles (an
-//   upgrade or a rebuild compiles again), and the snapshot's own format.
+// - the aifence version, and the files of the code that builds the lists
+//   and compiles them (an upgrade or a rebuild compiles again), and the
+//   snapshot's own format.
 //
 // Verdict tables are not kept: they follow the clock (expiring exceptions,
 // schedules) and the runtime state (pauses), and are rebuilt from the rules
@@ -81,16 +82,24 @@ const packagedCatalogueKey = (): string => `packaged ${packageVersion()} ${sha25
 /** The lists section of the config: what the matcher is compiled from besides the files and the catalogue. */
 const listsHash = (config: Config): string => sha256(JSON.stringify(config.lists.map(({ name, source, format, exact, allow }) => ({ name, source, format, exact, allow }))));
 
-/** The files of the code that parses and compiles lists (names, sizes, times): a rebuilt or upgraded aifence compiles again. */
+/**
+ * The files of the code that turns the config and the catalogue into the
+ * matcher's inputs and compiles them (names, sizes, times): a rebuilt or
+ * upgraded aifence compiles again.
+ */
 function compilerStamp(): string {
-  const dir = fileURLToPath(new URL('../match/', import.meta.url));
-  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter((f) => /\.(js|ts)$/.test(f) && !f.endsWith('.test.ts'))
-    .sort();
-  return sha256(files.map((f) => {
-    const st = statSync(join(dir, f));
-    return `${f}:${st.size}:${st.mtimeMs}`;
-  }).join('|'));
+  const lines: string[] = [];
+  for (const dir of ['../match/', './policy/', './catalogue/']) {
+    const path = fileURLToPath(new URL(dir, import.meta.url));
+    const files = readdirSync(path, { recursive: true, encoding: 'utf8' })
+      .filter((f) => /\.(js|ts)$/.test(f) && !f.endsWith('.test.ts'))
+      .sort();
+    for (const f of files) {
+      const st = statSync(join(path, f));
+      lines.push(`${dir}${f}:${st.size}:${st.mtimeMs}`);
+    }
+  }
+  return sha256(lines.join('|'));
 }
 
 export class FilterSnapshots {
