@@ -32,6 +32,7 @@ export function groupsCommand(): Command {
         const row = {
           group: g.name,
           clients: g.name === 'default' ? ['(every other allowed client)'] : g.clients.map((c) => c.text),
+          devices: g.devices,
           block: g.block.map((r) => describe(r, now)),
           allow: g.allow.map((r) => describe(r, now)),
           answer: g.answer ?? null,
@@ -41,7 +42,8 @@ export function groupsCommand(): Command {
           process.stdout.write(JSON.stringify(row) + '\n');
           continue;
         }
-        process.stdout.write(`${row.group}\tclients: ${row.clients.join(', ')}\n`);
+        const members = [row.clients.length > 0 ? `clients: ${row.clients.join(', ')}` : '', row.devices.length > 0 ? `devices: ${row.devices.join(', ')}` : ''].filter(Boolean);
+        process.stdout.write(`${row.group}\t${members.join('\t')}\n`);
         for (const [kind, rules] of [['block', row.block], ['allow', row.allow]] as const) {
           for (const r of rules) {
             const extra = [r.until && `until ${r.until}`, r.schedule && `on ${r.schedule}`, r.reason && `"${r.reason}"`, !r.active && '(not in force now)'].filter(Boolean).join(' ');

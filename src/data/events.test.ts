@@ -5,7 +5,7 @@ import { EventReader, EventWriter, MAX_STRINGS, RING_BYTES, eventRing } from './
 /** Everything an observer keeps of an event, as plain data. */
 const seen = (e: QueryEvent) => ({
   time: e.time, latencyMs: e.latencyMs, qtype: e.qtype, verdict: e.verdict, cached: e.cached, transport: e.transport, rcode: e.rcode,
-  client: e.client, group: e.group, list: e.list, upstream: e.upstream, exception: e.exception, question: Buffer.from(e.msg.subarray(0, e.questionEnd)).toString('hex'), worker: e.worker,
+  client: e.client, group: e.group, list: e.list, upstream: e.upstream, exception: e.exception, device: e.device, question: Buffer.from(e.msg.subarray(0, e.questionEnd)).toString('hex'), worker: e.worker,
 });
 
 function event(i: number): QueryEvent {
@@ -21,6 +21,7 @@ function event(i: number): QueryEvent {
   e.group = i % 2 ? 'default' : 'büro';
   e.list = i % 2 ? '' : 'service:deepseek';
   e.upstream = i % 3 ? '' : '9.9.9.9:53';
+  e.device = i % 3 === 1 ? `phone-${i % 97}` : '';
   e.exception = i % 4 === 0 ? `exception ${(i % 50).toString(16).padStart(12, '0')} (alice: ticket ${i % 50})` : '';
   // Names up to the longest a question can hold, so records of every size meet the ring's end.
   const label = 'x'.repeat(1 + (i % 63));

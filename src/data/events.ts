@@ -7,7 +7,7 @@
 //
 // A record: an event (u8 1, f64 time, f64 latency, u16 qtype, u8 verdict,
 // u8 flags (cached, transport), u8 rcode, u16 ids of its client, group, list,
-// upstream and exception strings, u16 length + the query's header and question), a
+// upstream, exception and device strings, u16 length + the query's header and question), a
 // string definition (u8 2, u16 id, u8 length, UTF-8), a reset of the string
 // table (u8 3, past MAX_STRINGS), or a wrap to the ring's start (u8 0). A
 // string thus crosses once, and an event costs no encoding or decoding.
@@ -17,20 +17,22 @@
 import { QueryEvent, type QueryObserver, type Verdict } from '../shared/events.js';
 
 const VERDICTS: readonly Verdict[] = ['allowed', 'blocked', 'refused', 'invalid'];
-/** Strings an event names: client, group, list, upstream, exception. */
-const FIELDS = 5;
+/** Strings an event names: client, group, list, upstream, exception, device. */
+const FIELDS = 6;
 const TRANSPORTS: readonly QueryEvent['transport'][] = ['udp', 'tcp', 'dot', 'doh'];
 /** The ring: 1 MB holds about 13,000 events, 130 ms of a worker answering 100,000 q/s. */
 export const RING_BYTES = 1 << 20;
 /** How often the control thread empties each ring. */
 export const DRAIN_MS = 10;
-/** The largest event with its string definitions (and table resets): five strings, the fixed fields, a 12-byte header and a 255-byte name with its type and class. */
-const MAX_EVENT = 1 + FIELDS * (4 + 255) + 34 + 12 + 255 + 4;
+/** Bytes of an event record before its query bytes. */
+const FIXED = 36;
+/** The largest event with its string definitions (and table resets): six strings, the fixed fields, a 12-byte header and a 255-byte name with its type and class. */
+const MAX_EVENT = 1 + FIELDS * (4 + 255) + FIXED + 12 + 255 + 4;
 const WRAP = 0;
 const EVENT = 1;
 const DEFINE = 2;
 const RESET = 3;
-/** Distinct strings (clients, groups, lists, upstreams, exceptions) remembered at once; an office has far fewer clients. */
+/** Distinct strings (clients, groups, lists, upstreams, exceptions, devices) remembered at once; an office has far fewer clients. */
 export const MAX_STRINGS = 8192;
 // The header, Int32 words before the ring's bytes: where the reader is, where the writer is, events dropped.
 const HEAD = 0;
@@ -76,6 +78,7 @@ export class EventWriter implements QueryObserver {
     const list = this.id(e.list);
     const upstream = this.id(e.upstream);
     const exception = this.id(e.exception);
+    const device = this.id(e.device);
     const b = this.b;
     const at = this.at;
     b[at] = EVENT;
@@ -90,12 +93,13 @@ export class EventWriter implements QueryObserver {
     b.writeUInt16LE(list, at + 26);
     b.writeUInt16LE(upstream, at + 28);
     b.writeUInt16LE(exception, at + 30);
+    b.writeUInt16LE(device, at + 32);
     const n = e.questionEnd;
-    b.writeUInt16LE(n, at + 32);
+    b.writeUInt16LE(n, at + 34);
     // A loop, not set(subarray()): a name is short, and a view would be an object per query.
     const msg = e.msg;
-    for (let i = 0; i < n; i++) b[at + 34 + i] = msg[i];
-    this.at = at + 34 + n;
+    for (let i = 0; i < n; i++) b[at + FIXED + i] = msg[i];
+    this.at = at + FIXED + n;
     // Publishing the tail makes the bytes before it visible to the reader (Atomics order them).
     Atomics.store(this.state, TAIL, this.at);
   }
@@ -189,11 +193,12 @@ export class EventReader {
       e.list = strings[b.readUInt16LE(at + 26)];
       e.upstream = strings[b.readUInt16LE(at + 28)];
       e.exception = strings[b.readUInt16LE(at + 30)];
-      const n = b.readUInt16LE(at + 32);
+      e.device = strings[b.readUInt16LE(at + 32)];
+      const n = b.readUInt16LE(at + 34);
       // Observers copy what they keep before this returns: the writer reuses these bytes once the head moves on.
-      e.msg = b.subarray(at + 34, at + 34 + n);
+      e.msg = b.subarray(at + FIXED, at + FIXED + n);
       e.questionEnd = n;
-      at += 34 + n;
+      at += FIXED + n;
       events++;
       observers.observe(e);
     }

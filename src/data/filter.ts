@@ -24,7 +24,7 @@ export function stateOf(spec: FilterSpec, tables: readonly GroupTable[]): Filter
   return {
     generation: spec.generation,
     matcher,
-    clients: new ClientClassifier(spec.access, spec.groups.map((g) => g.clients)),
+    clients: new ClientClassifier(spec.access, spec.groups.map((g) => g.clients), spec.groups.map((g) => g.devices)),
     groups: spec.groups.map((g, i): GroupVerdicts => ({ name: g.name, verdicts: tables[i].verdicts, lifts: tables[i].lifts, answers: answers.groups[i] })),
     listAnswers: answers.lists,
   };

@@ -14,6 +14,7 @@ import type { FilterState } from '../shared/filter.js';
 import type { Logger } from '../shared/logger.js';
 import { DdrAnswers, type DdrEndpoint } from '../wire/ddr.js';
 import { type DohListener, listenDoh } from './listen/doh.js';
+import { deviceOfServerName, dotNames } from './listen/device.js';
 import { explainListenError } from './listen/listen-error.js';
 import { type TcpListener, type TcpStats, listenTcp, noTcpStats } from './listen/tcp.js';
 import { TlsFiles } from './listen/tls-files.js';
@@ -127,6 +128,8 @@ export class DataPlane {
   private readonly https: DohListener[] = [];
   private readonly http: DohListener[] = [];
   private tlsFiles: TlsFiles | null = null;
+  /** The names a DoT client's SNI `ID.NAME` may end in: the certificate's DNS names (a renewal may change them). */
+  private dotNames: string[] = [];
   private draining = false;
   /** What each client holds of the connection listeners (tcp.maxPerClient over TCP, DoT and DoH together). */
   private readonly clients: ClientCounts;
@@ -330,7 +333,12 @@ export class DataPlane {
     };
     const { reusePort } = options;
     const { clients } = this;
-    for (const at of this.openingAt(config.listenTls, 'tls')) this.dot.push(await listenTcp(at, resolver, config.tcp, { secureContext: tls!.secureContext }, reusePort, clients).catch(explain(at, 'listenTls (DoT)')));
+    if (tls !== null) {
+      this.dotNames = dotNames(tls.subjectNames.dns);
+      tls.onChange.push(() => (this.dotNames = dotNames(tls.subjectNames.dns)));
+    }
+    const deviceOf = (sni: string | false | null | undefined) => deviceOfServerName(sni, this.dotNames);
+    for (const at of this.openingAt(config.listenTls, 'tls')) this.dot.push(await listenTcp(at, resolver, config.tcp, { secureContext: tls!.secureContext, deviceOf }, reusePort, clients).catch(explain(at, 'listenTls (DoT)')));
     for (const at of this.openingAt(config.listenHttps, 'https')) this.https.push(await listenDoh(at, resolver, { tcp: config.tcp, doh: config.doh, tls, reusePort, clients }).catch(explain(at, 'listenHttps (DoH)')));
     for (const at of this.openingAt(config.listenHttp, 'http')) this.http.push(await listenDoh(at, resolver, { tcp: config.tcp, doh: config.doh, tls: null, reusePort, clients }).catch(explain(at, 'listenHttp (DoH)')));
     resolver.ddr = this.ddrAnswers();

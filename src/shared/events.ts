@@ -10,6 +10,8 @@ export class QueryEvent {
   /** Wall-clock milliseconds when the query arrived. */
   time = 0;
   client = '';
+  /** The device id the client gave over DoH (`/dns-query/ID`) or DoT (SNI `ID.NAME`); '' for none. */
+  device = '';
   /** Group name; '' when the client was refused or the query unreadable. */
   group = '';
   /** The query bytes; the name is at 12 .. questionEnd-4 when questionEnd > 0. */

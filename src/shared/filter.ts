@@ -70,8 +70,8 @@ export interface FilterSpec {
   parts: CompiledParts;
   /** `access.clients`. */
   access: readonly Cidr[];
-  /** Per group: its name, client prefixes and block answer. */
-  groups: readonly { name: string; clients: readonly Cidr[]; answer: BlockMode }[];
+  /** Per group: its name, client prefixes, device ids and block answer. */
+  groups: readonly { name: string; clients: readonly Cidr[]; devices: readonly string[]; answer: BlockMode }[];
   ttl: number;
   /** Per list id: the answer the list imposes whatever the group (DoH canaries), or null. */
   listAnswers: readonly ('nxdomain' | 'nodata' | null)[];

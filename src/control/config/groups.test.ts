@@ -33,8 +33,26 @@ describe('groups', () => {
     expect(office.block[0].schedule).toEqual({ days: [1, 5], from: 480, to: 1110, timeZone: 'Europe/Brussels', text: 'mon,fri 08:00-18:30 Europe/Brussels' });
   });
 
+  it('reads devices beside clients (case folded); a group of devices alone needs no prefixes', () => {
+    const [def, phones, lab] = parse({
+      default: { devices: ['Kiosk-1'] },
+      phones: { devices: ['alice-phone', 'bob-phone'], block: ['tag:genai'] },
+      lab: { clients: ['10.9.0.0/16'], devices: ['lab-mac'] },
+    }).groups;
+    expect(def.devices).toEqual(['kiosk-1']);
+    expect(phones).toMatchObject({ clients: [], devices: ['alice-phone', 'bob-phone'] });
+    expect(lab.devices).toEqual(['lab-mac']);
+  });
+
   it.each([
     [{ a: { clients: ['10.0.0.0/8'] }, b: { clients: ['10.0.0.0/8'] } }, /groups\.b\.clients: "10\.0\.0\.0\/8" is also a prefix of group 'a'/],
+    [{ a: { devices: ['alice-phone'] }, b: { devices: ['Alice-Phone'] } }, /groups\.b\.devices\[0\]: "alice-phone" is also a device of group 'a'; a device may belong to one group only/],
+    [{ a: { devices: ['x', 'x'] } }, /groups\.a\.devices\[1\]: "x" is listed twice in this group/],
+    [{ a: { devices: ['alice_phone'] } }, /groups\.a\.devices\[0\]: "alice_phone" is not a device id \(1 to 63 of a-z, 0-9 and -\)/],
+    [{ a: { devices: ['a.b'] } }, /groups\.a\.devices\[0\]: "a\.b" is not a device id/],
+    [{ a: { devices: ['x'.repeat(64)] } }, /groups\.a\.devices\[0\]: "x{64}" is not a device id/],
+    [{ a: { devices: [''] } }, /groups\.a\.devices\[0\]: "" is not a device id/],
+    [{ a: { devices: ['\u212a'] } }, /groups\.a\.devices\[0\]: "\u212a" is not a device id/],
     [{ a: { clients: ['10.0.0.1'] }, b: { clients: ['10.0.0.1/32'] } }, /groups\.b\.clients: "10\.0\.0\.1\/32" is also a prefix of group 'a'/],
     [{ a: { clients: ['10.0.0.0/33'] } }, /groups\.a\.clients\[0\]: "10\.0\.0\.0\/33" is not an IP prefix/],
     [{ a: { block: ['tag:genai'] } }, /groups\.a\.clients: nothing is missing/],

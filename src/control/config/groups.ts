@@ -4,6 +4,7 @@
 
 import type { Cidr } from '../../net/address.js';
 import type { BlockMode } from '../../wire/answers.js';
+import { DEVICE_ID_RULE, deviceId } from '../../shared/device.js';
 import { ConfigError, isPlainObject, join, list, object, string } from './check.js';
 import { prefix } from './prefix.js';
 import { pageText } from './blockpage.js';
@@ -37,6 +38,8 @@ export interface GroupConfig {
   name: string;
   /** Prefixes whose clients belong to this group (empty for `default`). */
   clients: Cidr[];
+  /** Device ids (DoH `/dns-query/ID`, DoT SNI `ID.NAME`) that belong to this group whatever their address. */
+  devices: string[];
   block: Rule[];
   allow: Rule[];
   /** This group's block answer; undefined = `blocking.answer`. */
@@ -71,17 +74,23 @@ export function groupsSection(value: unknown, parseBlockMode: (path: string, v: 
 function group(name: string, body: unknown, parseBlockMode: (path: string, v: unknown) => BlockMode): GroupConfig {
   const path = join('groups', name);
   if (!GROUP_NAME.test(name)) throw new ConfigError(path, name, 'is not a usable group name; use letters, digits, "-" and "_"');
-  const g = object(path, body, ['clients', 'block', 'allow', 'answer', 'message']);
+  const g = object(path, body, ['clients', 'devices', 'block', 'allow', 'answer', 'message']);
   if (name === 'default' && g.clients !== undefined) {
     throw new ConfigError(join(path, 'clients'), g.clients, 'is not allowed: default takes every client no other group matches');
   }
-  if (name !== 'default' && g.clients === undefined) {
-    throw new ConfigError(join(path, 'clients'), undefined, 'is missing; list the prefixes of this group, e.g. [10.20.0.0/16]');
+  if (name !== 'default' && g.clients === undefined && g.devices === undefined) {
+    throw new ConfigError(join(path, 'clients'), undefined, 'is missing; list the prefixes of this group, e.g. [10.20.0.0/16], or its devices, e.g. devices: [alice-phone]');
   }
   const clients = g.clients === undefined ? [] : list(join(path, 'clients'), g.clients).map((c, i) => prefix(join(join(path, 'clients'), i), c, '10.20.0.0/16, 10.30.0.5 or "2001:db8:20::/48"'));
+  const devices = g.devices === undefined ? [] : list(join(path, 'devices'), g.devices).map((d, i) => {
+    const id = typeof d === 'string' ? deviceId(d) : null;
+    if (id === null) throw new ConfigError(join(join(path, 'devices'), i), d, `is not a device id (${DEVICE_ID_RULE}), e.g. alice-phone: the last part of /dns-query/alice-phone or the first label of the DoT name alice-phone.dns.example.org`);
+    return id;
+  });
   return {
     name,
     clients,
+    devices,
     block: rules(join(path, 'block'), g.block),
     allow: rules(join(path, 'allow'), g.allow),
     answer: g.answer === undefined ? undefined : parseBlockMode(join(path, 'answer'), g.answer),
@@ -89,8 +98,19 @@ function group(name: string, body: unknown, parseBlockMode: (path: string, v: un
   };
 }
 
-/** Two groups claiming the same prefix would make membership a coin toss. */
+/** Two groups claiming the same prefix or device would make membership a coin toss. */
 function checkPrefixes(groups: GroupConfig[]): void {
+  const holder = new Map<string, string>();
+  for (const g of groups) {
+    g.devices.forEach((id, i) => {
+      const other = holder.get(id);
+      if (other !== undefined) {
+        const where = other === g.name ? 'is listed twice in this group' : `is also a device of group '${other}'`;
+        throw new ConfigError(join(join(join('groups', g.name), 'devices'), i), id, `${where}; a device may belong to one group only`);
+      }
+      holder.set(id, g.name);
+    });
+  }
   const owner = new Map<string, string>();
   for (const g of groups) {
     for (const cidr of g.clients) {

@@ -33,7 +33,7 @@ describe('parseConfig', () => {
     expect(parse({ cache: { serveStale: false } }).cache.serveStale).toBeNull();
     expect(c.blocking).toEqual({ answer: { kind: 'sinkhole', ipv4: '10.0.0.80', ipv6: undefined }, ttl: 300 });
     expect(c.lists[0]).toEqual({ name: 'ads', source: '/etc/aifence/lists/ads.txt', format: 'hosts', exact: true, allow: false });
-    expect(c.groups).toEqual([{ name: 'default', clients: [], block: [{ select: 'service:deepseek' }], allow: [{ select: 'list:ads' }], answer: undefined }]);
+    expect(c.groups).toEqual([{ name: 'default', clients: [], devices: [], block: [{ select: 'service:deepseek' }], allow: [{ select: 'list:ads' }], answer: undefined }]);
   });
 
   it('keeps URL lists in dataDir with their refresh interval and size limit', () => {

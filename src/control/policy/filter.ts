@@ -48,13 +48,13 @@ export async function buildFilter(config: Config, catalogue: Catalogue = loadCat
     generation: ++generation,
     parts: matcher.parts,
     access: config.access.clients,
-    groups: config.groups.map((g) => ({ name: g.name, clients: g.clients, answer: g.answer ?? config.blocking.answer })),
+    groups: config.groups.map((g) => ({ name: g.name, clients: g.clients, devices: g.devices, answer: g.answer ?? config.blocking.answer })),
     ttl: config.blocking.ttl,
     listAnswers: matcher.lists.map((l) => answerOf.get(l.name) ?? null),
   };
   const answers = answersOf(spec, matcher.lists.map((l) => l.name));
   const policy = new Policy(matcher, config.groups, select, adminNames, (g) => answers.groups[config.groups.indexOf(g)], now, config.enforce);
-  const clients = new ClientClassifier(spec.access, spec.groups.map((g) => g.clients));
+  const clients = new ClientClassifier(spec.access, spec.groups.map((g) => g.clients), spec.groups.map((g) => g.devices));
   return { state: { generation: spec.generation, matcher, clients, groups: policy.groups, listAnswers: answers.lists }, spec, policy, lists, catalogue };
 }
 
@@ -67,9 +67,10 @@ export async function buildFilter(config: Config, catalogue: Catalogue = loadCat
 export function withClientGroups(filter: Filter): Filter {
   const { policy, spec, state } = filter;
   const configured = spec.groups.slice(0, policy.groups.length);
-  const groups = [...configured, ...policy.clientGroups.map((cg) => ({ name: cg.name, clients: [cg.client], answer: configured[cg.base].answer }))];
+  // A client table is reached by its address; a device a group lists still wins over it, as over any address.
+  const groups = [...configured, ...policy.clientGroups.map((cg) => ({ name: cg.name, clients: [cg.client], devices: [], answer: configured[cg.base].answer }))];
   const next: FilterSpec = { ...spec, groups };
-  const clients = new ClientClassifier(next.access, groups.map((g) => g.clients));
+  const clients = new ClientClassifier(next.access, groups.map((g) => g.clients), groups.map((g) => g.devices));
   return { ...filter, spec: next, state: { ...state, clients, groups: [...policy.groups, ...policy.clientGroups] } };
 }
 

@@ -2,6 +2,8 @@
 // (application/dns-message), over HTTP/2 and HTTP/1.1 with TLS, or plain
 // HTTP/1.1 behind a reverse proxy. A request is one query; the resolver
 // answers it exactly as it answers UDP and TCP (groups, access, lists).
+// `/dns-query/ID` names the device asking (device.ts): its id travels with
+// the query, and a group that lists it wins over the address.
 // Everything a client controls is bounded: connections (in total and per
 // client, together with TCP's), streams per connection (and the queries of
 // cancelled streams still out: doh-streams.ts), requests in flight per
@@ -32,8 +34,9 @@ import { StreamBudget } from './doh-streams.js';
 import { type HttpParseError, type Relay, chooseProtocol, plainFront, refuseUnparsed, relay } from './http-front.js';
 import type { TlsFiles } from './tls-files.js';
 import { type ListenAt, serverListenOptions } from './passed.js';
+import { DOH_PATH, deviceOfPath } from './device.js';
+import { DEVICE_ID_RULE } from '../../shared/device.js';
 
-export const DOH_PATH = '/dns-query';
 const CONTENT_TYPE = 'application/dns-message';
 /** The largest DNS message (RFC 8484 §6: a DNS message over HTTP is at most 65535 bytes). */
 const MAX_MESSAGE = 65535;
@@ -187,7 +190,8 @@ function serve(req: Request, res: Response, resolver: Resolver, doh: DohConfig, 
   const url = req.url ?? '';
   const mark = url.indexOf('?');
   const path = mark < 0 ? url : url.slice(0, mark);
-  if (path !== DOH_PATH) return reject(404, `not found: DNS over HTTPS is served on ${DOH_PATH}`);
+  const device = deviceOfPath(path);
+  if (device === null) return reject(404, `not found: DNS over HTTPS is served on ${DOH_PATH} and ${DOH_PATH}/DEVICE (DEVICE: ${DEVICE_ID_RULE})`);
   const client = clientAddress(req, trusted);
   if (client.proxied) {
     const slot = forwarded.clients.take(Counted.Forwarded, client.address, forwarded.limit);
@@ -199,7 +203,7 @@ function serve(req: Request, res: Response, resolver: Resolver, doh: DohConfig, 
     if (dns === null) return reject(400, 'missing ?dns= (the query, base64url)');
     if (dns.length > MAX_GET_PARAM || !BASE64URL.test(dns)) return reject(400, '?dns= is not base64url (RFC 4648 §5, no padding)');
     const msg = Buffer.from(dns, 'base64url');
-    return answer(msg, client, req, res, resolver, reject);
+    return answer(msg, client, device, req, res, resolver, reject);
   }
   if (req.method !== 'POST') return reject(405, 'method not allowed: use GET or POST', { allow: 'GET, POST' });
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
@@ -231,7 +235,7 @@ function serve(req: Request, res: Response, resolver: Resolver, doh: DohConfig, 
   });
   req.on('end', () => {
     clearTimeout(slow);
-    if (!over) answer(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), client, req, res, resolver, reject);
+    if (!over) answer(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), client, device, req, res, resolver, reject);
   });
   req.on('error', () => undefined);
 }
@@ -240,6 +244,7 @@ function serve(req: Request, res: Response, resolver: Resolver, doh: DohConfig, 
 function answer(
   msg: Buffer,
   client: { address: string; port: number },
+  device: string,
   req: Request,
   res: Response,
   resolver: Resolver,
@@ -253,6 +258,7 @@ function answer(
   const transport: Transport = {
     udp: false,
     kind: 'doh',
+    device,
     send(reply) {
       if (budget !== null && !budget.answer(stream!)) return;
       // The client may have gone while upstream answered: nothing to do.

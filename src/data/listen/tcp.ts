@@ -59,6 +59,8 @@ const EMPTY = Buffer.alloc(0);
 /** TLS for a DoT listener: the certificate to present now (it may change between connections). */
 export interface DotOptions {
   secureContext: () => SecureContext;
+  /** The device a client's SNI names (`ID.NAME`, device.ts), '' for none; absent: devices are not read. */
+  deviceOf?: (serverName: string | false | null | undefined) => string;
 }
 
 /** ALPN for DNS over TLS (RFC 7858 §3.2); clients that offer no ALPN are served too. */
@@ -133,6 +135,7 @@ class Listener {
     // Counted by the TCP socket, which closes however the TLS layer above it ends.
     const stream = this.tls ? this.secure(socket) : socket;
     const connection = new Connection(stream, socket, this, address, socket.remotePort ?? 0);
+    if (stream instanceof TLSSocket) this.nameDevice(connection, stream);
     this.open.add(connection);
     socket.on('close', () => {
       this.open.delete(connection);
@@ -149,6 +152,12 @@ class Listener {
     secure.on('error', () => socket.destroy());
     secure.on('close', () => socket.destroy());
     return secure;
+  }
+
+  /** The device the connection's SNI names, once its handshake is done (no query can arrive before). */
+  nameDevice(connection: Connection, secure: TLSSocket): void {
+    const deviceOf = this.tls?.deviceOf;
+    if (deviceOf) secure.once('secure', () => (connection.device = deviceOf(secure.servername)));
   }
 
   /** Kills the open connection with no query in flight that did something longest ago; false when there is none. */
@@ -216,6 +225,8 @@ class Listener {
 class Connection implements Transport {
   readonly udp = false;
   readonly kind: TransportKind;
+  /** DoT: the device its SNI named, set when the handshake completes; '' for none and for plain TCP. */
+  device = '';
   /** Unsent bytes of this connection counted in the listener's total. */
   counted = 0;
   private readonly opened = performance.now();

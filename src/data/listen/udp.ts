@@ -27,6 +27,7 @@ export async function listenUdp(at: ListenAt, resolver: Resolver, draining: () =
   const transport: Transport = {
     udp: true,
     kind: 'udp',
+    device: '',
     send: (reply, address, port) => socket.send(reply, port, address),
   };
   socket.on('message', (msg, rinfo) => {

@@ -36,6 +36,8 @@ export interface Transport {
   /** Datagrams: rate limits and the TC bit apply. Every other transport is connection-based and bounded per connection. */
   readonly udp: boolean;
   readonly kind: TransportKind;
+  /** The device id this query names (DoH path, DoT SNI), '' for none: a group listing it wins over the address. */
+  readonly device: string;
   send(reply: Buffer, address: string, port: number): void;
 }
 
@@ -191,10 +193,15 @@ export class Resolver {
 
   private resolve(msg: Buffer, q: Query, address: string, port: number, transport: Transport): void {
     const state = this.state;
-    const group = state.clients.classify(address);
+    let group = state.clients.classify(address);
     if (group === REFUSED) {
       this.stats.refused++;
       return this.send(errorAnswer(msg, q, Rcode.REFUSED), transport, address, port, msg, q, -1, 'refused', -1, false, '');
+    }
+    // The address decided access; a device a group lists decides the group (an unknown id keeps the address's).
+    if (transport.device !== '') {
+      const byDevice = state.clients.device(transport.device);
+      if (byDevice !== REFUSED) group = byDevice;
     }
     if (isHealthProbe(msg, q)) return this.send(emptyAnswer(msg, q), transport, address, port, msg, q, group, 'allowed', -1, false, '');
     // Before the lists: designating ourselves keeps the client on a filtered resolver, which is what blocking DDR was for.
@@ -336,6 +343,7 @@ export class Resolver {
     const state = this.state;
     e.time = this.arrived;
     e.client = address;
+    e.device = transport.device;
     e.group = group >= 0 ? (state.groups[group]?.name ?? '') : '';
     e.msg = msg;
     e.questionEnd = q ? q.questionEnd : 0;
