@@ -7,7 +7,7 @@ export const HEADER_SIZE = 12;
 export const MAX_NAME = 255;
 
 export const Rcode = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
-export const Type = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28, DNAME: 39, OPT: 41, SVCB: 64, HTTPS: 65, ANY: 255 } as const;
+export const Type = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, DNAME: 39, OPT: 41, SVCB: 64, HTTPS: 65, ANY: 255 } as const;
 
 const FLAG_QR = 0x80; // in byte 2
 const OPCODE_MASK = 0x78; // in byte 2

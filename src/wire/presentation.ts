@@ -58,6 +58,25 @@ export function nameText(buf: Uint8Array, at = 0, end = buf.length): string {
   return out === '' ? '.' : out;
 }
 
+/** The longest name text made from outside bytes (a lease's host name, a static name): a DNS name's bound. */
+export const MAX_HOST_NAME = 253;
+
+/**
+ * A host name from outside the DNS (a DHCP lease, a static `hosts:` entry)
+ * in the same presentation form as nameText: dots separate labels, every
+ * other byte is written as nameText writes it inside a label (`\DDD` for
+ * anything outside printable ASCII, `\\` and the zone-file specials
+ * escaped, ASCII letters lower-cased). At most MAX_HOST_NAME bytes are read
+ * (the rest is cut); a trailing dot is dropped. '' for no name.
+ */
+export function hostNameText(bytes: Uint8Array): string {
+  let end = Math.min(bytes.length, MAX_HOST_NAME);
+  if (end > 0 && bytes[end - 1] === DOT) end--;
+  let out = '';
+  for (let i = 0; i < end; i++) out += bytes[i] === DOT ? '.' : TEXT[bytes[i]];
+  return out;
+}
+
 /** A presentation-form name that cannot be read; the message says where and why. */
 export class NameTextError extends Error {}
 

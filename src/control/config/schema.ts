@@ -20,6 +20,7 @@ import { type BlockPageConfig, blockPageSection } from './blockpage.js';
 import { ENCRYPTED_KEYS, type EncryptedListeners, encryptedSection } from './encrypted.js';
 import { type UpstreamAddress, type UpstreamTls, upstreamServers, upstreamTlsSection } from './upstream-servers.js';
 import { type UpstreamZone, zonesSection } from './upstream-zones.js';
+import { type IdentityConfig, identitySection } from './identity.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, size, string } from './check.js';
 import { prefix } from './prefix.js';
 
@@ -59,6 +60,8 @@ export interface Config extends EncryptedListeners {
   workers: number;
   /** The block page and access requests; null: no page (blocked names get the block answer only). */
   blockPage: BlockPageConfig | null;
+  /** Names for client addresses: lease files, static names, PTR lookups. */
+  identity: IdentityConfig;
 }
 
 export interface CacheConfig {
@@ -81,7 +84,7 @@ const MAX_UPSTREAMS = 16;
  * upstream servers (the machine's resolv.conf) when the config names none.
  */
 export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () => string[]): Config {
-  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'enforce', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue', 'state', 'workers', 'blockPage', ...ENCRYPTED_KEYS]);
+  const top = object('', raw, ['listen', 'upstream', 'cache', 'blocking', 'access', 'lists', 'groups', 'enforce', 'admin', 'dataDir', 'queryLog', 'maxUdpSize', 'tcp', 'rateLimit', 'catalogue', 'state', 'workers', 'blockPage', 'identity', ...ENCRYPTED_KEYS]);
   const listen = hostPorts('listen', top.listen ?? [DEFAULT_LISTEN], 53);
   const blockPage = blockPageSection(top.blockPage, baseDir);
   const mode = (path: string, v: unknown) => blockMode(path, v, blockPage);
@@ -104,6 +107,7 @@ export function parseConfig(raw: unknown, baseDir: string, systemUpstreams: () =
     state: stateSection(top.state),
     workers: workersSection(top.workers),
     blockPage,
+    identity: identitySection(top.identity, baseDir),
   };
 }
 

@@ -1,0 +1,92 @@
+// Who a client address is: a static name (`identity.hosts`), else the host
+// name of the DHCP lease in force at the query's time (`identity.leases`),
+// else the PTR name its reverse zone gives (`identity.reverse`, asked in the
+// background and cached). Read on the control thread, where query events
+// become log lines, rows and reports: the query path never looks here.
+// Every name is in presentation form (src/wire/presentation.ts) from the
+// moment it is read, so it is printable ASCII and bounded everywhere.
+
+import { canonicalAddress } from '../../net/address.js';
+import type { IdentityConfig } from '../config/identity.js';
+import type { Logger } from '../../shared/logger.js';
+import { hostNameText } from '../../wire/presentation.js';
+import { LeaseFile, sameHost } from './lease-file.js';
+import { ReverseNames } from './reverse.js';
+
+/** Where a name came from, as `check` and the console say it. */
+export type NameSource = 'hosts' | 'lease' | 'ptr';
+
+export interface IdentityOptions {
+  /** Re-read lease files when they change (the daemon; not `check --offline`). */
+  watch: boolean;
+  /** Ask identity.reverse for PTR names (the daemon only). */
+  reverse: boolean;
+  clock?: () => number;
+}
+
+export class Identity {
+  private readonly hosts: Map<string, string>;
+  readonly files: LeaseFile[];
+  readonly reverse: ReverseNames | null;
+
+  private constructor(
+    config: IdentityConfig,
+    log: Logger,
+    options: IdentityOptions,
+  ) {
+    const clock = options.clock ?? Date.now;
+    this.hosts = new Map(config.hosts.map((h) => [h.address, hostNameText(Buffer.from(h.name, 'utf8'))]));
+    this.files = config.leases.map((source) => new LeaseFile(source, log, clock));
+    this.reverse = options.reverse && config.reverse !== null ? new ReverseNames(config.reverse, log, {}, clock) : null;
+  }
+
+  /** Reads every lease file once (then watches them, with `watch`). */
+  static async start(config: IdentityConfig, log: Logger, options: IdentityOptions): Promise<Identity> {
+    const identity = new Identity(config, log, options);
+    await Promise.all(identity.files.map((f) => f.start(options.watch)));
+    return identity;
+  }
+
+  /** No names configured at all: nothing to look up. */
+  get empty(): boolean {
+    return this.hosts.size === 0 && this.files.length === 0 && this.reverse === null;
+  }
+
+  /** The client's name at `time`, '' when none is known (yet: a PTR name is asked for the next time). */
+  nameAt(address: string, time: number): string {
+    return this.lookup(address, time) ?? this.lookup(canonical(address), time) ?? this.reverse?.nameOf(canonical(address)) ?? '';
+  }
+
+  private lookup(address: string, time: number): string | undefined {
+    const fixed = this.hosts.get(address);
+    if (fixed !== undefined) return fixed;
+    for (const f of this.files) {
+      const name = f.nameAt(address, time);
+      if (name) return name;
+    }
+    return undefined;
+  }
+
+  /**
+   * The addresses a host name stands for at `time` (the static names, then
+   * the leases in force, newest first): what `check --client NAME` decides
+   * for. PTR names are not searched (a reverse zone answers by address only).
+   */
+  addressesOf(name: string, time: number): { address: string; source: NameSource }[] {
+    const out: { address: string; source: NameSource }[] = [];
+    for (const [address, known] of this.hosts) if (sameHost(known, name)) out.push({ address, source: 'hosts' });
+    for (const f of this.files) for (const a of f.addressesOf(name, time)) out.push({ address: a.address, source: 'lease' });
+    return out;
+  }
+
+  close(): void {
+    for (const f of this.files) f.close();
+    this.reverse?.close();
+  }
+}
+
+/** `::ffff:10.0.0.5` as `10.0.0.5`, IPv6 compressed and lower-cased: how leases and `hosts` are keyed. */
+function canonical(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped ? mapped[1] : canonicalAddress(address);
+}

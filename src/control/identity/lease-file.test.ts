@@ -1,0 +1,62 @@
+// The name used is the lease valid at the query's time: a lease file read
+// again after a change keeps what it said before for queries made before,
+// ended at the file's mtime; renewals go on; old intervals are forgotten.
+
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../shared/logger.js';
+import { LeaseFile } from './lease-file.js';
+import type { Lease } from './leases.js';
+
+const log = createLogger({ level: 'silent' });
+const T0 = Date.UTC(2026, 11, 7, 9, 0, 0);
+const MIN = 60_000;
+
+function file(now: { t: number }): LeaseFile {
+  return new LeaseFile({ path: '/nonexistent', format: 'dnsmasq' }, log, () => now.t);
+}
+const lease = (address: string, name: string, end: number, start = -Infinity): Lease => ({ address, name, start, end });
+
+describe('a lease file read again', () => {
+  it('answers with the lease in force at the query time, across a name change, a release and a renewal', () => {
+    const now = { t: T0 };
+    const f = file(now);
+    f.apply([lease('10.0.0.5', 'alice-laptop', T0 + 60 * MIN), lease('10.0.0.6', 'bob-desk', T0 + 60 * MIN)], -Infinity);
+    // The first read knows nothing of before it: its leases hold for any earlier time.
+    expect(f.nameAt('10.0.0.5', T0 - 5 * MIN)).toBe('alice-laptop');
+    // 10 minutes later the file says: 10.0.0.5 now carol's (alice released, carol leased it), bob renewed, 10.0.0.7 new.
+    now.t = T0 + 10 * MIN;
+    f.apply([lease('10.0.0.5', 'carol-phone', T0 + 70 * MIN), lease('10.0.0.6', 'bob-desk', T0 + 70 * MIN), lease('10.0.0.7', 'dave', T0 + 70 * MIN)], T0 + 10 * MIN);
+    expect(f.nameAt('10.0.0.5', T0 + 9 * MIN)).toBe('alice-laptop'); // a query made before the change, logged after it
+    expect(f.nameAt('10.0.0.5', T0 + 10 * MIN)).toBe('carol-phone');
+    expect(f.nameAt('10.0.0.6', T0 + 65 * MIN)).toBe('bob-desk'); // renewed
+    expect(f.nameAt('10.0.0.7', T0 + 9 * MIN)).toBeUndefined(); // not leased before the file said so
+    expect(f.nameAt('10.0.0.7', T0 + 11 * MIN)).toBe('dave');
+    // Then 10.0.0.7 is gone from the file (released): named up to the change, not after.
+    now.t = T0 + 20 * MIN;
+    f.apply([lease('10.0.0.5', 'carol-phone', T0 + 70 * MIN), lease('10.0.0.6', 'bob-desk', T0 + 70 * MIN)], T0 + 20 * MIN);
+    expect(f.nameAt('10.0.0.7', T0 + 19 * MIN)).toBe('dave');
+    expect(f.nameAt('10.0.0.7', T0 + 21 * MIN)).toBeUndefined();
+    // A lease past its end names nobody, even before the file is read again.
+    expect(f.nameAt('10.0.0.6', T0 + 71 * MIN)).toBeUndefined();
+    expect(f.addressesOf('carol-phone', T0 + 30 * MIN).map((a) => a.address)).toEqual(['10.0.0.5']);
+    expect(f.addressesOf('CAROL-PHONE', T0 + 30 * MIN).map((a) => a.address)).toEqual(['10.0.0.5']);
+    expect(f.addressesOf('alice-laptop', T0 + 30 * MIN)).toEqual([]);
+  });
+
+  it('forgets what ended long ago (no query still waiting to be logged can fall in it)', () => {
+    const now = { t: T0 };
+    const f = file(now);
+    f.apply([lease('10.0.0.5', 'alice-laptop', T0 + 5 * MIN)], -Infinity);
+    now.t = T0 + 60 * MIN;
+    f.apply([], T0 + 60 * MIN);
+    expect(f.nameAt('10.0.0.5', T0 + MIN)).toBeUndefined();
+  });
+
+  it('a lease with a start of its own (Kea, ISC) starts there, not at the change', () => {
+    const now = { t: T0 };
+    const f = file(now);
+    f.apply([], -Infinity);
+    f.apply([lease('10.0.0.8', 'eve', T0 + 60 * MIN, T0 - 2 * MIN)], T0 + MIN);
+    expect(f.nameAt('10.0.0.8', T0 - MIN)).toBe('eve');
+  });
+});
