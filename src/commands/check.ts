@@ -6,6 +6,8 @@ import { CheckInputError, type CheckResult, checkClient, checkNames, checkTarget
 import { DaemonUnavailable, adminTarget, adminToken, checkWithDaemon } from '../control/admin/client.js';
 import { type HostPort, formatHostPort, parseHostPort } from '../net/address.js';
 import { visible } from '../text/visible.js';
+import { Identity } from '../control/identity/identity.js';
+import { createLogger } from '../shared/logger.js';
 
 interface CheckOpts {
   config?: string;
@@ -23,13 +25,13 @@ export function checkCommand(): Command {
     .argument('[names...]', 'names to check (a URL is checked by its host)')
     .option('-c, --config <file>', 'config file')
     .option('-f, --file <file>', 'read names one a line from this file')
-    .option('--client <ip>', 'decide as for this client address (its group)', '127.0.0.1')
+    .option('--client <client>', 'decide as for this client: an address, a device id a group lists, or a host name identity knows (a static name or a lease in force)', '127.0.0.1')
     .option('--json', 'one JSON object a line')
     .option('--offline', 'decide from the config alone, without asking the running daemon')
     .option('--token <token>', "the admin token (default: AIFENCE_ADMIN_TOKEN, admin.token, or dataDir/admin.token)")
     .option('--admin <addr:port>', 'the admin API to ask (default: admin.listen of the config)')
     .action(async (names: string[], opts: CheckOpts) => {
-      const client = checkClient(opts.client);
+      const client = opts.client;
       const inputs = names.map((text) => ({ text, where: '' }));
       if (opts.file) {
         readFileSync(opts.file, 'utf8').split(/\r?\n/).forEach((line, i) => {
@@ -54,6 +56,8 @@ export function checkCommand(): Command {
       }
       if (targets.length > 0) {
         const { results, source, how } = await decide(targets, client, opts);
+        // A client given by name: what it was read as, once, before the verdicts (in JSON, the `client` field of each).
+        if (!opts.json && results[0]?.client) process.stdout.write(`# client ${visible(results[0].client)}\n`);
         // Which it used goes with the verdicts: a field of each JSON line, a last line (a comment) of the text.
         for (const r of results) process.stdout.write(opts.json ? JSON.stringify({ ...r, source }) + '\n' : line(r));
         if (!opts.json) process.stdout.write(`# ${how}\n`);
@@ -78,15 +82,29 @@ async function decide(names: string[], client: string, opts: CheckOpts): Promise
       return { results, source: 'daemon', how: `asked the running daemon at ${formatHostPort(at)} (its runtime exceptions and pauses included)` };
     } catch (err) {
       if (!(err instanceof DaemonUnavailable)) throw err;
-      // A token given on the command line that the daemon refuses is an error, not a reason to guess.
+      // A token given on the command line that the daemon refuses is an error, not a reason to guess; so is a client it cannot read.
       if (opts.token !== undefined && /answered 40[13]/.test(err.message)) throw err;
+      if (/answered 400: client /.test(err.message)) throw new Error(err.message.replace(/^.*answered 400: /, ''));
       why = err.message;
     }
   } else if (at === null && !opts.offline) {
     why = 'admin.listen is off';
   }
-  const results = await checkNames(await buildFilter(config), names, client);
+  const filter = await buildFilter(config);
+  const who = await offlineClient(client, filter.state.clients, config);
+  const results = await checkNames(filter, names, who);
   return { results, source: 'config', how: `decided from ${config.file ?? 'the config'} alone (${visible(why)}): runtime exceptions and pauses not included` };
+}
+
+/** The client from the config alone: an address as it is; a name read against the groups' devices and the lease files and static names now. */
+async function offlineClient(client: string, clients: Parameters<typeof checkClient>[1], config: ReturnType<typeof loadConfig>): Promise<ReturnType<typeof checkClient>> {
+  if (config.identity.leases.length === 0 && config.identity.hosts.length === 0) return checkClient(client, clients);
+  const identity = await Identity.start(config.identity, createLogger({ level: 'silent' }), { watch: false, reverse: false });
+  try {
+    return checkClient(client, clients, identity);
+  } finally {
+    identity.close();
+  }
 }
 
 /** One result as a line for a person: name, verdict, then what decided. */

@@ -55,6 +55,8 @@ import { type DescribedSocket, type ListenAddresses, adoptedSummary, assignSocke
 import type { PassedSocket } from '../shared/sockets.js';
 import { FilterSnapshots, type SnapshotStart } from './snapshot.js';
 import type { ListSet } from '../match/types.js';
+import { Identity } from './identity/identity.js';
+import type { ClientNames } from './identity/who.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -121,6 +123,10 @@ export class Daemon implements AdminTarget {
   private readonly guard: Guard;
   /** The compiled-filter snapshot in dataDir; set right after construction. */
   private snapshots!: FilterSnapshots;
+  /** Names for client addresses (identity: leases, static names, PTR); set at start, replaced when its config changes. */
+  private identity: Identity | null = null;
+  /** The client's host name at a query's time, for the query log, its sinks and the console (block page requests too). */
+  readonly clientName: ClientNames = (address, time) => this.identity?.nameAt(address, time) ?? '';
   readonly metrics: Metrics;
 
   private constructor(
@@ -161,7 +167,7 @@ export class Daemon implements AdminTarget {
       snapshotFile: join(config.dataDir, 'shared-state.json'),
     });
     registerStateMetrics(this.metrics.registry, this.runtime, () => this.filter.state.groups.map((g) => g.name));
-    this.consoleStats = new ConsoleStats(clock);
+    this.consoleStats = new ConsoleStats(clock, this.clientName);
     this.observers.add(this.consoleStats);
     const requests = new AccessRequestStore(config.state, options.log, clock, join(config.dataDir, 'access-requests.json'));
     this.desk = new AccessDesk(requests, () => this.exceptions, (e) => this.audit(e), clock);
@@ -226,6 +232,7 @@ export class Daemon implements AdminTarget {
     daemon.applyRuntime();
     try {
       await daemon.desk.store.start();
+      daemon.identity = await Identity.start(config.identity, options.log, { watch: options.watch !== false, reverse: true });
       daemon.openQueryLog(config);
       await daemon.startPlanes(config, sockets);
       daemon.admin = await AdminServer.start(config.admin, daemon).catch((err: unknown) => {
@@ -470,7 +477,18 @@ export class Daemon implements AdminTarget {
       const updates = catalogueChanged ? this.updatesFor(config) : this.updates;
       const filter = await buildFilter(config, updates.current(), this.clock());
       warnRejects(filter, this.log);
-      await this.applyServing(config);
+      // New lease files, static names or PTR server: read beside the live ones, swapped with the rest.
+      const identity = isDeepStrictEqual(config.identity, this.config.identity) ? null : await Identity.start(config.identity, this.log, { watch: this.options.watch !== false, reverse: true });
+      try {
+        await this.applyServing(config);
+      } catch (err) {
+        identity?.close();
+        throw err;
+      }
+      if (identity !== null) {
+        this.identity?.close();
+        this.identity = identity;
+      }
       this.filter = filter;
       this.config = config;
       this.runtime.revalidate(); // the new groups and selectors decide what of the stored state is in force
@@ -510,7 +528,7 @@ export class Daemon implements AdminTarget {
   private newQueryLog(config: Config): QueryLog | PostgresQueryLog | null {
     if (config.queryLog.mode === 'off') return null;
     const { sink } = config.queryLog;
-    const options = { guard: this.guard };
+    const options = { guard: this.guard, names: this.clientName };
     return sink?.kind === 'postgres'
       ? new PostgresQueryLog(config.queryLog, sink.url, config.state.instance, this.log, options)
       : new QueryLog(config.queryLog, this.log, options);
@@ -711,7 +729,7 @@ export class Daemon implements AdminTarget {
       lists: this.filter.lists.reports.map((r) => ({ name: r.name, entries: r.entries })),
       groups: this.config.groups.map((g) => ({
         name: g.name,
-        clients: g.name === 'default' ? ['everyone else'] : g.clients.map((c) => c.text),
+        clients: [...(g.name === 'default' ? ['everyone else'] : g.clients.map((c) => c.text)), ...g.devices.map((d) => `device ${d}`)],
         block: g.block.map((r) => r.select + (r.until ? ` until ${r.untilText}` : '') + (r.schedule ? ` (${r.schedule.text})` : '')),
         allow: g.allow.map((r) => r.select + (r.until ? ` until ${r.untilText}` : '')),
         paused: paused.get(g.name) ?? null,
@@ -760,16 +778,17 @@ export class Daemon implements AdminTarget {
     return this.options.configFile;
   }
 
-  /** The admin API's /check: a bad name or client is a 400 naming it; the entries behind the verdicts are found off the query loop. */
+  /** The admin API's /check: a bad name or client is a 400 naming it; the entries behind the verdicts are found off the query loop. A client may be an address, a device id or a host name (identity). */
   async check(names: string[], client: string): Promise<CheckResult[]> {
     let targets: { name: string; note?: string }[];
+    let who;
     try {
       targets = names.map(checkTarget);
-      checkClient(client);
+      who = checkClient(client, this.filter.state.clients, this.identity, Date.now());
     } catch (err) {
       throw err instanceof CheckInputError ? new HttpError(400, err.message) : err;
     }
-    const results = await checkNames(this.filter, targets.map((t) => t.name), client, this.clock());
+    const results = await checkNames(this.filter, targets.map((t) => t.name), who, this.clock());
     return results.map((r, i) => (targets[i].note === undefined ? r : { ...r, note: targets[i].note }));
   }
 
@@ -788,8 +807,9 @@ export class Daemon implements AdminTarget {
     await this.page?.server.close();
     await this.runtime.close();
     await this.desk.store.close();
-    // Listeners are closed: what the query log still buffers goes to disk now, and a snapshot being written finishes.
+    // Listeners are closed: what the query log still buffers goes to disk now (names still looked up), and a snapshot being written finishes.
     await this.closeQueryLog();
+    this.identity?.close();
     await this.snapshots?.settled();
   }
 }

@@ -41,7 +41,7 @@ describe.runIf(present)('query log to PostgreSQL (two processes)', () => {
     // a also has a block page taking access requests: they and their decisions are audit rows.
     const page = 'blockPage: { http: ["127.0.0.1:0"], answer: { ipv4: 127.0.0.1 }, requests: on }\n';
     const config = (name: string, anonymize: boolean) =>
-      `upstream: { servers: ["${upstream.address}"], timeout: 1s }\nstate: { instance: ${name} }\nqueryLog: { mode: all, sink: "${db.url}", retention: 30d, anonymize: ${anonymize} }\nlists:\n  ai: { source: ai.txt }\ngroups:\n  default: { block: [list:ai] }\n${anonymize ? '' : page}`;
+      `upstream: { servers: ["${upstream.address}"], timeout: 1s }\nstate: { instance: ${name} }\nqueryLog: { mode: all, sink: "${db.url}", retention: 30d, anonymize: ${anonymize} }\nidentity: { hosts: { 127.0.0.1: office-pc } }\nlists:\n  ai: { source: ai.txt }\ngroups:\n  default: { block: [list:ai] }\n${anonymize ? '' : page}`;
     const files = { 'ai.txt': 'chat.banned.test\n' };
     [a, b] = await Promise.all([startInstance(dir, 'a', config('site1-a', false), files), startInstance(dir, 'b', config('site1-b', true), files)]);
   }, 60_000);
@@ -61,13 +61,18 @@ describe.runIf(present)('query log to PostgreSQL (two processes)', () => {
     const count = async (instance: string) => Number((await sql.query('SELECT count(*) AS n FROM aifence_queries WHERE instance = $1', [instance])).rows[0].n);
     await within(5000, async () => (await count('site1-a')) === 4 && (await count('site1-b')) === 5, 'rows land');
 
-    const rows = (await sql.query("SELECT instance, client, name, qtype, verdict, list, rcode FROM aifence_queries WHERE instance LIKE 'site1-%' ORDER BY instance, time")).rows;
-    expect(rows[0]).toEqual({ instance: 'site1-a', client: '127.0.0.1', name: 'chat.banned.test', qtype: 'A', verdict: 'blocked', list: 'ai', rcode: 'NXDOMAIN' });
+    const rows = (await sql.query("SELECT instance, client, client_name, name, qtype, verdict, list, rcode FROM aifence_queries WHERE instance LIKE 'site1-%' ORDER BY instance, time")).rows;
+    expect(rows[0]).toEqual({ instance: 'site1-a', client: '127.0.0.1', client_name: 'office-pc', name: 'chat.banned.test', qtype: 'A', verdict: 'blocked', list: 'ai', rcode: 'NXDOMAIN' });
     expect(rows.find((r) => r.instance === 'site1-a' && r.verdict === 'allowed')).toMatchObject({ name: 'www.example.org', rcode: 'NOERROR' });
-    // b anonymises: its clients are networks.
-    expect(new Set(rows.filter((r) => r.instance === 'site1-b').map((r) => r.client))).toEqual(new Set(['127.0.0.0']));
+    // b anonymises: its clients are networks, and their names are dropped.
+    expect(new Set(rows.filter((r) => r.instance === 'site1-b').map((r) => `${r.client} ${r.client_name}`))).toEqual(new Set(['127.0.0.0 null']));
     // Migrated once, whoever came first.
-    expect((await sql.query('SELECT version FROM aifence_schema')).rows).toEqual([{ version: 7 }]);
+    expect((await sql.query('SELECT version FROM aifence_schema')).rows).toEqual([{ version: 8 }]);
+    const byClient = JSON.parse((await run(process.execPath, [resolve('dist/cli.js'), 'report', '--db', db.url, '--by', 'client', '--format', 'json'])).stdout);
+    expect(byClient.rows.map((r: { client: string; address: string; queries: number }) => [r.client, r.address, r.queries])).toEqual([
+      ['office-pc', '127.0.0.1', 3],
+      ['-', '127.0.0.0', 5],
+    ]);
 
     const { stdout } = await run(process.execPath, [resolve('dist/cli.js'), 'report', '--db', db.url, '--by', 'instance', '--format', 'json']);
     const report = JSON.parse(stdout);
@@ -119,7 +124,7 @@ describe.runIf(present)('query log to PostgreSQL (two processes)', () => {
     const row = (await sql.query('SELECT verdict, list, service, exception FROM aifence_queries WHERE exception IS NOT NULL LIMIT 1')).rows[0];
     expect(row).toEqual({ verdict: 'allowed', list: 'ai', service: null, exception: label });
     const { stdout } = await run(process.execPath, [resolve('dist/cli.js'), 'report', '--db', db.url, '--exceptions', '--format', 'json']);
-    expect(JSON.parse(stdout).rows).toEqual([{ exception: label, group: 'default', client: '127.0.0.1', service: 'list:ai', queries: 2, first: expect.any(String), last: expect.any(String) }]);
+    expect(JSON.parse(stdout).rows).toEqual([{ exception: label, group: 'default', client: 'office-pc', address: '127.0.0.1', service: 'list:ai', queries: 2, first: expect.any(String), last: expect.any(String) }]);
   });
 
   it("serves the console's history from the sink: every instance's rows, totals and a search", async () => {

@@ -24,6 +24,8 @@ export interface UnboundOptions {
   tls?: { cert: string; key: string };
   /** The same ports again (a restart); fresh ones when absent. */
   ports?: { port: number; tlsPort: number; httpsPort: number };
+  /** More `server:` lines, e.g. `local-data-ptr: "10.0.0.5 alice.corp.example"`. */
+  extra?: string[];
 }
 
 export interface UnboundConfig {
@@ -35,6 +37,8 @@ export interface UnboundConfig {
   /** DoT and DoH ports with the certificate to serve them. */
   tls?: { tlsPort: number; httpsPort: number; cert: string; key: string };
   incomingTcp?: number;
+  /** More `server:` lines. */
+  extra?: string[];
 }
 
 /** unbound.conf for a foreground unbound on loopback answering every name under `zone` from a redirect local zone. */
@@ -68,6 +72,7 @@ export function unboundConfig(c: UnboundConfig): string {
     '  module-config: "iterator"',
     `  local-zone: "${c.zone}." redirect`,
     `  local-data: "${c.zone}. ${c.ttl} IN A 192.0.2.1"`,
+    ...(c.extra ?? []).map((line) => `  ${line}`),
     'remote-control:',
     '  control-enable: no',
     '',
@@ -81,7 +86,7 @@ export async function startUnbound(zone = 'example.test', options: UnboundOption
   const httpsPort = options.tls ? (options.ports?.httpsPort ?? (await freePort())) : 0;
   const conf = join(dir, 'unbound.conf');
   const tls = options.tls ? { tlsPort, httpsPort, ...options.tls } : undefined;
-  writeFileSync(conf, unboundConfig({ dir, zone, ttl: 300, port, tls, incomingTcp: 100 }));
+  writeFileSync(conf, unboundConfig({ dir, zone, ttl: 300, port, tls, incomingTcp: 100, extra: options.extra }));
   const child: ChildProcess = spawn('unbound', ['-d', '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c) => (stderr += c));

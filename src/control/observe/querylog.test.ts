@@ -27,7 +27,7 @@ function setup(config: Partial<QueryLogConfig> = {}, options: QueryLogOptions = 
 const scratch = new QueryEvent();
 function event(name: string, qtype: number, fields: Partial<Omit<QueryEvent, 'msg'>> = {}): QueryEvent {
   const msg = encodeQuery(name, qtype);
-  Object.assign(scratch, { time: Date.UTC(2026, 10, 23, 10, 0, 0), client: '10.1.2.3', group: 'default', verdict: 'allowed', cached: false, list: '', rcode: 0, upstream: '', transport: 'udp', latencyMs: 0 }, fields);
+  Object.assign(scratch, { time: Date.UTC(2026, 10, 23, 10, 0, 0), client: '10.1.2.3', device: '', group: 'default', verdict: 'allowed', cached: false, list: '', rcode: 0, upstream: '', transport: 'udp', latencyMs: 0 }, fields);
   scratch.msg = msg;
   scratch.questionEnd = msg.length; // no EDNS: the question ends the message
   scratch.qtype = qtype;
@@ -41,6 +41,30 @@ const lines = (path: string) =>
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('QueryLog', () => {
+  it('names the client (clientName: its name at the query\'s time) and the device it gave, beside its address; anonymize drops both', async () => {
+    const asked: [string, number][] = [];
+    const names = (address: string, time: number) => {
+      asked.push([address, time]);
+      return address === '10.1.2.3' ? 'alice-laptop' : '';
+    };
+    const plain = setup({}, { names });
+    plain.qlog.observe(event('a.example', 1, { device: 'alice-phone', transport: 'doh' }));
+    plain.qlog.observe(event('b.example', 1, { client: '10.9.9.9' }));
+    await plain.qlog.close();
+    expect(lines(plain.path).map((l) => [l.client, l.clientName, l.device])).toEqual([
+      ['10.1.2.3', 'alice-laptop', 'alice-phone'],
+      ['10.9.9.9', undefined, undefined],
+    ]);
+    expect(Object.keys(lines(plain.path)[0]).slice(0, 4)).toEqual(['time', 'client', 'clientName', 'device']);
+    expect(asked).toEqual([['10.1.2.3', Date.UTC(2026, 10, 23, 10, 0, 0)], ['10.9.9.9', Date.UTC(2026, 10, 23, 10, 0, 0)]]);
+    const anonymous = setup({ anonymize: true }, { names });
+    anonymous.qlog.observe(event('a.example', 1, { device: 'alice-phone', transport: 'doh' }));
+    await anonymous.qlog.close();
+    expect(lines(anonymous.path)[0]).toMatchObject({ client: '10.1.2.0' });
+    expect(lines(anonymous.path)[0]).not.toHaveProperty('clientName');
+    expect(lines(anonymous.path)[0]).not.toHaveProperty('device');
+  });
+
   it('writes one JSON line per query with every field, the name decoded and lower-cased', async () => {
     const { path, qlog } = setup();
     qlog.observe(event('Chat.DeepSeek.COM', 65, { verdict: 'blocked', list: 'service:deepseek', rcode: 3, latencyMs: 0.123456 }));

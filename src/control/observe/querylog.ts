@@ -18,6 +18,7 @@ import type { QueryEvent, QueryObserver } from '../../shared/events.js';
 import type { AuditEvent, AuditSink } from './audit.js';
 import { durationText } from '../state/requests.js';
 import { EntryRing } from './ring.js';
+import { type ClientNames, NO_NAMES } from '../identity/who.js';
 import type { Logger } from '../../shared/logger.js';
 import { Guard } from '../../shared/guard.js';
 
@@ -36,6 +37,8 @@ export interface QueryLogOptions {
   retryMaxMs?: number;
   /** Where a throw in a timer or stream callback is caught and counted (aifence_observer_errors_total); default: one of its own. */
   guard?: Guard;
+  /** The client's host name at the query's time (identity), looked up as lines are written; default: none. */
+  names?: ClientNames;
 }
 
 
@@ -111,6 +114,7 @@ export class QueryLog implements QueryObserver, AuditSink {
   private readonly warnEveryMs: number;
   private readonly highWaterMark: number;
   private readonly guard: Guard;
+  private readonly names: ClientNames;
   /** Called from timers and stream events: a throw stops here, counted. */
   private readonly flushSafely: () => void;
   /** Audit lines waiting for the next write. */
@@ -137,6 +141,7 @@ export class QueryLog implements QueryObserver, AuditSink {
     // Refusals are kept with blocks: both are the policy saying no.
     this.onlyBlocked = config.mode === 'blocked';
     this.guard = options.guard ?? new Guard(log);
+    this.names = options.names ?? NO_NAMES;
     this.flushSafely = this.guard.wrap(this.observerName, () => this.flush());
     // A path that cannot be written fails here, at start, not query by query.
     try {
@@ -281,6 +286,12 @@ export class QueryLog implements QueryObserver, AuditSink {
   private line(k: number): string {
     const s = this.ring.at(k);
     let line = `{"time":"${new Date(s.time).toISOString()}","client":"${this.config.anonymize ? anonymizeAddress(s.client) : s.client}"`;
+    // Names identify a person as the full address does: anonymize drops them.
+    if (!this.config.anonymize) {
+      const name = this.names(s.client, s.time);
+      if (name) line += `,"clientName":${JSON.stringify(name)}`;
+      if (s.device) line += `,"device":${JSON.stringify(s.device)}`;
+    }
     if (s.group) line += `,"group":${JSON.stringify(s.group)}`;
     if (s.nameLen > 0) line += `,"name":${JSON.stringify(this.ring.name(k))},"type":"${typeName(s.qtype)}"`;
     line += `,"verdict":"${s.verdict}","cached":${s.cached}`;

@@ -10,6 +10,8 @@ import type { QueryEvent, Verdict } from '../../shared/events.js';
 export class Entry {
   time = 0;
   client = '';
+  /** The device id the query named (DoH path, DoT SNI); '' for none. */
+  device = '';
   group = '';
   /** Length of the name's wire bytes (root label included); 0 when the query had no readable question. */
   nameLen = 0;
@@ -45,6 +47,7 @@ export class EntryRing {
     const s = this.slots[i];
     s.time = e.time;
     s.client = e.client;
+    s.device = e.device;
     s.group = e.group;
     s.nameLen = e.questionEnd > 16 ? e.questionEnd - 16 : 0;
     if (s.nameLen > 0) this.names.set(e.msg.subarray(12, 12 + s.nameLen), i * NAME_MAX);

@@ -7,7 +7,9 @@ import { matchText, normalizeName } from '../../match/name.js';
 import { NameTextError, nameText, parseNameText } from '../../wire/presentation.js';
 import type { Explanation } from '../../match/types.js';
 import { addressBytes } from '../../net/address.js';
-import { REFUSED } from '../../data/resolve/clients.js';
+import { type ClientClassifier, REFUSED } from '../../data/resolve/clients.js';
+import { deviceId } from '../../shared/device.js';
+import type { Identity } from '../identity/identity.js';
 import { PASS } from '../../shared/filter.js';
 import type { Filter } from './filter.js';
 
@@ -35,6 +37,8 @@ export interface CheckResult {
   paused?: true;
   /** Present when `enforce` blocks the name: no group rule, exception or pause re-opens it (`rule` names the enforce selector). */
   enforced?: true;
+  /** Present when the client was given by name: what it was read as (`alice-laptop: lease of 10.0.0.5`). */
+  client?: string;
 }
 
 /** A name to check that is not a usable domain name; the message names the input. */
@@ -76,17 +80,54 @@ export function checkTarget(input: string): { name: string; note?: string } {
   throw new CheckInputError(`${JSON.stringify(input)} is not a domain name: ${valid.reason}`);
 }
 
-/** The client to decide for: an IPv4 or IPv6 address, or a CheckInputError naming it. */
-export function checkClient(client: string): string {
-  if (addressBytes(client) === null) throw new CheckInputError(`client ${JSON.stringify(client)} is not an IP address (e.g. 10.0.0.5 or 2001:db8::5)`);
-  return client;
+/** Who to decide for: an address (its group, its access), a device id (the group that lists it wins), or both. */
+export interface CheckClient {
+  address: string | null;
+  device: string | null;
+  /** How a name was read, for the answer; absent for an address. */
+  note?: string;
+}
+
+/**
+ * The client to decide for, from what was given: an IPv4 or IPv6 address; a
+ * device id a group lists (`devices:`); or a host name the identity table
+ * knows now (a static name or a lease in force; the newest lease when
+ * several). A name that is both a device id and a host name is both: the
+ * device decides the group, the host's address access. Anything else is a
+ * CheckInputError naming it.
+ */
+export function checkClient(input: string, clients?: ClientClassifier, identity?: Identity | null, now = Date.now()): CheckClient {
+  if (addressBytes(input) !== null) return { address: input, device: null };
+  const id = deviceId(input);
+  const device = id !== null && clients !== undefined && clients.device(id) !== REFUSED ? id : null;
+  const hosts = identity?.addressesOf(input, now) ?? [];
+  if (device === null && hosts.length === 0) {
+    throw new CheckInputError(
+      `client ${JSON.stringify(input)} is not an IP address (e.g. 10.0.0.5 or 2001:db8::5), a device id a group lists (groups.NAME.devices), or a host name identity knows now (identity.hosts, a lease in force in identity.leases)`,
+    );
+  }
+  const read: string[] = [];
+  if (device !== null) read.push(`device id`);
+  if (hosts.length > 0) {
+    const more = hosts.length > 1 ? ` (also ${hosts.slice(1, 4).map((h) => h.address).join(', ')}${hosts.length > 4 ? ', …' : ''})` : '';
+    read.push(`${hosts[0].source === 'hosts' ? 'static name' : 'lease'} of ${hosts[0].address}${more}`);
+  }
+  return { address: hosts[0]?.address ?? null, device, note: `${input}: ${read.join(', ')}` };
+}
+
+/** The group index the query path would give this client: by address (or REFUSED), then by device when a group lists it. */
+function groupOf(clients: ClientClassifier, who: CheckClient): number {
+  let group = who.address === null ? 0 : clients.classify(who.address);
+  if (group === REFUSED) return REFUSED;
+  if (who.device !== null && clients.device(who.device) !== REFUSED) group = clients.device(who.device);
+  return group;
 }
 
 const view = (r: Rule | undefined): RuleView | null =>
   r === undefined ? null : { select: r.select, until: r.untilText, reason: r.reason, schedule: r.schedule?.text };
 
 /** The verdict for one name and client, decided exactly as the daemon decides it, with what decided. */
-export async function checkName(filter: Filter, name: string, client = '127.0.0.1', now = Date.now()): Promise<CheckResult> {
+export async function checkName(filter: Filter, name: string, client: string | CheckClient = '127.0.0.1', now = Date.now()): Promise<CheckResult> {
   return (await checkNames(filter, [name], client, now))[0];
 }
 
@@ -95,12 +136,14 @@ export async function checkName(filter: Filter, name: string, client = '127.0.0.
  * each); the entries behind them are found in one batch (see ListSet.explainAll),
  * so each list is read at most once for all the names.
  */
-export async function checkNames(filter: Filter, names: readonly string[], client = '127.0.0.1', now = Date.now()): Promise<CheckResult[]> {
+export async function checkNames(filter: Filter, names: readonly string[], client: string | CheckClient = '127.0.0.1', now = Date.now()): Promise<CheckResult[]> {
   const { policy } = filter;
   const { matcher, clients } = filter.state;
-  const groupIndex = clients.classify(client);
+  const who: CheckClient = typeof client === 'string' ? { address: client, device: null } : client;
+  const noted = who.note === undefined ? {} : { client: who.note };
+  const groupIndex = groupOf(clients, who);
   if (groupIndex === REFUSED) {
-    return names.map((name) => ({ name, verdict: 'refused', group: null, list: null, line: null, entry: null, service: null, rule: null, exception: null }));
+    return names.map((name) => ({ name, verdict: 'refused', group: null, list: null, line: null, entry: null, service: null, rule: null, exception: null, ...noted }));
   }
   const decisions = names.map((name) => {
     const mask = matchText(matcher, name);
@@ -132,6 +175,7 @@ export async function checkNames(filter: Filter, names: readonly string[], clien
       exception: view(decision.allowRule),
       ...(decision.paused ? { paused: true as const } : {}),
       ...(decision.enforced ? { enforced: true as const } : {}),
+      ...noted,
     } satisfies CheckResult;
   });
 }

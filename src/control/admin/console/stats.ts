@@ -2,11 +2,12 @@
 // client, for the console's charts, and the hour's totals (queries,
 // blocked, allowed by exception). One observer on the query path: a
 // blocked query bumps three counters in the current minute's maps (keys are
-// strings the query path already holds); other queries bump a number or
-// two. Each map is capped, so a client spraying names or addresses cannot
-// grow it.
+// strings the query path already holds, and the client's name from the
+// identity table); other queries bump a number or two. Each map is capped,
+// so a client spraying names or addresses cannot grow it.
 
 import type { QueryEvent, QueryObserver } from '../../../shared/events.js';
+import { type ClientNames, NO_NAMES, clientLabel } from '../../identity/who.js';
 
 export const MINUTES = 60;
 /** Distinct keys kept per minute and dimension; beyond it they count as "other". */
@@ -47,7 +48,11 @@ export class ConsoleStats implements QueryObserver {
   readonly observerName = 'console';
   private readonly minutes = Array.from({ length: MINUTES }, () => new Minute());
 
-  constructor(private readonly clock: () => number = Date.now) {}
+  constructor(
+    private readonly clock: () => number = Date.now,
+    /** The client's host name (identity); a blocked client is counted as `name (address)`. */
+    private readonly names: ClientNames = NO_NAMES,
+  ) {}
 
   observe(e: QueryEvent): void {
     const at = Math.floor(e.time / 60_000);
@@ -59,7 +64,7 @@ export class ConsoleStats implements QueryObserver {
     m.total++;
     bump(m.service, e.list.startsWith('service:') ? e.list.slice(8) : e.list ? `list:${e.list}` : '-');
     bump(m.group, e.group || '-');
-    bump(m.client, e.client);
+    bump(m.client, clientLabel(e.client, this.names(e.client, e.time), e.device));
   }
 
   /** The last hour's totals. */

@@ -21,6 +21,7 @@ import { Guard } from '../../../shared/guard.js';
 import { anonymizeAddress, policyDecided } from '../querylog.js';
 import { EntryRing } from '../ring.js';
 import type { AuditEvent, AuditSink } from '../audit.js';
+import { type ClientNames, NO_NAMES } from '../../identity/who.js';
 
 export const TABLE = 'aifence_queries';
 /** Access requests and decisions: one row each, beside the queries. */
@@ -65,6 +66,8 @@ const MIGRATIONS: string[] = [
      exception text
    )`,
   `CREATE INDEX ${AUDIT_TABLE}_time ON ${AUDIT_TABLE} (time)`,
+  // Who the client was (identity): its host name at the query's time, and the device id it gave over DoH or DoT.
+  `ALTER TABLE ${TABLE} ADD COLUMN client_name text, ADD COLUMN device text`,
 ];
 const LOCK_ID = 0x41_49_46_4e; // "AIFN"
 
@@ -97,6 +100,8 @@ export interface PostgresLogOptions {
   warnEveryMs?: number;
   /** Where a throw in a timer is caught and counted (aifence_observer_errors_total); default: one of its own. */
   guard?: Guard;
+  /** The client's host name at the query's time (identity), looked up as rows are made; default: none. */
+  names?: ClientNames;
 }
 
 const RETENTION_EVERY_MS = 3_600_000;
@@ -125,6 +130,7 @@ export class PostgresQueryLog implements QueryObserver, AuditSink {
   private readonly retryMaxMs: number;
   private readonly warnEveryMs: number;
   private readonly guard: Guard;
+  private readonly names: ClientNames;
   /** tick() for timers: a throw stops here, counted. */
   private readonly tickSafely: () => void;
   private lastRejectWarn = 0;
@@ -150,6 +156,7 @@ export class PostgresQueryLog implements QueryObserver, AuditSink {
     this.warnEveryMs = options.warnEveryMs ?? 10_000;
     this.onlyBlocked = config.mode === 'blocked';
     this.guard = options.guard ?? new Guard(log);
+    this.names = options.names ?? NO_NAMES;
     this.tickSafely = this.guard.wrap(this.observerName, () => this.tick());
     this.timer = setInterval(this.tickSafely, options.flushMs ?? 200).unref();
     this.tickSafely();
@@ -340,7 +347,11 @@ export class PostgresQueryLog implements QueryObserver, AuditSink {
     const s = this.ring.at(k);
     const service = s.list.startsWith('service:') ? s.list.slice(8) : null;
     rows.time[i] = s.time;
-    rows.client[i] = this.config.anonymize ? anonymizeAddress(s.client) : s.client;
+    const anonymize = this.config.anonymize;
+    rows.client[i] = anonymize ? anonymizeAddress(s.client) : s.client;
+    // Names identify a person as the full address does: anonymize drops them.
+    rows.clientName[i] = anonymize ? null : this.names(s.client, s.time) || null;
+    rows.device[i] = anonymize ? null : s.device || null;
     rows.group[i] = s.group || null;
     rows.name[i] = s.nameLen > 0 ? this.ring.name(k) : null;
     rows.qtype[i] = s.nameLen > 0 ? typeName(s.qtype) : null;
@@ -381,11 +392,13 @@ export class PostgresQueryLog implements QueryObserver, AuditSink {
   }
 }
 
-/** One array per column ($1 .. $14 of INSERT): the batch travels as 14 parameters, whatever its size. */
+/** One array per column ($1 .. $16 of INSERT): the batch travels as 16 parameters, whatever its size. */
 class Rows {
   /** Milliseconds since the epoch: to_timestamp() on the server costs less than an ISO string per row each side. */
   readonly time: number[];
   readonly client: string[];
+  readonly clientName: (string | null)[];
+  readonly device: (string | null)[];
   readonly group: (string | null)[];
   readonly name: (string | null)[];
   readonly qtype: (string | null)[];
@@ -401,6 +414,8 @@ class Rows {
   constructor(n: number) {
     this.time = new Array<number>(n);
     this.client = new Array<string>(n);
+    this.clientName = new Array<string | null>(n);
+    this.device = new Array<string | null>(n);
     this.group = new Array<string | null>(n);
     this.name = new Array<string | null>(n);
     this.qtype = new Array<string | null>(n);
@@ -420,14 +435,15 @@ class Rows {
     return [
       cut(this.time), instance, cut(this.client), cut(this.group), cut(this.name), cut(this.qtype), cut(this.verdict),
       cut(this.cached), cut(this.service), cut(this.list), cut(this.rcode), cut(this.upstream), cut(this.latency), cut(this.exception),
+      cut(this.clientName), cut(this.device),
     ];
   }
 }
 
-const INSERT = `INSERT INTO ${TABLE} (time, instance, client, grp, name, qtype, verdict, cached, service, list, rcode, upstream, latency_ms, exception)
-  SELECT to_timestamp(t / 1000), $2, c, g, n, q, v, ca, s, l, r, u, la, ex
-  FROM unnest($1::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[], $12::text[], $13::real[], $14::text[])
-    AS x(t, c, g, n, q, v, ca, s, l, r, u, la, ex)`;
+const INSERT = `INSERT INTO ${TABLE} (time, instance, client, grp, name, qtype, verdict, cached, service, list, rcode, upstream, latency_ms, exception, client_name, device)
+  SELECT to_timestamp(t / 1000), $2, c, g, n, q, v, ca, s, l, r, u, la, ex, cn, dv
+  FROM unnest($1::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[], $12::text[], $13::real[], $14::text[], $15::text[], $16::text[])
+    AS x(t, c, g, n, q, v, ca, s, l, r, u, la, ex, cn, dv)`;
 
 const AUDIT_INSERT = `INSERT INTO ${AUDIT_TABLE} (time, instance, event, request, client, grp, name, service, selector, reason, duration_s, by_whom, until, exception)
   SELECT to_timestamp(t / 1000), $2, ev, rq, c, g, n, s, se, r, d, b, CASE WHEN u IS NULL THEN NULL ELSE to_timestamp(u / 1000) END, x
