@@ -57,7 +57,7 @@ describe('report and report --discover over a hostile query log (the built CLI)'
       // Discovery: allowed names that look like AI (a "gpt" label), beginning with the hostile text.
       lines.push(JSON.stringify({ time, client: `10.0.0.${i}`, group: 'default', name: `${h}.gpt.example`, type: 'A', verdict: 'allowed', cached: false, rcode: 'NOERROR', latencyMs: 1 }));
       // Reports: a tampered line in every column a report shows.
-      lines.push(JSON.stringify({ time, client: h, group: h, name: 'x.example', type: 'A', verdict: 'blocked', cached: false, service: h, list: `service:${h}`, rcode: 'NXDOMAIN', latencyMs: 1 }));
+      lines.push(JSON.stringify({ time, client: h, clientName: h, device: h, group: h, name: 'x.example', type: 'A', verdict: 'blocked', cached: false, service: h, list: `service:${h}`, rcode: 'NXDOMAIN', latencyMs: 1 }));
     });
     // As JSON writers that escape U+2028 and U+2029 write them (Node's readline ends a line at either).
     writeFileSync(log, lines.join('\n').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029') + '\n');
@@ -69,8 +69,8 @@ describe('report and report --discover over a hostile query log (the built CLI)'
     checkTable((await cli('report', '--log', log, '--discover')).stdout);
   });
 
-  it('--by service, client and group, csv and table', async () => {
-    for (const by of ['service', 'client', 'group']) {
+  it('--by service, client, device and group, csv and table', async () => {
+    for (const by of ['service', 'client', 'device', 'group']) {
       const { stdout: csvOut } = await cli('report', '--log', log, '--by', by, '--format', 'csv');
       checkCsv(csvOut, HOSTILE.length + 1);
       checkTable((await cli('report', '--log', log, '--by', by)).stdout);

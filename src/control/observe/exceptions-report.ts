@@ -3,7 +3,8 @@
 // would have stopped carries the service it would have been blocked as and
 // what let it through (a runtime exception by id, author and reason, an
 // allow rule, a list's allow entry, a pause): one row per exception,
-// client and service, with how often and when first and last.
+// client and service, with how often and when first and last. The client
+// is its name (identity; '-' when none was known) with its address beside.
 
 import pg from 'pg';
 import { csv, table } from '../../text/visible.js';
@@ -13,7 +14,9 @@ import { TABLE } from './sinks/postgres.js';
 export interface ExceptionUse {
   exception: string;
   group: string;
+  /** The client's name at the time ('-' when none was known). */
   client: string;
+  address: string;
   service: string;
   queries: number;
   first: string;
@@ -28,7 +31,8 @@ export interface ExceptionReport extends Scan {
 
 /** Rows in one order for every source: by exception, then the busiest client and service first. */
 function ordered(rows: ExceptionUse[]): ExceptionUse[] {
-  return rows.sort((a, b) => (a.exception !== b.exception ? (a.exception < b.exception ? -1 : 1) : b.queries - a.queries || (a.client + a.service < b.client + b.service ? -1 : 1)));
+  const who = (u: ExceptionUse) => `${u.client}\u0000${u.address}\u0000${u.service}`;
+  return rows.sort((a, b) => (a.exception !== b.exception ? (a.exception < b.exception ? -1 : 1) : b.queries - a.queries || (who(a) < who(b) ? -1 : 1)));
 }
 
 export async function exceptionsFromFiles(files: string[], since = -Infinity): Promise<ExceptionReport> {
@@ -39,10 +43,11 @@ export async function exceptionsFromFiles(files: string[], since = -Infinity): P
     matched++;
     const service = serviceOf(e);
     const group = e.group ?? '-';
-    const id = [e.exception, group, e.client, service].join('\u0000');
+    const name = e.clientName || '-';
+    const id = [e.exception, group, name, e.client, service].join('\u0000');
     const cell = cells.get(id);
     if (cell === undefined) {
-      cells.set(id, { use: { exception: e.exception, group, client: e.client, service, queries: 1, first: '', last: '' }, first: e.at, last: e.at });
+      cells.set(id, { use: { exception: e.exception, group, client: name, address: e.client, service, queries: 1, first: '', last: '' }, first: e.at, last: e.at });
       return;
     }
     cell.use.queries++;
@@ -63,12 +68,14 @@ export async function exceptionsFromDb(url: string, since?: number): Promise<Exc
       params.push(new Date(since).toISOString());
       where += ` AND time >= $${params.length}`;
     }
-    const r = await client.query<{ exception: string; grp: string; client: string; service: string; queries: string; first: Date; last: Date }>(
-      `SELECT exception, COALESCE(grp, '-') AS grp, client, COALESCE(service, 'list:' || list, '-') AS service, count(*)::bigint AS queries, min(time) AS first, max(time) AS last
-       FROM ${TABLE} WHERE ${where} GROUP BY 1, 2, 3, 4`,
+    const r = await client.query<{ exception: string; grp: string; name: string; client: string; service: string; queries: string; first: Date; last: Date }>(
+      `SELECT exception, COALESCE(grp, '-') AS grp, COALESCE(client_name, '-') AS name, client, COALESCE(service, 'list:' || list, '-') AS service, count(*)::bigint AS queries, min(time) AS first, max(time) AS last
+       FROM ${TABLE} WHERE ${where} GROUP BY 1, 2, 3, 4, 5`,
       params,
     );
-    const rows = r.rows.map((row) => ({ exception: row.exception, group: row.grp, client: row.client, service: row.service, queries: Number(row.queries), first: row.first.toISOString(), last: row.last.toISOString() }));
+    const rows = r.rows.map((row) => ({
+      exception: row.exception, group: row.grp, client: row.name, address: row.client, service: row.service, queries: Number(row.queries), first: row.first.toISOString(), last: row.last.toISOString(),
+    }));
     const matched = rows.reduce((n, row) => n + row.queries, 0);
     return { rows: ordered(rows), matched, lines: matched, bad: 0, dropped: 0 };
   } catch (err) {
@@ -79,7 +86,7 @@ export async function exceptionsFromDb(url: string, since?: number): Promise<Exc
   }
 }
 
-const COLUMNS = ['exception', 'group', 'client', 'service', 'queries', 'first', 'last'] as const;
+const COLUMNS = ['exception', 'group', 'client', 'address', 'service', 'queries', 'first', 'last'] as const;
 
 export function formatExceptions(report: ExceptionReport, format: 'table' | 'csv' | 'json'): string {
   if (format === 'json') return JSON.stringify({ rows: report.rows, lines: report.lines, matched: report.matched, bad: report.bad, dropped: report.dropped }) + '\n';

@@ -11,13 +11,14 @@ import type { QueryLogConfig } from '../config/querylog.js';
 import { JobRunner, siblingModule } from '../../thread/run.js';
 import { type Entry, logFiles, scanLog, serviceOf } from './report.js';
 import { TABLE } from './sinks/postgres.js';
+import { clientLabel } from '../identity/who.js';
 
 export const RANGES = { '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000 } as const;
 export type Range = keyof typeof RANGES;
 
 export interface HistoryQuery {
   since: number;
-  /** An address, or the start of one (10.1.2.): its clients. */
+  /** An address, or the start of one (10.1.2.): its clients; or part of a client's name or device id, any case. */
   client?: string;
   /** Part of a name, any case. */
   name?: string;
@@ -27,6 +28,7 @@ export interface HistoryQuery {
 
 export interface HistoryRow {
   time: string;
+  /** The client as one cell: `name (address)`, or the address (identity/who.ts). */
   client: string;
   group: string;
   name: string;
@@ -56,8 +58,15 @@ const MAX_KEYS = 20_000;
 
 const searching = (q: HistoryQuery): boolean => Boolean(q.client || q.name || q.service);
 
+/** The client term: the start of its address, or part of its name or device id (any case). */
+function clientMatches(e: Entry, term: string): boolean {
+  if (e.client.startsWith(term)) return true;
+  const t = term.toLowerCase();
+  return (e.clientName ?? '').toLowerCase().includes(t) || (e.device ?? '').includes(t);
+}
+
 function matches(e: Entry, q: HistoryQuery): boolean {
-  if (q.client && !e.client.startsWith(q.client)) return false;
+  if (q.client && !clientMatches(e, q.client)) return false;
   if (q.name && !(e.name ?? '').toLowerCase().includes(q.name.toLowerCase())) return false;
   if (q.service) {
     const s = serviceOf(e);
@@ -99,7 +108,7 @@ export async function historyFromFiles(files: string[], q: HistoryQuery, all: bo
     if (e.verdict === 'blocked') {
       blocked++;
       bump(services, serviceOf(e));
-      bump(clients, e.client);
+      bump(clients, clientLabel(e.client, e.clientName, e.device));
     }
     if (e.exception) {
       excepted++;
@@ -115,7 +124,7 @@ export async function historyFromFiles(files: string[], q: HistoryQuery, all: bo
 
 const row = (e: Entry): HistoryRow => ({
   time: new Date(e.at).toISOString(),
-  client: e.client,
+  client: clientLabel(e.client, e.clientName, e.device),
   group: e.group ?? '',
   name: e.name ?? '',
   type: e.type ?? '',
@@ -140,7 +149,10 @@ async function historyFromDb(url: string, q: HistoryQuery, all: boolean): Promis
     const params: unknown[] = [new Date(q.since).toISOString()];
     const where = ['time >= $1'];
     const param = (v: unknown) => `$${params.push(v)}`;
-    if (q.client) where.push(`starts_with(client, ${param(q.client)})`);
+    if (q.client) {
+      const c = param(q.client);
+      where.push(`(starts_with(client, ${c}) OR strpos(lower(client_name), lower(${c})) > 0 OR strpos(device, lower(${c})) > 0)`);
+    }
     if (q.name) where.push(`strpos(lower(name), lower(${param(q.name)})) > 0`);
     if (q.service) {
       const s = param(q.service);
@@ -148,17 +160,19 @@ async function historyFromDb(url: string, q: HistoryQuery, all: boolean): Promis
     }
     const w = where.join(' AND ');
     const service = "COALESCE(service, 'list:' || list, '-')";
+    // One cell per client, as from the files (identity/who.ts clientLabel): `device-or-name (address)`, or the address.
+    const who = "CASE WHEN COALESCE(device, client_name) IS NULL THEN client ELSE COALESCE(device, client_name) || ' (' || client || ')' END";
     const [totals, services, clients, exceptions, found] = await Promise.all([
       client.query<{ queries: string; blocked: string; excepted: string }>(
         `SELECT count(*) AS queries, count(*) FILTER (WHERE verdict = 'blocked') AS blocked, count(*) FILTER (WHERE exception IS NOT NULL) AS excepted FROM ${TABLE} WHERE ${w}`,
         params,
       ),
       client.query<{ k: string; n: string }>(`SELECT ${service} AS k, count(*) AS n FROM ${TABLE} WHERE ${w} AND verdict = 'blocked' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ${TOP}`, params),
-      client.query<{ k: string; n: string }>(`SELECT client AS k, count(*) AS n FROM ${TABLE} WHERE ${w} AND verdict = 'blocked' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ${TOP}`, params),
+      client.query<{ k: string; n: string }>(`SELECT ${who} AS k, count(*) AS n FROM ${TABLE} WHERE ${w} AND verdict = 'blocked' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ${TOP}`, params),
       client.query<{ k: string; n: string }>(`SELECT exception AS k, count(*) AS n FROM ${TABLE} WHERE ${w} AND exception IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ${TOP}`, params),
       searching(q)
         ? client.query<{ time: Date; client: string; grp: string | null; name: string | null; qtype: string | null; verdict: string; service: string; exception: string | null }>(
-            `SELECT time, client, grp, name, qtype, verdict, ${service} AS service, exception FROM ${TABLE} WHERE ${w} ORDER BY time DESC LIMIT ${MATCHES}`,
+            `SELECT time, ${who} AS client, grp, name, qtype, verdict, ${service} AS service, exception FROM ${TABLE} WHERE ${w} ORDER BY time DESC LIMIT ${MATCHES}`,
             params,
           )
         : Promise.resolve({ rows: [] }),

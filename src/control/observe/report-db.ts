@@ -7,7 +7,8 @@ import { TABLE } from './sinks/postgres.js';
 
 const KEY: Record<ReportOptions['by'], string> = {
   service: "''",
-  client: 'client',
+  client: "COALESCE(client_name, '-')",
+  device: "COALESCE(device, '-')",
   group: "COALESCE(grp, '-')",
   day: "to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
   instance: 'instance',
@@ -27,11 +28,15 @@ export async function buildDbReport(url: string, options: ReportOptions): Promis
       where.push(`time >= $${params.length}`);
     }
     const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
-    const sql = `SELECT ${KEY[options.by]} AS key, ${SERVICE} AS service, count(*)::bigint AS queries, count(DISTINCT client)::bigint AS clients, min(time) AS first, max(time) AS last
-                 FROM ${TABLE} ${filter} GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2`;
-    const r = await client.query<{ key: string; service: string; queries: string; clients: string; first: Date; last: Date }>(sql, params);
+    // --by client: a row per name and address (name first, address beside), unnamed clients last, as from the files.
+    const byClient = options.by === 'client';
+    const address = byClient ? 'client' : "''";
+    const sql = `SELECT ${KEY[options.by]} AS key, ${address} AS address, ${SERVICE} AS service, count(*)::bigint AS queries, count(DISTINCT client)::bigint AS clients, min(time) AS first, max(time) AS last
+                 FROM ${TABLE} ${filter} GROUP BY 1, 2, 3 ORDER BY (${KEY[options.by]} = '-'), ${KEY[options.by]} COLLATE "C", ${address} COLLATE "C", queries DESC, ${SERVICE} COLLATE "C"`;
+    const r = await client.query<{ key: string; address: string; service: string; queries: string; clients: string; first: Date; last: Date }>(sql, params);
     const rows = r.rows.map((row) => ({
       ...(options.by === 'service' ? {} : { key: row.key }),
+      ...(byClient ? { address: row.address } : {}),
       service: row.service,
       queries: Number(row.queries),
       clients: Number(row.clients),

@@ -56,18 +56,19 @@ describe('report over a large rotated log', () => {
     expect(logFiles(path)).toEqual([`${path}.3`, `${path}.2`, `${path}.1`, path]);
   });
 
-  it('--by client: client × service with count, first and last, blocked only', async () => {
+  it('--by client: client × service with count, first and last, blocked only (no names in this log: every client "-", by address)', async () => {
     const report = await buildReport(logFiles(path), { by: 'client' });
     expect(report.lines).toBe(LINES + 2);
     expect(report.bad).toBe(1);
     expect(report.firstBad).toBe(`${path}.2:50001`);
     expect(report.dropped).toBe(42);
     expect(report.matched).toBe((LINES * 4) / 5);
-    const got = new Map(report.rows.map((r) => [`${r.key} ${r.service}`, [r.queries, r.first, r.last]]));
+    expect(new Set(report.rows.map((r) => r.key))).toEqual(new Set(['-']));
+    const got = new Map(report.rows.map((r) => [`${r.address} ${r.service}`, [r.queries, r.first, r.last]]));
     const want = new Map([...expected].flatMap(([client, m]) => [...m].map(([s, [n, a, b]]) => [`${client} ${s}`, [n, iso(a), iso(b)]])));
     expect(got).toEqual(want);
     // Clients in order, the busiest service first within each.
-    const keys = report.rows.map((r) => r.key!);
+    const keys = report.rows.map((r) => r.address!);
     expect(keys).toEqual([...keys].sort());
   });
 
@@ -87,10 +88,11 @@ describe('report formats, --since, --by group and day', () => {
   beforeAll(() => {
     const dir = mkdtempSync(join(tmpdir(), 'aifence-report-small-'));
     path = join(dir, 'q.jsonl');
-    const line = (day: number, hour: number, client: string, group: string, service: string | null) =>
+    const line = (day: number, hour: number, client: string, group: string, service: string | null, who: { clientName?: string; device?: string } = {}) =>
       JSON.stringify({
         time: iso(BASE + day * 86_400_000 + hour * 3_600_000),
         client,
+        ...who,
         group,
         name: 'x',
         type: 'A',
@@ -103,9 +105,9 @@ describe('report formats, --since, --by group and day', () => {
     writeFileSync(
       path,
       [
-        line(0, 9, '10.20.0.5', 'external', 'deepseek'),
-        line(0, 10, '10.20.0.6', 'external', 'deepseek'),
-        line(1, 11, '10.20.0.5', 'external', 'openai'),
+        line(0, 9, '10.20.0.5', 'external', 'deepseek', { clientName: 'alice-laptop' }),
+        line(0, 10, '10.20.0.6', 'external', 'deepseek', { clientName: 'alice-laptop', device: 'alice-phone' }),
+        line(1, 11, '10.20.0.5', 'external', 'openai', { clientName: 'bob-desk' }),
         line(1, 12, '10.30.0.9', 'research', 'deepseek'),
         line(1, 13, '10.30.0.9', 'research', null),
         JSON.stringify({ time: iso(BASE + 2 * 86_400_000), client: '10.30.0.9', group: 'research', verdict: 'blocked', cached: false, list: 'ads', rcode: 'NXDOMAIN', latencyMs: 0 }),
@@ -144,23 +146,45 @@ describe('report formats, --since, --by group and day', () => {
     );
   });
 
-  it('json: one document with rows keyed by the --by column', async () => {
+  it('json: one document with rows keyed by the --by column; --by client puts the name first (as logged at the time), the address beside', async () => {
     const report = await buildReport([path], { by: 'client', all: true });
     expect(JSON.parse(formatReport(report, 'json'))).toEqual({
       by: 'client',
       rows: [
-        { client: '10.20.0.5', service: 'deepseek', queries: 1, clients: 1, first: '2026-11-01T09:00:00.000Z', last: '2026-11-01T09:00:00.000Z' },
-        { client: '10.20.0.5', service: 'openai', queries: 1, clients: 1, first: '2026-11-02T11:00:00.000Z', last: '2026-11-02T11:00:00.000Z' },
-        { client: '10.20.0.6', service: 'deepseek', queries: 1, clients: 1, first: '2026-11-01T10:00:00.000Z', last: '2026-11-01T10:00:00.000Z' },
-        { client: '10.30.0.9', service: '-', queries: 1, clients: 1, first: '2026-11-02T13:00:00.000Z', last: '2026-11-02T13:00:00.000Z' },
-        { client: '10.30.0.9', service: 'deepseek', queries: 1, clients: 1, first: '2026-11-02T12:00:00.000Z', last: '2026-11-02T12:00:00.000Z' },
-        { client: '10.30.0.9', service: 'list:ads', queries: 1, clients: 1, first: '2026-11-03T00:00:00.000Z', last: '2026-11-03T00:00:00.000Z' },
+        // 10.20.0.5 was alice-laptop on day 0 and bob-desk on day 1 (DHCP moved it): each under its own name.
+        { client: 'alice-laptop', address: '10.20.0.5', service: 'deepseek', queries: 1, clients: 1, first: '2026-11-01T09:00:00.000Z', last: '2026-11-01T09:00:00.000Z' },
+        { client: 'alice-laptop', address: '10.20.0.6', service: 'deepseek', queries: 1, clients: 1, first: '2026-11-01T10:00:00.000Z', last: '2026-11-01T10:00:00.000Z' },
+        { client: 'bob-desk', address: '10.20.0.5', service: 'openai', queries: 1, clients: 1, first: '2026-11-02T11:00:00.000Z', last: '2026-11-02T11:00:00.000Z' },
+        { client: '-', address: '10.30.0.9', service: '-', queries: 1, clients: 1, first: '2026-11-02T13:00:00.000Z', last: '2026-11-02T13:00:00.000Z' },
+        { client: '-', address: '10.30.0.9', service: 'deepseek', queries: 1, clients: 1, first: '2026-11-02T12:00:00.000Z', last: '2026-11-02T12:00:00.000Z' },
+        { client: '-', address: '10.30.0.9', service: 'list:ads', queries: 1, clients: 1, first: '2026-11-03T00:00:00.000Z', last: '2026-11-03T00:00:00.000Z' },
       ],
       lines: 7,
       matched: 6,
       bad: 1,
       dropped: 0,
     });
+  });
+
+  it('table --by client: name, then address; --by device: one row per device id, "-" for none', async () => {
+    expect(formatReport(await buildReport([path], { by: 'client' }), 'table')).toBe(
+      [
+        'client        address    service   queries  first                     last',
+        'alice-laptop  10.20.0.5  deepseek        1  2026-11-01T09:00:00.000Z  2026-11-01T09:00:00.000Z',
+        'alice-laptop  10.20.0.6  deepseek        1  2026-11-01T10:00:00.000Z  2026-11-01T10:00:00.000Z',
+        'bob-desk      10.20.0.5  openai          1  2026-11-02T11:00:00.000Z  2026-11-02T11:00:00.000Z',
+        '-             10.30.0.9  deepseek        1  2026-11-02T12:00:00.000Z  2026-11-02T12:00:00.000Z',
+        '-             10.30.0.9  list:ads        1  2026-11-03T00:00:00.000Z  2026-11-03T00:00:00.000Z',
+        '',
+      ].join('\n'),
+    );
+    const byDevice = await buildReport([path], { by: 'device' });
+    expect(byDevice.rows.map((r) => [r.key, r.service, r.queries, r.clients])).toEqual([
+      ['alice-phone', 'deepseek', 1, 1],
+      ['-', 'deepseek', 2, 2],
+      ['-', 'list:ads', 1, 1],
+      ['-', 'openai', 1, 1],
+    ]);
   });
 
   it('--since skips older entries', async () => {

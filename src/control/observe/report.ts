@@ -7,8 +7,8 @@ import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { csv, table } from '../../text/visible.js';
 
-export type ReportBy = 'service' | 'client' | 'group' | 'day' | 'instance';
-export const REPORT_BY: readonly ReportBy[] = ['service', 'client', 'group', 'day', 'instance'];
+export type ReportBy = 'service' | 'client' | 'device' | 'group' | 'day' | 'instance';
+export const REPORT_BY: readonly ReportBy[] = ['service', 'client', 'device', 'group', 'day', 'instance'];
 
 export interface ReportOptions {
   by: ReportBy;
@@ -20,10 +20,13 @@ export interface ReportOptions {
 
 /** One row: the --by key (absent for --by service), the service, and what was seen. */
 export interface ReportRow {
+  /** --by client: the client's name ('-' when none was known); else the key. */
   key?: string;
+  /** --by client: the client's address, beside its name. */
+  address?: string;
   service: string;
   queries: number;
-  /** Distinct clients (1 for --by client). */
+  /** Distinct client addresses (1 for --by client). */
   clients: number;
   first: string;
   last: string;
@@ -68,6 +71,10 @@ export const serviceOf = (e: { service?: string; list?: string }): string => e.s
 export interface Entry {
   time: string;
   client: string;
+  /** The client's host name at the query's time (identity), when one was known. */
+  clientName?: string;
+  /** The device id it gave over DoH or DoT. */
+  device?: string;
   group?: string;
   /** The instance that logged it (the PostgreSQL sink; absent in files). */
   instance?: string;
@@ -122,6 +129,7 @@ export async function scanLog(files: string[], visit: (e: Entry) => void): Promi
 interface Cell {
   service: string;
   key: string;
+  address: string;
   queries: number;
   clients: Set<string> | null;
   first: number;
@@ -139,10 +147,12 @@ export async function buildReport(files: string[], options: ReportOptions): Prom
     matched++;
     const service = serviceOf(e);
     const key = keyOf(e, options.by);
-    const id = `${key}\u0000${service}`;
+    // --by client: one row per name and address, so a name that moved (DHCP) shows each address it had.
+    const address = options.by === 'client' ? e.client : '';
+    const id = `${key}\u0000${address}\u0000${service}`;
     let cell = cells.get(id);
     if (cell === undefined) {
-      cell = { service, key, queries: 0, clients: options.by === 'client' ? null : new Set(), first: t, last: t };
+      cell = { service, key, address, queries: 0, clients: options.by === 'client' ? null : new Set(), first: t, last: t };
       cells.set(id, cell);
     }
     cell.queries++;
@@ -153,6 +163,7 @@ export async function buildReport(files: string[], options: ReportOptions): Prom
   const report: Report = { by: options.by, rows: [], files, matched, ...scan };
   report.rows = [...cells.values()].sort(byKeyThenQueries).map((c) => ({
     ...(options.by === 'service' ? {} : { key: c.key }),
+    ...(options.by === 'client' ? { address: c.address } : {}),
     service: c.service,
     queries: c.queries,
     clients: c.clients?.size ?? 1,
@@ -167,7 +178,9 @@ function keyOf(e: Entry, by: ReportBy): string {
     case 'service':
       return '';
     case 'client':
-      return e.client;
+      return e.clientName || '-';
+    case 'device':
+      return e.device || '-';
     case 'group':
       return e.group ?? '-';
     case 'day':
@@ -177,9 +190,10 @@ function keyOf(e: Entry, by: ReportBy): string {
   }
 }
 
-/** By key (clients, groups, days in order), then the busiest service first. */
+/** By key (clients, groups, days in order; unnamed clients last), then address, then the busiest service first. */
 function byKeyThenQueries(a: Cell, b: Cell): number {
-  if (a.key !== b.key) return a.key < b.key ? -1 : 1;
+  if (a.key !== b.key) return a.key === '-' ? 1 : b.key === '-' ? -1 : a.key < b.key ? -1 : 1;
+  if (a.address !== b.address) return a.address < b.address ? -1 : 1;
   return b.queries - a.queries || (a.service < b.service ? -1 : a.service > b.service ? 1 : 0);
 }
 
@@ -202,16 +216,18 @@ function parse(text: string): Entry | { event: string; count: number } | null {
 /** The report as a table, CSV or one JSON document. */
 export function formatReport(report: Report, format: 'table' | 'csv' | 'json'): string {
   const keyed = report.by !== 'service';
+  const byClient = report.by === 'client';
   if (format === 'json') {
     const rows = report.rows.map(({ key, ...rest }) => (keyed ? { [report.by]: key, ...rest } : rest));
     return JSON.stringify({ by: report.by, rows, lines: report.lines, matched: report.matched, bad: report.bad, dropped: report.dropped }) + '\n';
   }
-  const header = [...(keyed ? [report.by] : []), 'service', 'queries', ...(report.by === 'client' ? [] : ['clients']), 'first', 'last'];
+  const header = [...(keyed ? [report.by] : []), ...(byClient ? ['address'] : []), 'service', 'queries', ...(byClient ? [] : ['clients']), 'first', 'last'];
   const cells = report.rows.map((r) => [
     ...(keyed ? [r.key ?? ''] : []),
+    ...(byClient ? [r.address ?? ''] : []),
     r.service,
     String(r.queries),
-    ...(report.by === 'client' ? [] : [String(r.clients)]),
+    ...(byClient ? [] : [String(r.clients)]),
     r.first,
     r.last,
   ]);

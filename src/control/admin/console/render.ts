@@ -57,7 +57,7 @@ export function renderPage(data: ConsoleData | null): string {
 <main id="view">${view}</main>
 <section id="history"><h2>History and search</h2>
 <form id="history-form" class="add" autocomplete="off"><select name="range">${RANGE_OPTIONS}</select>
-<input name="client" placeholder="client, e.g. 10.1.2.7 or 10.1.2." maxlength="${MAX_TERM}"><input name="name" placeholder="part of a name" maxlength="${MAX_TERM}">
+<input name="client" placeholder="client: 10.1.2.7, 10.1.2. or a name" maxlength="${MAX_TERM}"><input name="name" placeholder="part of a name" maxlength="${MAX_TERM}">
 <input name="service" placeholder="service, e.g. deepseek or list:ai" maxlength="${MAX_TERM}"><button type="submit">Show</button></form>
 <div id="history-result"><p class="empty">${data ? 'Loading…' : 'Give the token above, then choose a range.'}</p></div></section>
 </body></html>
