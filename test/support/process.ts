@@ -26,18 +26,29 @@ export interface DaemonProcess {
 /** Resident memory of a process in KiB. */
 export const rssKb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 
+export interface SpawnOptions {
+  admin?: string;
+  /** The address to listen on (port 0: the kernel picks); default 127.0.0.1. */
+  listen?: string;
+  /** A network namespace to run it in (`ip netns exec`), as a resolver on that LAN. */
+  netns?: string;
+}
+
 /** Starts the daemon with `yaml` (files written beside it) and resolves once it says where it listens. */
-export async function spawnDaemon(yaml: string, files: Record<string, string> = {}, options: { admin?: string } = {}): Promise<DaemonProcess> {
+export async function spawnDaemon(yaml: string, files: Record<string, string> = {}, options: SpawnOptions = {}): Promise<DaemonProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'aifence-process-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   const file = join(dir, 'aifence.yaml');
   writeFileSync(file, yaml);
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', file, '--listen', '127.0.0.1:0', '--admin', options.admin ?? '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const listen = options.listen ?? '127.0.0.1';
+  const args = [CLI, 'serve', '--config', file, '--listen', `${listen}:0`, '--admin', options.admin ?? '127.0.0.1:0'];
+  const child = options.netns ? spawn('ip', ['netns', 'exec', options.netns, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  const bound = new RegExp(`"listen":\\["${listen.replace(/\./g, '\\.')}:(\\d+)"\\],"admin":"127\\.0\\.0\\.1:(\\d+)"`);
   const [port, adminPort] = await new Promise<[number, number]>((ok, fail) => {
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      const m = /"listen":\["127\.0\.0\.1:(\d+)"\],"admin":"127\.0\.0\.1:(\d+)"/.exec(out);
+      const m = bound.exec(out);
       if (m) ok([Number(m[1]), Number(m[2])]);
     });
     child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
