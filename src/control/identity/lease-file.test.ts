@@ -2,6 +2,9 @@
 // again after a change keeps what it said before for queries made before,
 // ended at the file's mtime; renewals go on; old intervals are forgotten.
 
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logger.js';
 import { LeaseFile } from './lease-file.js';
@@ -60,3 +63,26 @@ describe('a lease file read again', () => {
     expect(f.nameAt('10.0.0.8', T0 - MIN)).toBe('eve');
   });
 });
+
+describe('reading a lease file', () => {
+  it('a small file in place, a large one (over 256 KB) in the job thread, alike; a missing one names nobody and is not fatal', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aifence-leasefile-'));
+    const expiry = Math.floor(Date.now() / 1000) + 3600;
+    const line = (i: number) => `${expiry} 52:54:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')} 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} host-${i} *`;
+    for (const count of [10, 6000]) {
+      const path = join(dir, `leases-${count}`);
+      writeFileSync(path, Array.from({ length: count }, (_, i) => line(i)).join('\n') + '\n');
+      const f = new LeaseFile({ path, format: 'dnsmasq' }, log);
+      await f.start(false);
+      expect(f.leases).toBe(count);
+      expect(f.nameAt(`10.0.0.${count === 10 ? 9 : 7}`, Date.now())).toBe(count === 10 ? 'host-9' : 'host-7');
+      expect(f.nameAt('10.0.23.111', Date.now())).toBe(count === 10 ? undefined : `host-${23 * 256 + 111}`);
+      f.close();
+    }
+    const missing = new LeaseFile({ path: join(dir, 'none'), format: 'kea' }, log);
+    await missing.start(false);
+    expect(missing.reads).toBe(0);
+    expect(missing.nameAt('10.0.0.1', Date.now())).toBeUndefined();
+  });
+});
+
