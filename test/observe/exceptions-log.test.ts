@@ -80,11 +80,11 @@ describe('exception use in the query log', () => {
     const report = JSON.parse(stdout) as { rows: Record<string, unknown>[]; matched: number };
     expect(report.matched).toBe(4);
     expect(report.rows).toEqual([
-      { exception: 'allow service:copilot (office suite)', group: 'lab', client: LAB, service: 'copilot', queries: 1, first: expect.any(String), last: expect.any(String) },
-      { exception: `exception ${id} (token holder at 127.0.0.1: ticket 4711)`, group: 'lab', client: LAB, service: 'openai', queries: 3, first: expect.any(String), last: expect.any(String) },
+      { exception: 'allow service:copilot (office suite)', group: 'lab', client: '-', address: LAB, service: 'copilot', queries: 1, first: expect.any(String), last: expect.any(String) },
+      { exception: `exception ${id} (token holder at 127.0.0.1: ticket 4711)`, group: 'lab', client: '-', address: LAB, service: 'openai', queries: 3, first: expect.any(String), last: expect.any(String) },
     ]);
     const table = (await run(process.execPath, [resolve('dist/cli.js'), 'report', '--exceptions', '--log', log()])).stdout;
-    expect(table.split('\n')[0]).toMatch(/^exception\s+group\s+client\s+service\s+queries\s+first\s+last$/);
-    expect(table).toMatch(new RegExp(`exception ${id} \\(token holder at 127\\.0\\.0\\.1: ticket 4711\\)\\s+lab\\s+127\\.0\\.0\\.3\\s+openai\\s+3`));
+    expect(table.split('\n')[0]).toMatch(/^exception\s+group\s+client\s+address\s+service\s+queries\s+first\s+last$/);
+    expect(table).toMatch(new RegExp(`exception ${id} \\(token holder at 127\\.0\\.0\\.1: ticket 4711\\)\\s+lab\\s+-\\s+127\\.0\\.0\\.3\\s+openai\\s+3`));
   });
 });

@@ -99,6 +99,7 @@ export async function startDhcpLab(kind: DhcpServerKind, leaseSeconds = 3600): P
         c.on('exit', (code) => (code === 0 ? ok(text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>)) : fail(new Error(`dhcp client failed: ${err}`))));
       });
     const given = new Set<string>();
+    const clientMac = (JSON.parse(execFileSync('ip', ['-j', '-n', clientNs, 'link', 'show', 'dev', clientIf], { encoding: 'utf8' })) as { address: string }[])[0].address;
     const lab: DhcpLab = {
       kind,
       serverNs,
@@ -107,6 +108,9 @@ export async function startDhcpLab(kind: DhcpServerKind, leaseSeconds = 3600): P
       fromClient(address, command, args) {
         if (!given.has(address)) {
           ip('-n', clientNs, 'addr', 'add', `${address}/32`, 'dev', clientIf);
+          // The server answered the lease to the hardware address the client claimed (dhcp-client.mjs makes one up
+          // per host), and may have left that in its neighbour table: answers must reach the client's real interface.
+          ip('-n', serverNs, 'neigh', 'replace', address, 'lladdr', clientMac, 'dev', serverIf, 'nud', 'permanent');
           given.add(address);
         }
         return new Promise((ok) => {
