@@ -126,7 +126,7 @@ export class Daemon implements AdminTarget {
   /** Names for client addresses (identity: leases, static names, PTR); set at start, replaced when its config changes. */
   private identity: Identity | null = null;
   /** The client's host name at a query's time, for the query log, its sinks and the console (block page requests too). */
-  readonly clientName: ClientNames = (address, time) => this.identity?.nameAt(address, time) ?? '';
+  readonly clientName: ClientNames = (address, time) => (this.identity === null ? '' : this.identity.nameAt(address, time));
   readonly metrics: Metrics;
 
   private constructor(

@@ -20,7 +20,8 @@ const resolved = (path: string): string => {
   }
 };
 
-export function watchFiles(paths: readonly string[], onChange: () => void, debounceMs = 300): () => void {
+/** `onEvent`, if given, hears each change at once, before the debounce: a reader can know its copy is stale meanwhile. */
+export function watchFiles(paths: readonly string[], onChange: () => void, debounceMs = 300, onEvent?: () => void): () => void {
   const byDir = new Map<string, Set<string>>();
   // Directories holding a watched path that is a link: only there can another name's event move a target.
   const linked = new Set<string>();
@@ -59,6 +60,7 @@ export function watchFiles(paths: readonly string[], onChange: () => void, debou
       const links = linked.has(dir);
       const w = watch(dir, (_event, file) => {
         if (file !== null && !names.has(file.toString()) && !(links && retargeted())) return;
+        onEvent?.();
         clearTimeout(timer);
         timer = setTimeout(onChange, debounceMs);
       });

@@ -52,14 +52,26 @@ export class Identity {
     return this.hosts.size === 0 && this.files.length === 0 && this.reverse === null;
   }
 
-  /** The client's name at `time`, '' when none is known (yet: a PTR name is asked for the next time). */
-  nameAt(address: string, time: number): string {
-    return this.lookup(address, time) ?? this.lookup(canonical(address), time) ?? this.reverse?.nameOf(canonical(address)) ?? '';
+  /**
+   * The client's name at `time`, '' when none is known (yet: a PTR name is
+   * asked for the next time); null when a lease file changed at or before
+   * `time` and has not been read since: the lease may have passed to
+   * someone else, so the caller asks again shortly (the query log holds the
+   * line) rather than name the previous holder.
+   */
+  nameAt(address: string, time: number): string | null {
+    // Keys are canonical; a client's address nearly always is already (the kernel wrote it).
+    const key = canonical(address);
+    const fixed = this.hosts.get(key);
+    if (fixed !== undefined) return fixed;
+    for (const f of this.files) {
+      const changed = f.changedSince;
+      if (changed !== 0 && changed <= time) return null;
+    }
+    return this.leased(key, time) ?? this.reverse?.nameOf(key) ?? '';
   }
 
-  private lookup(address: string, time: number): string | undefined {
-    const fixed = this.hosts.get(address);
-    if (fixed !== undefined) return fixed;
+  private leased(address: string, time: number): string | undefined {
     for (const f of this.files) {
       const name = f.nameAt(address, time);
       if (name) return name;
@@ -85,8 +97,9 @@ export class Identity {
   }
 }
 
-/** `::ffff:10.0.0.5` as `10.0.0.5`, IPv6 compressed and lower-cased: how leases and `hosts` are keyed. */
+/** `::ffff:10.0.0.5` as `10.0.0.5`, IPv6 compressed and lower-cased: how leases and `hosts` are keyed. An IPv4 address is returned as it is. */
 function canonical(address: string): string {
+  if (!address.includes(':')) return address;
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   return mapped ? mapped[1] : canonicalAddress(address);
 }

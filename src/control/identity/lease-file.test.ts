@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/logger.js';
+import { Identity } from './identity.js';
 import { LeaseFile } from './lease-file.js';
 import type { Lease } from './leases.js';
 
@@ -83,6 +84,38 @@ describe('reading a lease file', () => {
     await missing.start(false);
     expect(missing.reads).toBe(0);
     expect(missing.nameAt('10.0.0.1', Date.now())).toBeUndefined();
+  });
+});
+
+describe('a watched lease file that changes', () => {
+  it('is stale from the change until it is read: the name of a query asked then cannot be said (null), not the previous holder\'s', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aifence-leasewatch-'));
+    const path = join(dir, 'dnsmasq.leases');
+    const expiry = Math.floor(Date.now() / 1000) + 3600;
+    writeFileSync(path, `${expiry} 52:54:00:00:00:01 10.0.0.5 alice-laptop *\n`);
+    const identity = await Identity.start({ leases: [{ path, format: 'dnsmasq' }], hosts: [], reverse: null }, log, { watch: true, reverse: false });
+    try {
+      const file = identity.files[0];
+      expect(identity.nameAt('10.0.0.5', Date.now())).toBe('alice-laptop');
+      // alice's lease passes to dave. The change is heard at once; the read follows the debounce.
+      let stale = 0;
+      for (let attempt = 0; attempt < 10 && stale === 0; attempt++) {
+        const reads = file.reads;
+        writeFileSync(path, `${expiry} 52:54:00:00:00:02 10.0.0.5 ${attempt % 2 ? 'dave-tablet' : 'dave-laptop'} *\n`);
+        while (file.reads === reads && file.changedSince === 0) await new Promise((r) => setTimeout(r, 1));
+        stale = file.changedSince;
+        if (stale !== 0) {
+          expect(identity.nameAt('10.0.0.5', stale)).toBeNull();
+          expect(identity.nameAt('10.0.0.5', stale - 1)).toMatch(/^(alice-laptop|dave-(tablet|laptop))$/); // asked before the change: what was read
+        }
+        while (file.reads === reads) await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(stale).not.toBe(0);
+      expect(file.changedSince).toBe(0);
+      expect(identity.nameAt('10.0.0.5', Date.now())).toMatch(/^dave-(tablet|laptop)$/);
+    } finally {
+      identity.close();
+    }
   });
 });
 

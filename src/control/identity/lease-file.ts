@@ -4,7 +4,10 @@
 // the query's time, not at the time the log line is written: a lease that
 // ends, is released or passes to another host keeps its name for the time
 // it was in force (until the change the file showed, at the file's mtime).
-// Intervals that ended more than HISTORY_MS ago are forgotten.
+// Intervals that ended more than HISTORY_MS ago are forgotten. Between a
+// change to the file and the read of it, what it said is stale for queries
+// asked since: the file says so (`changedSince`), and the log holds their
+// lines until the read (identity.ts) rather than name the previous holder.
 
 import { type Stats, promises as fs } from 'node:fs';
 import type { LeaseSource } from '../config/identity.js';
@@ -56,6 +59,8 @@ export class LeaseFile {
   private unwatch: () => void = () => undefined;
   private reading: Promise<void> | null = null;
   private again = false;
+  /** When a change to the file was first heard and not yet read (0: what was read is current). */
+  private changed = 0;
   private closed = false;
   /** Reads so far (tests wait for one). */
   reads = 0;
@@ -71,12 +76,21 @@ export class LeaseFile {
   /** The first read, then watching; a file that cannot be read yet is logged and watched for. */
   async start(watch: boolean): Promise<void> {
     await this.read();
-    if (watch && !this.closed) this.unwatch = watchFiles([this.source.path], () => void this.read(), 50);
+    if (watch && !this.closed) {
+      this.unwatch = watchFiles([this.source.path], () => void this.read(), 50, () => {
+        if (this.changed === 0) this.changed = this.clock();
+      });
+    }
   }
 
   close(): void {
     this.closed = true;
     this.unwatch();
+  }
+
+  /** When the file changed and has not been read since (0: what was read is current): a lease at or after it may be another's. */
+  get changedSince(): number {
+    return this.changed;
   }
 
   /** Reads the file again; a read already running is followed by one more. */
@@ -97,6 +111,17 @@ export class LeaseFile {
 
   private async readOnce(): Promise<void> {
     const { path, format } = this.source;
+    // A change heard from now on is not in this read: the next read takes it (`again`).
+    const started = this.clock();
+    try {
+      await this.readAndApply(path, format);
+    } finally {
+      // Read (or failed to): what is known is as current as it gets, unless the file changed again meanwhile.
+      if (this.changed !== 0 && this.changed <= started) this.changed = 0;
+    }
+  }
+
+  private async readAndApply(path: string, format: LeaseSource['format']): Promise<void> {
     let read: LeaseRead;
     try {
       // A small file is read here at once: a client asks DNS right after its lease, and its first lines should carry its name.

@@ -4,8 +4,15 @@
 // it gave (chosen by the admin for that device), else its host name, with
 // the address beside (`alice-phone (10.0.0.5)`), or the address alone.
 
-/** The client's host name at the query's time ('' when none is known). */
-export type ClientNames = (address: string, time: number) => string;
+/**
+ * The client's host name at the query's time: '' when none is known; null
+ * when it cannot be said yet (a lease file changed since the query and is
+ * being read): ask again shortly, or take '' when waiting no longer helps.
+ */
+export type ClientNames = (address: string, time: number) => string | null;
+
+/** How long a log line may wait for a lease file being read: reads take milliseconds; a file that cannot be read is given up sooner. */
+export const NAME_WAIT_MS = 2000;
 
 export const NO_NAMES: ClientNames = () => '';
 

@@ -41,6 +41,33 @@ const lines = (path: string) =>
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('QueryLog', () => {
+  it('holds a line while its client\'s name cannot be said yet (a lease file being read), writes it with the name once it can, and never holds at close', async () => {
+    let reading = true;
+    const names = (address: string) => (reading && address === '10.1.2.3' ? null : address === '10.1.2.3' ? 'dave-tablet' : '');
+    const { path, qlog } = setup({}, { names });
+    qlog.observe(event('first.example', 1, { client: '10.9.9.9' }));
+    qlog.observe(event('held.example', 1, { time: Date.now() }));
+    qlog.observe(event('after.example', 1, { client: '10.9.9.9', time: Date.now() }));
+    qlog.flush();
+    await new Promise((r) => setTimeout(r, 50));
+    // The line before it is written; it and the ones after it wait, in order.
+    expect(lines(path).map((l) => l.name)).toEqual(['first.example']);
+    reading = false;
+    qlog.flush();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(lines(path).map((l) => [l.name, l.clientName])).toEqual([
+      ['first.example', undefined],
+      ['held.example', 'dave-tablet'],
+      ['after.example', undefined],
+    ]);
+    // Closing writes what waits, without a name it cannot say.
+    reading = true;
+    qlog.observe(event('closing.example', 1, { time: Date.now() }));
+    await qlog.close();
+    expect(lines(path).at(-1)).toMatchObject({ name: 'closing.example', client: '10.1.2.3' });
+    expect(lines(path).at(-1)).not.toHaveProperty('clientName');
+  });
+
   it('names the client (clientName: its name at the query\'s time) and the device it gave, beside its address; anonymize drops both', async () => {
     const asked: [string, number][] = [];
     const names = (address: string, time: number) => {

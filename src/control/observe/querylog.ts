@@ -17,8 +17,8 @@ import { rcodeName, typeName } from '../../wire/mnemonics.js';
 import type { QueryEvent, QueryObserver } from '../../shared/events.js';
 import type { AuditEvent, AuditSink } from './audit.js';
 import { durationText } from '../state/requests.js';
-import { EntryRing } from './ring.js';
-import { type ClientNames, NO_NAMES } from '../identity/who.js';
+import { type Entry, EntryRing } from './ring.js';
+import { type ClientNames, NAME_WAIT_MS, NO_NAMES } from '../identity/who.js';
 import type { Logger } from '../../shared/logger.js';
 import { Guard } from '../../shared/guard.js';
 
@@ -243,10 +243,14 @@ export class QueryLog implements QueryObserver, AuditSink {
       lines += this.audits.length;
       this.audits = [];
     }
-    for (let k = 0; k < n; k++) {
+    let k = 0;
+    for (; k < n; k++) {
       // An entry that cannot be written is dropped alone, counted; the batch goes on.
       try {
-        text += this.line(k) + '\n';
+        const name = this.nameOf(this.ring.at(k));
+        // Its client's lease is being read again: it and the entries after it wait for the next tick.
+        if (name === undefined) break;
+        text += this.line(k, name) + '\n';
         lines++;
       } catch (err) {
         this.droppedTotal++;
@@ -254,8 +258,10 @@ export class QueryLog implements QueryObserver, AuditSink {
         this.guard.failed(this.observerName, err);
       }
     }
-    this.ring.shift(n);
-    if (this.ring.count > 0 && !probing) this.queueFlush();
+    this.ring.shift(k);
+    if (this.ring.count > 0 && !probing && k === n) this.queueFlush();
+    // Nothing to write (every entry waits, no audit line, no drop to note).
+    if (!probing && lines === 0 && this.droppedUnnoted === 0) return;
     const noted = this.droppedUnnoted;
     if (noted > 0) {
       text += JSON.stringify({ time: new Date().toISOString(), event: 'dropped', count: noted }) + '\n';
@@ -282,16 +288,25 @@ export class QueryLog implements QueryObserver, AuditSink {
     await Promise.all([...this.retired, this.ended(this.stream)]);
   }
 
+  /**
+   * The entry's client name ('' for none, and always with anonymize: a name
+   * identifies a person as the full address does), or undefined while a
+   * lease file that changed since the query is being read (up to
+   * NAME_WAIT_MS; never when closing).
+   */
+  private nameOf(s: Entry): string | undefined {
+    if (this.config.anonymize) return '';
+    const name = this.names(s.client, s.time);
+    if (name !== null) return name;
+    return this.closed || Date.now() - s.time > NAME_WAIT_MS ? '' : undefined;
+  }
+
   /** One entry as JSON. Addresses and mnemonics need no escaping; names and config strings go through JSON.stringify. */
-  private line(k: number): string {
+  private line(k: number, clientName: string): string {
     const s = this.ring.at(k);
     let line = `{"time":"${new Date(s.time).toISOString()}","client":"${this.config.anonymize ? anonymizeAddress(s.client) : s.client}"`;
-    // Names identify a person as the full address does: anonymize drops them.
-    if (!this.config.anonymize) {
-      const name = this.names(s.client, s.time);
-      if (name) line += `,"clientName":${JSON.stringify(name)}`;
-      if (s.device) line += `,"device":${JSON.stringify(s.device)}`;
-    }
+    if (clientName) line += `,"clientName":${JSON.stringify(clientName)}`;
+    if (s.device && !this.config.anonymize) line += `,"device":${JSON.stringify(s.device)}`;
     if (s.group) line += `,"group":${JSON.stringify(s.group)}`;
     if (s.nameLen > 0) line += `,"name":${JSON.stringify(this.ring.name(k))},"type":"${typeName(s.qtype)}"`;
     line += `,"verdict":"${s.verdict}","cached":${s.cached}`;

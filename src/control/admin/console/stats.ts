@@ -64,7 +64,8 @@ export class ConsoleStats implements QueryObserver {
     m.total++;
     bump(m.service, e.list.startsWith('service:') ? e.list.slice(8) : e.list ? `list:${e.list}` : '-');
     bump(m.group, e.group || '-');
-    bump(m.client, clientLabel(e.client, this.names(e.client, e.time), e.device));
+    // The live view takes the name known now (a lease file being read names nobody for these few milliseconds).
+    bump(m.client, clientLabel(e.client, this.names(e.client, e.time) ?? '', e.device));
   }
 
   /** The last hour's totals. */

@@ -19,9 +19,9 @@ import type { QueryEvent, QueryObserver } from '../../../shared/events.js';
 import type { Logger } from '../../../shared/logger.js';
 import { Guard } from '../../../shared/guard.js';
 import { anonymizeAddress, policyDecided } from '../querylog.js';
-import { EntryRing } from '../ring.js';
+import { type Entry, EntryRing } from '../ring.js';
 import type { AuditEvent, AuditSink } from '../audit.js';
-import { type ClientNames, NO_NAMES } from '../../identity/who.js';
+import { type ClientNames, NAME_WAIT_MS, NO_NAMES } from '../../identity/who.js';
 
 export const TABLE = 'aifence_queries';
 /** Access requests and decisions: one row each, beside the queries. */
@@ -278,17 +278,22 @@ export class PostgresQueryLog implements QueryObserver, AuditSink {
     const n = Math.min(this.ring.count, this.batch);
     const rows = new Rows(n);
     let m = 0;
-    for (let k = 0; k < n; k++) {
+    let k = 0;
+    for (; k < n; k++) {
       // An entry that cannot be made a row is dropped alone, counted; the batch goes on.
       try {
-        this.row(k, m, rows);
+        const name = this.nameOf(this.ring.at(k));
+        // Its client's lease is being read again: it and the entries after it wait for the next tick.
+        if (name === undefined) break;
+        this.row(k, m, rows, name);
         m++;
       } catch (err) {
         this.droppedTotal++;
         this.guard.failed(this.observerName, err);
       }
     }
-    this.ring.shift(n);
+    this.ring.shift(k);
+    if (k === 0) return;
     const before = this.written + this.rejected;
     this.sending = this.insert(client, rows, 0, m)
       .then(() => {
@@ -342,15 +347,23 @@ export class PostgresQueryLog implements QueryObserver, AuditSink {
     }
   }
 
+  /** The entry's client name ('' for none, and always with anonymize), or undefined while a lease file that changed since the query is being read (up to NAME_WAIT_MS; never when closing). */
+  private nameOf(s: Entry): string | undefined {
+    if (this.config.anonymize) return '';
+    const name = this.names(s.client, s.time);
+    if (name !== null) return name;
+    return this.closed || Date.now() - s.time > NAME_WAIT_MS ? '' : undefined;
+  }
+
   /** The k-th waiting entry into row i of the batch's columns. */
-  private row(k: number, i: number, rows: Rows): void {
+  private row(k: number, i: number, rows: Rows, clientName: string): void {
     const s = this.ring.at(k);
     const service = s.list.startsWith('service:') ? s.list.slice(8) : null;
     rows.time[i] = s.time;
     const anonymize = this.config.anonymize;
     rows.client[i] = anonymize ? anonymizeAddress(s.client) : s.client;
     // Names identify a person as the full address does: anonymize drops them.
-    rows.clientName[i] = anonymize ? null : this.names(s.client, s.time) || null;
+    rows.clientName[i] = clientName || null;
     rows.device[i] = anonymize ? null : s.device || null;
     rows.group[i] = s.group || null;
     rows.name[i] = s.nameLen > 0 ? this.ring.name(k) : null;
