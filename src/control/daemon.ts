@@ -170,7 +170,7 @@ export class Daemon implements AdminTarget {
     this.consoleStats = new ConsoleStats(clock, this.clientName);
     this.observers.add(this.consoleStats);
     const requests = new AccessRequestStore(config.state, options.log, clock, join(config.dataDir, 'access-requests.json'));
-    this.desk = new AccessDesk(requests, () => this.exceptions, (e) => this.audit(e), clock);
+    this.desk = new AccessDesk(requests, () => this.exceptions, (e) => this.audit(e), clock, this.clientName);
     registerBlockPageMetrics(this.metrics.registry, {
       views: () => (this.page ? { html: this.page.server.stats.html, json: this.page.server.stats.json } : null),
       certificates: () => (this.page ? { cached: this.page.certificates.size, minted: this.page.certificates.stats.minted } : null),

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCatalogue } from '../../src/control/catalogue/index.js';
+import { renderView } from '../../src/control/admin/console/render.js';
 import { TYPES, query } from '../support/client.js';
 import { makeCa } from '../support/certs.js';
 import { curl, curlStatuses } from '../support/curl.js';
@@ -50,6 +51,7 @@ blockPage:
   message: Generative AI services are not allowed on this network (circular 2026/12).
   requests: on
 queryLog: { mode: blocked, path: queries.jsonl }
+identity: { hosts: { 127.0.0.1: admin-laptop } }
 groups:
   default: { block: [service:deepseek] }
   interns: { clients: [127.0.0.64/26], block: [service:deepseek], answer: nxdomain }
@@ -178,7 +180,7 @@ groups:
     expect(sent.headers.location).toBe('/');
     const listed = (await api('GET', '/requests')).body.requests;
     expect(listed).toHaveLength(1);
-    expect(listed[0]).toMatchObject({ client: '127.0.0.1', name: 'chat.deepseek.com', service: 'deepseek', group: 'default', reason: 'Evaluating the model for ticket 4711', duration: '1d', status: 'pending' });
+    expect(listed[0]).toMatchObject({ client: '127.0.0.1', clientName: 'admin-laptop', name: 'chat.deepseek.com', service: 'deepseek', group: 'default', reason: 'Evaluating the model for ticket 4711', duration: '1d', status: 'pending' });
     expect(Date.parse(listed[0].created)).toBeGreaterThan(Date.now() - 60_000);
     const reload = await page('chat.deepseek.com');
     expect(reload.body).toContain('data-status="pending"');
@@ -225,12 +227,14 @@ groups:
 
     await expect.poll(() => auditLines(d.dir).length, { timeout: 5000 }).toBe(4);
     const audit = auditLines(d.dir);
-    expect(audit.map((e) => [e.event, e.client])).toEqual([
-      ['access-request', '127.0.0.1'],
-      ['access-approved', '127.0.0.1'],
-      ['access-request', '127.0.0.2'],
-      ['access-denied', '127.0.0.2'],
+    // Who asked, by name where identity knows it (kept with the request, so the decision names them too).
+    expect(audit.map((e) => [e.event, e.client, e.clientName])).toEqual([
+      ['access-request', '127.0.0.1', 'admin-laptop'],
+      ['access-approved', '127.0.0.1', 'admin-laptop'],
+      ['access-request', '127.0.0.2', undefined],
+      ['access-denied', '127.0.0.2', undefined],
     ]);
+    expect(renderView(d.daemon.consoleData())).toContain('<td>admin-laptop (127.0.0.1)</td>');
     expect(audit[1]).toMatchObject({ request: id, by: 'token holder at 127.0.0.1', service: 'deepseek', name: 'chat.deepseek.com', duration: '2h', exception: approved.body.exception.id });
     // aifence report reads past them: they are the log's own lines, not broken ones.
     const report = JSON.parse(execFileSync(process.execPath, [resolve('dist/cli.js'), 'report', '--log', join(d.dir, 'queries.jsonl'), '--format', 'json'], { encoding: 'utf8' }));

@@ -67,7 +67,7 @@ describe.runIf(present)('query log to PostgreSQL (two processes)', () => {
     // b anonymises: its clients are networks, and their names are dropped.
     expect(new Set(rows.filter((r) => r.instance === 'site1-b').map((r) => `${r.client} ${r.client_name}`))).toEqual(new Set(['127.0.0.0 null']));
     // Migrated once, whoever came first.
-    expect((await sql.query('SELECT version FROM aifence_schema')).rows).toEqual([{ version: 8 }]);
+    expect((await sql.query('SELECT version FROM aifence_schema')).rows).toEqual([{ version: 9 }]);
     const byClient = JSON.parse((await run(process.execPath, [resolve('dist/cli.js'), 'report', '--db', db.url, '--by', 'client', '--format', 'json'])).stdout);
     expect(byClient.rows.map((r: { client: string; address: string; queries: number }) => [r.client, r.address, r.queries])).toEqual([
       ['office-pc', '127.0.0.1', 3],
@@ -103,11 +103,11 @@ describe.runIf(present)('query log to PostgreSQL (two processes)', () => {
     expect(sent.status).toBe(303);
     const id = (await api(a, 'GET', '/requests')).body.requests[0].id;
     expect((await api(a, 'POST', `/requests/${id}/approve`)).status).toBe(200);
-    const audit = async () => (await sql.query('SELECT event, request, client, grp, name, selector, reason, duration_s, by_whom, until IS NOT NULL AS has_until, exception IS NOT NULL AS has_exception FROM aifence_audit ORDER BY time')).rows;
+    const audit = async () => (await sql.query('SELECT event, request, client, client_name, grp, name, selector, reason, duration_s, by_whom, until IS NOT NULL AS has_until, exception IS NOT NULL AS has_exception FROM aifence_audit ORDER BY time')).rows;
     await within(5000, async () => (await audit()).length === 2, 'audit rows land');
     const rows = await audit();
-    expect(rows[0]).toEqual({ event: 'access-request', request: id, client: '127.0.0.1', grp: 'default', name: 'chat.banned.test', selector: 'list:ai', reason: 'ticket 4711; DROP TABLE x', duration_s: 604800, by_whom: null, has_until: false, has_exception: false });
-    expect(rows[1]).toMatchObject({ event: 'access-approved', request: id, by_whom: `token holder at 127.0.0.1`, has_until: true, has_exception: true });
+    expect(rows[0]).toEqual({ event: 'access-request', request: id, client: '127.0.0.1', client_name: 'office-pc', grp: 'default', name: 'chat.banned.test', selector: 'list:ai', reason: 'ticket 4711; DROP TABLE x', duration_s: 604800, by_whom: null, has_until: false, has_exception: false });
+    expect(rows[1]).toMatchObject({ event: 'access-approved', request: id, client_name: 'office-pc', by_whom: `token holder at 127.0.0.1`, has_until: true, has_exception: true });
   });
 
   it('deletes rows older than queryLog.retention', async () => {

@@ -12,7 +12,7 @@ export type AuditEvent = {
   event: AuditKind;
   /** The access request's id. */
   request: string;
-} & Pick<AccessRequest, 'client' | 'name' | 'select' | 'service' | 'group' | 'reason' | 'duration' | 'by' | 'until' | 'exception'>;
+} & Pick<AccessRequest, 'client' | 'clientName' | 'name' | 'select' | 'service' | 'group' | 'reason' | 'duration' | 'by' | 'until' | 'exception'>;
 
 /** Where audit events go besides the daemon's log. */
 export interface AuditSink {

@@ -70,6 +70,8 @@ export function auditLine(e: AuditEvent, anonymize: boolean): string {
     event: e.event,
     request: e.request,
     client: anonymize ? anonymizeAddress(e.client) : e.client,
+    // As in query lines: a name identifies a person as the full address does.
+    ...(e.clientName === undefined || anonymize ? {} : { clientName: e.clientName }),
     group: e.group,
     name: e.name,
     ...(e.service === null ? {} : { service: e.service }),

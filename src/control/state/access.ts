@@ -11,10 +11,13 @@ import type { ExceptionView, RuntimeExceptions } from './exceptions.js';
 import { MAX_EXCEPTION_SECONDS } from './rules.js';
 import { type AccessRequest, type AccessRequestStore, RequestRefused, type RequestStatus, durationText } from './requests.js';
 import { StateUnavailable } from './runtime.js';
+import { type ClientNames, NO_NAMES } from '../identity/who.js';
 
 export interface RequestView {
   id: string;
   client: string;
+  /** The client's name when it asked (identity), when one was known. */
+  clientName?: string;
   name: string;
   service: string | null;
   select: string;
@@ -47,6 +50,7 @@ export function requestView(r: AccessRequest): RequestView {
     created: iso(r.created)!,
     instance: r.instance,
   };
+  if (r.clientName !== undefined) view.clientName = r.clientName;
   if (r.decided !== undefined) Object.assign(view, { decided: iso(r.decided), by: r.by });
   if (r.until !== undefined) Object.assign(view, { until: iso(r.until), exception: r.exception });
   return view;
@@ -73,13 +77,16 @@ export class AccessDesk {
     private readonly exceptions: () => RuntimeExceptions,
     private readonly audit: (e: AuditEvent) => void,
     private readonly clock: () => number,
+    /** Who the client is (identity): its name is kept with its request, for the admin deciding and the audit trail. */
+    private readonly names: ClientNames = NO_NAMES,
   ) {}
 
-  /** Takes a request from the page (fields checked there); an identical one still waiting is returned instead. */
-  async request(fields: Omit<AccessRequest, 'id' | 'status' | 'created' | 'instance'>): Promise<{ request: AccessRequest; existing: boolean }> {
+  /** Takes a request from the page (fields checked there), with the client's name when one is known; an identical one still waiting is returned instead. */
+  async request(fields: Omit<AccessRequest, 'id' | 'status' | 'created' | 'instance' | 'clientName'>): Promise<{ request: AccessRequest; existing: boolean }> {
     await this.store.refresh();
     try {
-      const taken = await this.store.create(fields);
+      const clientName = this.names(fields.client, this.clock());
+      const taken = await this.store.create(clientName ? { ...fields, clientName } : fields);
       if (!taken.existing) {
         this.counts.created++;
         this.audit(this.event('access-request', taken.request));
@@ -168,6 +175,7 @@ export class AccessDesk {
 
   private event(kind: AuditEvent['event'], r: AccessRequest): AuditEvent {
     const e: AuditEvent = { time: this.clock(), event: kind, request: r.id, client: r.client, name: r.name, select: r.select, service: r.service, group: r.group, reason: r.reason, duration: r.duration };
+    if (r.clientName !== undefined) e.clientName = r.clientName;
     if (r.by !== undefined) e.by = r.by;
     if (r.until !== undefined) e.until = r.until;
     if (r.exception !== undefined) e.exception = r.exception;

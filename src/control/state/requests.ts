@@ -35,6 +35,8 @@ export interface AccessRequest {
   id: string;
   /** Who asked: the address the page was reached from. */
   client: string;
+  /** The client's name when it asked (identity: a lease, a static name, a PTR name), in presentation form; absent when none was known. */
+  clientName?: string;
   /** The blocked name, in presentation form. */
   name: string;
   /** What an approval opens: the selector that blocked the name (`service:ID`, `list:NAME`). */
@@ -379,8 +381,11 @@ export function parseRequest(id: string, text: string): AccessRequest | null {
   if (!time(r.created) || !line(r.instance, 63) || !INSTANCE.test(r.instance!)) return null;
   if (r.status !== 'pending' && (!time(r.decided) || !line(r.by, 500))) return null;
   if (r.status === 'approved' && (!time(r.until) || !line(r.exception, 12))) return null;
-  const { client, name, select, service, group, reason, duration, status, created, instance, decided, by, until, exception } = r as AccessRequest;
+  // A name is what identity writes: printable ASCII, bounded (253 bytes, each at most 4 characters).
+  if (r.clientName !== undefined && !(line(r.clientName, 1012) && /^[\x21-\x7e]+$/.test(r.clientName))) return null;
+  const { client, clientName, name, select, service, group, reason, duration, status, created, instance, decided, by, until, exception } = r as AccessRequest;
   const out: AccessRequest = { id, client, name, select, service: service ?? null, group, reason, duration, status, created, instance };
+  if (clientName !== undefined) out.clientName = clientName;
   if (status !== 'pending') Object.assign(out, { decided, by });
   if (status === 'approved') Object.assign(out, { until, exception });
   return out;

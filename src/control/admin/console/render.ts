@@ -8,6 +8,7 @@
 
 import type { ExceptionView } from '../../state/exceptions.js';
 import type { RequestView } from '../../state/access.js';
+import { clientLabel } from '../../identity/who.js';
 import { visible } from '../../../text/visible.js';
 import type { SharedStateStatus } from '../../state/runtime.js';
 import type { History, HistoryQuery, Range } from '../../observe/history.js';
@@ -112,6 +113,7 @@ function requestsSection(requests: RequestView[]): string {
   const pending = requests.filter((r) => r.status === 'pending');
   const decided = requests.filter((r) => r.status !== 'pending').slice(0, 10);
   const what = (r: RequestView) => `${escapeHtml(r.name)} <span class="empty">(${escapeHtml(r.select)})</span>`;
+  const who = (r: RequestView) => escapeHtml(clientLabel(r.client, r.clientName));
   const waiting =
     pending.length === 0
       ? '<p class="empty">none waiting</p>'
@@ -119,14 +121,14 @@ function requestsSection(requests: RequestView[]): string {
 ${pending
   .map(
     (r) =>
-      `<tr data-request="${attr(r.id)}"><td>${time(r.created)}</td><td>${escapeHtml(r.client)}</td><td>${escapeHtml(r.group)}</td><td>${what(r)}</td><td>${escapeHtml(r.duration)}</td><td>${escapeHtml(r.reason)}</td><td class="actions"><button data-action="approve" data-id="${attr(r.id)}">Approve</button> <button data-action="deny" data-id="${attr(r.id)}">Deny</button></td></tr>`,
+      `<tr data-request="${attr(r.id)}"><td>${time(r.created)}</td><td>${who(r)}</td><td>${escapeHtml(r.group)}</td><td>${what(r)}</td><td>${escapeHtml(r.duration)}</td><td>${escapeHtml(r.reason)}</td><td class="actions"><button data-action="approve" data-id="${attr(r.id)}">Approve</button> <button data-action="deny" data-id="${attr(r.id)}">Deny</button></td></tr>`,
   )
   .join('\n')}</tbody></table>`;
   const history =
     decided.length === 0
       ? ''
       : `<table class="decided"><thead><tr><th>decided</th><th>client</th><th>for</th><th>decision</th><th>by</th></tr></thead><tbody>
-${decided.map((r) => `<tr data-request="${attr(r.id)}" data-status="${r.status}"><td>${time(r.decided ?? r.created)}</td><td>${escapeHtml(r.client)}</td><td>${what(r)}</td><td>${r.status === 'approved' ? `<span class="ok">approved</span> until ${time(r.until ?? r.created)}` : '<span class="bad">denied</span>'}</td><td>${escapeHtml(r.by ?? '')}</td></tr>`).join('\n')}</tbody></table>`;
+${decided.map((r) => `<tr data-request="${attr(r.id)}" data-status="${r.status}"><td>${time(r.decided ?? r.created)}</td><td>${who(r)}</td><td>${what(r)}</td><td>${r.status === 'approved' ? `<span class="ok">approved</span> until ${time(r.until ?? r.created)}` : '<span class="bad">denied</span>'}</td><td>${escapeHtml(r.by ?? '')}</td></tr>`).join('\n')}</tbody></table>`;
   return `<section class="access"><h2>Access requests</h2>
 ${waiting}${history}</section>`;
 }

@@ -68,6 +68,8 @@ const MIGRATIONS: string[] = [
   `CREATE INDEX ${AUDIT_TABLE}_time ON ${AUDIT_TABLE} (time)`,
   // Who the client was (identity): its host name at the query's time, and the device id it gave over DoH or DoT.
   `ALTER TABLE ${TABLE} ADD COLUMN client_name text, ADD COLUMN device text`,
+  // And of whoever made an access request.
+  `ALTER TABLE ${AUDIT_TABLE} ADD COLUMN client_name text`,
 ];
 const LOCK_ID = 0x41_49_46_4e; // "AIFN"
 
@@ -259,7 +261,7 @@ export class PostgresQueryLog implements QueryObserver, AuditSink {
       .query(AUDIT_INSERT, [
         col((e) => e.time), this.instance, col((e) => e.event), col((e) => e.request), col((e) => (anonymize ? anonymizeAddress(e.client) : e.client)),
         col((e) => e.group), col((e) => e.name), col((e) => e.service), col((e) => e.select), col((e) => e.reason), col((e) => e.duration),
-        col((e) => e.by ?? null), col((e) => e.until ?? null), col((e) => e.exception ?? null),
+        col((e) => e.by ?? null), col((e) => e.until ?? null), col((e) => e.exception ?? null), col((e) => (anonymize ? null : (e.clientName ?? null))),
       ])
       .then(() => {
         this.written += batch.length;
@@ -458,10 +460,10 @@ const INSERT = `INSERT INTO ${TABLE} (time, instance, client, grp, name, qtype, 
   FROM unnest($1::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[], $12::text[], $13::real[], $14::text[], $15::text[], $16::text[])
     AS x(t, c, g, n, q, v, ca, s, l, r, u, la, ex, cn, dv)`;
 
-const AUDIT_INSERT = `INSERT INTO ${AUDIT_TABLE} (time, instance, event, request, client, grp, name, service, selector, reason, duration_s, by_whom, until, exception)
-  SELECT to_timestamp(t / 1000), $2, ev, rq, c, g, n, s, se, r, d, b, CASE WHEN u IS NULL THEN NULL ELSE to_timestamp(u / 1000) END, x
-  FROM unnest($1::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::integer[], $12::text[], $13::float8[], $14::text[])
-    AS x0(t, ev, rq, c, g, n, s, se, r, d, b, u, x)`;
+const AUDIT_INSERT = `INSERT INTO ${AUDIT_TABLE} (time, instance, event, request, client, grp, name, service, selector, reason, duration_s, by_whom, until, exception, client_name)
+  SELECT to_timestamp(t / 1000), $2, ev, rq, c, g, n, s, se, r, d, b, CASE WHEN u IS NULL THEN NULL ELSE to_timestamp(u / 1000) END, x, cn
+  FROM unnest($1::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::integer[], $12::text[], $13::float8[], $14::text[], $15::text[])
+    AS x0(t, ev, rq, c, g, n, s, se, r, d, b, u, x, cn)`;
 
 /**
  * The server refused the rows for what they hold (SQLSTATE class 22, data
