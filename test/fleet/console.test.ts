@@ -135,10 +135,14 @@ describe.runIf(present)('the console in Chromium', () => {
     expect((await query(d.port, 'new-ai.test', TYPES.A)).rcode).toBe(0);
     // Its use: counted as allowed by exception, live and in the history, with who made it and why, as text
     // (beside the query the pause above let through: a pause is accounted for the same way).
+    // One history request at a time: a click while one is in flight would leave it running into the
+    // reload below, which aborts it (a failed request, under load).
+    const result = page.locator('#history-result');
     await expect.poll(async () => {
-      await page.locator('#history-form button').click();
-      return page.locator('#history-result p.totals').getAttribute('data-excepted');
+      if ((await result.getAttribute('aria-busy')) === null) await page.locator('#history-form button').click();
+      return result.locator('p.totals').getAttribute('data-excepted');
     }, { timeout: 10_000 }).toBe('2');
+    await expect.poll(() => result.getAttribute('aria-busy')).toBeNull();
     const used = page.locator('#history-result figure.top[data-by="exception"]');
     expect(await used.innerText()).toMatch(/exception [0-9a-f]{12} \(token holder at 127\.0\.0\.1: ticket 4711: evaluating <img src=x> new-ai\)\s+1/);
     expect(await used.innerText()).toMatch(/pause\s+1/);
