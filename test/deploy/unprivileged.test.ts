@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { query } from '../support/client.js';
+import { freePort } from '../support/activation.js';
 import { lowPort } from '../support/servers.js';
 import { TestUpstream } from '../support/upstream.js';
 
@@ -58,6 +59,8 @@ describe.runIf(canDrop)('the daemon as the systemd unit runs it', () => {
     config.listen = [`127.0.0.1:${port}`];
     config.upstream.servers = [upstream.address];
     config.dataDir = state;
+    // The admin API on a port of its own: the unit's 8053 may be taken by another aifence on this machine.
+    config.admin = { ...config.admin, listen: `127.0.0.1:${await freePort()}` };
     config.queryLog.path = join(logs, 'queries.jsonl');
     const file = join(root, 'aifence.yaml');
     writeFileSync(file, stringify(config));
