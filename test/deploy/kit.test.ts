@@ -195,6 +195,9 @@ describe('deploy/kubernetes', () => {
     expect(admin.containerPort).toBe(config.admin.listen!.port);
     expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'admin' });
+    // A terminating pod keeps answering until every node has dropped it from the Service, within its grace period.
+    expect(container.lifecycle.preStop.exec.command).toEqual(['sleep', '5']);
+    expect(5).toBeLessThan(pod.terminationGracePeriodSeconds);
     const token = container.env.find((e: { name: string }) => e.name === 'AIFENCE_ADMIN_TOKEN');
     expect(token.valueFrom.secretKeyRef).toBeDefined();
     // Without the token the same config must refuse to start (admin beyond loopback).
