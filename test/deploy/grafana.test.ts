@@ -11,6 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { type TestDaemon, startDaemon } from '../support/daemon.js';
 import { type DaemonProcess, spawnDaemon } from '../support/process.js';
 import { TestUpstream } from '../support/upstream.js';
+import { samples, selectors } from '../support/metrics.js';
 
 const read = (path: string) => readFileSync(path, 'utf8');
 const dashboard = JSON.parse(read('deploy/grafana/dashboards/aifence.json'));
@@ -56,29 +57,6 @@ describe('deploy/grafana', () => {
     expect(mounts.get(provider.options.path)).toBe('./grafana/dashboards');
   });
 });
-
-/** The samples of a Prometheus text exposition: name and labels (no HELP/TYPE lines). */
-function samples(text: string): { name: string; labels: Record<string, string> }[] {
-  return text
-    .split('\n')
-    .filter((l) => l && !l.startsWith('#'))
-    .map((l) => {
-      const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? \S+$/.exec(l)!;
-      const labels: Record<string, string> = {};
-      for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k] = v;
-      return { name: m[1], labels };
-    });
-}
-
-/** Each selector in the dashboard's queries: metric name, its label matchers other than `instance`, and the `by (...)` labels around it. */
-function selectors(expr: string): { name: string; matchers: Record<string, string>; by: string[] }[] {
-  const by = [...expr.matchAll(/by \(([^)]*)\)/g)].flatMap((m) => m[1].split(',').map((l) => l.trim())).filter((l) => l !== 'le');
-  return [...expr.matchAll(/(aifence_\w+)\{([^}]*)\}/g)].map((m) => {
-    const matchers: Record<string, string> = {};
-    for (const [, k, v] of m[2].matchAll(/(\w+)="([^"]*)"/g)) if (k !== 'instance') matchers[k] = v;
-    return { name: m[1], matchers, by };
-  });
-}
 
 describe('deploy/grafana at the first scrape', () => {
   let upstream: TestUpstream;
