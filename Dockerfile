@@ -21,6 +21,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The build also validates the catalogue into dist/catalogue.json (a start reads it instead of the YAML).
+COPY scripts/build-catalogue.mjs ./scripts/
+COPY blocklists ./blocklists
 RUN npm run build && npm prune --omit=dev
 
 FROM ${BASE}

@@ -53,5 +53,8 @@ if (cannot !== null) {
   process.exit(0);
 }
 process.stderr.write(`aifence: ${why}: building (npm run build)\n`);
-const r = spawnSync(process.execPath, [tsc, '-p', at('tsconfig.build.json')], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+// The steps of `npm run build`: tsc, then the catalogue validated into dist/catalogue.json.
+for (const args of [[tsc, '-p', at('tsconfig.build.json')], [at('scripts/build-catalogue.mjs')]]) {
+  const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}

@@ -5,6 +5,8 @@
 // then it imports the program (program.ts).
 
 import * as nodeModule from 'node:module';
+// First: the start log's phases count from this process's start (src/shared/startup.ts).
+import './shared/startup.js';
 import { applyMemorySettings } from './commands/serve-memory.js';
 
 applyMemorySettings();

@@ -4,15 +4,19 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { adminCommand } from './commands/admin.js';
-import { catalogueCommand } from './commands/catalogue.js';
-import { checkCommand } from './commands/check.js';
-import { groupsCommand } from './commands/groups.js';
-import { healthCommand } from './commands/health.js';
-import { listsCommand } from './commands/lists.js';
-import { reportCommand } from './commands/report.js';
-import { serveCommand } from './commands/serve.js';
-import { servicesCommand } from './commands/services.js';
+
+/** Each subcommand's module, loaded only when it is the one asked for (or for help over all of them). */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./commands/serve.js')).serveCommand(),
+  check: async () => (await import('./commands/check.js')).checkCommand(),
+  lists: async () => (await import('./commands/lists.js')).listsCommand(),
+  services: async () => (await import('./commands/services.js')).servicesCommand(),
+  catalogue: async () => (await import('./commands/catalogue.js')).catalogueCommand(),
+  groups: async () => (await import('./commands/groups.js')).groupsCommand(),
+  health: async () => (await import('./commands/health.js')).healthCommand(),
+  report: async () => (await import('./commands/report.js')).reportCommand(),
+  admin: async () => (await import('./commands/admin.js')).adminCommand(),
+};
 
 // package.json sits one level above both src/ and dist/.
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -42,15 +46,10 @@ const program = new Command('aifence')
   .enablePositionalOptions()
   .showHelpAfterError();
 
-program.addCommand(serveCommand());
-program.addCommand(checkCommand());
-program.addCommand(listsCommand());
-program.addCommand(servicesCommand());
-program.addCommand(catalogueCommand());
-program.addCommand(groupsCommand());
-program.addCommand(healthCommand());
-program.addCommand(reportCommand());
-program.addCommand(adminCommand());
+// `aifence serve` loads serve's modules alone (the daemon starts sooner); anything else (help, a typo) gets them all.
+const asked = process.argv[2];
+const commands = asked !== undefined && Object.hasOwn(COMMANDS, asked) ? [COMMANDS[asked]] : Object.values(COMMANDS);
+for (const command of await Promise.all(commands.map((load) => load()))) program.addCommand(command);
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`aifence: ${err.message}\n`);

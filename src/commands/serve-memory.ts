@@ -22,11 +22,13 @@
 // late; glibc reads the variable at its first malloc), so serve re-executes
 // itself once with them, by execve: the same PID (systemd's MAINPID, docker's
 // PID 1) that gets the signals, the same stdio, the exit code its own. This
-// module loads nothing but node: it runs before the program is imported.
+// module loads nothing but node (and the tiny startup clock): it runs before
+// the program is imported.
 
 import { accessSync, constants } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
+import { STARTED_AT, startup } from '../shared/startup.js';
 
 export const SEMI_SPACE_MB = 4;
 export const MALLOC_TRIM_THRESHOLD = 131072;
@@ -100,7 +102,8 @@ export function applyMemorySettings(): void {
     return;
   }
   try {
-    process.execve(plan.file, plan.args, plan.env);
+    // The start log's phases count from this Node's start, not the next one's.
+    process.execve(plan.file, plan.args, { ...plan.env, [STARTED_AT]: String(startup.origin) });
   } catch {
     // Refused before the call (node's permission model without --allow-child-process): run as started.
   }

@@ -6,6 +6,7 @@ import { parseHostPort } from '../net/address.js';
 import { createLogger } from '../shared/logger.js';
 import { Daemon } from '../control/daemon.js';
 import { describeListenFds, takeListenFds } from '../control/activation.js';
+import { startup } from '../shared/startup.js';
 import { MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD, MARKER, SEMI_SPACE_MB, limitHeapGrowth, memorySettings } from './serve-memory.js';
 
 export function serveCommand(): Command {
@@ -17,6 +18,7 @@ export function serveCommand(): Command {
     .option('--pretty', 'human-readable logs instead of JSON lines')
     .option('--log-level <level>', 'trace | debug | info | warn | error', 'info')
     .action(async (opts: { config?: string; listen?: string[]; admin?: string; pretty?: boolean; logLevel: string }) => {
+      startup.mark('program');
       const log = createLogger({ level: opts.logLevel, pretty: opts.pretty });
       // systemd socket activation: taken before any thread starts (each copies the environment).
       const listenFds = takeListenFds();
@@ -25,13 +27,14 @@ export function serveCommand(): Command {
       if (passed.length > 0) log.info({ sockets: passed.length }, 'adopting the sockets the service manager passed instead of binding their addresses');
       const configFile = opts.config ?? DEFAULT_CONFIG_PATH;
       const config = loadConfig(configFile);
+      startup.mark('config');
       if (opts.admin) config.admin = listenAt(config.admin, opts.admin);
       const listen = opts.listen?.map((l, i) => {
         const hp = parseHostPort(l, 53);
         if (!hp) throw new ConfigError(`--listen[${i}]`, l, 'is not an IP address with a port, e.g. 127.0.0.1:5300 or [::1]:5300');
         return hp;
       });
-      const daemon = await Daemon.start(config, { log, listen, configFile, passed, onFatal: () => process.exit(1) });
+      const daemon = await Daemon.start(config, { log, listen, configFile, passed, startup, onFatal: () => process.exit(1) });
       // Semi-space and glibc settings were applied by cli.ts before the program loaded; the heap's growth
       // is limited only now, after the start-up compile (serve-memory.ts). Said here, where the log is.
       const memory = { ...memorySettings(), heapGrowingPercent: limitHeapGrowth() };

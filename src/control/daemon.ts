@@ -42,7 +42,7 @@ import { Observers } from '../shared/events.js';
 import { Guard, sumCounts } from '../shared/guard.js';
 import { WorkerPlane, boundTo } from './workers.js';
 import { explainListenError } from '../data/listen/listen-error.js';
-import { loadCatalogueOffThread } from './catalogue/offload.js';
+import { loadPackagedCatalogue } from './catalogue/offload.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
 import { watchFiles } from '../shared/watch.js';
 import { AccessRequestStore } from './state/requests.js';
@@ -53,10 +53,11 @@ import { pageFacts } from './blockpage/facts.js';
 import { registerBlockPageMetrics } from './blockpage/metrics.js';
 import { type DescribedSocket, type ListenAddresses, adoptedSummary, assignSockets } from './activation.js';
 import type { PassedSocket } from '../shared/sockets.js';
-import { FilterSnapshots, type SnapshotStart } from './snapshot.js';
+import { FilterSnapshots } from './snapshot.js';
 import type { ListSet } from '../match/types.js';
 import { Identity } from './identity/identity.js';
 import type { ClientNames } from './identity/who.js';
+import type { StartupClock } from '../shared/startup.js';
 
 export interface DaemonOptions {
   log: Logger;
@@ -76,6 +77,8 @@ export interface DaemonOptions {
   passed?: DescribedSocket[];
   /** The process cannot go on serving (a worker that held passed sockets died): serve exits so that its service manager restarts it. */
   onFatal?: () => void;
+  /** serve's clock: the start notes when each phase ended, and logs them (`phases`). */
+  startup?: StartupClock;
 }
 
 /** How long after a reload its snapshot is written (a later reload in the meantime replaces it). */
@@ -106,7 +109,7 @@ export class Daemon implements AdminTarget {
   /** Signed catalogue updates; set right after construction. */
   private updates!: CatalogueUpdates;
   /** The packaged catalogue as last read (off the query thread); set right after construction. */
-  private packaged!: PackagedCatalogue;
+  private packaged!: Packaged;
   /** The data plane in this thread (`workers: 1`), or null when worker threads answer. */
   private local: DataPlane | null = null;
   /** The worker threads' data planes (`workers` above 1). */
@@ -212,12 +215,14 @@ export class Daemon implements AdminTarget {
     // A snapshot of the filter from the last compile, when its fingerprints match: serving at once.
     // Otherwise the catalogue's thread ends right after reading it: its heap is gone before the lists compile.
     const snapshots = new FilterSnapshots(config.dataDir, options.log);
-    const snapshot = await snapshots.open(config, options.catalogue, () => readPackaged(options, { retire: true }));
-    const packaged = { current: snapshot.packaged };
+    const snapshot = await snapshots.open(config, options.catalogue, (files) => loadPackagedCatalogue(files, { retire: true }));
+    const packaged = { current: snapshot.packaged.catalogue, key: snapshot.packaged.key };
     const updates = newUpdates(config, options, packaged, () => void daemon?.reload(), clock);
     const catalogue = updates.current();
     const compiled = snapshots.compiledFor(snapshot, catalogue);
-    const filter = await buildFilter(config, catalogue, clock(), { compiled, retire: true });
+    const mark = options.startup?.mark;
+    mark?.(compiled ? 'snapshot' : 'catalogue');
+    const filter = await buildFilter(config, catalogue, clock(), { compiled, retire: true, mark });
     warnRejects(filter, options.log);
     daemon = new Daemon(config, filter, options, clock);
     daemon.updates = updates;
@@ -235,6 +240,7 @@ export class Daemon implements AdminTarget {
       daemon.identity = await Identity.start(config.identity, options.log, { watch: options.watch !== false, reverse: true });
       daemon.openQueryLog(config);
       await daemon.startPlanes(config, sockets);
+      mark?.('listening');
       daemon.admin = await AdminServer.start(config.admin, daemon).catch((err: unknown) => {
         throw config.admin.listen ? explainListenError(err, config.admin.listen, 'admin API (http)') : err;
       });
@@ -248,7 +254,7 @@ export class Daemon implements AdminTarget {
     daemon.updates.start();
     if (compiled) {
       snapshots.adopted(filter.lists);
-      void daemon.verifySnapshot(snapshot, filter.lists);
+      void daemon.verifySnapshot(filter.lists);
     } else daemon.writeSnapshot(config, filter);
     options.log.info(
       {
@@ -265,6 +271,7 @@ export class Daemon implements AdminTarget {
         filter: compiled ? 'snapshot' : 'compiled',
         ...(options.passed?.length ? { adopted: adoptedSummary(options.passed) } : {}),
         startMs: Math.round(performance.now() - started),
+        ...(options.startup ? { phases: { ...options.startup.phases(), serving: options.startup.elapsed() } } : {}),
       },
       'aifence serving',
     );
@@ -473,7 +480,8 @@ export class Daemon implements AdminTarget {
       const remoteChanged = !isDeepStrictEqual(config.remoteLists, this.config.remoteLists);
       if (remoteChanged) prepareRemoteLists(config.remoteLists, this.log);
       const catalogueChanged = !isDeepStrictEqual(config.catalogue, this.config.catalogue);
-      this.packaged.current = await readPackaged(this.options);
+      // In place: the catalogue updates read it through this object.
+      Object.assign(this.packaged, await readPackaged(this.options));
       const updates = catalogueChanged ? this.updatesFor(config) : this.updates;
       const filter = await buildFilter(config, updates.current(), this.clock());
       warnRejects(filter, this.log);
@@ -591,13 +599,12 @@ export class Daemon implements AdminTarget {
    * burst of reloads writes once, and the query thread serialises nothing meanwhile.
    */
   private writeSnapshot(config: Config, filter: Filter, delayMs = 0): void {
-    this.snapshots.write(filter.lists, config, filter.catalogue, this.options.catalogue === undefined && filter.catalogue === this.packaged.current, delayMs);
+    this.snapshots.write(filter.lists, config, filter.catalogue, filter.catalogue === this.packaged.current ? this.packaged.key : null, delayMs);
   }
 
   /** After a start from the snapshot: checks it in the background; stale, the lists compile as a reload would. */
-  private async verifySnapshot(snapshot: SnapshotStart, lists: ListSet): Promise<void> {
-    const { stale, packaged } = await this.snapshots.check(snapshot, lists, () => readPackaged(this.options, { retire: true }));
-    if (packaged) this.packaged.current = packaged;
+  private async verifySnapshot(lists: ListSet): Promise<void> {
+    const stale = await this.snapshots.check(lists);
     // Unless a reload has replaced them meanwhile (the files changed, and were watched).
     if (stale !== null && !this.draining && this.filter.lists === lists) await this.reload();
   }
@@ -832,15 +839,21 @@ function unavailable(err: unknown): never {
 }
 
 /** The packaged catalogue, read before each (re)load: CatalogueUpdates asks for it synchronously. */
-interface PackagedCatalogue {
+interface Packaged {
   current: Catalogue;
+  /** Its files' key (null: a catalogue given by the caller, tests): the snapshot knows it by that. */
+  key: string | null;
 }
 
-/** The packaged catalogue: the one given (tests), else the package's blocklists/, parsed in a worker thread (40–150 ms of YAML). */
-const readPackaged = async (options: DaemonOptions, run: { retire?: boolean } = {}): Promise<Catalogue> => options.catalogue ?? loadCatalogueOffThread(undefined, run);
+/** The packaged catalogue: the one given (tests), else the package's blocklists/, read in a worker thread. */
+async function readPackaged(options: DaemonOptions): Promise<Packaged> {
+  if (options.catalogue) return { current: options.catalogue, key: null };
+  const { catalogue, key } = await loadPackagedCatalogue();
+  return { current: catalogue, key };
+}
 
 /** The catalogue source for a config: signed bundles when configured, over the packaged catalogue. */
-function newUpdates(config: Config, options: DaemonOptions, packaged: PackagedCatalogue, onChange: () => void, clock: () => number): CatalogueUpdates {
+function newUpdates(config: Config, options: DaemonOptions, packaged: Packaged, onChange: () => void, clock: () => number): CatalogueUpdates {
   return new CatalogueUpdates(config.catalogue, () => packaged.current, options.log, onChange, clock);
 }
 

@@ -10,8 +10,8 @@
 //   allow); the rest (groups, answers, upstreams) is applied at start as
 //   always, so changing it keeps the snapshot;
 // - the catalogue: the hash of all it holds, and for the packaged one the
-//   names, sizes and times of its files (then the snapshot's copy is used,
-//   and the catalogue is read again in the background);
+//   key of its files (the package version and every file's name and
+//   content: then the snapshot's copy is used);
 // - the aifence version, and the files of the code that builds the lists
 //   and compiles them (an upgrade or a rebuild compiles again), and the
 //   snapshot's own format.
@@ -24,7 +24,8 @@ import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Catalogue, DEFAULT_CATALOGUE_DIR, catalogueStamp, packageVersion } from './catalogue/index.js';
+import { type Catalogue, type CatalogueFiles, packageVersion, readCatalogueFiles } from './catalogue/index.js';
+import type { PackagedCatalogue } from './catalogue/offload.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from '../shared/logger.js';
 import { compiledContent, verifySources } from '../match/lists.js';
@@ -46,7 +47,7 @@ interface SnapshotMeta {
   compiler: string;
   lists: string;
   catalogue: {
-    /** The packaged catalogue's files when it was compiled from them; null for a signed bundle (or a test's own). */
+    /** The packaged catalogue's files' key when it was compiled from them; null for a signed bundle (or a test's own). */
     key: string | null;
     hash: string;
     data: CatalogueData;
@@ -57,7 +58,7 @@ interface SnapshotMeta {
 export interface SavedFilter {
   compiled: SnapshotContent;
   catalogue: Catalogue;
-  /** As in SnapshotMeta: the packaged catalogue's fingerprint, or null. */
+  /** As in SnapshotMeta: the packaged catalogue's files' key, or null. */
   catalogueKey: string | null;
   catalogueHash: string;
 }
@@ -65,9 +66,9 @@ export interface SavedFilter {
 /** What a start takes from the snapshot: the saved filter (if its fingerprints match), and the packaged catalogue. */
 export interface SnapshotStart {
   saved: SavedFilter | null;
-  /** The packaged catalogue: the snapshot's copy when its files are unchanged, else read. */
-  packaged: Catalogue;
-  /** The snapshot's copy stands in for the packaged catalogue (checked again in the background). */
+  /** The packaged catalogue (and its files' key; null for the caller's own): the snapshot's copy when its files are unchanged, else read. */
+  packaged: { catalogue: Catalogue; key: string | null };
+  /** The snapshot's copy stands in for the packaged catalogue (its files are those it was compiled from). */
   catalogueFromSnapshot: boolean;
 }
 
@@ -76,8 +77,6 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 /** All a catalogue holds, as one hash: a snapshot's matcher is used only with the same one. */
 const catalogueHash = (c: Catalogue): string => sha256(JSON.stringify({ services: c.services, info: c.info }));
 
-/** The packaged catalogue's fingerprint, from its files' names, sizes and times (a few ms of stat, no YAML). */
-const packagedCatalogueKey = (): string => `packaged ${packageVersion()} ${sha256(catalogueStamp(DEFAULT_CATALOGUE_DIR))}`;
 
 /** The lists section of the config: what the matcher is compiled from besides the files and the catalogue. */
 const listsHash = (config: Config): string => sha256(JSON.stringify(config.lists.map(({ name, source, format, exact, allow }) => ({ name, source, format, exact, allow }))));
@@ -164,13 +163,16 @@ export class FilterSnapshots {
 
   /**
    * At start: the snapshot when its fingerprints match, and the packaged
-   * catalogue (the snapshot's copy when the catalogue's files are the same,
-   * else `readPackaged()`); `given`: a catalogue of the caller's (tests).
+   * catalogue: the snapshot's copy when the catalogue's files are those it
+   * was compiled from, else `readPackaged(files)` (with the files just read);
+   * `given`: a catalogue of the caller's (tests).
    */
-  async open(config: Config, given: Catalogue | undefined, readPackaged: () => Promise<Catalogue>): Promise<SnapshotStart> {
+  async open(config: Config, given: Catalogue | undefined, readPackaged: (files: CatalogueFiles) => Promise<PackagedCatalogue>): Promise<SnapshotStart> {
     const saved = this.read(config);
-    const fromSnapshot = saved !== null && given === undefined && saved.catalogueKey === packagedCatalogueKey();
-    return { saved, packaged: given ?? (fromSnapshot ? saved.catalogue : await readPackaged()), catalogueFromSnapshot: fromSnapshot };
+    if (given !== undefined) return { saved, packaged: { catalogue: given, key: null }, catalogueFromSnapshot: false };
+    const files = readCatalogueFiles();
+    if (saved !== null && saved.catalogueKey === files.key) return { saved, packaged: { catalogue: saved.catalogue, key: files.key }, catalogueFromSnapshot: true };
+    return { saved, packaged: await readPackaged(files), catalogueFromSnapshot: false };
   }
 
   /** The saved lists, if `catalogue` (the one in force: packaged, a signed bundle, a test's) is the one they were compiled with. */
@@ -178,32 +180,27 @@ export class FilterSnapshots {
     const { saved } = start;
     if (saved === null) return undefined;
     // The snapshot's own catalogue needs no comparing; any other is compared whole.
-    if ((start.catalogueFromSnapshot && catalogue === start.packaged) || catalogueHash(catalogue) === saved.catalogueHash) return saved.compiled;
+    if ((start.catalogueFromSnapshot && catalogue === start.packaged.catalogue) || catalogueHash(catalogue) === saved.catalogueHash) return saved.compiled;
     this.log.info({ snapshot: this.path, reason: 'the catalogue changed' }, 'filter snapshot not used: compiling the lists');
     return undefined;
   }
 
   /**
    * After a start from the snapshot, in the background: reads every list
-   * file of `lists` again and compares its content with what was compiled,
-   * and reads the packaged catalogue when the snapshot's copy stood in for
-   * it. Returns why it was stale (null: it was not), and the catalogue read.
+   * file of `lists` again and compares its content with what was compiled.
+   * Returns why it was stale, or null. (The catalogue needs no second look:
+   * the snapshot's copy was taken only for the very files it came from.)
    */
-  async check(start: SnapshotStart, lists: ListSet, readPackaged: () => Promise<Catalogue>): Promise<{ stale: string | null; packaged?: Catalogue }> {
+  async check(lists: ListSet): Promise<string | null> {
     let stale: string | null;
-    let packaged: Catalogue | undefined;
     try {
       stale = await verifySources(lists);
-      if (stale === null && start.catalogueFromSnapshot) {
-        packaged = await readPackaged();
-        if (catalogueHash(packaged) !== start.saved!.catalogueHash) stale = 'the packaged catalogue changed';
-      }
     } catch (err) {
       stale = `it could not be checked: ${(err as Error).message}`;
     }
-    if (stale === null) this.log.info({ snapshot: this.path }, 'filter snapshot verified: every list file and the catalogue are what it was compiled from');
+    if (stale === null) this.log.info({ snapshot: this.path }, 'filter snapshot verified: every list file is what it was compiled from');
     else this.log.warn({ snapshot: this.path, reason: stale }, 'filter snapshot was stale: compiling the lists again');
-    return { stale, packaged };
+    return stale;
   }
 
   /** The set a start took from the snapshot: nothing to write for it. */
@@ -213,14 +210,15 @@ export class FilterSnapshots {
 
   /**
    * Writes the lists `set` compiled with `catalogue` in the background;
-   * `packaged`: it is the packaged catalogue (known at the next start by its
-   * files; a signed bundle or a test's own by its content). `delayMs`: wait
+   * `packaged`: the key of the packaged catalogue's files when `catalogue`
+   * is the packaged one (known at the next start by its files; a signed
+   * bundle or a test's own, null, by its content). `delayMs`: wait
    * that long first, a later write replacing this one (a burst of reloads
    * writes once, when it is over; stopping writes what waits). A set
    * already written (a reload that reused it) is skipped. A failure is
    * logged once, never fatal.
    */
-  write(set: ListSet, config: Config, catalogue: Catalogue, packaged: boolean, delayMs = 0): void {
+  write(set: ListSet, config: Config, catalogue: Catalogue, packaged: string | null, delayMs = 0): void {
     const content = compiledContent(set);
     if (content === undefined || set === this.current) return;
     this.current = set;
@@ -231,7 +229,7 @@ export class FilterSnapshots {
         aifence: packageVersion(),
         compiler: compilerStamp(),
         lists: listsHash(config),
-        catalogue: { key: packaged ? packagedCatalogueKey() : null, hash: catalogueHash(catalogue), data: { services: catalogue.services, info: catalogue.info, tags: catalogue.tags() } },
+        catalogue: { key: packaged, hash: catalogueHash(catalogue), data: { services: catalogue.services, info: catalogue.info, tags: catalogue.tags() } },
       };
       const previous = this.writing;
       this.writing = previous.then(() => writeSnapshot(this.path, { ...content, meta })).then(

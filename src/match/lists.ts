@@ -17,6 +17,7 @@ import { matchText, normalizeName, queryText } from './name.js';
 import { textLabels } from '../wire/presentation.js';
 import { type EntryCallback, ListParser, MAX_SAMPLES } from './parse.js';
 import { JobRunner, fullGc, siblingModule } from '../thread/run.js';
+import { type PhaseMark, epochNow } from '../shared/startup.js';
 
 export interface LoadOptions {
   /** Directory that relative list paths are resolved against (default: the working directory). */
@@ -61,12 +62,17 @@ let last: { key: string; set: CompiledListSet } | undefined;
  * specs, in-memory entries and, per file, path, size and modification time),
  * nothing is read again and the last set is returned.
  */
-export async function loadListsOffThread(inputs: readonly ListInput[], opts: LoadOptions & { retire?: boolean } = {}): Promise<ListSet> {
+export async function loadListsOffThread(inputs: readonly ListInput[], opts: LoadOptions & { retire?: boolean; mark?: PhaseMark } = {}): Promise<ListSet> {
   const paths = resolvePaths(inputs, opts);
   // `retire`: the thread ends with the job (the daemon's start: the heap a compile leaves, ~100 MB per million
   // names after the job, goes at once); otherwise it stays 5 s, warm for a burst of reloads.
   const reply = await worker.run<CompileReply>({ kind: 'compile', inputs, paths, reuse: last?.key } satisfies CompileJob, { retire: opts.retire });
   if ('reused' in reply) return last!.set;
+  if (opts.mark) {
+    opts.mark('compileThread', reply.times.started);
+    opts.mark('listsRead', reply.times.read);
+    opts.mark('listsCompiled', reply.times.compiled);
+  }
   const set = new CompiledListSet(new CompiledMatcher(reply.parts), reply.reports, inputs, paths, true, reply.sources);
   last = { key: reply.key, set };
   return set;
@@ -143,14 +149,24 @@ export interface CompileJob {
   reuse: string | undefined;
 }
 
-export type CompileReply = { reused: true } | (CompiledLists & { key: string });
+/** When the compile thread took the job, had read and parsed every list, and had compiled them (epoch ms). */
+interface CompileTimes {
+  started: number;
+  read: number;
+  compiled: number;
+}
+
+export type CompileReply = { reused: true } | (CompiledLists & { key: string; times: CompileTimes });
 
 /** The compile job (run in the worker). */
 export async function compileJob(job: CompileJob): Promise<CompileReply> {
+  const started = epochNow();
   const key = await inputsKey(job.inputs, job.paths);
   if (key === job.reuse) return { reused: true };
+  let read = 0;
   // This thread's heap is the compile's alone: collecting between phases keeps the peak to one phase's arrays.
-  return { ...(await compileLists(job.inputs, job.paths, fullGc())), key };
+  const compiled = await compileLists(job.inputs, job.paths, fullGc(), () => (read = epochNow()));
+  return { ...compiled, key, times: { started, read, compiled: epochNow() } };
 }
 
 /**
@@ -192,6 +208,7 @@ async function compileLists(
   inputs: readonly ListInput[],
   paths: readonly (string | undefined)[],
   collect?: () => void,
+  onRead?: () => void,
 ): Promise<CompiledLists> {
   const builder = new TrieBuilder({ expectedBytes: await expectedBytes(inputs, paths), collect });
   const reports: ListReport[] = [];
@@ -209,6 +226,7 @@ async function compileLists(
     sources.push(await readListFile(spec, path, (text) => parser.push(text)));
     reports.push(parser.end());
   }
+  onRead?.();
   return { parts: builder.compile(inputs.map((i) => i.spec)).parts, reports, sources };
 }
 

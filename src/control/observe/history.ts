@@ -6,7 +6,6 @@
 // aggregation per figure, on the server).
 
 import { statSync } from 'node:fs';
-import pg from 'pg';
 import type { QueryLogConfig } from '../config/querylog.js';
 import { JobRunner, siblingModule } from '../../thread/run.js';
 import { type Entry, logFiles, scanLog, serviceOf } from './report.js';
@@ -143,6 +142,8 @@ export async function queryHistory(config: QueryLogConfig, q: HistoryQuery): Pro
 }
 
 async function historyFromDb(url: string, q: HistoryQuery, all: boolean): Promise<History> {
+  // Loaded when the console first asks: serve starts without the driver unless the sink uses it.
+  const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000, statement_timeout: 30_000, application_name: 'aifence console' });
   await client.connect();
   try {

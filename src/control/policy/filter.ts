@@ -6,6 +6,7 @@ import { type Catalogue, catalogueLists, loadCatalogue, resolveSelector, service
 import type { Config } from '../config/schema.js';
 import { checkSelectors } from '../config/selectors.js';
 import { type CompiledLists, adoptCompiled, loadListsOffThread } from '../../match/lists.js';
+import { type PhaseMark, epochNow } from '../../shared/startup.js';
 import type { CompiledMatcher } from '../../match/matcher.js';
 import type { ListInput, ListSet } from '../../match/types.js';
 import type { FilterSpec, FilterState } from '../../shared/filter.js';
@@ -30,17 +31,20 @@ export interface BuildOptions {
   compiled?: CompiledLists;
   /** End the compile's thread with it (the daemon's start), rather than keep it warm for reloads. */
   retire?: boolean;
+  /** Notes when each phase ended (the start log's phases). */
+  mark?: PhaseMark;
 }
 
 export async function buildFilter(config: Config, catalogue: Catalogue = loadCatalogue(), now = Date.now(), options: BuildOptions = {}): Promise<Filter> {
-  const { compiled, retire } = options;
+  const { compiled, retire, mark } = options;
   const adminNames = config.lists.map((l) => l.name);
   const select = (selector: string) => resolveSelector(selector, catalogue, adminNames);
   // Resolve every selector before compiling anything: a typo fails fast, with its suggestion.
   checkSelectors(config, select);
   const inputs: ListInput[] = [...config.lists.map((spec) => ({ spec })), ...catalogueLists(catalogue)];
   // Read and compiled in a worker thread: a reload never holds the query loop.
-  const lists = compiled ? adoptCompiled(inputs, compiled, { baseDir: config.baseDir }) : await loadListsOffThread(inputs, { baseDir: config.baseDir, retire });
+  const lists = compiled ? adoptCompiled(inputs, compiled, { baseDir: config.baseDir }) : await loadListsOffThread(inputs, { baseDir: config.baseDir, retire, mark });
+  mark?.('lists', epochNow());
   const matcher = lists.matcher as CompiledMatcher;
   // The DoH canaries only work with the answer their clients look for, whatever the group's block page.
   const answerOf = new Map(catalogue.services.map((s) => [serviceListName(s.id), s.answer]));
@@ -55,6 +59,7 @@ export async function buildFilter(config: Config, catalogue: Catalogue = loadCat
   const answers = answersOf(spec, matcher.lists.map((l) => l.name));
   const policy = new Policy(matcher, config.groups, select, adminNames, (g) => answers.groups[config.groups.indexOf(g)], now, config.enforce);
   const clients = new ClientClassifier(spec.access, spec.groups.map((g) => g.clients), spec.groups.map((g) => g.devices));
+  mark?.('verdictTables', epochNow());
   return { state: { generation: spec.generation, matcher, clients, groups: policy.groups, listAnswers: answers.lists }, spec, policy, lists, catalogue };
 }
 
