@@ -21,8 +21,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# The build also validates the catalogue into dist/catalogue.json (a start reads it instead of the YAML).
-COPY scripts/build-catalogue.mjs ./scripts/
+# The build also bundles the program into one file and validates the catalogue into dist/catalogue.json.
+COPY scripts/bundle-program.mjs scripts/build-catalogue.mjs ./scripts/
 COPY blocklists ./blocklists
 RUN npm run build && npm prune --omit=dev
 

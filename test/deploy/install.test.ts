@@ -3,10 +3,12 @@
 // build, and `npm install -g .` puts `aifence` on the PATH. Installed by root
 // (`sudo npm install`), `npm start` serves for a normal user from the build
 // in dist/, on the Node 24 that npm brought, without writing into dist/; it
-// rebuilds only when a source is newer than the build.
+// rebuilds only when a source is newer than the build. The build bundles
+// the program into one file (scripts/bundle-program.mjs) and never leaves
+// half a bundle; node_modules without the bundler build it unbundled.
 
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +17,10 @@ import { query } from '../support/client.js';
 const version = JSON.parse(readFileSync('package.json', 'utf8')).version as string;
 const NOBODY = 65534;
 const canDrop = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+const BUNDLED = '// aifence: bundled by scripts/bundle-program.mjs';
+const bundled = (clone: string) => readFileSync(join(clone, 'dist/program.js'), 'utf8').startsWith(BUNDLED);
+/** What a build stopped half way would leave: temporary files beside its outputs. */
+const leftovers = (clone: string) => readdirSync(join(clone, 'dist')).filter((f) => f.endsWith('.tmp'));
 
 /** The files a clone would have: tracked and new ones, none ignored (no dist/, no node_modules/). */
 function freshClone(): string {
@@ -72,6 +78,8 @@ describe('install from a fresh clone', () => {
   }, 300_000);
 
   it('npm ci builds the bin (prepare): npx aifence works at once, and npm install -g . puts it on the PATH, running on Node 24', () => {
+    expect(bundled(clone), 'npm run build bundles dist/program.js').toBe(true);
+    expect(leftovers(clone)).toEqual([]);
     const npx = spawnSync('npx', ['--offline', 'aifence', '--version'], { cwd: clone, encoding: 'utf8' });
     expect(npx.stderr).toBe('');
     expect(npx.stdout.trim()).toBe(version);
@@ -126,6 +134,7 @@ describe('install from a fresh clone', () => {
     expect(first.status, first.stderr).toBe(0);
     expect(first.stderr).toContain('src/ is newer than the build in dist/: building');
     const rebuilt = statSync(join(clone, 'dist/cli.js')).mtimeMs;
+    expect(bundled(clone), 'the build npm start runs bundles the program as npm run build does').toBe(true);
     // tsc writes the time of now; the source says two minutes ahead: bring the build level with it, as a real later build would be.
     utimesSync(join(clone, 'dist/cli.js'), future, future);
     expect(rebuilt).toBeGreaterThan(0);
@@ -133,5 +142,33 @@ describe('install from a fresh clone', () => {
     expect(second.status).toBe(0);
     expect(second.stderr).toBe('');
     expect(statSync(join(clone, 'dist/cli.js')).mtimeMs).toBe(future.getTime());
+  }, 120_000);
+
+  it('the bundler refuses a program it bundled already (tsc first), leaving it as it was', () => {
+    const before = readFileSync(join(clone, 'dist/program.js'), 'utf8');
+    expect(before.startsWith(BUNDLED)).toBe(true);
+    const again = spawnSync(process.execPath, ['scripts/bundle-program.mjs'], { cwd: clone, encoding: 'utf8' });
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain('dist/program.js is bundled already (run tsc first)');
+    expect(readFileSync(join(clone, 'dist/program.js'), 'utf8')).toBe(before);
+  }, 60_000);
+
+  it('node_modules without the bundler (a git pull without npm install): npm start builds the program unbundled, says so, and it serves', () => {
+    const esbuild = join(clone, 'node_modules/esbuild');
+    renameSync(esbuild, `${esbuild}.away`);
+    try {
+      const future = new Date(Date.now() + 180_000);
+      utimesSync(join(clone, 'src/cli.ts'), future, future);
+      const build = spawnSync(process.execPath, ['scripts/build-if-stale.mjs'], { cwd: clone, encoding: 'utf8' });
+      expect(build.status, build.stderr).toBe(0);
+      expect(build.stderr).toContain('esbuild is not installed (run `npm install`): the program stays unbundled');
+      expect(bundled(clone)).toBe(false);
+      expect(leftovers(clone)).toEqual([]);
+      const check = spawnSync(join(clone, 'bin/aifence'), ['check', 'chat.deepseek.com'], { cwd: clone, encoding: 'utf8' });
+      expect(check.stdout).toMatch(/^chat\.deepseek\.com\tblocked\tdefault/);
+      expect(check.status).toBe(0);
+    } finally {
+      renameSync(`${esbuild}.away`, esbuild);
+    }
   }, 120_000);
 });
