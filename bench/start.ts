@@ -67,6 +67,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const status = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
 const round1 = (x: number) => Math.round(x * 10) / 10;
+/** CPU time the process has used (user + system, every thread, the re-exec's first Node included: execve keeps it), in ms. */
+const cpuMs = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+};
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 /** Resolves once `port` answers `name` NXDOMAIN, asking every 5 ms; milliseconds since `t0`. */
 async function readyAt(port: number, name: string, t0: number, exited: () => boolean): Promise<number> {
@@ -99,6 +105,8 @@ interface Run {
   readyMs: number;
   /** VmHWM when ready, and once settled (the whole start, background checks included). */
   peakAtReadyMB: number;
+  /** CPU time used until ready: what a busy neighbour delays but does not add to. */
+  cpuAtReadyMs: number;
   peakMB?: number;
   settledMB?: number;
   /** What the daemon logged: snapshot or compiled, and its own start time. */
@@ -150,7 +158,7 @@ async function startAifence(c: Case, kind: 'cold' | 'warm', settled: boolean): P
   const pid = child.pid!;
   try {
     const readyMs = await readyAt(c.port, c.listed, t0, () => child.exitCode !== null);
-    const run: Run = { kind, names: c.names, readyMs: Math.round(readyMs), peakAtReadyMB: round1(status(pid, 'VmHWM')) };
+    const run: Run = { kind, names: c.names, readyMs: Math.round(readyMs), peakAtReadyMB: round1(status(pid, 'VmHWM')), cpuAtReadyMs: cpuMs(pid) };
     // The log line comes right after the sockets answer; a warm start's snapshot check runs in the background.
     for (let i = 0; i < 200 && !out.includes('"msg":"aifence serving"'); i++) await sleep(10);
     const line = out.split('\n').find((l) => l.includes('"msg":"aifence serving"'));
@@ -182,7 +190,7 @@ async function startDnsmasq(binary: string, c: Case): Promise<Run> {
   const running = await dnsmasqTarget(binary, dir).start(c.list, 9);
   // Its own readiness (bench/lib/peers.ts) polls every 200 ms: ask again every 5 ms from here for the same clock as aifence.
   const readyMs = Math.min(running.startMs, await readyAt(running.port, c.listed, t0, () => false));
-  const run: Run = { kind: 'dnsmasq', names: c.names, readyMs: Math.round(readyMs), peakAtReadyMB: round1(status(running.pid, 'VmHWM')) };
+  const run: Run = { kind: 'dnsmasq', names: c.names, readyMs: Math.round(readyMs), peakAtReadyMB: round1(status(running.pid, 'VmHWM')), cpuAtReadyMs: cpuMs(running.pid) };
   await running.stop();
   return run;
 }
@@ -274,6 +282,7 @@ async function main(): Promise<void> {
       rs.length === 0
         ? ''
         : `  ${label.padEnd(26)} ready ${String(median(rs.map((r) => r.readyMs))).padStart(5)} ms (${range(rs.map((r) => r.readyMs))})` +
+          `   CPU to ready ${median(rs.map((r) => r.cpuAtReadyMs))} ms` +
           `   peak at ready ${median(rs.map((r) => r.peakAtReadyMB))} MB` +
           (rs[0].peakMB !== undefined ? `   first round: peak ${rs[0].peakMB} MB, settled ${rs[0].settledMB} MB` : '') +
           (rs[0].startMs !== undefined ? `   (daemon's own startMs ${median(rs.map((r) => r.startMs ?? NaN))})` : '');
