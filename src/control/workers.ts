@@ -8,7 +8,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
-import { type PlaneAddresses, type PlaneStats, noPlaneStats } from '../data/plane.js';
+import { type PlaneAddresses, type PlaneStats, noPlaneStats } from '../shared/plane-stats.js';
 import { DRAIN_MS, EventReader, eventRing } from '../data/events.js';
 import { ListenError } from '../data/listen/listen-error.js';
 import type { FromWorker, ToWorker, WorkerStart as WorkerStartWithRing } from '../shared/channel.js';

@@ -4,18 +4,8 @@
 // classifier and the block answers (a few KB) are built here.
 
 import { CompiledMatcher } from '../match/matcher.js';
-import type { FilterSpec, FilterState, GroupTable, GroupVerdicts } from '../shared/filter.js';
-import { BlockAnswers } from '../wire/answers.js';
-import { ClientClassifier } from './resolve/clients.js';
-
-/** The block answers every group and list uses, from the spec. */
-export function answersOf(spec: FilterSpec, reasons: readonly string[]): { groups: BlockAnswers[]; lists: (BlockAnswers | undefined)[] } {
-  const forced = { nxdomain: new BlockAnswers({ kind: 'nxdomain' }, spec.ttl, reasons), nodata: new BlockAnswers({ kind: 'nodata' }, spec.ttl, reasons) };
-  return {
-    groups: spec.groups.map((g) => new BlockAnswers(g.answer, spec.ttl, reasons)),
-    lists: spec.listAnswers.map((kind) => (kind === null ? undefined : forced[kind])),
-  };
-}
+import { ClientClassifier } from '../shared/clients.js';
+import { type FilterSpec, type FilterState, type GroupTable, type GroupVerdicts, answersOf } from '../shared/filter.js';
 
 /** The FilterState for `spec` with the given verdict tables (by group), as a worker thread uses it. */
 export function stateOf(spec: FilterSpec, tables: readonly GroupTable[]): FilterState {

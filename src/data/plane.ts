@@ -9,51 +9,26 @@ import type { Socket as UdpSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import type { HostPort } from '../net/address.js';
-import type { ServingConfig } from '../shared/channel.js';
+import type { CacheMemory, ClientCountsMemory } from '../shared/plane-memory.js';
+import { type PlaneAddresses, type PlaneStats, type TcpStats, addInto, noTcpStats } from '../shared/plane-stats.js';
+import type { ServingConfig, UpstreamAddress } from '../shared/serving-config.js';
 import type { FilterState } from '../shared/filter.js';
 import type { Logger } from '../shared/logger.js';
 import { DdrAnswers, type DdrEndpoint } from '../wire/ddr.js';
 import { type DohListener, listenDoh } from './listen/doh.js';
 import { deviceOfServerName, dotNames } from './listen/device.js';
 import { explainListenError } from './listen/listen-error.js';
-import { type TcpListener, type TcpStats, listenTcp, noTcpStats } from './listen/tcp.js';
+import { type TcpListener, listenTcp } from './listen/tcp.js';
 import { TlsFiles } from './listen/tls-files.js';
-import { ClientCounts, type ClientCountsMemory } from './listen/client-counts.js';
+import { ClientCounts } from './listen/client-counts.js';
 import { listenUdp } from './listen/udp.js';
 import { type ListenAt, stopReceiving } from './listen/passed.js';
 import { type PassedSocket, describeSocket, passedFor } from '../shared/sockets.js';
-import { AnswerCache, type CacheMemory } from './resolve/cache.js';
+import { AnswerCache } from './resolve/cache.js';
 import { RateLimiter } from './resolve/ratelimit.js';
-import { Resolver, type ResolverStats } from './resolve/resolver.js';
-import { UpstreamPool, type UpstreamStats } from './resolve/upstream.js';
+import { Resolver } from './resolve/resolver.js';
+import { UpstreamPool } from './resolve/upstream.js';
 import { ZoneTable } from './resolve/zones.js';
-import type { UpstreamAddress } from '../control/config/upstream-servers.js';
-import type { RateLimitCounts } from './resolve/ratelimit.js';
-
-/** Where a plane listens, once bound (port 0 resolved). */
-export interface PlaneAddresses {
-  udp: AddressInfo[];
-  tls: AddressInfo[];
-  https: AddressInfo[];
-  http: AddressInfo[];
-}
-
-/** What a plane counts, as plain data: summed over planes for metrics and readiness. */
-export interface PlaneStats {
-  resolver: ResolverStats;
-  /** Questions waiting on upstream now. */
-  pending: number;
-  cache: { entries: number; hits: number; misses: number; bytes: number };
-  upstream: UpstreamStats;
-  upstreamHealthy: boolean;
-  upstreamTimeouts: { upstream: string; timeouts: number }[];
-  openSockets: { udp: number; tcp: number };
-  rateLimit: { counts: RateLimitCounts; clients: number } | null;
-  tcp: { open: number; closed: TcpStats };
-  doh: { refused: number; rejected: number };
-  /** Failures caught at the resolver's observers (in a worker: the event ring), by observer. */
-  observerErrors: Record<string, number>;
-}
 
 export interface PlaneOptions {
   /** The addresses to bind (the CLI's --listen, else config.listen); with port 0 the kernel picks. */
@@ -73,51 +48,6 @@ export interface PlaneOptions {
 }
 
 /** Counters of a plane that has not reported yet. */
-export const noPlaneStats = (): PlaneStats => ({
-  resolver: { queries: 0, blocked: 0, cacheHits: 0, forwarded: 0, shared: 0, servfail: 0, refused: 0, formerr: 0, dropped: 0, errors: 0, overloaded: 0, stale: 0 },
-  pending: 0,
-  cache: { entries: 0, hits: 0, misses: 0, bytes: 0 },
-  upstream: { spoofed: 0, malformed: 0, timeouts: 0, tcpRetries: 0, failed: 0, overloaded: 0, tcpConnections: 0, dohConnections: 0 },
-  upstreamHealthy: false,
-  upstreamTimeouts: [],
-  openSockets: { udp: 0, tcp: 0 },
-  rateLimit: null,
-  tcp: { open: 0, closed: noTcpStats() },
-  doh: { refused: 0, rejected: 0 },
-  observerErrors: {},
-});
-
-/** Counters of several planes as one. */
-export function sumStats(all: readonly PlaneStats[]): PlaneStats {
-  const sum = noPlaneStats();
-  const timeouts = new Map<string, number>();
-  for (const p of all) {
-    addInto(sum.resolver, p.resolver);
-    addInto(sum.cache, p.cache);
-    addInto(sum.upstream, p.upstream);
-    addInto(sum.openSockets, p.openSockets);
-    addInto(sum.tcp.closed, p.tcp.closed);
-    addInto(sum.doh, p.doh);
-    addInto(sum.observerErrors, p.observerErrors);
-    sum.pending += p.pending;
-    sum.tcp.open += p.tcp.open;
-    sum.upstreamHealthy ||= p.upstreamHealthy;
-    for (const t of p.upstreamTimeouts) timeouts.set(t.upstream, (timeouts.get(t.upstream) ?? 0) + t.timeouts);
-    if (p.rateLimit !== null) {
-      sum.rateLimit ??= { counts: { drop: 0, refused: 0, slip: 0, evictions: 0 }, clients: 0 };
-      addInto(sum.rateLimit.counts, p.rateLimit.counts);
-      sum.rateLimit.clients += p.rateLimit.clients;
-    }
-  }
-  sum.upstreamTimeouts = [...timeouts].map(([upstream, n]) => ({ upstream, timeouts: n }));
-  return sum;
-}
-
-function addInto<T extends object>(into: T, from: T): void {
-  const a = into as Record<string, number>;
-  for (const [k, v] of Object.entries(from)) if (typeof v === 'number') a[k] = (a[k] ?? 0) + v;
-}
-
 /** How often the same upstream connection failure is logged again (a down DoT server fails every query). */
 const UPSTREAM_ERROR_LOG_MS = 10_000;
 

@@ -3,30 +3,12 @@
 // src/data/events.ts, not messages). Everything here is structured-cloneable;
 // SharedArrayBuffers inside (the matcher, the verdict tables) are shared.
 
-import type { Config } from '../control/config/schema.js';
-import type { PlaneAddresses, PlaneStats } from '../data/plane.js';
 import type { HostPort } from '../net/address.js';
-import type { CacheMemory } from '../data/resolve/cache.js';
-import type { ClientCountsMemory } from '../data/listen/client-counts.js';
 import type { FilterSpec, GroupTable } from './filter.js';
+import type { CacheMemory, ClientCountsMemory } from './plane-memory.js';
+import type { PlaneAddresses, PlaneStats } from './plane-stats.js';
+import type { ServingConfig } from './serving-config.js';
 import type { PassedSocket } from './sockets.js';
-
-/** The part of the config a data plane serves by. */
-export type ServingConfig = Pick<Config, 'listen' | 'upstream' | 'cache' | 'maxUdpSize' | 'tcp' | 'rateLimit' | 'listenTls' | 'listenHttps' | 'listenHttp' | 'tls' | 'doh'>;
-
-export const servingConfig = (c: Config): ServingConfig => ({
-  listen: c.listen,
-  upstream: c.upstream,
-  cache: c.cache,
-  maxUdpSize: c.maxUdpSize,
-  tcp: c.tcp,
-  rateLimit: c.rateLimit,
-  listenTls: c.listenTls,
-  listenHttps: c.listenHttps,
-  listenHttp: c.listenHttp,
-  tls: c.tls,
-  doh: c.doh,
-});
 
 /** What a worker is started with (its workerData). */
 export interface WorkerStart {

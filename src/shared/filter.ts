@@ -6,8 +6,8 @@
 import type { CompiledParts } from '../match/matcher.js';
 import type { Matcher } from '../match/types.js';
 import type { Cidr } from '../net/address.js';
-import type { ClientClassifier } from '../data/resolve/clients.js';
-import type { BlockAnswers, BlockMode } from '../wire/answers.js';
+import type { ClientClassifier } from './clients.js';
+import { BlockAnswers, type BlockMode } from '../wire/answers.js';
 
 /** Verdict table value for names that the group lets through and no rule of it would block. */
 export const PASS = -1;
@@ -75,4 +75,13 @@ export interface FilterSpec {
   ttl: number;
   /** Per list id: the answer the list imposes whatever the group (DoH canaries), or null. */
   listAnswers: readonly ('nxdomain' | 'nodata' | null)[];
+}
+
+/** The block answers every group and list uses, from the spec. */
+export function answersOf(spec: FilterSpec, reasons: readonly string[]): { groups: BlockAnswers[]; lists: (BlockAnswers | undefined)[] } {
+  const forced = { nxdomain: new BlockAnswers({ kind: 'nxdomain' }, spec.ttl, reasons), nodata: new BlockAnswers({ kind: 'nodata' }, spec.ttl, reasons) };
+  return {
+    groups: spec.groups.map((g) => new BlockAnswers(g.answer, spec.ttl, reasons)),
+    lists: spec.listAnswers.map((kind) => (kind === null ? undefined : forced[kind])),
+  };
 }

@@ -3,7 +3,8 @@
 // its name (the address encodes the name's number). Used by the shared-cache test.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { type CacheMemory, AnswerCache, cacheKey } from '../../src/data/resolve/cache.js';
+import { AnswerCache, cacheKey } from '../../src/data/resolve/cache.js';
+import type { CacheMemory } from '../../src/shared/plane-memory.js';
 import type { Matcher } from '../../src/match/types.js';
 import { ParseResult, Query, parseQuery } from '../../src/wire/message.js';
 import { readReplyShape } from '../../src/wire/records.js';

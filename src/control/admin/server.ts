@@ -21,6 +21,7 @@ import type { RequestView } from '../state/access.js';
 import { MAX_PAUSE_MINUTES } from '../state/rules.js';
 import { CONSOLE_CSS, CONSOLE_JS, FAVICON } from './console/assets.js';
 import { type ConsoleData, MAX_TERM, renderPage, renderView } from './console/render.js';
+import { HttpError } from './http-error.js';
 import { RANGES, type Range } from '../observe/history.js';
 
 export interface Readiness {
@@ -74,16 +75,6 @@ export interface AdminTarget {
   readonly configFile?: string;
   /** Asked once, when the API starts listening. */
   adminAuth(): AdminAuth;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
 }
 
 /** Names one GET /check may ask about (its URL is bounded anyway). */
@@ -418,4 +409,3 @@ function readBody(req: IncomingMessage, res: ServerResponse): Promise<string> {
   });
 }
 
-export { HttpError };

@@ -10,7 +10,7 @@
 
 import type { Config } from '../config/schema.js';
 import type { Filter } from '../policy/filter.js';
-import { REFUSED } from '../../data/resolve/clients.js';
+import { REFUSED } from '../../shared/clients.js';
 import { PASS } from '../../shared/filter.js';
 import { nameText } from '../../wire/presentation.js';
 

@@ -3,32 +3,9 @@
 // client's address (a reverse proxy's X-Forwarded-For decides its group).
 
 import { resolve } from 'node:path';
-import { type Cidr, type HostPort, parseCidr, parseHostPort } from '../../net/address.js';
+import { type HostPort, parseCidr, parseHostPort } from '../../net/address.js';
+import type { EncryptedListeners, TlsFiles } from '../../shared/serving-config.js';
 import { ConfigError, integer, join, list, object, string } from './check.js';
-
-export interface TlsFiles {
-  cert: string;
-  key: string;
-}
-
-export interface DohConfig {
-  /** Peers whose X-Forwarded-For names the client (a reverse proxy in front of listenHttp or listenHttps). */
-  trustedProxies: Cidr[];
-  /** Requests one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
-  maxStreams: number;
-}
-
-export interface EncryptedListeners {
-  /** DNS over TLS, RFC 7858 (default port 853). */
-  listenTls: HostPort[];
-  /** DNS over HTTPS, RFC 8484, on /dns-query: HTTP/2 and HTTP/1.1 (default port 443). */
-  listenHttps: HostPort[];
-  /** DoH as plain HTTP/1.1, for a reverse proxy that terminates TLS in front (default port 80). */
-  listenHttp: HostPort[];
-  /** The certificate and key listenTls and listenHttps present; null when neither is configured. */
-  tls: TlsFiles | null;
-  doh: DohConfig;
-}
 
 export const ENCRYPTED_KEYS = ['listenTls', 'listenHttps', 'listenHttp', 'tls', 'doh'] as const;
 

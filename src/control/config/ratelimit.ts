@@ -14,23 +14,9 @@
 // proxy forwards for everyone get limited (pi-hole/pi-hole#5586);
 // unbound's ip-ratelimit is off by default.
 
-import { type Cidr, parseCidr } from '../../net/address.js';
+import { parseCidr } from '../../net/address.js';
+import type { RateLimitConfig } from '../../shared/serving-config.js';
 import { ConfigError, integer, list, object, oneOf } from './check.js';
-
-export type RateLimitAction = 'drop' | 'refused' | 'slip';
-
-export interface RateLimitConfig {
-  /** Queries a second refilled per client; 0: no rate limiting. */
-  qps: number;
-  /** Queries a client may send at once before the rate applies. */
-  burst: number;
-  /** What a client over its rate gets: nothing, REFUSED, or now and then a TC answer (retry over TCP). */
-  action: RateLimitAction;
-  /** With `slip`: every slip-th limited query is answered TC, the others dropped. */
-  slip: number;
-  /** Clients never limited. */
-  exempt: Cidr[];
-}
 
 export const DEFAULT_QPS = 200;
 /** The burst, unless given, as a multiple of qps. */

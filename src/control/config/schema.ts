@@ -13,28 +13,24 @@ import { type RemoteListSpec, listsSection } from './lists.js';
 import { type GroupConfig, groupsSection } from './groups.js';
 import { type QueryLogConfig, queryLogSection } from './querylog.js';
 import { type CatalogueUpdateConfig, catalogueSection } from './catalogue.js';
-import { type RateLimitConfig, rateLimitSection } from './ratelimit.js';
-import { type TcpConfig, tcpSection } from './tcp.js';
+import type { CacheConfig, ServingConfig, UpstreamAddress } from '../../shared/serving-config.js';
+import { rateLimitSection } from './ratelimit.js';
+import { tcpSection } from './tcp.js';
 import { type StateConfig, stateSection } from './state.js';
 import { type BlockPageConfig, blockPageSection } from './blockpage.js';
-import { ENCRYPTED_KEYS, type EncryptedListeners, encryptedSection } from './encrypted.js';
-import { type UpstreamAddress, type UpstreamTls, upstreamServers, upstreamTlsSection } from './upstream-servers.js';
-import { type UpstreamZone, zonesSection } from './upstream-zones.js';
+import { ENCRYPTED_KEYS, encryptedSection } from './encrypted.js';
+import { upstreamServers, upstreamTlsSection } from './upstream-servers.js';
+import { zonesSection } from './upstream-zones.js';
 import { type IdentityConfig, identitySection } from './identity.js';
 import { ConfigError, duration, integer, isPlainObject, join, list, object, size, string } from './check.js';
 import { prefix } from './prefix.js';
 
-export interface Config extends EncryptedListeners {
+/** The whole config: what the data plane serves by (src/shared/serving-config.ts) and everything else. */
+export interface Config extends ServingConfig {
   /** The file it was read from, for errors found after parsing (unknown selectors). */
   file?: string;
   /** Directory that relative paths (list sources) are resolved against. */
   baseDir: string;
-  listen: HostPort[];
-  /** `zones`: conditional forwarding, names under each zone to its own servers (longest suffix wins). */
-  upstream: { servers: UpstreamAddress[]; timeout: number; maxConcurrent: number; tls: UpstreamTls; zones: UpstreamZone[] };
-  cache: CacheConfig;
-  /** The largest UDP answer; bigger ones get TC (the client's EDNS size is capped to it). */
-  maxUdpSize: number;
   blocking: { answer: BlockMode; ttl: number };
   access: { clients: Cidr[] };
   lists: ListSpec[];
@@ -48,12 +44,8 @@ export interface Config extends EncryptedListeners {
   enforce: string[];
   admin: AdminConfig;
   queryLog: QueryLogConfig;
-  /** Limits on TCP clients: connections, pipelining, unread answers, deadlines. */
-  tcp: TcpConfig;
   /** Signed catalogue updates; undefined: the packaged catalogue only. */
   catalogue?: CatalogueUpdateConfig;
-  /** Per-client query rate limits (UDP). */
-  rateLimit: RateLimitConfig;
   /** Runtime state (pauses, exceptions) shared through Redis, and this instance's name. */
   state: StateConfig;
   /** Threads answering queries, each binding every listen address (SO_REUSEPORT); 1: the control thread answers itself. */
@@ -62,16 +54,6 @@ export interface Config extends EncryptedListeners {
   blockPage: BlockPageConfig | null;
   /** Names for client addresses: lease files, static names, PTR lookups. */
   identity: IdentityConfig;
-}
-
-export interface CacheConfig {
-  maxEntries: number;
-  /** Bytes of answers kept, whatever their number. */
-  maxSize: number;
-  minTtl: number;
-  maxTtl: number;
-  /** RFC 8767: null when expired answers are never served. */
-  serveStale: { maxStale: number; clientTimeout: number } | null;
 }
 
 export const DEFAULT_LISTEN = '127.0.0.1:5300';

@@ -2,26 +2,8 @@
 // bound here is something a client controls (connections, pipelined
 // queries, unread answers, how slowly it sends), so each has a limit.
 
+import type { TcpConfig } from '../../shared/serving-config.js';
 import { ConfigError, duration, integer, object, size } from './check.js';
-
-export interface TcpConfig {
-  /** Open connections in total; when full, the connection idle longest makes room, or the new one is closed. */
-  maxConnections: number;
-  /** Open connections from one client address. */
-  maxPerClient: number;
-  /** Queries read from one connection and not yet answered; reading pauses at this many. */
-  maxPipelined: number;
-  /** Seconds a connection may go without a complete query or an answer sent. */
-  idleTimeout: number;
-  /** Seconds a query may take to arrive whole once its first byte has. */
-  messageTimeout: number;
-  /** Seconds a connection may stay open at all; then it is closed once its answers are out. */
-  maxLifetime: number;
-  /** Bytes of answers one connection may leave unread; over it the connection is reset. */
-  maxUnsent: number;
-  /** Bytes of unread answers over all connections; over it the connection holding most is reset. */
-  maxUnsentTotal: number;
-}
 
 export const TCP_DEFAULTS: Readonly<TcpConfig> = {
   maxConnections: 1024,

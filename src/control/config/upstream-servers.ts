@@ -5,33 +5,12 @@
 // the name their certificate must carry (without it, the IP address must be
 // in the certificate). The `upstream.tls` section adds CAs and SPKI pins.
 
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type HostPort, parseHostPort } from '../../net/address.js';
+import { parseHostPort } from '../../net/address.js';
+import type { UpstreamAddress, UpstreamTls } from '../../shared/serving-config.js';
 import { ConfigError, join, list, object, string } from './check.js';
-
-/** An upstream server; `encrypted` absent: plain UDP/TCP as always. */
-export interface UpstreamAddress extends HostPort {
-  encrypted?: {
-    protocol: 'dot' | 'doh';
-    /** The name the certificate must carry; undefined: its IP address. */
-    name?: string;
-    /** DoH: the request path. */
-    path: string;
-    /** How it was written, for logs and metrics. */
-    url: string;
-  };
-}
-
-export interface UpstreamTls {
-  /** PEM text of CAs trusted besides the system's. */
-  ca: string | null;
-  /** The file it came from, for messages. */
-  caFile: string | null;
-  /** base64 SHA-256 of a SubjectPublicKeyInfo (as kdig +tls-pin): one of them must be in the server's chain. Empty: no pinning. */
-  pins: string[];
-}
 
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?)*\.?$/i;
 
@@ -95,6 +74,3 @@ export function upstreamTlsSection(value: unknown, baseDir: string): UpstreamTls
   });
   return { ca, caFile, pins };
 }
-
-/** The pin of a DER SubjectPublicKeyInfo. */
-export const spkiPin = (spki: Buffer): string => createHash('sha256').update(spki).digest('base64');

@@ -10,20 +10,8 @@
 import { createHash } from 'node:crypto';
 import { normalizeName } from '../../match/name.js';
 import { ConfigError, boolean, isPlainObject, join, object } from './check.js';
-import { type UpstreamAddress, upstreamServers } from './upstream-servers.js';
-
-export interface UpstreamZone {
-  /** Lower case, no trailing dot: corp.example, 10.in-addr.arpa. */
-  name: string;
-  /** The name in wire form, lower case, root label included: what the data plane compares query names with. */
-  wire: Uint8Array;
-  /** Tried in order, with failover, as upstream.servers: plain, tls:// or https://. */
-  servers: UpstreamAddress[];
-  /** Match the CNAME/DNAME/SVCB targets of this zone's answers against the lists (off: an internal zone's aliases are the organisation's own). */
-  cnameInspection: boolean;
-  /** Four bytes that tell this zone's cache entries from any other routing of the same names (a hash of name, servers and inspection). */
-  tag: string;
-}
+import type { UpstreamZone } from '../../shared/serving-config.js';
+import { upstreamServers } from './upstream-servers.js';
 
 /** Zones in one config; each is a suffix compare per query, so a bound keeps that cheap. */
 export const MAX_ZONES = 256;

@@ -10,7 +10,7 @@
 // scrape and half a second of DNS stalled per scrape.
 
 import client, { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { RateLimitCounts } from '../../data/resolve/ratelimit.js';
+import type { RateLimitCounts } from '../../shared/plane-stats.js';
 import { Rcode, Type } from '../../wire/message.js';
 import { rcodeName, typeName } from '../../wire/mnemonics.js';
 import type { QueryEvent, QueryObserver, Verdict } from '../../shared/events.js';

@@ -7,7 +7,7 @@ import { matchText, normalizeName } from '../../match/name.js';
 import { NameTextError, nameText, parseNameText } from '../../wire/presentation.js';
 import type { Explanation } from '../../match/types.js';
 import { addressBytes } from '../../net/address.js';
-import { type ClientClassifier, REFUSED } from '../../data/resolve/clients.js';
+import { type ClientClassifier, REFUSED } from '../../shared/clients.js';
 import { deviceId } from '../../shared/device.js';
 import type { Identity } from '../identity/identity.js';
 import { PASS } from '../../shared/filter.js';

@@ -9,9 +9,8 @@ import { type CompiledLists, adoptCompiled, loadListsOffThread } from '../../mat
 import { type PhaseMark, epochNow } from '../../shared/startup.js';
 import type { CompiledMatcher } from '../../match/matcher.js';
 import type { ListInput, ListSet } from '../../match/types.js';
-import type { FilterSpec, FilterState } from '../../shared/filter.js';
-import { answersOf } from '../../data/filter.js';
-import { ClientClassifier, REFUSED } from '../../data/resolve/clients.js';
+import { type FilterSpec, type FilterState, answersOf } from '../../shared/filter.js';
+import { ClientClassifier, REFUSED } from '../../shared/clients.js';
 import { Policy } from './policy.js';
 
 export interface Filter {

@@ -5,7 +5,7 @@
 // Every request and decision leaves an audit event.
 
 import { ConfigError, duration as readDuration } from '../config/check.js';
-import { HttpError } from '../admin/server.js';
+import { HttpError } from '../admin/http-error.js';
 import type { AuditEvent } from '../observe/audit.js';
 import type { ExceptionView, RuntimeExceptions } from './exceptions.js';
 import { MAX_EXCEPTION_SECONDS } from './rules.js';

@@ -5,7 +5,7 @@
 import { ConfigError, duration, object, string } from '../config/check.js';
 import { untilTime } from '../config/groups.js';
 import type { Policy } from '../policy/policy.js';
-import { HttpError } from '../admin/server.js';
+import { HttpError } from '../admin/http-error.js';
 import { EXCEPTION_ID, MAX_EXCEPTION_SECONDS, oneLine } from './rules.js';
 import type { RuntimeException, RuntimeState } from './runtime.js';
 import { clientAddress } from '../../net/address.js';

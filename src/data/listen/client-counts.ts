@@ -17,6 +17,7 @@
 
 import { clientKey, mixKey } from '../../net/client-key.js';
 import { readAddress } from '../../net/read-address.js';
+import type { ClientCountsMemory } from '../../shared/plane-memory.js';
 import { releaseIfHeldBy, spinLock, spinUnlock } from '../../shared/spin-lock.js';
 
 /** What is counted: each per client, separately. */
@@ -33,8 +34,6 @@ const HEADER = 8;
 /** An entry: the client key's two words (word 1 is never 0 in use: 0 marks an empty slot), then a count per worker. */
 const KEYS = 2;
 
-/** Shared memory of the counts: one per process, handed to every worker. */
-export type ClientCountsMemory = SharedArrayBuffer;
 
 /** Memory for `workers` threads and up to `clients` clients holding something at once. */
 export function clientCountsMemory(workers: number, clients: number): ClientCountsMemory {

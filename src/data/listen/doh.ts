@@ -24,8 +24,8 @@ import {
 } from 'node:http2';
 import { type AddressInfo, type Server, type Socket, isIP } from 'node:net';
 import { Duplex } from 'node:stream';
-import type { DohConfig } from '../../control/config/encrypted.js';
-import type { TcpConfig } from '../../control/config/tcp.js';
+import type { DohConfig } from '../../shared/serving-config.js';
+import type { TcpConfig } from '../../shared/serving-config.js';
 import { type Cidr, addressBytes, cidrContains } from '../../net/address.js';
 import type { Resolver, Transport } from '../resolve/resolver.js';
 import { HEADER_SIZE, readU16, readU32, skipName } from '../../wire/message.js';

@@ -15,33 +15,12 @@
 
 import { type Server, type Socket, createServer } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
-import type { TcpConfig } from '../../control/config/tcp.js';
+import { type TcpStats, noTcpStats } from '../../shared/plane-stats.js';
+import type { TcpConfig } from '../../shared/serving-config.js';
 import type { Resolver, Transport, TransportKind } from '../resolve/resolver.js';
 import { HEADER_SIZE } from '../../wire/message.js';
 import { ClientCounts, Counted } from './client-counts.js';
 import { type ListenAt, serverListenOptions } from './passed.js';
-
-/** Why connections were refused or cut short, for tests and operators. */
-export interface TcpStats {
-  /** Refused at accept: over maxPerClient, or over maxConnections with no idle connection to make room. */
-  refused: number;
-  /** Reset to make room for a new connection when all maxConnections were open: the one idle longest. */
-  evicted: number;
-  /** Closed after idleTimeout without a complete query or an answer. */
-  idle: number;
-  /** Reset after idleTimeout with answers still unread: the client stopped reading (under maxUnsent, else `unread`). */
-  stalled: number;
-  /** Reset because a query took longer than messageTimeout to arrive. */
-  slow: number;
-  /** Reset because answers piled up unread over maxUnsent or maxUnsentTotal. */
-  unread: number;
-  /** Closed because maxLifetime passed. */
-  lifetime: number;
-  /** Closed after a frame too short to be a DNS message. */
-  malformed: number;
-}
-
-export const noTcpStats = (): TcpStats => ({ refused: 0, evicted: 0, idle: 0, stalled: 0, slow: 0, unread: 0, lifetime: 0, malformed: 0 });
 
 export interface TcpListener {
   server: Server;

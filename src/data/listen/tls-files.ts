@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { type SecureContext, type SecureContextOptions, createSecureContext } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import type { TlsFiles as TlsFilesConfig } from '../../control/config/encrypted.js';
+import type { TlsFiles as TlsFilesConfig } from '../../shared/serving-config.js';
 import type { Logger } from '../../shared/logger.js';
 import { watchFiles } from '../../shared/watch.js';
 

@@ -27,6 +27,7 @@ import type { ReplyShape } from '../../wire/records.js';
 import { relayAnswerFrom } from '../../wire/relay.js';
 import { NO_TARGETS, targetMasks } from './targets.js';
 import { releaseIfHeldBy, spinLock, spinUnlock } from '../../shared/spin-lock.js';
+import type { CacheLimits, CacheMemory } from '../../shared/plane-memory.js';
 
 /** RFC 8767 §4: a stale answer's TTL, so clients come back soon for a fresh one. */
 export const STALE_TTL = 30;
@@ -68,26 +69,9 @@ export class CachedReply {
   ) {}
 }
 
-export interface CacheOptions {
-  maxEntries: number;
-  /** Bytes of answers (with their keys and bookkeeping) kept at most: the slab's size. */
-  maxSize: number;
-  minTtl: number;
-  maxTtl: number;
-  /** Expired answers are kept this long (seconds) to be served stale; null: never. */
-  serveStale: { maxStale: number } | null;
+export interface CacheOptions extends CacheLimits {
   /** Monotonic milliseconds; injectable for tests. Threads sharing a cache must share the clock (the default does). */
   now?: () => number;
-}
-
-/** A cache's shared memory and limits: what a worker thread attaches to. */
-export interface CacheMemory {
-  options: Omit<CacheOptions, 'now'>;
-  slab: SharedArrayBuffer;
-  slots: SharedArrayBuffer;
-  hashes: SharedArrayBuffer;
-  /** The lock word and the ring's counters. */
-  state: SharedArrayBuffer;
 }
 
 // The shared state: an Int32 lock word (0 free, else the holder's id), then the ring's counters as float64s.

@@ -1,11 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { type RateLimitConfig, rateLimitSection } from '../../control/config/ratelimit.js';
+import { parseCidr } from '../../net/address.js';
+import type { RateLimitConfig } from '../../shared/serving-config.js';
 import { Limit, RateLimiter } from './ratelimit.js';
 
-const config = (over: Record<string, unknown> = {}): RateLimitConfig => rateLimitSection({ qps: 10, burst: 5, action: 'drop', exempt: [], ...over });
+/** A limiter's config as the control plane parses it (src/control/config/ratelimit.ts): the slip default 2; `exempt` as written. */
+const config = ({ exempt = [], ...over }: Partial<Omit<RateLimitConfig, 'exempt'>> & { exempt?: string[] } = {}): RateLimitConfig => ({
+  qps: 10,
+  burst: 5,
+  action: 'drop',
+  slip: 2,
+  exempt: exempt.map((p) => parseCidr(p)!),
+  ...over,
+});
 
 /** A limiter on a clock the test moves by hand. */
-function limiter(over: Record<string, unknown> = {}, slots?: number) {
+function limiter(over: Parameters<typeof config>[0] = {}, slots?: number) {
   let now = 1000;
   const rl = new RateLimiter(config(over), { slots, clock: () => now });
   return { rl, advance: (ms: number) => (now += ms) };
@@ -61,9 +70,10 @@ describe('RateLimiter', () => {
     expect(passes(rl, '10.1.2.3', 1000)).toBe(1000);
     expect(passes(rl, 'fd00::53', 1000)).toBe(1000);
     expect(rl.clients).toBe(0);
-    const off = new RateLimiter(rateLimitSection('off'));
+    // `rateLimit: off` parses to qps 0 (src/control/config/ratelimit.test.ts).
+    const off = new RateLimiter(config({ qps: 0, burst: 0 }));
     expect(passes(off, '10.0.0.1', 1000)).toBe(1000);
-    expect(new RateLimiter(rateLimitSection({ qps: 0 })).enabled).toBe(false);
+    expect(new RateLimiter(config({ qps: 0 })).enabled).toBe(false);
   });
 
   it('answers every slip-th limited query with TC and drops the rest', () => {

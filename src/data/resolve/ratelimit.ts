@@ -22,7 +22,8 @@
 // connections, and TCP is the way out that `slip` offers to real clients
 // sharing a limited address (a NAT gateway).
 
-import type { RateLimitAction, RateLimitConfig } from '../../control/config/ratelimit.js';
+import type { RateLimitCounts } from '../../shared/plane-stats.js';
+import type { RateLimitAction, RateLimitConfig } from '../../shared/serving-config.js';
 import { type Cidr, cidrContains } from '../../net/address.js';
 import { clientKey, mixKey } from '../../net/client-key.js';
 import { readAddress } from '../../net/read-address.js';
@@ -40,17 +41,6 @@ const WAYS = 8;
 const TICK_MS = 5;
 /** At most one report of limited clients this often (a flood must not flood the log too). */
 const REPORT_MS = 10_000;
-
-export interface RateLimitCounts {
-  /** Limited queries dropped unanswered (action drop, and the ones slip does not answer). */
-  drop: number;
-  /** Limited queries answered REFUSED. */
-  refused: number;
-  /** Limited queries answered TC (slip), so that a real client retries over TCP. */
-  slip: number;
-  /** Clients pushed out of the table to make room for another. */
-  evictions: number;
-}
 
 export interface RateLimiterOptions {
   /** Table slots: a power of two, at least 8 (default 65,536). */

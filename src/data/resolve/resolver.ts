@@ -6,7 +6,8 @@ import { performance } from 'node:perf_hooks'; // the global is a getter, read o
 import type { Logger } from 'pino';
 import { Observers, QueryEvent, type Verdict } from '../../shared/events.js';
 import { Guard } from '../../shared/guard.js';
-import { REFUSED } from './clients.js';
+import type { ResolverStats } from '../../shared/plane-stats.js';
+import { REFUSED } from '../../shared/clients.js';
 import { type FilterState, type Lift, PASS, liftIndex } from '../../shared/filter.js';
 import {
   HEALTH_PROBE_NAME,
@@ -39,23 +40,6 @@ export interface Transport {
   /** The device id this query names (DoH path, DoT SNI), '' for none: a group listing it wins over the address. */
   readonly device: string;
   send(reply: Buffer, address: string, port: number): void;
-}
-
-export interface ResolverStats {
-  queries: number;
-  blocked: number;
-  cacheHits: number;
-  forwarded: number;
-  shared: number;
-  servfail: number;
-  refused: number;
-  formerr: number;
-  dropped: number;
-  errors: number;
-  /** Answered SERVFAIL (or stale) at once because upstream.maxConcurrent queries were already in flight. */
-  overloaded: number;
-  /** Answered from an expired cache entry because no upstream answered in time (RFC 8767). */
-  stale: number;
 }
 
 export interface ResolverOptions {

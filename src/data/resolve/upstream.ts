@@ -16,7 +16,8 @@
 // back-off ends.
 
 import { performance } from 'node:perf_hooks';
-import type { UpstreamAddress, UpstreamTls } from '../../control/config/upstream-servers.js';
+import type { UpstreamStats } from '../../shared/plane-stats.js';
+import type { UpstreamAddress, UpstreamTls } from '../../shared/serving-config.js';
 import { Rcode } from '../../wire/message.js';
 import type { ReplyShape } from '../../wire/records.js';
 import { Verdict, judgeReply } from './upstream/judge.js';
@@ -29,23 +30,6 @@ import { padQuery } from './upstream/padding.js';
 import { TlsDialer } from './upstream/tls.js';
 
 export { UPSTREAM_UDP_SIZE, type UpstreamQuestion, upstreamQuery } from './upstream/query.js';
-
-export interface UpstreamStats {
-  /** Replies dropped: wrong source, unknown ID or a question that differs from the one sent. */
-  spoofed: number;
-  /** Replies from the server asked whose records do not parse: that server failed the query. */
-  malformed: number;
-  timeouts: number;
-  tcpRetries: number;
-  /** Replies with SERVFAIL, REFUSED, FORMERR or NOTIMP: the query went to the next server. */
-  failed: number;
-  /** Queries given up at once because no UDP socket had room or every TCP slot was taken. */
-  overloaded: number;
-  /** Upstream TCP connections opened (DoT's included). */
-  tcpConnections: number;
-  /** Upstream DoH (HTTP/2) connections opened. */
-  dohConnections: number;
-}
 
 /**
  * What a finished exchange hands back: the reply and its shape, or null when

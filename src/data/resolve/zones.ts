@@ -5,7 +5,7 @@
 // (src/control/config/upstream-zones.ts); here a lookup walks the query's
 // labels once and compares bytes: no string, no allocation.
 
-import type { UpstreamZone } from '../../control/config/upstream-zones.js';
+import type { UpstreamZone } from '../../shared/serving-config.js';
 import type { UpstreamPool } from './upstream.js';
 
 export interface ZoneRoute {

@@ -3,7 +3,7 @@
 // an answer resets it. Which server an attempt goes to is chosen here.
 
 import { performance } from 'node:perf_hooks';
-import type { UpstreamAddress } from '../../../control/config/upstream-servers.js';
+import type { UpstreamAddress } from '../../../shared/serving-config.js';
 import { formatHostPort } from '../../../net/address.js';
 import type { TlsDialer } from './tls.js';
 

@@ -7,7 +7,7 @@
 
 import { X509Certificate } from 'node:crypto';
 import { type PeerCertificate, type TLSSocket, checkServerIdentity, connect, rootCertificates } from 'node:tls';
-import { type UpstreamAddress, type UpstreamTls, spkiPin } from '../../../control/config/upstream-servers.js';
+import { type UpstreamAddress, type UpstreamTls, spkiPin } from '../../../shared/serving-config.js';
 
 /** What a connection to one encrypted server needs; one per server, kept across connections for resumption. */
 export class TlsDialer {

@@ -5,7 +5,7 @@
 // wins over the address; it names, it does not open the door: the address
 // still decides access.
 
-import { type Cidr, addressBytes, cidrContains } from '../../net/address.js';
+import { type Cidr, addressBytes, cidrContains } from '../net/address.js';
 
 export const REFUSED = -1;
 const MEMO_LIMIT = 65536;
