@@ -17,7 +17,7 @@ import { matchText, normalizeName, queryText } from './name.js';
 import { textLabels } from '../wire/presentation.js';
 import { type EntryCallback, ListParser, MAX_SAMPLES } from './parse.js';
 import { JobRunner, fullGc, siblingModule } from '../thread/run.js';
-import { type PhaseMark, epochNow } from '../shared/startup.js';
+import { type PhaseMark, epochNow } from '../thread/clock.js';
 
 export interface LoadOptions {
   /** Directory that relative list paths are resolved against (default: the working directory). */

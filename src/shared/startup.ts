@@ -4,14 +4,11 @@
 // (commands/serve-memory.ts passes its start on in AIFENCE_STARTED_AT).
 // What `npm run bench:start` measures from outside, split by where it goes.
 
+import { type PhaseMark, epochNow } from '../thread/clock.js';
+
 /** The variable the memory re-exec passes its start in (epoch ms); removed at once, so no thread or child inherits it. */
 export const STARTED_AT = 'AIFENCE_STARTED_AT';
 
-/** Notes that a phase ended, at `at` (epoch ms; default now): the phase may have run on another thread. */
-export type PhaseMark = (phase: string, at?: number) => void;
-
-/** Epoch milliseconds, with the monotonic clock's resolution. */
-export const epochNow = (): number => performance.timeOrigin + performance.now();
 
 /** When this process started: the re-exec's first Node when there was one (a value that makes no sense is ignored), else this Node. */
 function processStart(env: Record<string, string | undefined>): number {

@@ -12,7 +12,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Catalogue, CatalogueFiles, CatalogueInfo, Service } from './load.js';
+import type { Catalogue, CatalogueFiles, CatalogueInfo, Service } from './types.js';
 
 /** Raised with any change of the file's shape or meaning. */
 export const PREBUILT_FORMAT = 1;

@@ -5,7 +5,7 @@
 // of the catalogue; lesser problems are only reported.
 
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type YAMLMap, type YAMLSeq } from 'yaml';
-import type { CatalogueDomain, CatalogueIssue, Service } from './load.js';
+import type { CatalogueDomain, CatalogueIssue, Service } from './types.js';
 import {
   CLASS_TAGS,
   COUNTRIES,

@@ -6,7 +6,7 @@ import { type Catalogue, catalogueLists, loadCatalogue, resolveSelector, service
 import type { Config } from '../config/schema.js';
 import { checkSelectors } from '../config/selectors.js';
 import { type CompiledLists, adoptCompiled, loadListsOffThread } from '../../match/lists.js';
-import { type PhaseMark, epochNow } from '../../shared/startup.js';
+import { type PhaseMark, epochNow } from '../../thread/clock.js';
 import type { CompiledMatcher } from '../../match/matcher.js';
 import type { ListInput, ListSet } from '../../match/types.js';
 import { type FilterSpec, type FilterState, answersOf } from '../../shared/filter.js';
