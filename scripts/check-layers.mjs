@@ -38,14 +38,14 @@ export const MAY_IMPORT = {
  */
 export const EXCEPTIONS = [
   {
-    from: 'src/control/daemon.ts',
+    from: 'src/control/daemon/planes.ts',
     to: 'src/data/',
-    why: 'the assembly: starts the data plane on the main thread (workers: 1), makes the shared cache and connection counts it hands every plane, and sums their counters',
+    why: 'the assembly: starts the data plane on the main thread (workers: 1) or in worker threads, makes the answer cache and client counts they share, and hands them the filter',
   },
   {
     from: 'src/control/workers.ts',
     to: 'src/data/',
-    why: 'the assembly: the handle on one worker thread running a data plane (its entry file, its event ring, its listen errors and counters)',
+    why: 'the assembly: the handle on one worker thread running a data plane (its entry file and its event ring)',
   },
 ];
 

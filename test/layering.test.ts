@@ -38,8 +38,8 @@ describe('layering', () => {
     write('src/shared/c.ts', "export type C = import('../data/resolve/a.js').A;\n");
     write('src/control/d.ts', "export { type A } from '../data/resolve/a.js';\n");
     // The assembly's exception, and a folder that may import everything.
-    write('src/control/daemon.ts', "import type { A } from '../data/resolve/a.js';\nexport const d: A = [];\n");
-    write('src/commands/e.ts', "import { d } from '../control/daemon.js';\nimport type { A } from '../data/resolve/a.js';\nexport const e: A = d;\n");
+    write('src/control/daemon/planes.ts', "import type { A } from '../../data/resolve/a.js';\nexport const d: A = [];\n");
+    write('src/commands/e.ts', "import { d } from '../control/daemon/planes.js';\nimport type { A } from '../data/resolve/a.js';\nexport const e: A = d;\n");
     // An import of a file that is not there.
     write('src/net/f.ts', "export { g } from './missing.js';\n");
 

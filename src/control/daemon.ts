@@ -3,6 +3,11 @@
 // cache, upstream) runs in-process with `workers: 1` or as one data plane per
 // worker thread. Reloading without dropping a query; taking it all down
 // gracefully.
+//
+// This file starts and stops it all, reloads, and answers the admin API;
+// beside it (daemon/): the data planes, local or in workers (planes.ts),
+// pauses, exceptions and schedules between reloads (live-policy.ts), the
+// query log's lifecycle (query-log.ts).
 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -20,30 +25,21 @@ import { AdminServer, type AdminTarget, type Readiness, type ReloadResult } from
 import { type AdminAuth, adminAuth } from './admin/token.js';
 import type { Logger } from '../shared/logger.js';
 import { Metrics } from './observe/metrics.js';
-import { QueryLog } from './observe/querylog.js';
-import { PostgresQueryLog } from './observe/sinks/postgres.js';
+import { QueryLogs } from './daemon/query-log.js';
 import { type ConsoleData, renderHistory } from './admin/console/render.js';
 import { type HistoryQuery, RANGES, type Range, queryHistory } from './observe/history.js';
 import { ConsoleStats } from './admin/console/stats.js';
 import { viewOf } from './state/exceptions.js';
-import { type Filter, buildFilter, configuredGroupOf, withClientGroups } from './policy/filter.js';
-import { parseCidr } from '../net/address.js';
-import type { Rule } from './config/schema.js';
-import { RuntimeExceptions } from './state/exceptions.js';
-import { RuntimeState, StateUnavailable } from './state/runtime.js';
+import { type Filter, buildFilter } from './policy/filter.js';
+import type { RuntimeExceptions } from './state/exceptions.js';
+import { RuntimeState } from './state/runtime.js';
+import { LivePolicy } from './daemon/live-policy.js';
 import { registerStateMetrics } from './state/metrics.js';
-import type { Resolver } from '../data/resolve/resolver.js';
-import type { UpstreamPool } from '../data/resolve/upstream.js';
-import { DataPlane } from '../data/plane.js';
-import { type PlaneAddresses, type PlaneStats, sumStats } from '../shared/plane-stats.js';
-import { AnswerCache } from '../data/resolve/cache.js';
-import { ClientCounts, clientCountsMemory } from '../data/listen/client-counts.js';
-import { servingConfig } from '../shared/serving-config.js';
-import type { GroupTable } from '../shared/filter.js';
+import type { PlaneStats } from '../shared/plane-stats.js';
+import { Planes } from './daemon/planes.js';
 import { Observers } from '../shared/events.js';
 import { Guard, sumCounts } from '../shared/guard.js';
-import { WorkerPlane, boundTo } from './workers.js';
-import { explainListenError } from '../data/listen/listen-error.js';
+import { explainListenError } from '../shared/listen-error.js';
 import { loadPackagedCatalogue } from './catalogue/offload.js';
 import { RemoteLists, prepareRemoteLists } from './remote-lists.js';
 import { watchFiles } from '../shared/watch.js';
@@ -54,7 +50,6 @@ import { type BlockPage, startBlockPage } from './blockpage/index.js';
 import { pageFacts } from './blockpage/facts.js';
 import { registerBlockPageMetrics } from './blockpage/metrics.js';
 import { type DescribedSocket, type ListenAddresses, adoptedSummary, assignSockets } from './activation.js';
-import type { PassedSocket } from '../shared/sockets.js';
 import { FilterSnapshots } from './snapshot.js';
 import type { ListSet } from '../match/types.js';
 import { Identity } from './identity/identity.js';
@@ -91,14 +86,13 @@ const DEFAULT_DRAIN_MS = 3000;
 
 export class Daemon implements AdminTarget {
   private draining = false;
-  private policyTimer: NodeJS.Timeout | undefined;
   private unwatch: () => void = () => undefined;
   private reloading: Promise<ReloadResult> | null = null;
   private reloadAgain = false;
   /** Pauses and runtime exceptions, kept across reloads, shared through Redis when configured. */
   private readonly runtime: RuntimeState;
-  /** Who paused each group, as this instance heard it (the console shows it; the log line is the record). */
-  private readonly pausedBy = new Map<string, string>();
+  /** Pauses, exceptions and schedules applied to the filter in force between reloads. */
+  private readonly live: LivePolicy;
   /** Blocked attempts of the last hour, for the console's charts. */
   private readonly consoleStats: ConsoleStats;
   private admin: AdminServer | null = null;
@@ -107,21 +101,13 @@ export class Daemon implements AdminTarget {
   /** The block page's listeners and certificates (config blockPage), or null. */
   private page: BlockPage | null = null;
   private remote: RemoteLists;
-  private queryLog: QueryLog | PostgresQueryLog | null = null;
+  private readonly queryLog: QueryLogs;
   /** Signed catalogue updates; set right after construction. */
   private updates!: CatalogueUpdates;
   /** The packaged catalogue as last read (off the query thread); set right after construction. */
   private packaged!: Packaged;
-  /** The data plane in this thread (`workers: 1`), or null when worker threads answer. */
-  private local: DataPlane | null = null;
-  /** The worker threads' data planes (`workers` above 1). */
-  private readonly workers: WorkerPlane[] = [];
-  /** Where the data plane listens (the first worker's addresses: every worker binds the same). */
-  private bound: PlaneAddresses = { udp: [], tls: [], https: [], http: [] };
-  /** The answer cache the workers share (its memory; the control thread never answers from it). */
-  private sharedCache: AnswerCache | null = null;
-  /** The verdict tables the workers were last sent, to send only changes. */
-  private sentTables: GroupTable[] = [];
+  /** The data planes: in this thread, or one per worker thread. */
+  private readonly planes: Planes;
   /** Every answered query is observed here: metrics, the console, the query log. */
   private readonly observers: Observers;
   /** Catches and counts what an observer or its timer throws on this thread (aifence_observer_errors_total). */
@@ -151,25 +137,47 @@ export class Daemon implements AdminTarget {
       upstreamTimeouts: () => stats().upstreamTimeouts,
       upstreamDropped: () => stats().upstream,
       // Dropped before the log too: events a worker could not hand over while this thread fell behind.
-      queryLogDropped: () => (this.queryLog?.dropped ?? 0) + this.workers.reduce((n, w) => n + w.droppedEvents, 0),
-      pausedGroups: () => this.livePauses().map((p) => p.group),
+      queryLogDropped: () => this.queryLog.dropped + this.planes.droppedEvents,
+      pausedGroups: () => this.live.pauses().map((p) => p.group),
       rateLimit: () => stats().rateLimit,
       cacheBytes: () => stats().cache.bytes,
       resolverTotals: () => stats().resolver,
       tcp: () => ({ open: stats().tcp.open, closed: { ...stats().tcp.closed } }),
-      queryLogRows: () => ({ written: this.queryLog?.written ?? 0, rejected: this.queryLog?.rejected ?? 0 }),
+      queryLogRows: () => this.queryLog.rows,
       // In-process, the plane's resolver reports to this thread's guard; workers have their own (the event ring's).
-      observerErrors: () => (this.local !== null ? { ...this.guard.counts } : sumCounts(this.guard.counts, stats().observerErrors)),
+      observerErrors: () => (this.planes.inProcess ? { ...this.guard.counts } : sumCounts(this.guard.counts, stats().observerErrors)),
       filter: () => this.filter,
     });
     this.observers.add(this.metrics);
+    this.planes = new Planes({
+      log: options.log,
+      observers: this.observers,
+      filter: () => this.filter,
+      listen: (c) => options.listen ?? c.listen,
+      watchTls: options.watch !== false,
+      onFatal: options.onFatal,
+    });
+    this.queryLog = new QueryLogs(options.log, this.observers, this.guard, this.clientName);
     this.remote = this.remoteListsFor(config);
     this.runtime = new RuntimeState(config.state, options.log, {
-      onChange: () => this.applyRuntime(),
+      onChange: () => this.live.apply(),
       onReload: () => void this.reload(),
       policy: () => this.filter.policy,
       clock,
       snapshotFile: join(config.dataDir, 'shared-state.json'),
+    });
+    this.live = new LivePolicy({
+      log: options.log,
+      clock,
+      runtime: this.runtime,
+      filter: () => this.filter,
+      replaceFilter: (filter) => {
+        this.filter = filter;
+        this.planes.setFilter();
+      },
+      publishVerdicts: () => this.planes.publishVerdicts(),
+      // An approval made on another instance arrives as an exception: its request's new status with it.
+      exceptionsChanged: () => void this.desk?.store.refresh(true),
     });
     registerStateMetrics(this.metrics.registry, this.runtime, () => this.filter.state.groups.map((g) => g.name));
     this.consoleStats = new ConsoleStats(clock, this.clientName);
@@ -193,12 +201,11 @@ export class Daemon implements AdminTarget {
   }
 
   /** The in-process resolver (`workers: 1`; tests look inside it). */
-  get resolver(): Resolver {
-    if (this.local === null) throw new Error('the resolver runs in worker threads (workers > 1): use planeStats()');
-    return this.local.resolver;
+  get resolver(): Planes['resolver'] {
+    return this.planes.resolver;
   }
 
-  get upstream(): UpstreamPool {
+  get upstream(): Planes['resolver']['upstream'] {
     return this.resolver.upstream;
   }
 
@@ -236,12 +243,12 @@ export class Daemon implements AdminTarget {
       results: () => running.updates.results,
     });
     daemon.runtime.start();
-    daemon.applyRuntime();
+    daemon.live.apply();
     try {
       await daemon.desk.store.start();
       daemon.identity = await Identity.start(config.identity, options.log, { watch: options.watch !== false, reverse: true });
-      daemon.openQueryLog(config);
-      await daemon.startPlanes(config, sockets);
+      daemon.queryLog.start(config);
+      await daemon.planes.start(config, sockets);
       mark?.('listening');
       daemon.admin = await AdminServer.start(config.admin, daemon).catch((err: unknown) => {
         throw config.admin.listen ? explainListenError(err, config.admin.listen, 'admin API (http)') : err;
@@ -282,113 +289,34 @@ export class Daemon implements AdminTarget {
     return daemon;
   }
 
-  /**
-   * The data plane: in this thread with `workers: 1`, else one per worker
-   * thread; `passed`: the passed sockets each one adopts (by plane). The
-   * first worker binds the configured addresses (port 0: the kernel picks);
-   * the others bind the same ones, ports resolved.
-   */
-  private async startPlanes(config: Config, passed: PassedSocket[][]): Promise<void> {
-    const listen = this.options.listen ?? config.listen;
-    const watchTls = this.options.watch !== false;
-    if (config.workers === 1) {
-      this.local = await DataPlane.start(servingConfig(config), this.filter.state, { listen, reusePort: false, watchTls, share: 1, passed: passed[0] }, this.log);
-      // The resolver tells the observers directly (the same guard and list): no channel in between.
-      this.local.resolver.observers = this.observers;
-      this.bound = this.local.addresses;
-      return;
-    }
-    this.sharedCache = new AnswerCache(config.cache);
-    // tcp.maxPerClient holds over every worker: the kernel spreads one client's connections over them.
-    const clients = clientCountsMemory(config.workers, config.tcp.maxConnections);
-    const clientCounts = new ClientCounts(clients, -1);
-    const hooks = {
-      log: this.log,
-      observers: this.observers,
-      current: () => ({ filter: this.filter.spec, tables: this.tables(), cache: this.sharedCache!.memory }),
-      // A worker that died holding the cache's lock must not leave the others waiting for it; its connections died with it.
-      exited: (index: number) => {
-        this.sharedCache?.releaseIfHeldBy(index + 1);
-        clientCounts.forgetWorker(index);
-      },
-      lostPassedSockets: (index: number) => {
-        this.log.error({ worker: index }, 'worker thread exited, closing the sockets the service manager passed (every thread shares their descriptors): exiting so that it restarts aifence with them; they queue queries meanwhile');
-        this.options.onFatal?.();
-      },
-    };
-    const first = {
-      index: 0,
-      config: servingConfig(config),
-      listen,
-      ...hooks.current(),
-      clients,
-      share: 1 / config.workers,
-      watchTls,
-      logLevel: this.log.level,
-      passed: passed[0],
-    };
-    this.sentTables = first.tables;
-    this.workers.push(await WorkerPlane.start(first, hooks));
-    this.bound = this.workers[0].addresses;
-    const rest = boundTo(first, this.bound);
-    const others = await Promise.allSettled(Array.from({ length: config.workers - 1 }, (_, i) => WorkerPlane.start({ ...rest, index: i + 1, passed: passed[i + 1] }, hooks)));
-    for (const o of others) if (o.status === 'fulfilled') this.workers.push(o.value);
-    const failed = others.find((o) => o.status === 'rejected');
-    if (failed) throw failed.reason;
-  }
-
-  /** The live verdict tables and their lifts, by group (the clients' own tables after the config's groups). */
-  private tables(): GroupTable[] {
-    return this.filter.state.groups.map((g) => ({ verdicts: g.verdicts, lifts: g.lifts }));
-  }
-
-  /** Tells the workers about verdict tables recompiled since last told (pauses, exceptions, schedules). */
-  private publishVerdicts(): void {
-    if (this.workers.length === 0) return;
-    const now = this.tables();
-    const sent = this.sentTables;
-    if (now.length === sent.length && now.every((t, i) => t.verdicts === sent[i].verdicts && t.lifts === sent[i].lifts)) return;
-    this.sentTables = now;
-    for (const w of this.workers) w.setVerdicts(this.filter.spec.generation, now);
-  }
-
   /** Counters summed over the data planes: fresh in-process; with workers, as last heard (refreshStats asks). */
   planeStats(): PlaneStats {
-    if (this.local !== null) return this.local.stats();
-    return this.withSharedCache(sumStats(this.workers.flatMap((w) => w.known ?? [])));
+    return this.planes.stats();
   }
 
   /** Asks every worker for its counters now (before a scrape or the console), and reads the access requests (at most once a second). */
   async refreshStats(): Promise<PlaneStats> {
     await this.desk.store.refresh();
-    if (this.local !== null) return this.local.stats();
-    return this.withSharedCache(sumStats(await Promise.all(this.workers.map((w) => w.stats()))));
-  }
-
-  /** Every worker reports the one shared cache: its figures once, not summed. */
-  private withSharedCache(stats: PlaneStats): PlaneStats {
-    const c = this.sharedCache;
-    if (c !== null) stats.cache = { entries: c.size, hits: c.hits, misses: c.misses, bytes: c.bytes };
-    return stats;
+    return this.planes.refresh();
   }
 
   /** The bound UDP addresses (the TCP listeners share them). */
   get addresses(): AddressInfo[] {
-    return this.bound.udp;
+    return this.planes.addresses.udp;
   }
 
   /** The DoT listeners' bound addresses. */
   get tlsAddresses(): AddressInfo[] {
-    return this.bound.tls;
+    return this.planes.addresses.tls;
   }
 
   /** The DoH listeners' bound addresses: HTTPS, and plain HTTP for a reverse proxy. */
   get httpsAddresses(): AddressInfo[] {
-    return this.bound.https;
+    return this.planes.addresses.https;
   }
 
   get httpAddresses(): AddressInfo[] {
-    return this.bound.http;
+    return this.planes.addresses.http;
   }
 
   /** DoH requests and connections turned away, over every DoH listener. */
@@ -434,7 +362,7 @@ export class Daemon implements AdminTarget {
   private audit(e: AuditEvent): void {
     const { time, event, ...fields } = e;
     this.log.info({ ...fields, at: new Date(time).toISOString() }, event === 'access-request' ? 'access requested' : event === 'access-approved' ? 'access request approved' : 'access request denied');
-    this.queryLog?.audit(e);
+    this.queryLog.audit(e);
   }
 
   /** Access requests for the admin API: listed, approved (an exception for that client and service), denied. */
@@ -502,8 +430,8 @@ export class Daemon implements AdminTarget {
       this.filter = filter;
       this.config = config;
       this.runtime.revalidate(); // the new groups and selectors decide what of the stored state is in force
-      this.applyRuntime();
-      this.swapFilter();
+      this.live.apply();
+      this.planes.setFilter();
       this.watch();
       this.writeSnapshot(config, filter, RELOAD_SNAPSHOT_DELAY_MS);
       if (catalogueChanged) {
@@ -534,65 +462,18 @@ export class Daemon implements AdminTarget {
     }
   }
 
-  /** The query log as configured (none when its mode is off); throws when its path cannot be written. */
-  private newQueryLog(config: Config): QueryLog | PostgresQueryLog | null {
-    if (config.queryLog.mode === 'off') return null;
-    const { sink } = config.queryLog;
-    const options = { guard: this.guard, names: this.clientName };
-    return sink?.kind === 'postgres'
-      ? new PostgresQueryLog(config.queryLog, sink.url, config.state.instance, this.log, options)
-      : new QueryLog(config.queryLog, this.log, options);
-  }
-
-  private openQueryLog(config: Config): void {
-    this.useQueryLog(this.newQueryLog(config));
-  }
-
-  private useQueryLog(log: QueryLog | PostgresQueryLog | null): void {
-    this.queryLog = log;
-    if (log) this.observers.add(log);
-  }
-
-  private async closeQueryLog(): Promise<void> {
-    const log = this.queryLog;
-    if (!log) return;
-    this.queryLog = null;
-    this.observers.remove(log);
-    await log.close();
-  }
 
   /** Upstream servers, cache limits, rate limits and the query log take effect on reload; listen and admin addresses and tcp limits need a restart. */
   private async applyServing(config: Config): Promise<void> {
     const before = this.config;
-    if (!isDeepStrictEqual(before.queryLog, config.queryLog)) {
-      const next = this.newQueryLog(config); // an unwritable path fails the reload before the old log is closed
-      await this.closeQueryLog();
-      this.useQueryLog(next);
-    } else if (this.queryLog?.failing) {
-      // The admin may have freed the disk: a reload tries the file now rather than at the end of its back-off.
-      this.queryLog.retryNow();
-    }
-    // Upstream servers, cache and rate limits, and the certificate, in every data plane.
-    const serving = servingConfig(config);
-    this.local?.configure(serving);
-    // New cache limits: a new shared cache for every worker (the old one goes when the last lets go of it).
-    const cacheChanged = this.sharedCache !== null && !isDeepStrictEqual(before.cache, config.cache);
-    if (cacheChanged) this.sharedCache = new AnswerCache(config.cache);
-    for (const w of this.workers) w.configure(serving, cacheChanged ? this.sharedCache!.memory : undefined);
+    await this.queryLog.reconfigure(before, config);
+    this.planes.configure(before, config);
     for (const key of ['listen', 'admin', 'tcp', 'state', 'listenTls', 'listenHttps', 'listenHttp', 'tls', 'doh', 'workers'] as const) {
       if (!isDeepStrictEqual(before[key], config[key])) this.log.warn({ key }, `${key} changed: takes effect at the next restart`);
     }
     // The page's texts and `requests` apply at once; where it listens and the CA it holds need a restart.
     const listening = (c: Config) => (c.blockPage ? { http: c.blockPage.http, https: c.blockPage.https, ca: c.blockPage.ca } : null);
     if (!isDeepStrictEqual(listening(before), listening(config))) this.log.warn({ key: 'blockPage' }, 'blockPage listeners or CA changed: take effect at the next restart');
-  }
-
-  /** The swap: the data planes serve the new filter from their next query (one reference in each). */
-  private swapFilter(): void {
-    this.local?.setFilter(this.filter.state);
-    if (this.workers.length === 0) return;
-    this.sentTables = this.tables();
-    for (const w of this.workers) w.setFilter(this.filter.spec, this.sentTables);
   }
 
   /**
@@ -625,103 +506,23 @@ export class Daemon implements AdminTarget {
     });
   }
 
-  /**
-   * Applies exceptions that lapsed, schedules that opened or closed and
-   * pauses that ended since the last look, then sets a timer for the next
-   * change: no reload needed.
-   */
+  /** Applies what changed in the policy since the last look (lapsed exceptions, schedules, ended pauses) and re-arms the timer. */
   refreshPolicy(): void {
-    clearTimeout(this.policyTimer);
-    const policy = this.filter.policy;
-    const now = this.clock();
-    for (const c of policy.refresh(now)) {
-      const rule = c.rule && { select: c.rule.select, until: c.rule.untilText, reason: c.rule.reason, schedule: c.rule.schedule?.text };
-      this.log.info({ group: c.group, kind: c.kind, ...rule }, c.kind === 'pause' ? `blocking pause ${c.change}` : `policy rule ${c.change}`);
-    }
-    this.publishVerdicts();
-    const next = policy.nextChange(now);
-    // Capped so that a clock that jumps (suspend, NTP step) is caught within the hour.
-    if (next !== undefined) this.policyTimer = setTimeout(() => this.refreshPolicy(), Math.min(next - now, 3_600_000)).unref();
+    this.live.refresh();
   }
 
-  async pause(group: string | undefined, minutes: number, by = 'unknown'): Promise<{ group: string; until: string | null }[]> {
-    const groups = this.filter.policy.groups;
-    const targets = group === undefined ? groups : groups.filter((g) => g.name === group);
-    if (targets.length === 0) throw new HttpError(404, `no group '${group}'; groups: ${groups.map((g) => g.name).join(', ')}`);
-    const until = minutes > 0 ? this.clock() + minutes * 60_000 : 0;
-    await this.runtime.setPause(targets.map((g) => g.name), until).catch(unavailable);
-    for (const g of targets) this.pausedBy.set(g.name, by);
-    this.log.warn({ groups: targets.map((g) => g.name), minutes, admin: by }, minutes > 0 ? 'blocking paused' : 'blocking resumed');
-    return targets.map((g) => ({ group: g.name, until: until > 0 ? new Date(until).toISOString() : null }));
+  pause(group: string | undefined, minutes: number, by = 'unknown'): Promise<{ group: string; until: string | null }[]> {
+    return this.live.pause(group, minutes, by);
   }
 
   /** Runtime exceptions: listed, added and revoked through the admin API. */
   get exceptions(): RuntimeExceptions {
-    return new RuntimeExceptions(this.runtime, this.filter.policy, this.clock, unavailable, (fields, message) => this.log.warn(fields, message), (client) => this.groupOf(client));
-  }
-
-  /** The configured group a client's queries are decided by (its own table aside), or null when it may not query. */
-  private groupOf(client: string): string | null {
-    const g = configuredGroupOf(this.filter)(client);
-    return g === null ? null : this.filter.policy.groups[g].name;
+    return this.live.exceptions;
   }
 
   /** Asks every instance sharing the state to reload too; false without shared state. */
   broadcastReload(by = 'unknown'): Promise<boolean> {
-    this.log.info({ admin: by }, 'reload of every instance asked through the admin API');
-    return this.runtime.broadcastReload().catch(unavailable);
-  }
-
-  /** Applies the runtime state (pauses, exceptions) to the live policy's tables, then re-arms the policy timer. */
-  private applyRuntime(): void {
-    const policy = this.filter.policy;
-    const now = this.clock();
-    const pauses = this.runtime.pauses();
-    const exceptions = this.runtime.exceptions();
-    const rule = (e: (typeof exceptions)[number]): Rule => ({ select: e.select, until: e.until, untilText: new Date(e.until).toISOString(), reason: `${e.reason} (${e.author}, exception ${e.id})`, label: exceptionLabel(e) });
-    policy.groups.forEach((g, i) => {
-      const until = pauses.get(g.name) ?? 0;
-      if (g.pausedUntil !== until) policy.pause(i, until, now);
-      const rules = exceptions.filter((e) => e.group === g.name && e.client === undefined).map(rule);
-      const skipped = policy.setRuntimeAllows(i, rules, now);
-      if (skipped.length > 0) this.log.warn({ group: g.name, selectors: skipped.map((r) => r.select) }, 'runtime exceptions name nothing in this instance\'s catalogue; skipped');
-    });
-    this.applyClientExceptions(exceptions.filter((e) => e.client !== undefined), rule, now);
-    this.refreshPolicy();
-    // An approval made on another instance arrives as an exception: its request's new status with it.
-    void this.desk?.store.refresh(true);
-  }
-
-  /**
-   * Exceptions for one client each: a table per client, in its configured
-   * group. One made while the client was in another group (the config has
-   * changed since) is not applied: it would carry the client's old policy.
-   */
-  private applyClientExceptions(exceptions: ReturnType<RuntimeState['exceptions']>, rule: (e: (typeof exceptions)[number]) => Rule, now: number): void {
-    const policy = this.filter.policy;
-    const entries = new Map<string, { group: number; client: NonNullable<ReturnType<typeof parseCidr>>; rules: Rule[] }>();
-    const groupOf = exceptions.length > 0 ? configuredGroupOf(this.filter) : () => null;
-    for (const e of exceptions) {
-      const group = groupOf(e.client!);
-      const cidr = parseCidr(e.client!);
-      if (group === null || cidr === null || policy.groups[group].name !== e.group) {
-        this.log.warn({ exception: e.id, client: e.client, group: e.group, now: group === null ? null : policy.groups[group].name }, 'exception for a client no longer in its group: not applied');
-        continue;
-      }
-      const key = `${group} ${e.client}`;
-      const entry = entries.get(key) ?? { group, client: cidr, rules: [] };
-      entry.rules.push(rule(e));
-      entries.set(key, entry);
-    }
-    const { skipped, clientsChanged } = policy.setClientAllows([...entries.values()], now);
-    if (skipped.length > 0) this.log.warn({ selectors: skipped.map((r) => r.select) }, 'client exceptions name nothing in this instance\'s catalogue; skipped');
-    if (!clientsChanged) return;
-    this.filter = withClientGroups(this.filter);
-    this.swapFilter();
-  }
-
-  private livePauses(): { group: string; until: string }[] {
-    return [...this.runtime.pauses()].map(([group, until]) => ({ group, until: new Date(until).toISOString() }));
+    return this.live.broadcastReload(by);
   }
 
   consoleData(): ConsoleData {
@@ -742,7 +543,7 @@ export class Daemon implements AdminTarget {
         block: g.block.map((r) => r.select + (r.until ? ` until ${r.untilText}` : '') + (r.schedule ? ` (${r.schedule.text})` : '')),
         allow: g.allow.map((r) => r.select + (r.until ? ` until ${r.untilText}` : '')),
         paused: paused.get(g.name) ?? null,
-        pausedBy: paused.has(g.name) ? this.pausedBy.get(g.name) : undefined,
+        pausedBy: paused.has(g.name) ? this.live.pausedBy.get(g.name) : undefined,
       })),
       enforce: this.config.enforce,
       exceptions: this.runtime.exceptions().map(viewOf),
@@ -762,7 +563,7 @@ export class Daemon implements AdminTarget {
   readiness(): Readiness {
     // Ready means serving: listeners bound and a filter loaded (a failed reload keeps the last good one). An
     // upstream outage is reported, not gating: taking every replica out of a Service would not bring it back.
-    const listening = this.bound.udp.length > 0 && (this.local !== null || this.workers.length === this.config.workers);
+    const listening = this.planes.listening(this.config.workers);
     const listsCompiled = this.filter.state !== undefined;
     const ready = listening && listsCompiled && !this.draining;
     return {
@@ -771,7 +572,7 @@ export class Daemon implements AdminTarget {
       listsCompiled,
       draining: this.draining,
       upstreamAnswering: this.planeStats().upstreamHealthy,
-      paused: this.livePauses(),
+      paused: this.live.pauses(),
       sharedState: this.runtime.status(),
       catalogue: this.updates.status(this.filter.catalogue),
     };
@@ -803,28 +604,24 @@ export class Daemon implements AdminTarget {
 
   /** Stops accepting, lets queries in flight finish (up to drainMs), then closes everything. */
   async stop(): Promise<void> {
-    clearTimeout(this.policyTimer);
+    this.live.stop();
     this.unwatch();
     this.remote.stop();
     this.updates.stop();
     this.draining = true;
     const drainMs = this.options.drainMs ?? DEFAULT_DRAIN_MS;
-    await Promise.all([this.local?.stop(drainMs), ...this.workers.map((w) => w.stop(drainMs))]);
-    // Only now: a worker sharing a passed socket ends only once none of them reads it (src/data/worker.ts).
-    await Promise.all(this.workers.map((w) => w.end()));
+    await this.planes.stop(drainMs);
     await this.admin?.close();
     await this.page?.server.close();
     await this.runtime.close();
     await this.desk.store.close();
     // Listeners are closed: what the query log still buffers goes to disk now (names still looked up), and a snapshot being written finishes.
-    await this.closeQueryLog();
+    await this.queryLog.close();
     this.identity?.close();
     await this.snapshots?.settled();
   }
 }
 
-/** How the query log names a runtime exception's use: its id first (it survives any cut), then who and why. */
-const exceptionLabel = (e: { id: string; author: string; reason: string }): string => `exception ${e.id} (${e.author}: ${e.reason})`;
 
 /** Where the data planes listen: the CLI's --listen or the config's, and the encrypted listeners. */
 const listenAddresses = (config: Config, options: DaemonOptions): ListenAddresses => ({
@@ -834,11 +631,6 @@ const listenAddresses = (config: Config, options: DaemonOptions): ListenAddresse
   listenHttp: config.listenHttp,
 });
 
-/** A change that could not reach the shared state is refused, not applied here alone. */
-function unavailable(err: unknown): never {
-  if (err instanceof StateUnavailable) throw new HttpError(503, err.message, { 'retry-after': '5' });
-  throw err;
-}
 
 /** The packaged catalogue, read before each (re)load: CatalogueUpdates asks for it synchronously. */
 interface Packaged {

@@ -10,7 +10,7 @@ import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { type PlaneAddresses, type PlaneStats, noPlaneStats } from '../shared/plane-stats.js';
 import { DRAIN_MS, EventReader, eventRing } from '../data/events.js';
-import { ListenError } from '../data/listen/listen-error.js';
+import { ListenError } from '../shared/listen-error.js';
 import type { FromWorker, ToWorker, WorkerStart as WorkerStartWithRing } from '../shared/channel.js';
 import type { QueryObserver } from '../shared/events.js';
 import type { Logger } from '../shared/logger.js';

@@ -17,7 +17,7 @@ import type { Logger } from '../shared/logger.js';
 import { DdrAnswers, type DdrEndpoint } from '../wire/ddr.js';
 import { type DohListener, listenDoh } from './listen/doh.js';
 import { deviceOfServerName, dotNames } from './listen/device.js';
-import { explainListenError } from './listen/listen-error.js';
+import { explainListenError } from '../shared/listen-error.js';
 import { type TcpListener, listenTcp } from './listen/tcp.js';
 import { TlsFiles } from './listen/tls-files.js';
 import { ClientCounts } from './listen/client-counts.js';

@@ -10,7 +10,7 @@ import { type Server, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { explainListenError } from '../../src/data/listen/listen-error.js';
+import { explainListenError } from '../../src/shared/listen-error.js';
 import { query } from '../support/client.js';
 import { TestUpstream } from '../support/upstream.js';
 

@@ -82,7 +82,7 @@ describe('tcp.maxPerClient', () => {
     const held = await kept(d.port, 8);
     expect(held).toHaveLength(4);
     // A crash, as the control thread sees one: the thread is gone with its sockets (their 'close' never runs there).
-    const workers = (d.daemon as unknown as { workers: { worker: { terminate(): Promise<number> } }[] }).workers;
+    const workers = (d.daemon as unknown as { planes: { workers: { worker: { terminate(): Promise<number> } }[] } }).planes.workers;
     await workers[0].worker.terminate();
     await close(held);
     // Started again after a second (seconds on a busy machine): then the whole budget is there again.

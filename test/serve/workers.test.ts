@@ -147,7 +147,7 @@ describe('workers: 2 when a worker dies', () => {
       const udpSockets = () => readFileSync('/proc/net/udp', 'utf8').split('\n').filter((l) => l.includes(`0100007F:${hex} `)).length;
       expect(udpSockets()).toBe(2);
       // A crash, as the control thread sees one: the thread is gone with its sockets.
-      const workers = (d.daemon as unknown as { workers: { worker: { terminate(): Promise<number> } }[] }).workers;
+      const workers = (d.daemon as unknown as { planes: { workers: { worker: { terminate(): Promise<number> } }[] } }).planes.workers;
       await workers[0].worker.terminate();
       expect(udpSockets()).toBe(1);
       const meanwhile = await many(d, 32, () => 'blocked.example');
@@ -171,7 +171,7 @@ describe('workers: 2 stopping while a worker is dead', () => {
     const upstream = await TestUpstream.start();
     const d = await startDaemon('workers: 2\ngroups: { default: {} }\n', [`127.0.0.1:${upstream.port}`]);
     try {
-      const workers = (d.daemon as unknown as { workers: { worker: { terminate(): Promise<number> } }[] }).workers;
+      const workers = (d.daemon as unknown as { planes: { workers: { worker: { terminate(): Promise<number> } }[] } }).planes.workers;
       await workers[0].worker.terminate();
       const started = Date.now();
       await d.stop(); // within the 1 s before the dead worker is started again

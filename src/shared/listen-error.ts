@@ -2,7 +2,7 @@
 // the admin API), why, and what to do: `bind EADDRINUSE 127.0.0.1:53` alone
 // leaves a new admin guessing which program to look for.
 
-import { type HostPort, formatHostPort } from '../../net/address.js';
+import { type HostPort, formatHostPort } from '../net/address.js';
 
 export class ListenError extends Error {
   constructor(
