@@ -30,6 +30,7 @@ import type { ReplyShape } from '../../wire/records.js';
 import { relayAnswerFrom } from '../../wire/relay.js';
 import { NO_TARGETS, targetMasks } from './targets.js';
 import type { CacheLimits, CacheMemory } from '../../shared/plane-memory.js';
+import { epochNow } from '../../thread/clock.js';
 import { KeyIndex } from './cache/key-index.js';
 import {
   HEADER,
@@ -86,9 +87,6 @@ export interface CacheOptions extends CacheLimits {
   now?: () => number;
 }
 
-/** Wall-clock-anchored monotonic milliseconds: the same scale in every thread (each has its own performance.now origin). */
-const sharedNow = (): number => performance.timeOrigin + performance.now();
-
 const MASK_VIEWS = 16;
 const MAX_SLAB = 1024 ** 3;
 
@@ -118,7 +116,7 @@ export class AnswerCache {
     attached?: CacheMemory,
     owner = 1,
   ) {
-    this.now = options.now ?? sharedNow;
+    this.now = options.now ?? epochNow; // the same scale in every thread sharing the cache
     this.staleMs = options.serveStale ? options.serveStale.maxStale * 1000 : 0;
     // Offsets live in Int32Arrays: the slab stays under 2 GB (the config allows 1 GB).
     const slabSize = options.maxEntries > 0 ? Math.floor(Math.min(options.maxSize, MAX_SLAB) / 8) * 8 : 0;
