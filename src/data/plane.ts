@@ -5,7 +5,6 @@
 // the kernel spreads clients over the threads. All a plane shares with the
 // control plane is the compiled filter (shared memory) and its messages.
 
-import type { Socket as UdpSocket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import type { HostPort } from '../net/address.js';
@@ -21,8 +20,9 @@ import { explainListenError } from '../shared/listen-error.js';
 import { type TcpListener, listenTcp } from './listen/tcp.js';
 import { TlsFiles } from './listen/tls-files.js';
 import { ClientCounts } from './listen/client-counts.js';
-import { listenUdp } from './listen/udp.js';
-import { type ListenAt, stopReceiving } from './listen/passed.js';
+import { type UdpListener, listenUdp } from './listen/udp.js';
+import { udpIo } from './listen/batched.js';
+import type { ListenAt } from './listen/passed.js';
 import { type PassedSocket, describeSocket, passedFor } from '../shared/sockets.js';
 import { AnswerCache } from './resolve/cache.js';
 import { RateLimiter } from './resolve/ratelimit.js';
@@ -52,7 +52,7 @@ export interface PlaneOptions {
 const UPSTREAM_ERROR_LOG_MS = 10_000;
 
 export class DataPlane {
-  private readonly udp: UdpSocket[] = [];
+  private readonly udp: UdpListener[] = [];
   private readonly tcp: TcpListener[] = [];
   private readonly dot: TcpListener[] = [];
   private readonly https: DohListener[] = [];
@@ -64,7 +64,7 @@ export class DataPlane {
   /** What each client holds of the connection listeners (tcp.maxPerClient over TCP, DoT and DoH together). */
   private readonly clients: ClientCounts;
   /** The UDP sockets adopted from the service manager, and how. */
-  private readonly adopted = new Map<UdpSocket, PassedSocket>();
+  private readonly adopted = new Map<UdpListener, PassedSocket>();
   /** Encrypted addresses passed to another worker: served by the process, not by this plane. */
   private readonly elsewhere: PlaneAddresses = { udp: [], tls: [], https: [], http: [] };
 
@@ -92,6 +92,12 @@ export class DataPlane {
     } catch (err) {
       await plane.stop(0);
       throw err;
+    }
+    // Once per process (the first worker speaks for the others): how UDP is read and written.
+    if ((options.clients?.worker ?? 0) === 0 && plane.udp.length > 0) {
+      const { why } = udpIo();
+      if (why === null) log.info({ io: 'batched' }, 'UDP in batches (recvmmsg/sendmmsg, native/udp)');
+      else log.warn({ io: 'dgram', reason: why }, `UDP through node:dgram, one system call per datagram: ${why}`);
     }
     return plane;
   }
@@ -180,7 +186,7 @@ export class DataPlane {
    */
   async stop(drainMs: number): Promise<void> {
     this.draining = true;
-    for (const socket of this.adopted.keys()) stopReceiving(socket);
+    for (const socket of this.adopted.keys()) socket.stopReceiving();
     const listeners = [...this.tcp, ...this.dot, ...this.https, ...this.http];
     for (const t of listeners) t.stopAccepting();
     const resolver = this.resolver;
@@ -236,7 +242,7 @@ export class DataPlane {
   }
 
   /** A UDP listener on `at`, bound or adopted (`passed` names the socket in errors). */
-  private async openUdp(at: ListenAt, passed?: PassedSocket): Promise<UdpSocket> {
+  private async openUdp(at: ListenAt, passed?: PassedSocket): Promise<UdpListener> {
     const socket = await listenUdp(at, this.resolver, () => this.draining, this.options.reusePort).catch((err: unknown) => {
       throw passed ? adoptError(err, passed) : explainListenError(err, at);
     });

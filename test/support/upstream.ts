@@ -81,6 +81,8 @@ export class TestUpstream {
       udp.close();
     }
     const up = new TestUpstream(host, udp, tcp, spoofer);
+    // Room for a burst of misses: an in-process daemon reading queries in batches forwards them all before this socket is read.
+    udp.setRecvBufferSize(4 * 1024 * 1024);
     udp.on('message', (msg, rinfo) => {
       try {
         up.onUdp(msg, rinfo.address, rinfo.port);

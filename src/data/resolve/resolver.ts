@@ -39,6 +39,8 @@ export interface Transport {
   readonly kind: TransportKind;
   /** The device id this query names (DoH path, DoT SNI), '' for none: a group listing it wins over the address. */
   readonly device: string;
+  /** The query's bytes are a view the listener reuses once handle() returns: a query that waits keeps a copy. */
+  readonly transient?: boolean;
   send(reply: Buffer, address: string, port: number): void;
 }
 
@@ -227,7 +229,7 @@ export class Resolver {
   }
 
   private waiter(msg: Buffer, q: Query, group: number, transport: Transport, address: string, port: number): Waiter {
-    return { msg, q: Object.assign(new Query(), q), transport, address, port, group, lift: this.lift, arrived: this.arrived, started: this.started };
+    return { msg: transport.transient === true ? Buffer.from(msg) : msg, q: Object.assign(new Query(), q), transport, address, port, group, lift: this.lift, arrived: this.arrived, started: this.started };
   }
 
   /** A cached answer (fresh, or stale when upstream failed us), unless one of its targets is blocked for this client's group. */
