@@ -1,7 +1,8 @@
 // Prometheus metrics. Per-query counting happens in plain Maps keyed by
 // strings the daemon already holds (group and list names) and one packed
-// number, so a query allocates nothing; prom-client reads the Maps only
-// when scraped.
+// number, and upstream latencies in a typed array, so a query allocates
+// nothing and calls no prom-client code; prom-client reads both only when
+// scraped.
 //
 // Every label value is bounded: groups, lists and upstreams come from the
 // config, and the query type and response code, which a client chooses, are
@@ -63,6 +64,11 @@ export interface DaemonGauges {
 }
 
 const UDP = TRANSPORTS.indexOf('udp');
+/** aifence_upstream_latency_seconds' bucket bounds, and where a row of counts keeps its sum and count (after one count beyond the last bound). */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
+const LATENCY_SUM = LATENCY_BUCKETS.length + 1;
+const LATENCY_COUNT = LATENCY_BUCKETS.length + 2;
+const LATENCY_ROW = LATENCY_BUCKETS.length + 3;
 /** The response code of a blocked A query, by block answer. */
 const blockRcode = (mode: BlockMode['kind'] | 'nxdomain' | 'nodata'): number => (mode === 'nxdomain' ? Rcode.NXDOMAIN : mode === 'refused' ? Rcode.REFUSED : Rcode.NOERROR);
 
@@ -72,7 +78,10 @@ export class Metrics implements QueryObserver {
   /** group -> list -> packed (worker, qtype, transport, rcode, cached, verdict) -> count */
   private readonly counts = new Map<string, Map<string, Map<number, number>>>();
   private readonly latency: Histogram<'upstream'>;
-  private readonly latencyByUpstream = new Map<string, ReturnType<Histogram<'upstream'>['labels']>>();
+  /** Row of each upstream in `latencies`, in the order first named (the order its series are exported in). */
+  private readonly latencyRow = new Map<string, number>();
+  /** Per upstream: a count per bucket (not cumulative; one more for beyond the last), then sum and count; copied into the histogram when scraped. */
+  private latencies = new Float64Array(4 * LATENCY_ROW);
   readonly reloads: Counter<'result'>;
   readonly lastReload: Gauge<'result'>;
   /** Verdict tables whose groups' series have been given their zeros. */
@@ -106,11 +115,12 @@ export class Metrics implements QueryObserver {
       name: 'aifence_upstream_latency_seconds',
       help: 'Time from a query arriving to its forwarded answer, by upstream',
       labelNames: ['upstream'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      buckets: [...LATENCY_BUCKETS],
       registers: [registry],
       // Every configured upstream has its buckets (at zero) before its first answer.
       collect: () => {
         for (const { upstream } of gauges.upstreamTimeouts()) this.latencyOf(upstream);
+        this.exportLatencies();
       },
     });
     // Totals the daemon already keeps: exposed as counters read at scrape time.
@@ -210,17 +220,51 @@ export class Metrics implements QueryObserver {
     const byKey = this.countsOf(e.group, e.list);
     const key = packKey(e.worker, e.qtype, TRANSPORTS.indexOf(e.transport), e.rcode, e.cached, e.verdict);
     byKey.set(key, (byKey.get(key) ?? 0) + 1);
-    if (e.upstream !== '') this.latencyOf(e.upstream).observe(e.latencyMs / 1000);
+    if (e.upstream !== '') {
+      const seconds = e.latencyMs / 1000;
+      const row = this.latencyOf(e.upstream);
+      let b = 0;
+      while (b < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[b]) b++;
+      const l = this.latencies;
+      l[row + b]++;
+      l[row + LATENCY_SUM] += seconds;
+      l[row + LATENCY_COUNT]++;
+    }
   }
 
-  /** The latency histogram of one upstream, its buckets made (at zero) the first time it is named. */
-  private latencyOf(upstream: string): ReturnType<Histogram<'upstream'>['labels']> {
-    let h = this.latencyByUpstream.get(upstream);
-    if (h === undefined) {
-      this.latency.zero({ upstream });
-      this.latencyByUpstream.set(upstream, (h = this.latency.labels(upstream)));
+  /** Where one upstream's latency counts start in `latencies`, its row made (at zero) the first time it is named. */
+  private latencyOf(upstream: string): number {
+    let row = this.latencyRow.get(upstream);
+    if (row === undefined) {
+      row = this.latencyRow.size * LATENCY_ROW;
+      if (row + LATENCY_ROW > this.latencies.length) {
+        const grown = new Float64Array(this.latencies.length * 2);
+        grown.set(this.latencies);
+        this.latencies = grown;
+      }
+      this.latencyRow.set(upstream, row);
     }
-    return h;
+    return row;
+  }
+
+  /**
+   * The histogram as prom-client prints it, from the counts: its series made
+   * afresh (zero) in the order the upstreams were first named, then given
+   * their buckets, sum and count. prom-client has no call to set a bucket:
+   * its per-series values are written in place (prom-client 15's hashMap).
+   */
+  private exportLatencies(): void {
+    const h = this.latency as unknown as { hashMap: Record<string, { labels: { upstream?: string }; bucketValues: Record<number, number>; sum: number; count: number }> };
+    this.latency.reset();
+    for (const upstream of this.latencyRow.keys()) this.latency.zero({ upstream });
+    const l = this.latencies;
+    for (const series of Object.values(h.hashMap)) {
+      const row = this.latencyRow.get(series.labels.upstream ?? '');
+      if (row === undefined) continue;
+      LATENCY_BUCKETS.forEach((bound, b) => (series.bucketValues[bound] = l[row + b]));
+      series.sum = l[row + LATENCY_SUM];
+      series.count = l[row + LATENCY_COUNT];
+    }
   }
 
   /**
