@@ -54,6 +54,20 @@ export class ConsoleStats implements QueryObserver {
     private readonly names: ClientNames = NO_NAMES,
   ) {}
 
+  /** The service column of each list name seen (a blocked query must not build the same string again). */
+  private readonly labels = new Map<string, string>();
+
+  private serviceLabel(list: string): string {
+    let label = this.labels.get(list);
+    if (label === undefined) {
+      label = list.startsWith('service:') ? list.slice(8) : list ? `list:${list}` : '-';
+      // List names come from the config and the catalogue; the bound is for a config reloaded many times.
+      if (this.labels.size >= 4096) this.labels.clear();
+      this.labels.set(list, label);
+    }
+    return label;
+  }
+
   observe(e: QueryEvent): void {
     const at = Math.floor(e.time / 60_000);
     const m = this.minutes[at % MINUTES];
@@ -62,7 +76,7 @@ export class ConsoleStats implements QueryObserver {
     if (e.exception !== '') m.excepted++;
     if (e.verdict !== 'blocked') return;
     m.total++;
-    bump(m.service, e.list.startsWith('service:') ? e.list.slice(8) : e.list ? `list:${e.list}` : '-');
+    bump(m.service, this.serviceLabel(e.list));
     bump(m.group, e.group || '-');
     // The live view takes the name known now (a lease file being read names nobody for these few milliseconds).
     bump(m.client, clientLabel(e.client, this.names(e.client, e.time) ?? '', e.device));
