@@ -18,6 +18,8 @@ export interface Running {
   /** Resident memory once ready. */
   rssMB: number;
   stop(): Promise<void>;
+  /** Its standard output after the ready line (bench/ab.ts --gc counts V8's --trace-gc lines in it). */
+  stdout?: NodeJS.ReadableStream | null;
 }
 
 export interface Target {
@@ -34,7 +36,7 @@ export interface Target {
 const LISTEN = /"listen":\["127\.0\.0\.1:(\d+)"\]/;
 
 function running(s: Started): Running {
-  return { pid: s.pid, port: Number(s.ready?.[1]), startMs: s.readyMs, rssMB: rssMB(s.pid), stop: s.stop };
+  return { pid: s.pid, port: Number(s.ready?.[1]), startMs: s.readyMs, rssMB: rssMB(s.pid), stop: s.stop, stdout: s.child.stdout };
 }
 
 /** bench/floor.mjs: the cheapest Node DNS server, NXDOMAIN for everything. */
@@ -49,9 +51,17 @@ export function floorTarget(benchDir: string): Target {
 
 /** The built daemon (dist/cli.js) with the list as its only block rule. */
 /** `workers` above 1: that many worker threads (config `workers`), named aifence-wN; `pin`: the taskset prefix (default: the server's core). */
-export function aifenceTarget(repoDir: string, workDir: string, workers = 1, pin: string[] = pinning.server): Target {
+/** `variant` (bench/ab.ts): another name, environment, node binary or config lines for the same daemon. */
+export interface AifenceVariant {
+  name: string;
+  env?: Record<string, string>;
+  node?: string;
+  config?: string[];
+}
+
+export function aifenceTarget(repoDir: string, workDir: string, workers = 1, pin: string[] = pinning.server, variant?: AifenceVariant): Target {
   return {
-    name: workers === 1 ? 'aifence' : `aifence-w${workers}`,
+    name: variant?.name ?? (workers === 1 ? 'aifence' : `aifence-w${workers}`),
     scenarios: ['blocked', 'hits', 'misses', 'mix'],
     loadsList: true,
     async start(listFile, upstreamPort) {
@@ -66,14 +76,17 @@ export function aifenceTarget(repoDir: string, workDir: string, workers = 1, pin
           'groups: { default: { block: ["list:big"] } }',
           'access: { clients: [127.0.0.0/8] }',
           'blocking: { answer: nxdomain }',
-          `workers: ${workers}`,
+          // Left out for one: a build from before the key (bench/ab.ts repo=) reads the config too.
+          ...(workers === 1 ? [] : [`workers: ${workers}`]),
           // Port 0: two aifences at once (bench/workers.ts) must not both want 8053.
           'admin: { listen: "127.0.0.1:0" }',
+          ...(variant?.config ?? []),
           '',
         ].join('\n'),
       );
       // Started as `npm start` and the Docker image start it: glibc told to give freed memory back.
-      const argv = ['env', 'MALLOC_TRIM_THRESHOLD_=131072', 'NODE_OPTIONS=--max-semi-space-size=4', process.execPath, join(repoDir, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'];
+      const env = Object.entries({ MALLOC_TRIM_THRESHOLD_: '131072', NODE_OPTIONS: '--max-semi-space-size=4', ...variant?.env }).map(([k, v]) => `${k}=${v}`);
+      const argv = ['env', ...env, variant?.node ?? process.execPath, join(repoDir, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'];
       return running(await startServer(argv, pin, LISTEN, 120_000));
     },
   };
