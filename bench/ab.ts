@@ -6,7 +6,7 @@
 //
 //   npx tsx bench/ab.ts [--rounds 5] [--seconds 4] [--names N] [--scenarios blocked,hits,misses,mix] [--clients 4] [--gc]
 //       --variant NAME[,KEY=VALUE…][,node=PATH][,repo=DIR][,workers=N] …
-//   --variant '{"name":…,"env":{…},"node":…,"repo":…,"workers":N,"config":["yaml line",…]}'
+//   --variant '{"name":…,"env":{…},"node":…,"nodeArgs":[…],"repo":…,"workers":N,"config":["yaml line",…]}'
 //
 // KEY=VALUE goes into the daemon's environment (AIFENCE_IO=dgram, or a
 // switch a branch reads while bisecting); node= runs another Node binary
@@ -64,7 +64,7 @@ function parseVariant(text: string): Variant {
 const variants = values.variant.map(parseVariant);
 if (variants.length === 0) variants.push({ name: 'aifence', repo: repoDir, workers: 1 });
 // --gc: V8 prints a line per collection; young-generation ones (Scavenge) per million answers say what a query allocates.
-if (values.gc) for (const v of variants) v.env = { ...v.env, NODE_OPTIONS: `${v.env?.NODE_OPTIONS ?? '--max-semi-space-size=4'} --trace-gc` };
+if (values.gc) for (const v of variants) v.nodeArgs = [...(v.nodeArgs ?? []), '--trace-gc'];
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 const names = Number(values.names);

@@ -56,6 +56,8 @@ export interface AifenceVariant {
   name: string;
   env?: Record<string, string>;
   node?: string;
+  /** Node's own flags on its command line (V8 refuses some in NODE_OPTIONS, --trace-gc and --cpu-prof among them). */
+  nodeArgs?: string[];
   config?: string[];
 }
 
@@ -86,7 +88,7 @@ export function aifenceTarget(repoDir: string, workDir: string, workers = 1, pin
       );
       // Started as `npm start` and the Docker image start it: glibc told to give freed memory back.
       const env = Object.entries({ MALLOC_TRIM_THRESHOLD_: '131072', NODE_OPTIONS: '--max-semi-space-size=4', ...variant?.env }).map(([k, v]) => `${k}=${v}`);
-      const argv = ['env', ...env, variant?.node ?? process.execPath, join(repoDir, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'];
+      const argv = ['env', ...env, variant?.node ?? process.execPath, ...(variant?.nodeArgs ?? []), join(repoDir, 'dist/cli.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'];
       return running(await startServer(argv, pin, LISTEN, 120_000));
     },
   };
