@@ -5,13 +5,15 @@
 // variant's difference to the first in µs/q.
 //
 //   npx tsx bench/ab.ts [--rounds 5] [--seconds 4] [--names N] [--scenarios blocked,hits,misses,mix] [--clients 4] [--gc]
-//       --variant NAME[,KEY=VALUE…][,node=PATH][,repo=DIR][,workers=N] …
+//       --variant NAME[,KEY=VALUE…][,node=PATH][,repo=DIR][,workers=N][,cores=0-1] …
 //   --variant '{"name":…,"env":{…},"node":…,"nodeArgs":[…],"repo":…,"workers":N,"config":["yaml line",…]}'
 //
 // KEY=VALUE goes into the daemon's environment (AIFENCE_IO=dgram, or a
 // switch a branch reads while bisecting); node= runs another Node binary
 // (e.g. /usr/bin/node for Node 20); repo= serves another checkout's dist/
-// (built first); config= lines are appended to the bench config.
+// (built first); cores= pins the server elsewhere than core 0 (cores=0-1:
+// both, sharing core 1 with dnsperf); config= lines (JSON form) are appended
+// to the bench config.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,6 +42,8 @@ const { values } = parseArgs({
 interface Variant extends AifenceVariant {
   repo: string;
   workers: number;
+  /** taskset -c for the server (default: core 0, as bench:serve). */
+  cores?: string;
 }
 
 function parseVariant(text: string): Variant {
@@ -56,6 +60,7 @@ function parseVariant(text: string): Variant {
     if (key === 'node') v.node = value;
     else if (key === 'repo') v.repo = value;
     else if (key === 'workers') v.workers = Number(value);
+    else if (key === 'cores') v.cores = value;
     else v.env![key] = value;
   }
   return v;
@@ -87,7 +92,8 @@ async function main(): Promise<void> {
   log(`${names.toLocaleString('en-US')} names; upstream ${upstream.description}; ${pinning.note}`);
   const servers: { v: Variant; pid: number; port: number; stop: () => Promise<void>; scavenges: number }[] = [];
   for (const v of variants) {
-    const s = await aifenceTarget(v.repo, mkdtempSync(join(work, 'v-')), v.workers, pinning.server, v).start(data.list, upstream.port);
+    const pin = v.cores === undefined || pinning.server.length === 0 ? pinning.server : [pinning.server[0], '-c', v.cores];
+    const s = await aifenceTarget(v.repo, mkdtempSync(join(work, 'v-')), v.workers, pin, v).start(data.list, upstream.port);
     log(`${v.name} ready in ${Math.round(s.startMs)} ms`);
     const server = { v, ...s, scavenges: 0 };
     s.stdout?.on('data', (d: Buffer) => (server.scavenges += d.toString('latin1').split('Scavenge').length - 1));
