@@ -4,6 +4,7 @@
 
 import { addressBytes } from '../net/address.js';
 import { HEADER_SIZE, Query, Rcode, Type, writeU16, writeU32 } from './message.js';
+import { replyBuffer } from './reply-memory.js';
 
 export type BlockMode =
   | { kind: 'nxdomain' }
@@ -107,8 +108,8 @@ function compose(
   for (const rr of answers) size += rr.length;
   if (authority) size += authority.length;
   if (opt) size += opt.length;
-  const out = Buffer.allocUnsafe(size);
-  out.set(query.subarray(0, q.questionEnd), 0);
+  const out = replyBuffer(size);
+  for (let i = 0; i < q.questionEnd; i++) out[i] = query[i];
   writeU16(out, 0, q.id);
   out[2] = 0x80 | (query[2] & 0x79) | (truncated ? 0x02 : 0); // QR, opcode and RD kept; AA off; TC as asked
   out[3] = 0x80 | (query[3] & 0x10) | rcode; // RA, CD kept

@@ -3,8 +3,10 @@
 // recvmsg, one sendmsg and a JavaScript call per datagram through
 // node:dgram. The addon polls a duplicate of the socket's descriptor in
 // Node's event loop and calls onBatch once per batch; datagrams and their
-// sources cross in memory allocated here, so a query costs no Buffer copy,
-// no rinfo object and, for a client seen before, no address string.
+// sources cross in memory allocated here, so a query costs no new Buffer, no
+// rinfo object and, for a client seen before, no address string, and its
+// answer (copied into the send slots at once) may be written into reused
+// memory (Transport.copiesReply).
 //
 // The dgram socket stays open beside it, not reading: it owns the binding
 // (or the passed socket), reports the address, and sends the rare answer
@@ -56,6 +58,8 @@ const FLAGS = 7;
 const ADDRESS = 8;
 const SCOPE = 24;
 const CUT = 1;
+/** Queries up to this length are handed over in a reused Buffer (see query()); a DNS query is rarely longer. */
+const SHORT = 512;
 
 /** The descriptor under a bound dgram socket (Node 20-24 keep its libuv handle in the state symbol). */
 export function socketFd(socket: Socket): number | null {
@@ -70,6 +74,9 @@ export class BatchedUdp {
   private readonly slot: number;
   private readonly batch: number;
   private readonly rx: ArrayBuffer;
+  private readonly rxData: Uint8Array;
+  /** One Buffer per query length up to SHORT, refilled for each query of that length. */
+  private readonly byLength: (Buffer | undefined)[] = [];
   private readonly rxBytes: Uint8Array;
   private readonly rxWords: Uint32Array;
   private readonly rxPorts: Uint16Array;
@@ -103,6 +110,7 @@ export class BatchedUdp {
     this.slot = SLOT;
     this.batch = BATCH;
     this.rx = new ArrayBuffer(BATCH * SLOT);
+    this.rxData = new Uint8Array(this.rx);
     const rxMeta = new ArrayBuffer(BATCH * META);
     const tx = new ArrayBuffer(BATCH * SLOT);
     const txMeta = new ArrayBuffer(BATCH * META);
@@ -113,7 +121,7 @@ export class BatchedUdp {
     this.txBytes = new Uint8Array(txMeta);
     this.txWords = new Uint32Array(txMeta);
     this.txPorts = new Uint16Array(txMeta);
-    this.transport = { udp: true, kind: 'udp', device: '', transient: true, send: (reply, address, port) => this.send(reply, address, port) };
+    this.transport = { udp: true, kind: 'udp', device: '', transient: true, copiesReply: true, send: (reply, address, port) => this.send(reply, address, port) };
     this.handle = addon.open(fd, this.rx, rxMeta, tx, txMeta, this.onBatch, this);
     addon.start(this.handle);
   }
@@ -155,7 +163,7 @@ export class BatchedUdp {
         this.current = i;
         this.currentAddress = address;
         this.currentPort = port;
-        resolver.handle(Buffer.from(this.rx, i * slot, rxWords[(meta + LENGTH) >> 2]), address, port, transport);
+        resolver.handle(this.query(i * slot, rxWords[(meta + LENGTH) >> 2]), address, port, transport);
       }
     } finally {
       this.inBatch = false;
@@ -166,10 +174,24 @@ export class BatchedUdp {
     return out;
   };
 
+  /**
+   * The datagram at `from` as a Buffer of its own length: up to SHORT bytes
+   * copied into the one Buffer kept for that length (the resolver reads it
+   * before handle() returns; a query that waits copies it), a longer one a
+   * view of its slot.
+   */
+  private query(from: number, length: number): Buffer {
+    if (length > SHORT) return Buffer.from(this.rx, from, length);
+    const msg = (this.byLength[length] ??= Buffer.allocUnsafeSlow(length));
+    const rx = this.rxData;
+    for (let i = 0; i < length; i++) msg[i] = rx[from + i];
+    return msg;
+  }
+
   private send(reply: Buffer, address: string, port: number): void {
     if (this.closed || reply.length > this.slot) {
-      // An answer bigger than a slot (maxUdpSize above it), or after close: through the dgram socket.
-      this.socket.send(reply, port, address);
+      // An answer bigger than a slot (maxUdpSize above it), or after close: through the dgram socket, which keeps it until sent.
+      this.socket.send(Buffer.from(reply), port, address);
       return;
     }
     if (this.pending === this.batch) this.flush();
@@ -187,7 +209,7 @@ export class BatchedUdp {
       for (let w = 2; w < 7; w++) txWords[(meta >> 2) + w] = rxWords[from + w];
     } else if (!this.target(meta, address)) {
       this.pending--;
-      this.socket.send(reply, port, address);
+      this.socket.send(Buffer.from(reply), port, address);
       return;
     }
     if (!this.inBatch && !this.flushQueued) {

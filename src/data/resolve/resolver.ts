@@ -20,6 +20,7 @@ import {
 } from '../../wire/answers.js';
 import { DEFAULT_MAX_UDP, ParseResult, Query, Rcode, Type, equalsIgnoreCase, parseQuery } from '../../wire/message.js';
 import { relayAnswer, withoutOpt } from '../../wire/relay.js';
+import { reuseReplies } from '../../wire/reply-memory.js';
 import { nameText } from '../../wire/presentation.js';
 import type { ReplyShape } from '../../wire/records.js';
 import { type AnswerCache, type CachedReply, cacheKey } from './cache.js';
@@ -41,6 +42,8 @@ export interface Transport {
   readonly device: string;
   /** The query's bytes are a view the listener reuses once handle() returns: a query that waits keeps a copy. */
   readonly transient?: boolean;
+  /** send() has copied the answer when it returns: answers for it may be written into reused memory (wire/reply-memory.ts). */
+  readonly copiesReply?: boolean;
   send(reply: Buffer, address: string, port: number): void;
 }
 
@@ -146,6 +149,7 @@ export class Resolver {
     this.replied = false;
     this.lift = null;
     let parsed = ParseResult.Drop;
+    reuseReplies(transport.copiesReply === true);
     try {
       parsed = parseQuery(msg, q, this.options.maxUdpSize);
       if (parsed === ParseResult.Ok) this.resolve(msg, q, address, port, transport);
@@ -155,6 +159,8 @@ export class Resolver {
       this.stats.errors++;
       this.log.error({ err, client: address, name: parsed === ParseResult.Ok ? nameText(msg, 12, q.questionEnd - 4) : undefined }, 'query handling failed');
       if (parsed === ParseResult.Ok && !this.replied) this.send(errorAnswer(msg, q, Rcode.SERVFAIL), transport, address, port, msg, q, -1, 'allowed', -1, false, '');
+    } finally {
+      reuseReplies(false);
     }
     return parsed !== ParseResult.Drop;
   }
@@ -287,6 +293,7 @@ export class Resolver {
     this.arrived = w.arrived;
     this.started = w.started;
     this.lift = w.lift;
+    reuseReplies(w.transport.copiesReply === true);
     try {
       const groups = this.state.groups;
       // A reload may have dropped the waiter's group while it waited: default decides then.
@@ -303,6 +310,8 @@ export class Resolver {
       // A failure here concerns this client only.
       this.stats.errors++;
       this.log.error({ err, client: w.address, name: nameText(w.msg, 12, w.q.questionEnd - 4) }, 'answering a waiting client failed');
+    } finally {
+      reuseReplies(false);
     }
   }
 
