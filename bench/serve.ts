@@ -50,6 +50,7 @@ const { values } = parseArgs({
     peers: { type: 'string', default: PEERS.join(',') },
     only: { type: 'string' },
     workers: { type: 'string', default: '1' },
+    io: { type: 'string', default: 'batched,dgram' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -57,7 +58,8 @@ if (values.help) {
   console.log(
     'usage: npx tsx bench/serve.ts [--json] [--seconds N (10)] [--names N (1000000)]\n' +
       `         [--peers ${PEERS.join(',')} (default) | none] [--only floor,aifence,${PEERS.join(',')} (servers to run; default: all)]\n' +
-        '         [--workers 1,2,… (aifence with each number of worker threads; default 1)]`,
+        '         [--workers 1,2,… (aifence with each number of worker threads; default 1)]\n' +
+        '         [--io batched,dgram (aifence with the native/udp addon, and with AIFENCE_IO=dgram as aifence-dgram; default both)]`,
   );
   process.exit(0);
 }
@@ -72,6 +74,11 @@ const ALL = ['floor', 'aifence', ...PEERS];
 const workerCounts = values.workers.split(',').map(Number);
 if (!workerCounts.every((n) => Number.isInteger(n) && n >= 1 && n <= 64)) {
   console.error('--workers takes counts from 1 to 64, e.g. --workers 1,2');
+  process.exit(2);
+}
+const ioModes = values.io.split(',');
+if (!ioModes.every((m) => m === 'batched' || m === 'dgram')) {
+  console.error('--io takes batched, dgram or both, e.g. --io batched,dgram');
   process.exit(2);
 }
 const listOf = (text: string) => (text === 'none' ? [] : text.split(',').map((x) => x.trim()).filter(Boolean));
@@ -146,7 +153,14 @@ async function main(): Promise<void> {
     dnsmasq: () => (peerBinaries.dnsmasq ? dnsmasqTarget(peerBinaries.dnsmasq, work) : null),
     dnsdist: () => (peerBinaries.dnsdist ? dnsdistTarget(peerBinaries.dnsdist, work) : null),
   };
-  const targets = selected.flatMap((name) => (name === 'aifence' ? workerCounts.map((n) => aifenceTarget(repoDir, work, n)) : [make[name]()])).filter((t): t is Target => t !== null);
+  // aifence with each I/O mode and worker count: aifence, aifence-w2, then aifence-dgram, aifence-w2-dgram (AIFENCE_IO=dgram).
+  const aifences = ioModes.flatMap((io) =>
+    workerCounts.map((n) => aifenceTarget(repoDir, work, n, pinning.server, io === 'batched' ? undefined : { name: n === 1 ? 'aifence-dgram' : `aifence-w${n}-dgram`, env: { AIFENCE_IO: 'dgram' } })),
+  );
+  if (selected.includes('aifence') && ioModes.includes('batched') && !existsSync(join(repoDir, 'native/udp/build/Release/udp.node'))) {
+    log('WARNING: native/udp is not built (npm install with a C compiler, make and python3): the aifence rows are node:dgram too');
+  }
+  const targets = selected.flatMap((name) => (name === 'aifence' ? aifences : [make[name]()])).filter((t): t is Target => t !== null);
   // aifence's encrypted listeners and upstreams, beside plain UDP, when aifence is measured and no --only narrows the run.
   let encrypted: EncryptedUpstream | null = null;
   if (selected.includes('aifence') && values.only === undefined) {

@@ -54,6 +54,12 @@ export function jsonLines(rows: Row[], starts: StartRow[], names: number): strin
   return lines.join('\n');
 }
 
+/** For aifence-wN (or aifence-wN-dgram) the one-worker target it is judged against (aifence, aifence-dgram); null for any other. */
+function oneWorker(target: string): string | null {
+  const m = /^aifence-w\d+(-dgram)?$/.exec(target);
+  return m === null ? null : `aifence${m[1] ?? ''}`;
+}
+
 interface Verdict {
   goal: string;
   figure: string;
@@ -79,9 +85,27 @@ export function verdicts(rows: Row[], starts: StartRow[], names: number): Verdic
       met: dnsmasq ? miss.usPerQuery < dnsmasq.usPerQuery : null,
     });
   }
-  for (const r of rows.filter((w) => /^aifence-w\d+$/.test(w.target))) {
-    const one = cell('aifence', r.scenario);
+  for (const r of rows) {
+    const oneName = oneWorker(r.target);
+    const one = oneName === null ? undefined : cell(oneName, r.scenario);
     if (one) out.push({ goal: `${r.target} ${r.scenario}: µs/q ≤ 1 worker's`, figure: `${r.usPerQuery.toFixed(1)} vs ${one.usPerQuery.toFixed(1)} µs/q`, met: r.usPerQuery <= one.usPerQuery });
+  }
+  // Issue #24, against the peers in the same run: blocked and mix ≤ unbound, hits ≤ 1.2× unbound, misses ≤ dnsmasq; stretch: dnsdist's blocked and hits.
+  const against: [Scenario, string, number, string][] = [
+    ['blocked', 'unbound', 1, "≤ unbound's"],
+    ['hits', 'unbound', 1.2, "≤ 1.2× unbound's"],
+    ['misses', 'dnsmasq', 1, "≤ dnsmasq's"],
+    ['mix', 'unbound', 1, "≤ unbound's"],
+    ['blocked', 'dnsdist', 1, "≤ dnsdist's (stretch)"],
+    ['hits', 'dnsdist', 1, "≤ dnsdist's (stretch)"],
+  ];
+  for (const target of ['aifence', 'aifence-dgram']) {
+    for (const [scenario, peer, factor, words] of against) {
+      const r = cell(target, scenario);
+      const p = cell(peer, scenario);
+      if (!r || !p) continue;
+      out.push({ goal: `#24 ${target} ${scenario} ${words}`, figure: `${r.usPerQuery.toFixed(1)} vs ${(p.usPerQuery * factor).toFixed(1)} µs/q`, met: r.usPerQuery <= p.usPerQuery * factor });
+    }
   }
   const a = starts.find((s) => s.target === 'aifence');
   if (a) {
@@ -111,7 +135,8 @@ export function table(rows: Row[], starts: StartRow[], floorUs: number | null, m
     if (r.target === 'aifence' && r.ratioToFloor !== null && goal !== undefined) verdict = `≤ ${goal}× ${round(r.ratioToFloor, 2) <= goal ? 'met' : 'MISSED'}`;
     if (r.target === 'aifence' && r.scenario === 'misses' && dnsmasqMiss !== undefined) verdict = `< dnsmasq ${r.usPerQuery < dnsmasqMiss ? 'met' : 'MISSED'}`;
     // More worker threads must not cost more per query than one.
-    const one = /^aifence-w\d+$/.test(r.target) ? rows.find((o) => o.target === 'aifence' && o.scenario === r.scenario) : undefined;
+    const oneName = oneWorker(r.target);
+    const one = oneName === null ? undefined : rows.find((o) => o.target === oneName && o.scenario === r.scenario);
     if (one) verdict = `≤ 1 worker ${r.usPerQuery <= one.usPerQuery ? 'met' : 'MISSED'} (${(r.usPerQuery / one.usPerQuery).toFixed(2)}×)`;
     return [
       r.target,
@@ -147,7 +172,7 @@ export function table(rows: Row[], starts: StartRow[], floorUs: number | null, m
   }
   const judged = verdicts(rows, starts, names);
   if (judged.length > 0) {
-    out.push('', "aifence against issue #10's targets:");
+    out.push('', "aifence against issue #10's targets (the floor, dnsmasq's misses, workers, memory, start) and #24's (the peers):");
     for (const v of judged) out.push(`  ${v.met === null ? 'not judged' : v.met ? 'met   ' : 'MISSED'}  ${v.goal}: ${v.figure}`);
   }
   return out.join('\n');
