@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { generate } from './lib/data.js';
 import { runDnsperf } from './lib/dnsperf.js';
-import { cleanUpOnExit, pinning } from './lib/proc.js';
+import { cleanUpOnExit, cpuSplit, pinning } from './lib/proc.js';
 import { type AifenceVariant, type Scenario, aifenceTarget } from './lib/targets.js';
 import { findTools } from './lib/tools.js';
 import { startNodeUpstream, startNsd } from './lib/upstream.js';
@@ -105,6 +105,8 @@ async function main(): Promise<void> {
   const load = (pid: number, port: number, file: string, once = false) =>
     runDnsperf(pid, { dnsperf: tools.dnsperf, pin: pinning.client, port, file, seconds, once, clients, threads: 2, outstanding: 200, verboseFile: join(outDir, 'dnsperf.out') });
   const us = new Map<string, number[]>();
+  /** The part of the server's CPU time spent in the kernel (system calls, UDP stack), per run. */
+  const kernelShare = new Map<string, number[]>();
   try {
     for (const s of servers) if (scenarios.includes('hits') || scenarios.includes('mix')) await load(s.pid, s.port, data.queries.hits, true);
     for (let round = 0; round < rounds; round++) {
@@ -112,9 +114,12 @@ async function main(): Promise<void> {
         const order = servers.map((_, i) => servers[(i + round) % servers.length]);
         for (const s of order) {
           const scavenges = s.scavenges;
+          const cpu = cpuSplit(s.pid);
           const m = await load(s.pid, s.port, roundFiles[round][scenario]);
+          const after = cpuSplit(s.pid);
           const key = `${s.v.name} ${scenario}`;
           us.set(key, [...(us.get(key) ?? []), m.usPerQuery]);
+          kernelShare.set(key, [...(kernelShare.get(key) ?? []), (after.system - cpu.system) / (after.system - cpu.system + after.user - cpu.user)]);
           gcPerMillion.set(key, [...(gcPerMillion.get(key) ?? []), ((s.scavenges - scavenges) / m.completed) * 1e6]);
           log(`round ${round + 1} ${scenario} ${s.v.name}: ${m.usPerQuery.toFixed(1)} µs/q, ${Math.round(m.qps)} q/s${m.lost > 0 ? `, ${m.lost} lost` : ''}`);
           await new Promise((r) => setTimeout(r, 300));
@@ -133,6 +138,14 @@ async function main(): Promise<void> {
       const m = median(us.get(`${v.name} ${sc}`)!);
       const base = median(us.get(`${variants[0].name} ${sc}`)!);
       return `${m.toFixed(1)} (${v === variants[0] ? '—' : `${m - base >= 0 ? '+' : ''}${(m - base).toFixed(1)}`})`.padStart(18);
+    });
+    console.log(`${v.name.padEnd(width)}  ${cells.join('')}`);
+  }
+  console.log('\nof which in the kernel (system time: system calls and the UDP stack), median µs/q:');
+  for (const v of variants) {
+    const cells = scenarios.map((sc) => {
+      const key = `${v.name} ${sc}`;
+      return `${sc} ${(median(us.get(key)!) * median(kernelShare.get(key)!)).toFixed(1)}`.padStart(18);
     });
     console.log(`${v.name.padEnd(width)}  ${cells.join('')}`);
   }
