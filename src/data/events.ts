@@ -141,6 +141,8 @@ export class EventReader {
   private readonly b: Buffer;
   private readonly strings: string[] = [];
   private readonly e = new QueryEvent();
+  /** The query bytes of the event being observed, in a Buffer kept per length (a header and question: at most 12 + 255 + 4). */
+  private readonly byLength: (Buffer | undefined)[] = [];
 
   constructor(
     ring: SharedArrayBuffer,
@@ -195,8 +197,10 @@ export class EventReader {
       e.exception = strings[b.readUInt16LE(at + 30)];
       e.device = strings[b.readUInt16LE(at + 32)];
       const n = b.readUInt16LE(at + 34);
-      // Observers copy what they keep before this returns: the writer reuses these bytes once the head moves on.
-      e.msg = b.subarray(at + FIXED, at + FIXED + n);
+      // Observers copy what they keep before this returns: one Buffer per length, refilled, so an event costs no view.
+      const msg = (this.byLength[n] ??= Buffer.allocUnsafeSlow(n));
+      for (let i = 0; i < n; i++) msg[i] = b[at + FIXED + i];
+      e.msg = msg;
       e.questionEnd = n;
       at += FIXED + n;
       events++;
