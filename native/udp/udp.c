@@ -190,12 +190,7 @@ static void close_udp(Udp *u) {
 static void on_env_cleanup(napi_async_cleanup_hook_handle hook, void *arg) {
   Udp *u = (Udp *)arg;
   u->cleanup = hook;
-  if (u->closed) return;
-  u->closed = 1;
-  u->polling = 0;
-  uv_poll_stop(&u->poll);
-  close(u->fd);
-  uv_close((uv_handle_t *)&u->poll, on_closed);
+  close_udp(u);
 }
 
 static Udp *unwrap(napi_env env, napi_value v) {
@@ -205,6 +200,16 @@ static Udp *unwrap(napi_env env, napi_value v) {
     return NULL;
   }
   return (Udp *)p;
+}
+
+/** The handle in a call's first argument (and the rest in argv), or NULL with a JS exception pending. */
+static Udp *handle_arg(napi_env env, napi_callback_info info, napi_value *argv, size_t want) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    napi_throw_type_error(env, NULL, "udp addon: missing arguments");
+    return NULL;
+  }
+  return unwrap(env, argv[0]);
 }
 
 static uint8_t *arraybuffer(napi_env env, napi_value v, size_t need) {
@@ -281,10 +286,8 @@ static napi_value Open(napi_env env, napi_callback_info info) {
 
 // start(handle): read datagrams as they come.
 static napi_value Start(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Udp *u = unwrap(env, argv[0]);
+  Udp *u = handle_arg(env, info, argv, 1);
   if (u == NULL || u->closed) return NULL;
   u->polling = 1;
   uv_poll_start(&u->poll, UV_READABLE, on_readable);
@@ -293,10 +296,8 @@ static napi_value Start(napi_env env, napi_callback_info info) {
 
 // stop(handle): stop reading; answers can still go out.
 static napi_value Stop(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Udp *u = unwrap(env, argv[0]);
+  Udp *u = handle_arg(env, info, argv, 1);
   if (u == NULL || u->closed) return NULL;
   u->polling = 0;
   uv_poll_stop(&u->poll);
@@ -305,10 +306,8 @@ static napi_value Stop(napi_env env, napi_callback_info info) {
 
 // send(handle, n) -> datagrams sent from tx slots [0, n).
 static napi_value Send(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Udp *u = unwrap(env, argv[0]);
+  Udp *u = handle_arg(env, info, argv, 2);
   if (u == NULL) return NULL;
   int32_t n;
   CHECK(env, napi_get_value_int32(env, argv[1], &n));
@@ -320,10 +319,8 @@ static napi_value Send(napi_env env, napi_callback_info info) {
 
 // dropped(handle) -> answers the kernel refused or had no room for.
 static napi_value Dropped(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Udp *u = unwrap(env, argv[0]);
+  Udp *u = handle_arg(env, info, argv, 1);
   if (u == NULL) return NULL;
   napi_value out;
   CHECK(env, napi_create_double(env, u->send_dropped, &out));
@@ -332,10 +329,8 @@ static napi_value Dropped(napi_env env, napi_callback_info info) {
 
 // close(handle): stop reading and close the duplicated descriptor.
 static napi_value Close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Udp *u = unwrap(env, argv[0]);
+  Udp *u = handle_arg(env, info, argv, 1);
   if (u == NULL || u->closed) return NULL;
   for (int i = 0; i < 4; i++) napi_delete_reference(env, u->buffers[i]);
   napi_delete_reference(env, u->callback);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QueryEvent } from '../../src/shared/events.js';
 import { Metrics } from '../../src/control/observe/metrics.js';
 import { encodeQuery } from '../support/client.js';
+import { emptyGauges } from '../support/gauges.js';
 import { type TestDaemon, startDaemon } from '../support/daemon.js';
 import { TestUpstream } from '../support/upstream.js';
 
@@ -65,23 +66,7 @@ describe('metric labels', () => {
   });
 
   it('folds response codes outside the assigned ones into OTHER', async () => {
-    const metrics = new Metrics({
-      cacheEntries: () => 0,
-      cacheHits: () => 0,
-      cacheMisses: () => 0,
-      listEntries: () => [],
-      upstreamTimeouts: () => [],
-      upstreamDropped: () => ({ spoofed: 0, malformed: 0, failed: 0, overloaded: 0, tcpConnections: 0 }),
-      queryLogDropped: () => 0,
-      queryLogRows: () => ({ written: 0, rejected: 0 }),
-      observerErrors: () => ({}),
-      cacheBytes: () => 0,
-      resolverTotals: () => ({ stale: 0, overloaded: 0 }),
-      tcp: () => ({ open: 0, closed: {} }),
-      pausedGroups: () => [],
-      rateLimit: () => null,
-      filter: () => null,
-    });
+    const metrics = new Metrics(emptyGauges());
     const e = new QueryEvent();
     e.group = 'default';
     for (let rcode = 0; rcode < 16; rcode++) {

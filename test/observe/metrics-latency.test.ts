@@ -5,33 +5,17 @@
 
 import { Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { type DaemonGauges, Metrics } from '../../src/control/observe/metrics.js';
+import { Metrics } from '../../src/control/observe/metrics.js';
 import { QueryEvent } from '../../src/shared/events.js';
+import { emptyGauges } from '../support/gauges.js';
 
-const gauges = (upstreams: string[]): DaemonGauges => ({
-  cacheEntries: () => 0,
-  cacheHits: () => 0,
-  cacheMisses: () => 0,
-  listEntries: () => [],
-  upstreamTimeouts: () => upstreams.map((upstream) => ({ upstream, timeouts: 0 })),
-  upstreamDropped: () => ({ spoofed: 0, malformed: 0, failed: 0, overloaded: 0, tcpConnections: 0 }),
-  queryLogDropped: () => 0,
-  queryLogRows: () => ({ written: 0, rejected: 0 }),
-  observerErrors: () => ({}),
-  cacheBytes: () => 0,
-  resolverTotals: () => ({ stale: 0, overloaded: 0 }),
-  tcp: () => ({ open: 0, closed: {} }),
-  pausedGroups: () => [],
-  rateLimit: () => null,
-  filter: () => null,
-});
 
 const section = (text: string) => text.split('\n\n').find((s) => s.includes('# TYPE aifence_upstream_latency_seconds histogram'))?.trim();
 
 describe('upstream latency histogram', () => {
   it('prints what prom-client prints for the same observations, scrape after scrape', async () => {
     const configured = ['192.0.2.1:53', '[2001:db8::1]:53', 'tls://dns.example:853'];
-    const metrics = new Metrics(gauges(configured));
+    const metrics = new Metrics(emptyGauges(configured));
     const registry = new Registry();
     const reference = new Histogram({
       name: 'aifence_upstream_latency_seconds',
