@@ -28,7 +28,12 @@ const [cmd, args] = gyp && existsSync(gyp) ? [process.execPath, [gyp]] : ['node-
 const run = spawnSync(cmd, [...args, 'rebuild', '--nodedir', nodedir, '--directory', addon, '--loglevel', 'error'], { cwd: addon, encoding: 'utf8' });
 if (run.error) skip(`node-gyp: ${run.error.message}`);
 if (run.status !== 0) {
-  const last = `${run.stderr}`.split('\n').filter((l) => /error|not found|No such/i.test(l)).slice(0, 3).join(' | ');
+  const last = `${run.stderr}`
+    .split('\n')
+    .filter((l) => /error|not found|No such|Could not/i.test(l) && !/ERR! (command|cwd|node -v|node-gyp -v|configure error|stack +at)/.test(l))
+    .slice(0, 2)
+    .map((l) => l.replace(/^gyp ERR! (stack )?/, ''))
+    .join(' | ');
   skip(`node-gyp failed: ${last || `exit ${run.status}`}`);
 }
 console.log('aifence: batched UDP addon built (native/udp)');
