@@ -31,9 +31,8 @@ if (run.status !== 0) {
   const last = `${run.stderr}`
     .split('\n')
     .filter((l) => /error|not found|No such|Could not/i.test(l) && !/ERR! (command|cwd|node -v|node-gyp -v|configure error|stack +at)/.test(l))
-    .slice(0, 2)
-    .map((l) => l.replace(/^gyp ERR! (stack )?/, ''))
-    .join(' | ');
-  skip(`node-gyp failed: ${last || `exit ${run.status}`}`);
+    .map((l) => l.replace(/^gyp ERR! (stack )?/, ''));
+  const reason = [...new Set(last)].slice(0, 2).join(' | ');
+  skip(`node-gyp failed: ${reason || `exit ${run.status}`}`);
 }
 console.log('aifence: batched UDP addon built (native/udp)');
