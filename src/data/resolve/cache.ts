@@ -79,6 +79,8 @@ export class CachedReply {
     public targetMasks: Int32Array,
     public storedAt: number,
     public expiresAt: number,
+    /** When `lookup` read it (0: not from a lookup): the one clock read a hit's freshness and TTLs are judged by. */
+    public readAt = 0,
   ) {}
 }
 
@@ -220,6 +222,7 @@ export class AnswerCache {
       view.at = 0;
       view.storedAt = f64[(at + R_STORED) >> 3];
       view.expiresAt = expiresAt;
+      view.readAt = now;
       view.targetMasks = this.masksOf(view.mem, 0);
       return view;
     } finally {
@@ -239,7 +242,7 @@ export class AnswerCache {
   }
 
   isFresh(entry: CachedReply): boolean {
-    return this.now() < entry.expiresAt;
+    return (entry.readAt || this.now()) < entry.expiresAt;
   }
 
   /** A copy of the entry that outlives the next lookup and the record's eviction (a flight keeps it for serve-stale). */
@@ -252,7 +255,7 @@ export class AnswerCache {
 
   /** The cached reply rewritten for this query: its ID, the question bytes as the client wrote them, aifence's OPT, TTLs counted down. */
   answer(entry: CachedReply, query: Uint8Array, q: Query): Buffer {
-    const elapsed = Math.floor((this.now() - entry.storedAt) / 1000);
+    const elapsed = Math.floor(((entry.readAt || this.now()) - entry.storedAt) / 1000);
     const { u32, u16 } = entry.mem;
     const at = entry.at;
     const n = u32[(at + R_TTLS) >> 2];
