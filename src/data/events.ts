@@ -51,6 +51,8 @@ export class EventWriter implements QueryObserver {
   private readonly ids = new Map<string, number>();
   /** Where the record being written goes next. */
   private at = 0;
+  /** The id of '' in the table now (-1: not defined since the last reset). */
+  private empty = -1;
 
   constructor(
     ring: SharedArrayBuffer,
@@ -71,6 +73,7 @@ export class EventWriter implements QueryObserver {
     // the table under ids already taken for this event (a client read back as undefined).
     if (this.ids.size > this.maxStrings - FIELDS) {
       this.ids.clear();
+      this.empty = -1;
       this.b[this.at++] = RESET;
     }
     const client = this.id(e.client);
@@ -121,10 +124,13 @@ export class EventWriter implements QueryObserver {
 
   /** The string's id, defined in the ring the first time it is seen. */
   private id(s: string): number {
+    // Most of an event's six fields are '' (no device, exception, upstream…): a compare before the Map.
+    if (s === '' && this.empty >= 0) return this.empty;
     const known = this.ids.get(s);
-    if (known !== undefined) return known;
+    if (known !== undefined) return s === '' ? (this.empty = known) : known;
     const id = this.ids.size;
     this.ids.set(s, id);
+    if (s === '') this.empty = id;
     const b = this.b;
     b[this.at] = DEFINE;
     b.writeUInt16LE(id, this.at + 1);
