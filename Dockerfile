@@ -26,6 +26,23 @@ COPY scripts/bundle-program.mjs scripts/build-catalogue.mjs ./scripts/
 COPY blocklists ./blocklists
 RUN npm run build && npm prune --omit=dev
 
+# Batched UDP (native/udp: recvmmsg/sendmmsg): built with a compiler that
+# stays out of the image. The addon uses only Node-API, so the headers of the
+# base's own Node release (its npm package, from the npm registry) fit it.
+# If it cannot be built the image serves UDP through node:dgram, and its
+# start log says why.
+FROM ${BASE} AS native
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends g++ make python3 >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+RUN npm install --no-save --no-audit --no-fund --ignore-scripts --prefix /tmp/node-headers \
+      "node-linux-$(node -p process.arch)@$(node -p process.versions.node)"
+COPY package.json ./
+COPY scripts/build-native.mjs ./scripts/
+COPY native ./native
+RUN AIFENCE_NODEDIR="/tmp/node-headers/node_modules/node-linux-$(node -p process.arch)" npm run install \
+ && mkdir -p native/udp/build/Release && touch native/udp/build/Release/.kept
+
 FROM ${BASE}
 WORKDIR /app
 # `serve` applies its own memory settings (4 MB V8 semi-space, glibc
@@ -34,6 +51,7 @@ ENV NODE_ENV=production
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=native /app/native/udp/build/Release/ ./native/udp/build/Release/
 COPY config ./config
 COPY blocklists ./blocklists
 COPY docker/aifence.yaml /etc/aifence/aifence.yaml

@@ -20,7 +20,8 @@ function skip(why) {
 
 if (process.platform !== 'linux') skip(`recvmmsg/sendmmsg are Linux calls, this is ${process.platform}`);
 if (process.env.AIFENCE_IO === 'dgram') skip('AIFENCE_IO=dgram');
-const nodedir = join(root, 'node_modules/node/node_modules', `node-${process.platform}-${process.arch}`);
+// The pinned Node's own package, or AIFENCE_NODEDIR: a Node release's directory with include/node (the image's native stage).
+const nodedir = process.env.AIFENCE_NODEDIR || join(root, 'node_modules/node/node_modules', `node-${process.platform}-${process.arch}`);
 if (!existsSync(join(nodedir, 'include/node/node_api.h'))) skip(`no Node headers at ${nodedir}`);
 // npm hands its own node-gyp to lifecycle scripts; else one on the PATH.
 const gyp = process.env.npm_config_node_gyp;

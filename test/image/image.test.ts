@@ -200,6 +200,8 @@ describe.runIf(ready)('the container image (podman)', () => {
     const logs = await c.logs();
     expect(logs).toContain('"signal":"SIGTERM","msg":"stopping: finishing queries in flight"');
     expect(logs).toContain('"msg":"stopped"');
+    // UDP read and answered in batches: the addon built in the Dockerfile's native stage loaded.
+    expect(logs).toContain('"io":"batched"');
   }, 60_000);
 
   it('serves its built-in config on port 53 in a network namespace of its own (docker run -p 53:53/udp -p 53:53/tcp)', async () => {
