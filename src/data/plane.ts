@@ -95,7 +95,8 @@ export class DataPlane {
     }
     // Once per process (the first worker speaks for the others): how UDP is read and written.
     if ((options.clients?.worker ?? 0) === 0 && plane.udp.length > 0) {
-      const { why } = udpIo();
+      // What the listeners really do: the addon may load and a socket still fall back (its descriptor not readable).
+      const why = udpIo().why ?? (plane.udp.every((l) => l.io === 'batched') ? null : "a UDP socket's descriptor could not be read from node:dgram");
       if (why === null) log.info({ io: 'batched' }, 'UDP in batches (recvmmsg/sendmmsg, native/udp)');
       else log.warn({ io: 'dgram', reason: why }, `UDP through node:dgram, one system call per datagram: ${why}`);
     }
